@@ -1,0 +1,116 @@
+"""The container engine boundary: a small protocol and a registry of implementations.
+
+The lab and the image builder talk to an :class:`Engine`; the Docker SDK lives
+behind it in :mod:`pytest_dockerlab.docker_engine` and is imported only when a
+lab actually needs an engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from .profiles import EngineFacts, RunProfile
+
+Progress = Callable[[str], None]
+
+# Lazily imported implementations, by name ("module:Class").
+ENGINES: dict[str, str] = {
+    "docker": "pytest_dockerlab.docker_engine:DockerEngine",
+}
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    rc: int
+    output: str
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What a label sweep found (or removed), by kind."""
+
+    containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.containers or self.networks or self.volumes)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.containers)} containers, {len(self.networks)} networks, "
+            f"{len(self.volumes)} volumes"
+        )
+
+
+class Engine(Protocol):
+    """What the lab needs from a container engine."""
+
+    @property
+    def address(self) -> str: ...
+
+    def facts(self) -> EngineFacts: ...
+
+    def image_exists(self, ref: str) -> bool: ...
+
+    def pull(self, ref: str) -> None: ...
+
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: Progress,
+    ) -> None: ...
+
+    def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None: ...
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str: ...
+
+    def run_container(
+        self,
+        *,
+        name: str,
+        image: str,
+        hostname: str,
+        network: str,
+        labels: Mapping[str, str],
+        profile: RunProfile,
+        environment: Mapping[str, str],
+    ) -> str: ...
+
+    def exec(self, container: str, argv: Sequence[str]) -> ExecResult: ...
+
+    def is_running(self, container: str) -> bool: ...
+
+    def stop(self, container: str, timeout: float) -> None: ...
+
+    def start(self, container: str) -> None: ...
+
+    def logs(self, container: str, tail: int) -> str: ...
+
+    def find(self, labels: Mapping[str, str]) -> Leftovers: ...
+
+    def remove(self, leftovers: Leftovers) -> None: ...
+
+    def sessions(self) -> dict[str, Mapping[str, str]]:
+        """Every session id that still owns a container or network, with that resource's labels."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def connect(kind: str = "docker") -> Engine:
+    """Connect to an engine of ``kind``; raises :class:`EngineUnavailableError` when none answers."""
+    try:
+        target = ENGINES[kind]
+    except KeyError:
+        raise ValueError(f"unknown engine {kind!r}; known: {', '.join(ENGINES)}") from None
+    module_name, _, class_name = target.partition(":")
+    factory: Callable[[], Engine] = getattr(importlib.import_module(module_name), class_name)
+    return factory()

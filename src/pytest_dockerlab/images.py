@@ -1,0 +1,233 @@
+"""The image catalogue: recipes shipped as package data, hashed, built once, cached by tag.
+
+A recipe is a folder with a ``Dockerfile`` (``ARG BASE`` / ``FROM ${BASE}``) and a
+``recipe.yml`` saying which init it boots and where its base comes from: a
+registry image where a registry answers, or a Debian suite bootstrapped offline
+and imported, where none does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import labels as lbl
+from .engine import Engine, Progress
+from .exceptions import ImageBuildError
+
+log = logging.getLogger(__name__)
+
+RECIPES_DIR = Path(__file__).parent / "recipes"
+REPOSITORY = "pytest-dockerlab"
+BASE_SOURCES = ("auto", "registry", "bootstrap")
+# Packages the offline root filesystem starts with; the recipe installs the rest.
+_BOOTSTRAP_VARIANT = "minbase"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One buildable image: its folder and what its ``recipe.yml`` says."""
+
+    name: str
+    path: Path
+    init: str = "systemd"
+    base: str = ""
+    bootstrap: str = ""
+
+    @property
+    def digest(self) -> str:
+        """A hash of every file of the recipe: an unchanged recipe is never rebuilt."""
+        sha = hashlib.sha256()
+        for file in sorted(p for p in self.path.rglob("*") if p.is_file()):
+            if "__pycache__" in file.parts:
+                continue
+            sha.update(file.relative_to(self.path).as_posix().encode() + b"\0")
+            sha.update(file.read_bytes() + b"\0")
+        return sha.hexdigest()
+
+    @property
+    def tag(self) -> str:
+        return f"{REPOSITORY}/{self.name}:{self.digest[:12]}"
+
+
+def load_recipe(path: Path) -> Recipe:
+    meta_file = path / "recipe.yml"
+    meta: dict[str, Any] = {}
+    if meta_file.is_file():
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+    if not (path / "Dockerfile").is_file():
+        raise ImageBuildError(path.name, f"recipe folder {path} has no Dockerfile")
+    return Recipe(
+        name=path.name,
+        path=path,
+        init=str(meta.get("init", "systemd")),
+        base=str(meta.get("base", "")),
+        bootstrap=str(meta.get("bootstrap", "")),
+    )
+
+
+def catalogue(extra_dirs: Iterable[Path] = ()) -> dict[str, Recipe]:
+    """Every known recipe by name: the shipped ones, then users' folders (which may override)."""
+    recipes: dict[str, Recipe] = {}
+    for folder in [RECIPES_DIR, *extra_dirs]:
+        candidates = [folder] if (folder / "Dockerfile").is_file() else sorted(folder.iterdir())
+        for path in candidates:
+            if path.is_dir() and (path / "Dockerfile").is_file():
+                recipes[path.name] = load_recipe(path)
+    return recipes
+
+
+@contextlib.contextmanager
+def build_lock(tag: str) -> Iterator[None]:
+    """An exclusive lock per image tag, so concurrent sessions never build one tag twice."""
+    lock_dir = Path(tempfile.gettempdir()) / f"pytest-dockerlab-{os.getuid()}"
+    lock_dir.mkdir(exist_ok=True)
+    lock_file = lock_dir / (tag.replace("/", "_").replace(":", "_") + ".lock")
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class ImageBuilder:
+    """Makes sure recipe images exist on an engine, building what is missing."""
+
+    def __init__(self, engine: Engine, progress: Progress, base_source: str = "auto") -> None:
+        if base_source not in BASE_SOURCES:
+            raise ValueError(f"base source must be one of {', '.join(BASE_SOURCES)}")
+        self.engine = engine
+        self.progress = progress
+        self.base_source = base_source
+
+    def ensure(self, recipe: Recipe) -> str:
+        """Return the tag of ``recipe``'s image, building it (and its base) if needed."""
+        tag = recipe.tag
+        if self.engine.image_exists(tag):
+            return tag
+        with build_lock(tag):
+            if self.engine.image_exists(tag):  # another session built it while we waited
+                return tag
+            started = time.monotonic()
+            base = self._base_for(recipe)
+            self.progress(f"building image {recipe.name} as {tag} from {base}")
+            self.engine.build(
+                recipe.path,
+                tag,
+                buildargs={"BASE": base},
+                labels={
+                    lbl.IMAGE: recipe.name,
+                    lbl.RECIPE_HASH: recipe.digest,
+                    f"{lbl.NAMESPACE}.base": base,
+                },
+                progress=lambda line: self.progress(f"  {recipe.name}: {line}"),
+            )
+            self.progress(f"built image {recipe.name} in {time.monotonic() - started:.1f}s")
+        return tag
+
+    def _base_for(self, recipe: Recipe) -> str:
+        reasons: list[str] = []
+        if self.base_source in ("auto", "registry") and recipe.base:
+            if self.engine.image_exists(recipe.base):
+                return recipe.base
+        if self.base_source in ("auto", "bootstrap") and recipe.bootstrap:
+            rootfs = self._rootfs_tag(recipe.bootstrap)
+            if self.engine.image_exists(rootfs):
+                return rootfs
+        if self.base_source in ("auto", "registry") and recipe.base:
+            try:
+                self.progress(f"pulling {recipe.base}")
+                self.engine.pull(recipe.base)
+                return recipe.base
+            except Exception as exc:  # the SDK raises several kinds; all mean "not from here"
+                reasons.append(f"pull {recipe.base} failed: {_first_line(exc)}")
+        if self.base_source in ("auto", "bootstrap") and recipe.bootstrap:
+            try:
+                return self._bootstrap(recipe.bootstrap)
+            except ImageBuildError as exc:
+                reasons.append(exc.cause)
+        if not reasons:
+            reasons.append(f"the recipe has no base for source {self.base_source!r}")
+        raise ImageBuildError(recipe.name, "no base image: " + "; ".join(reasons))
+
+    @staticmethod
+    def _rootfs_tag(suite: str) -> str:
+        mirror = os.environ.get("DOCKERLAB_DEBIAN_MIRROR", "")
+        key = hashlib.sha256(f"{suite}\0{_BOOTSTRAP_VARIANT}\0{mirror}".encode()).hexdigest()
+        return f"{REPOSITORY}/rootfs-{suite}:{key[:12]}"
+
+    def _bootstrap(self, suite: str) -> str:
+        """Bootstrap a minimal Debian root filesystem on this machine and import it."""
+        tag = self._rootfs_tag(suite)
+        tool = shutil.which("mmdebstrap") or shutil.which("debootstrap")
+        if tool is None:
+            raise ImageBuildError(
+                f"rootfs-{suite}",
+                "offline bootstrap needs debootstrap or mmdebstrap (apt-get install debootstrap)",
+            )
+        if os.geteuid() != 0 and not tool.endswith("mmdebstrap"):
+            raise ImageBuildError(f"rootfs-{suite}", "debootstrap must run as root")
+        mirror = os.environ.get("DOCKERLAB_DEBIAN_MIRROR")
+        started = time.monotonic()
+        self.progress(f"bootstrapping Debian {suite} with {Path(tool).name} (offline base)")
+        with build_lock(tag), tempfile.TemporaryDirectory(prefix="dockerlab-rootfs-") as tmp:
+            if self.engine.image_exists(tag):
+                return tag
+            target = Path(tmp) / "rootfs"
+            argv = [tool, f"--variant={_BOOTSTRAP_VARIANT}", suite, str(target)]
+            if mirror:
+                argv.append(mirror)
+            _run_logged(argv, self.progress, f"rootfs-{suite}")
+            tar = subprocess.Popen(
+                ["tar", "-C", str(target), "--numeric-owner", "-c", "."],
+                stdout=subprocess.PIPE,
+            )
+            assert tar.stdout is not None
+            try:
+                self.engine.import_rootfs(
+                    tar.stdout, tag, {lbl.IMAGE: f"rootfs-{suite}", f"{lbl.NAMESPACE}.suite": suite}
+                )
+            finally:
+                tar.stdout.close()
+                tar.wait()
+        self.progress(f"bootstrapped {suite} as {tag} in {time.monotonic() - started:.1f}s")
+        return tag
+
+
+def _run_logged(argv: list[str], progress: Progress, what: str) -> None:
+    """Run a bootstrap tool, showing its stage lines, keeping the tail for the error."""
+    tail: list[str] = []
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = [*tail[-29:], line]
+        if line.startswith("I: ") and any(
+            word in line for word in ("Retrieving Release", "Validating", "Installing", "installed")
+        ):
+            progress(f"  {what}: {line[3:]}")
+    if proc.wait() != 0:
+        raise ImageBuildError(what, f"{Path(argv[0]).name} exited {proc.returncode}", "\n".join(tail))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "explanation", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe(recipes: Mapping[str, Recipe]) -> list[str]:
+    return [f"{r.name}: {r.init}, base {r.base or '-'} / bootstrap {r.bootstrap or '-'}" for r in recipes.values()]

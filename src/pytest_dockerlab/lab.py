@@ -1,0 +1,399 @@
+"""The running lab: a network and VM-like hosts on an engine, from start to removal.
+
+:class:`Lab` is a context manager; the plugin's session fixture is a thin wrapper
+around it. Everything it makes carries the session's labels, and leaving the
+``with`` block removes everything with those labels, whatever happened inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from . import labels as lbl
+from .engine import Engine, ExecResult, Leftovers, Progress
+from .exceptions import (
+    BootTimeoutError,
+    DockerlabError,
+    HostCommandError,
+    HostNotSelectedError,
+    HostStartError,
+    UnknownHostError,
+    UnknownImageError,
+)
+from .images import ImageBuilder, Recipe
+from .labfile import HostSpec, LabSpec
+from .labels import SessionIdentity
+from .profiles import RunProfile, choose_profile
+
+log = logging.getLogger(__name__)
+
+_POLL_INTERVAL = 0.2
+_STOP_TIMEOUT = 20.0
+
+
+@dataclass
+class RunningHost:
+    """A lab host that has a container."""
+
+    spec: HostSpec
+    recipe: Recipe
+    container: str
+    profile: RunProfile
+    container_id: str = ""
+    boot_seconds: float = 0.0
+    _testinfra: Any = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Lab:
+    """One session's lab on one engine."""
+
+    def __init__(
+        self,
+        spec: LabSpec,
+        engine: Engine,
+        recipes: dict[str, Recipe],
+        identity: SessionIdentity,
+        *,
+        progress: Progress,
+        boot_timeout: float = 120.0,
+        keep: bool = False,
+        base_source: str = "auto",
+    ) -> None:
+        self.spec = spec
+        self.engine = engine
+        self.recipes = recipes
+        self.identity = identity
+        self.progress = progress
+        self.boot_timeout = boot_timeout
+        self.keep = keep
+        self.builder = ImageBuilder(engine, progress, base_source)
+        self.network: str | None = None
+        self.running: dict[str, RunningHost] = {}
+        self._lock = threading.Lock()
+
+    # Lifecycle
+
+    def __enter__(self) -> Lab:
+        sweep_stale(self.engine, self.identity, self.progress)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.keep and self.running:
+            self.progress(self.keep_instructions())
+            return
+        self.teardown()
+
+    def labels(self, **extra: str) -> dict[str, str]:
+        if self.keep:
+            extra = {"keep": "true", **extra}
+        return self.identity.labels(**extra)
+
+    def teardown(self) -> Leftovers:
+        """Remove every container, network and volume that carries this session's id."""
+        started = time.monotonic()
+        found = self.engine.find({lbl.SESSION: self.identity.session_id})
+        if found:
+            self.engine.remove(found)
+            log.info("dockerlab: removed %s in %.1fs", found.describe(), time.monotonic() - started)
+        self.running.clear()
+        self.network = None
+        return found
+
+    # Starting hosts
+
+    def check_images(self, names: Iterable[str]) -> None:
+        """Fail before anything starts when a host names an image we have no recipe for."""
+        for name in names:
+            host = self.spec.hosts[name]
+            if host.image not in self.recipes:
+                raise UnknownImageError(host.image, name, sorted(self.recipes))
+
+    def start(self, names: Sequence[str]) -> None:
+        """Boot the named hosts that are not running yet, in parallel, and wait for them."""
+        with self._lock:
+            unknown = [n for n in names if n not in self.spec.hosts]
+            if unknown:
+                raise UnknownHostError(unknown, self.spec.host_names)
+            wanted = [n for n in names if n not in self.running]
+            if not wanted:
+                return
+            self.check_images(wanted)
+            tags = {}
+            for image in dict.fromkeys(self.spec.hosts[n].image for n in wanted):
+                tags[image] = self.builder.ensure(self.recipes[image])
+            if self.network is None:
+                self.network = self.engine.create_network(
+                    self.identity.network_name(), self.labels()
+                )
+            facts = self.engine.facts()
+            started = time.monotonic()
+            hosts = []
+            for name in wanted:
+                spec = self.spec.hosts[name]
+                recipe = self.recipes[spec.image]
+                hosts.append(
+                    RunningHost(
+                        spec=spec,
+                        recipe=recipe,
+                        container=self.identity.container_name(name),
+                        profile=choose_profile(facts, recipe.init, spec.privileged),
+                    )
+                )
+            with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+                futures = [pool.submit(self._boot, h, tags[h.spec.image]) for h in hosts]
+                errors = [f.exception() for f in futures]
+            for host, error in zip(hosts, errors):
+                if error is None:
+                    self.running[host.name] = host
+            first_error = next((e for e in errors if e is not None), None)
+            if first_error is not None:
+                raise first_error
+            self.progress(
+                f"booted {', '.join(wanted)} in {time.monotonic() - started:.1f}s "
+                f"({hosts[0].profile.name} profile, {facts.describe()})"
+            )
+
+    def _boot(self, host: RunningHost, image_tag: str) -> None:
+        started = time.monotonic()
+        assert self.network is not None
+        host.container_id = self.engine.run_container(
+            name=host.container,
+            image=image_tag,
+            hostname=host.name,
+            network=self.network,
+            labels=self.labels(host=host.name, image=host.recipe.name, recipe_hash=host.recipe.digest),
+            profile=host.profile,
+            environment=host.spec.env,
+        )
+        self.wait_until_booted(host)
+        host.boot_seconds = time.monotonic() - started
+
+    def wait_until_booted(self, host: RunningHost) -> None:
+        """Poll the host's init until it reports a usable state, or raise with its journal."""
+        deadline = time.monotonic() + self.boot_timeout
+        state = ""
+        while time.monotonic() < deadline:
+            if not self.engine.is_running(host.container):
+                raise HostStartError(
+                    host.name,
+                    "the container exited while booting",
+                    "last output:\n" + self.engine.logs(host.container, tail=30),
+                )
+            done, state = _boot_state(host.recipe.init, self._exec_quiet(host.container, host.recipe.init))
+            if done:
+                if state == "degraded":
+                    log.warning(
+                        "dockerlab: host %s booted degraded; failed units:\n%s",
+                        host.name,
+                        self.failed_units(host.name),
+                    )
+                return
+            time.sleep(_POLL_INTERVAL)
+        raise BootTimeoutError(
+            host.name, host.container, self.boot_timeout, state, self.journal_tail(host.name)
+        )
+
+    def _exec_quiet(self, container: str, init: str) -> ExecResult:
+        argv = _READINESS_COMMANDS.get(init, _READINESS_COMMANDS["systemd"])
+        try:
+            return self.engine.exec(container, argv)
+        except Exception as exc:  # the engine may refuse exec while the container starts
+            return ExecResult(rc=-1, output=str(exc))
+
+    # Using hosts
+
+    def get(self, name: str) -> RunningHost:
+        try:
+            return self.running[name]
+        except KeyError:
+            if name in self.spec.hosts:
+                raise DockerlabError(f"host {name!r} is defined but was not started") from None
+            raise UnknownHostError([name], self.spec.host_names) from None
+
+    def exec(self, name: str, command: str | Sequence[str], check: bool = False) -> ExecResult:
+        """Run a command in a host; a string goes through ``/bin/sh -c``."""
+        host = self.get(name)
+        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        result = self.engine.exec(host.container, argv)
+        if check and result.rc != 0:
+            raise HostCommandError(name, shlex.join(argv), result.rc, result.output)
+        return result
+
+    def testinfra_host(self, name: str) -> Any:
+        host = self.get(name)
+        if host._testinfra is None:
+            import testinfra
+
+            host._testinfra = testinfra.get_host(f"docker://{host.container}")
+        return host._testinfra
+
+    def restart(self, name: str) -> float:
+        """Stop and start a host the way a reboot would, and wait until it has booted again."""
+        host = self.get(name)
+        started = time.monotonic()
+        self.engine.stop(host.container, timeout=_STOP_TIMEOUT)
+        self.engine.start(host.container)
+        self.wait_until_booted(host)
+        elapsed = time.monotonic() - started
+        log.info("dockerlab: restarted %s in %.2fs", name, elapsed)
+        return elapsed
+
+    # Diagnostics
+
+    def failed_units(self, name: str) -> str:
+        return self._diagnostic(name, "systemctl --failed --no-legend --no-pager")
+
+    def journal_tail(self, name: str, lines: int = 40) -> str:
+        host = self.running.get(name)
+        if host is not None and host.recipe.init != "systemd":
+            return self.engine.logs(host.container, tail=lines)
+        text = self._diagnostic(name, f"journalctl --no-pager -n {lines} -o short-monotonic")
+        return text or self.engine.logs(self.identity.container_name(name), tail=lines)
+
+    def _diagnostic(self, name: str, command: str) -> str:
+        container = self.identity.container_name(name)
+        try:
+            return self.engine.exec(container, ["/bin/sh", "-c", command]).output.strip()
+        except Exception as exc:
+            return f"({command} failed: {exc})"
+
+    def keep_instructions(self) -> str:
+        sid = self.identity.session_id
+        lines = [f"kept lab {sid} (--dockerlab-keep); enter a host with:"]
+        lines += [f"  docker exec -it {h.container} bash   # {h.name}" for h in self.running.values()]
+        lines.append(f"remove it with:\n  python -m pytest_dockerlab clean --session {sid}")
+        return "\n".join(lines)
+
+
+_READINESS_COMMANDS: dict[str, list[str]] = {
+    "systemd": ["systemctl", "is-system-running"],
+    # SysV init: the runlevel is set once rc scripts for it have been started.
+    "sysvinit": ["/bin/sh", "-c", "runlevel"],
+}
+
+
+def _boot_state(init: str, result: ExecResult) -> tuple[bool, str]:
+    """Read a readiness probe: (finished booting, the state it reported)."""
+    text = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+    if init == "sysvinit":
+        parts = text.split()
+        return (len(parts) == 2 and parts[1].isdigit() and parts[1] not in {"0", "1", "6"}), text
+    return text in {"running", "degraded"}, text
+
+
+def sweep_stale(engine: Engine, me: SessionIdentity, progress: Progress) -> Leftovers:
+    """Remove what sessions on this machine left behind when their process died without cleaning.
+
+    Only resources whose owner process was on this machine and is gone are touched,
+    and never a lab kept on purpose.
+    """
+    removed = Leftovers()
+    for session_id, owner in engine.sessions().items():
+        if session_id == me.session_id or owner.get(lbl.KEEP) == "true":
+            continue
+        if owner.get(lbl.OWNER_HOST) != me.owner_host:
+            continue
+        try:
+            pid = int(owner.get(lbl.OWNER_PID, "0"))
+        except ValueError:
+            continue
+        if pid <= 0 or _pid_alive(pid):
+            continue
+        found = engine.find({lbl.SESSION: session_id})
+        if found:
+            progress(f"removing leftovers of dead session {session_id} (pid {pid}): {found.describe()}")
+            engine.remove(found)
+            removed = Leftovers(
+                removed.containers + found.containers,
+                removed.networks + found.networks,
+                removed.volumes + found.volumes,
+            )
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LabView:
+    """The lab as one test sees it: the hosts its ``lab`` marker names.
+
+    ``host(name)`` gives a testinfra Host; ``exec``, ``restart`` act on a host by name.
+    """
+
+    def __init__(self, lab: Lab, names: Sequence[str]) -> None:
+        self._lab = lab
+        self._names = tuple(names)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The names of the hosts this test may use, in lab-file order."""
+        return self._names
+
+    @property
+    def session_id(self) -> str:
+        return self._lab.identity.session_id
+
+    def _check(self, name: str) -> str:
+        if name not in self._names:
+            if name not in self._lab.spec.hosts:
+                raise UnknownHostError([name], self._lab.spec.host_names)
+            raise HostNotSelectedError(name, self._names)
+        return name
+
+    def host(self, name: str) -> Any:
+        """A testinfra ``Host`` bound to the container of lab host ``name``."""
+        return self._lab.testinfra_host(self._check(name))
+
+    def container(self, name: str) -> str:
+        """The engine's name of the container behind lab host ``name``."""
+        return self._lab.get(self._check(name)).container
+
+    def exec(self, name: str, command: str | Sequence[str], check: bool = False) -> ExecResult:
+        """Run a raw command in host ``name``; returns ``rc`` and combined ``output``."""
+        return self._lab.exec(self._check(name), command, check=check)
+
+    def restart(self, name: str) -> float:
+        """Stop and start host ``name`` (as a reboot would) and wait until it has booted again.
+
+        Returns the seconds it took.
+        """
+        return self._lab.restart(self._check(name))
+
+    def diagnostics(self) -> list[tuple[str, str]]:
+        """Report sections for a failed test: each host's failed units and journal tail."""
+        sections = []
+        for name in self._names:
+            if name not in self._lab.running:
+                continue
+            failed = self._lab.failed_units(name) or "(none)"
+            sections.append((f"dockerlab {name}: systemctl --failed", failed))
+            sections.append((f"dockerlab {name}: journal tail", self._lab.journal_tail(name, 25)))
+        return sections
+
+    def __repr__(self) -> str:
+        return f"<lab {self.session_id}: {', '.join(self._names)}>"

@@ -1,0 +1,73 @@
+"""Labels and names of every engine resource the plugin makes.
+
+Everything carries labels in one reserved namespace; teardown and the sweep of
+leftovers find resources by these labels only, never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+from dataclasses import dataclass
+
+NAMESPACE = "pytest-dockerlab"
+SESSION = f"{NAMESPACE}.session"
+WORKER = f"{NAMESPACE}.worker"
+OWNER_PID = f"{NAMESPACE}.owner-pid"
+OWNER_HOST = f"{NAMESPACE}.owner-host"
+HOST = f"{NAMESPACE}.host"
+IMAGE = f"{NAMESPACE}.image"
+RECIPE_HASH = f"{NAMESPACE}.recipe-hash"
+KEEP = f"{NAMESPACE}.keep"
+
+
+def new_session_id() -> str:
+    """A short random id: unique enough for concurrent sessions, short enough to read."""
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class SessionIdentity:
+    """Who owns the resources of one pytest session (one xdist worker counts as one)."""
+
+    session_id: str
+    worker: str = "main"
+    owner_pid: int = 0
+    owner_host: str = ""
+
+    @classmethod
+    def create(cls, worker: str | None = None) -> SessionIdentity:
+        return cls(
+            session_id=new_session_id(),
+            worker=worker or os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            owner_pid=os.getpid(),
+            owner_host=socket.gethostname(),
+        )
+
+    def labels(self, **extra: str) -> dict[str, str]:
+        """Labels for a resource of this session; ``extra`` maps label suffixes to values."""
+        labels = {
+            SESSION: self.session_id,
+            WORKER: self.worker,
+            OWNER_PID: str(self.owner_pid),
+            OWNER_HOST: self.owner_host,
+        }
+        for key, value in extra.items():
+            labels[f"{NAMESPACE}.{key.replace('_', '-')}"] = value
+        return labels
+
+    @property
+    def prefix(self) -> str:
+        return f"dockerlab-{self.session_id}-{_slug(self.worker)}"
+
+    def network_name(self) -> str:
+        return f"{self.prefix}-net"
+
+    def container_name(self, host: str) -> str:
+        return f"{self.prefix}-{host}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", text) or "x"

@@ -1,0 +1,216 @@
+"""pytest-dockerlab's pytest hooks and fixtures.
+
+Thin on purpose: options and ini keys, the ``lab`` marker, collection (which hosts
+the selected tests need), report sections, and the fixtures. The work lives in
+:mod:`.lab`, :mod:`.images`, :mod:`.engine` and :mod:`.labfile`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import signal
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import config as cfg
+from .exceptions import DockerlabError
+from .images import Recipe, catalogue
+from .labfile import LabSpec, load_lab_file
+from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .lab import Lab, LabView
+
+
+@dataclass
+class _State:
+    """What one session knows about its lab; lives in ``config.stash``."""
+
+    settings: cfg.Settings
+    spec: LabSpec | None = None
+    recipes: dict[str, Recipe] = field(default_factory=dict)
+    needed: tuple[str, ...] = ()
+    engine: Engine | None = None
+    lab: Lab | None = None
+
+
+STATE_KEY = pytest.StashKey[_State]()
+HOSTS_KEY = pytest.StashKey[tuple[str, ...]]()
+VIEW_KEY = pytest.StashKey["LabView"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    cfg.add_options(parser)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    settings = cfg.resolve(config)
+    state = _State(settings=settings)
+    config.stash[STATE_KEY] = state
+    if settings.lab_file is None:
+        return
+    try:
+        state.spec = load_lab_file(settings.lab_file)
+        extra = [state.spec.root / str(p) for p in state.spec.images.get("recipes", []) or []]
+        state.recipes = catalogue(extra)
+    except DockerlabError as exc:
+        raise pytest.UsageError(f"dockerlab: {exc}") from exc
+    for host in state.spec.hosts.values():
+        if host.image not in state.recipes:
+            raise pytest.UsageError(
+                f"dockerlab: lab file {state.spec.path}: host {host.name!r} uses unknown image "
+                f"{host.image!r}; known images: {', '.join(sorted(state.recipes))}"
+            )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or state.spec is None:
+        return None
+    return f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)})"
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    state = config.stash[STATE_KEY]
+    problems = []
+    for item in items:
+        marker = item.get_closest_marker(MARKER)
+        uses_lab = "lab" in getattr(item, "fixturenames", ())
+        if marker is None and not uses_lab:
+            continue
+        if state.spec is None:
+            problems.append(
+                f"{item.nodeid}: uses the lab but no {cfg.LAB_FILE_NAME} was found "
+                "(put one beside the tests, or pass --dockerlab-file)"
+            )
+            continue
+        try:
+            if marker is None:
+                names = state.spec.host_names
+            else:
+                names = parse_lab_marker(marker.args, marker.kwargs)
+                check_known(names, state.spec.host_names, item.nodeid)
+        except DockerlabError as exc:
+            problems.append(f"{item.nodeid}: {exc}" if item.nodeid not in str(exc) else str(exc))
+            continue
+        item.stash[HOSTS_KEY] = names
+    if problems:
+        raise pytest.UsageError("dockerlab: " + "\n".join(problems))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Work out which hosts the selected tests need, and reach the engine before any test runs."""
+    state = session.config.stash[STATE_KEY]
+    if state.spec is None:
+        return
+    wanted = {name for item in session.items for name in item.stash.get(HOSTS_KEY, ())}
+    state.needed = tuple(name for name in state.spec.host_names if name in wanted)
+    if not state.needed or session.config.option.collectonly:
+        return
+    from .engine import connect
+
+    try:
+        state.engine = connect(state.settings.engine)
+    except DockerlabError as exc:
+        raise pytest.UsageError(f"dockerlab: {exc}") from exc
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    view = item.stash.get(VIEW_KEY, None)
+    if view is not None and report.failed and call.when != "teardown":
+        for section, text in view.diagnostics():
+            report.sections.append((section, text))
+    return report
+
+
+def _progress(config: pytest.Config) -> Any:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    quiet = config.get_verbosity() < 0
+
+    def show(message: str) -> None:
+        if reporter is None or (quiet and message.startswith("  ")):
+            return
+        # Fixture set-up runs under output capture; progress belongs on the terminal now.
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write_line(f"dockerlab: {message}")
+
+    return show
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    # Turn SIGTERM (CI cancelling a job, `timeout`) into the same clean unwinding as Ctrl-C,
+    # so fixture teardown removes the lab.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session")
+def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The session's lab: hosts the selected tests need, booted once, removed at the end."""
+    from .lab import Lab
+    from .labels import SessionIdentity
+
+    state = request.config.stash[STATE_KEY]
+    if state.spec is None or state.engine is None:
+        raise DockerlabError("no lab for this session (no lab file, or no test needs a host)")
+    workerinput = getattr(request.config, "workerinput", None)
+    identity = SessionIdentity.create(worker=workerinput["workerid"] if workerinput else None)
+    lab = Lab(
+        state.spec,
+        state.engine,
+        state.recipes,
+        identity,
+        progress=_progress(request.config),
+        boot_timeout=state.settings.boot_timeout,
+        keep=state.settings.keep,
+        base_source=state.settings.base_source,
+    )
+    previous = None
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Last resort if the interpreter exits without running fixture teardown.
+    atexit.register(lab.__exit__, None, None, None)
+    state.lab = lab
+    try:
+        with lab:
+            lab.start(state.needed)
+            yield lab
+    finally:
+        atexit.unregister(lab.__exit__)
+        state.lab = None
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, _dockerlab_lab: Lab) -> LabView:
+    """The lab hosts this test names in ``@pytest.mark.lab("web,db")`` (every host without one).
+
+    ``lab.host("web")`` is a testinfra Host; ``lab.exec("web", "cmd")`` runs a raw command;
+    ``lab.restart("web")`` stops and starts the host and waits until it has booted again;
+    ``lab.hosts`` lists the names.
+    """
+    from .lab import LabView
+
+    names = request.node.stash.get(HOSTS_KEY, _dockerlab_lab.spec.host_names)
+    view = LabView(_dockerlab_lab, names)
+    request.node.stash[VIEW_KEY] = view
+    return view
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.engine is not None:
+        state.engine.close()
+        state.engine = None
