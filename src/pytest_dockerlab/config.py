@@ -56,9 +56,13 @@ def add_options(parser: pytest.Parser) -> None:
         "auto (registry if it answers, else bootstrap). ini: dockerlab_base",
     )
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")
-    parser.addini("dockerlab_keep", type="bool", default=False, help="keep the lab after the session")
+    parser.addini(
+        "dockerlab_keep", type="bool", default=False, help="keep the lab after the session"
+    )
     parser.addini("dockerlab_boot_timeout", default="120", help="seconds a host may take to boot")
-    parser.addini("dockerlab_base", default="auto", help="base image source: auto|registry|bootstrap")
+    parser.addini(
+        "dockerlab_base", default="auto", help="base image source: auto|registry|bootstrap"
+    )
 
 
 def resolve(config: pytest.Config) -> Settings:
@@ -87,7 +91,11 @@ def resolve(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"dockerlab_base must be one of {', '.join(BASE_SOURCES)}, not {base_source!r}"
         )
-    keep = option.dockerlab_keep if option.dockerlab_keep is not None else config.getini("dockerlab_keep")
+    keep = (
+        option.dockerlab_keep
+        if option.dockerlab_keep is not None
+        else config.getini("dockerlab_keep")
+    )
     return Settings(
         lab_file=lab_file,
         lab_file_explicit=bool(explicit),

@@ -29,12 +29,18 @@ class DockerEngine:
 
     def __init__(self) -> None:
         self._address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        where = self._address if "DOCKER_HOST" in os.environ else f"{self._address} (default)"
+        if self._address.startswith("unix://") and not os.path.exists(self._address[7:]):
+            raise EngineUnavailableError(where, "the socket does not exist: is dockerd running?")
+        client = None
         try:
-            self._client = docker.from_env(timeout=_API_TIMEOUT)
-            self._client.ping()
+            client = docker.from_env(timeout=_API_TIMEOUT)
+            client.ping()
         except docker.errors.DockerException as exc:
-            where = self._address if "DOCKER_HOST" in os.environ else f"{self._address} (default)"
+            if client is not None:
+                client.close()
             raise EngineUnavailableError(where, _short(exc)) from exc
+        self._client = client
         self._facts: EngineFacts | None = None
 
     @property

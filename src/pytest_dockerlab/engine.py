@@ -106,7 +106,7 @@ class Engine(Protocol):
 
 
 def connect(kind: str = "docker") -> Engine:
-    """Connect to an engine of ``kind``; raises :class:`EngineUnavailableError` when none answers."""
+    """Connect to an engine of ``kind``; :class:`EngineUnavailableError` when none answers."""
     try:
         target = ENGINES[kind]
     except KeyError:

@@ -87,8 +87,7 @@ class UnknownImageError(DockerlabError):
         self.host = host
         self.known = tuple(known)
         super().__init__(
-            f"host {host!r} uses unknown image {image!r}; "
-            f"known images: {', '.join(self.known)}"
+            f"host {host!r} uses unknown image {image!r}; known images: {', '.join(self.known)}"
         )
 
 

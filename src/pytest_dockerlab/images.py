@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,21 +46,21 @@ class Recipe:
     init: str = "systemd"
     base: str = ""
     bootstrap: str = ""
-
-    @property
-    def digest(self) -> str:
-        """A hash of every file of the recipe: an unchanged recipe is never rebuilt."""
-        sha = hashlib.sha256()
-        for file in sorted(p for p in self.path.rglob("*") if p.is_file()):
-            if "__pycache__" in file.parts:
-                continue
-            sha.update(file.relative_to(self.path).as_posix().encode() + b"\0")
-            sha.update(file.read_bytes() + b"\0")
-        return sha.hexdigest()
+    digest: str = ""  # of every file of the recipe: an unchanged recipe is never rebuilt
 
     @property
     def tag(self) -> str:
         return f"{REPOSITORY}/{self.name}:{self.digest[:12]}"
+
+
+def recipe_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        if "__pycache__" in file.parts:
+            continue
+        sha.update(file.relative_to(path).as_posix().encode() + b"\0")
+        sha.update(file.read_bytes() + b"\0")
+    return sha.hexdigest()
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -76,6 +76,7 @@ def load_recipe(path: Path) -> Recipe:
         init=str(meta.get("init", "systemd")),
         base=str(meta.get("base", "")),
         bootstrap=str(meta.get("bootstrap", "")),
+        digest=recipe_digest(path),
     )
 
 
@@ -141,21 +142,23 @@ class ImageBuilder:
 
     def _base_for(self, recipe: Recipe) -> str:
         reasons: list[str] = []
-        if self.base_source in ("auto", "registry") and recipe.base:
-            if self.engine.image_exists(recipe.base):
-                return recipe.base
-        if self.base_source in ("auto", "bootstrap") and recipe.bootstrap:
+        registry = self.base_source in ("auto", "registry") and bool(recipe.base)
+        bootstrap = self.base_source in ("auto", "bootstrap") and bool(recipe.bootstrap)
+        # What is already on the engine first: no network, no minutes of bootstrapping.
+        if registry and self.engine.image_exists(recipe.base):
+            return recipe.base
+        if bootstrap:
             rootfs = self._rootfs_tag(recipe.bootstrap)
             if self.engine.image_exists(rootfs):
                 return rootfs
-        if self.base_source in ("auto", "registry") and recipe.base:
+        if registry:
             try:
                 self.progress(f"pulling {recipe.base}")
                 self.engine.pull(recipe.base)
                 return recipe.base
             except Exception as exc:  # the SDK raises several kinds; all mean "not from here"
                 reasons.append(f"pull {recipe.base} failed: {_first_line(exc)}")
-        if self.base_source in ("auto", "bootstrap") and recipe.bootstrap:
+        if bootstrap:
             try:
                 return self._bootstrap(recipe.bootstrap)
             except ImageBuildError as exc:
@@ -221,13 +224,11 @@ def _run_logged(argv: list[str], progress: Progress, what: str) -> None:
         ):
             progress(f"  {what}: {line[3:]}")
     if proc.wait() != 0:
-        raise ImageBuildError(what, f"{Path(argv[0]).name} exited {proc.returncode}", "\n".join(tail))
+        raise ImageBuildError(
+            what, f"{Path(argv[0]).name} exited {proc.returncode}", "\n".join(tail)
+        )
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "explanation", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def describe(recipes: Mapping[str, Recipe]) -> list[str]:
-    return [f"{r.name}: {r.init}, base {r.base or '-'} / bootstrap {r.bootstrap or '-'}" for r in recipes.values()]

@@ -30,8 +30,8 @@ from .exceptions import (
     UnknownImageError,
 )
 from .images import ImageBuilder, Recipe
-from .labfile import HostSpec, LabSpec
 from .labels import SessionIdentity
+from .labfile import HostSpec, LabSpec
 from .profiles import RunProfile, choose_profile
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,9 @@ class Lab:
             image=image_tag,
             hostname=host.name,
             network=self.network,
-            labels=self.labels(host=host.name, image=host.recipe.name, recipe_hash=host.recipe.digest),
+            labels=self.labels(
+                host=host.name, image=host.recipe.name, recipe_hash=host.recipe.digest
+            ),
             profile=host.profile,
             environment=host.spec.env,
         )
@@ -197,7 +199,9 @@ class Lab:
                     "the container exited while booting",
                     "last output:\n" + self.engine.logs(host.container, tail=30),
                 )
-            done, state = _boot_state(host.recipe.init, self._exec_quiet(host.container, host.recipe.init))
+            done, state = _boot_state(
+                host.recipe.init, self._exec_quiet(host.container, host.recipe.init)
+            )
             if done:
                 if state == "degraded":
                     log.warning(
@@ -278,7 +282,9 @@ class Lab:
     def keep_instructions(self) -> str:
         sid = self.identity.session_id
         lines = [f"kept lab {sid} (--dockerlab-keep); enter a host with:"]
-        lines += [f"  docker exec -it {h.container} bash   # {h.name}" for h in self.running.values()]
+        lines += [
+            f"  docker exec -it {h.container} bash   # {h.name}" for h in self.running.values()
+        ]
         lines.append(f"remove it with:\n  python -m pytest_dockerlab clean --session {sid}")
         return "\n".join(lines)
 
@@ -319,7 +325,9 @@ def sweep_stale(engine: Engine, me: SessionIdentity, progress: Progress) -> Left
             continue
         found = engine.find({lbl.SESSION: session_id})
         if found:
-            progress(f"removing leftovers of dead session {session_id} (pid {pid}): {found.describe()}")
+            progress(
+                f"removing leftovers of dead session {session_id} (pid {pid}): {found.describe()}"
+            )
             engine.remove(found)
             removed = Leftovers(
                 removed.containers + found.containers,

@@ -88,7 +88,7 @@ def load_lab_file(path: Path | str) -> LabSpec:
     except OSError as exc:
         raise LabFileError(path, f"cannot read it: {exc.strerror or exc}") from exc
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise LabFileError(path, f"not valid YAML: {_yaml_problem(exc)}") from exc
     return parse_lab(data, path)

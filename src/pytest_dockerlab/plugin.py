@@ -107,6 +107,7 @@ def pytest_collection_modifyitems(
         raise pytest.UsageError("dockerlab: " + "\n".join(problems))
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal reports the collection
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Work out which hosts the selected tests need, and reach the engine before any test runs."""
     state = session.config.stash[STATE_KEY]
@@ -124,8 +125,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
 
 
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    state = config.stash[STATE_KEY]
+    if state.spec is None:
+        return None
+    needed = ", ".join(state.needed) or "none"
+    return f"dockerlab: hosts needed by the selected tests: {needed}"
+
+
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     report = yield
     view = item.stash.get(VIEW_KEY, None)
     if view is not None and report.failed and call.when != "teardown":

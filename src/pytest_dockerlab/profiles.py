@@ -148,7 +148,9 @@ SYSVINIT = RunProfile(
 )
 
 
-def choose_profile(facts: EngineFacts, init: str = "systemd", privileged: bool = False) -> RunProfile:
+def choose_profile(
+    facts: EngineFacts, init: str = "systemd", privileged: bool = False
+) -> RunProfile:
     """Pick the least-privileged profile that boots ``init`` on this engine."""
     if init == "sysvinit":
         profile = SYSVINIT

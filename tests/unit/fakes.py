@@ -1,0 +1,89 @@
+"""An in-memory engine for unit tests of pure logic (never for integration tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from pytest_dockerlab.engine import ExecResult, Leftovers, Progress
+from pytest_dockerlab.profiles import EngineFacts
+
+
+class FakeEngine:
+    address = "fake://"
+
+    def __init__(self, images: Sequence[str] = (), pull_error: str | None = None) -> None:
+        self.images = set(images)
+        self.pull_error = pull_error
+        self.calls: list[tuple[str, str]] = []
+        self.resources: dict[str, dict[str, str]] = {}  # id -> labels
+        self.removed: list[Leftovers] = []
+
+    def facts(self) -> EngineFacts:
+        return EngineFacts(cgroup_version=1)
+
+    def image_exists(self, ref: str) -> bool:
+        return ref in self.images
+
+    def pull(self, ref: str) -> None:
+        self.calls.append(("pull", ref))
+        if self.pull_error:
+            raise RuntimeError(self.pull_error)
+        self.images.add(ref)
+
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        progress: Progress,
+    ) -> None:
+        self.calls.append(("build", f"{tag} BASE={buildargs['BASE']}"))
+        self.images.add(tag)
+
+    def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
+        self.images.add(tag)
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        raise NotImplementedError
+
+    def run_container(self, **kwargs: object) -> str:
+        raise NotImplementedError
+
+    def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
+        raise NotImplementedError
+
+    def is_running(self, container: str) -> bool:
+        return True
+
+    def stop(self, container: str, timeout: float) -> None: ...
+
+    def start(self, container: str) -> None: ...
+
+    def logs(self, container: str, tail: int) -> str:
+        return ""
+
+    def find(self, labels: Mapping[str, str]) -> Leftovers:
+        ids = [
+            rid
+            for rid, have in self.resources.items()
+            if all(k in have and (not v or have[k] == v) for k, v in labels.items())
+        ]
+        return Leftovers(containers=tuple(ids))
+
+    def remove(self, leftovers: Leftovers) -> None:
+        self.removed.append(leftovers)
+        for rid in leftovers.containers:
+            self.resources.pop(rid, None)
+
+    def sessions(self) -> dict[str, Mapping[str, str]]:
+        out: dict[str, Mapping[str, str]] = {}
+        for labels in self.resources.values():
+            out.setdefault(labels["pytest-dockerlab.session"], labels)
+        return out
+
+    def close(self) -> None: ...
+
+

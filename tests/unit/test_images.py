@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerlab.exceptions import ImageBuildError
+from pytest_dockerlab.images import RECIPES_DIR, ImageBuilder, catalogue, load_recipe
+
+from .fakes import FakeEngine
+
+
+@pytest.fixture
+def recipe_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "debian12"
+    shutil.copytree(RECIPES_DIR / "debian12", target)
+    return target
+
+
+def test_catalogue_ships_debian12_with_systemd_and_both_bases() -> None:
+    recipe = catalogue()["debian12"]
+    assert recipe.init == "systemd"
+    assert recipe.base == "debian:12"
+    assert recipe.bootstrap == "bookworm"
+    dockerfile = (recipe.path / "Dockerfile").read_text()
+    assert "FROM ${BASE}" in dockerfile
+    for package in ("systemd", "dbus", "python3", "sudo"):
+        assert f" {package} " in dockerfile
+    assert "getty" in dockerfile
+
+
+def test_tag_follows_the_recipe_content(recipe_dir: Path) -> None:
+    before = load_recipe(recipe_dir)
+    assert before.tag == load_recipe(recipe_dir).tag  # stable
+    assert before.tag.startswith("pytest-dockerlab/debian12:")
+    with (recipe_dir / "Dockerfile").open("a") as handle:
+        handle.write("RUN true\n")
+    assert load_recipe(recipe_dir).tag != before.tag
+
+
+def test_user_recipe_folders_extend_and_override_the_catalogue(recipe_dir: Path) -> None:
+    mine = recipe_dir.parent / "mine"
+    mine.mkdir()
+    (mine / "Dockerfile").write_text("ARG BASE=debian:12\nFROM ${BASE}\n")
+    recipes = catalogue([recipe_dir.parent])
+    assert recipes["mine"].path == mine
+    assert recipes["debian12"].path == recipe_dir
+
+
+def test_a_built_tag_is_never_rebuilt() -> None:
+    recipe = catalogue()["debian12"]
+    engine = FakeEngine(images=[recipe.tag])
+    assert ImageBuilder(engine, lambda _: None).ensure(recipe) == recipe.tag
+    assert engine.calls == []
+
+
+def test_registry_base_is_used_when_it_is_already_there() -> None:
+    recipe = catalogue()["debian12"]
+    engine = FakeEngine(images=["debian:12"])
+    ImageBuilder(engine, lambda _: None).ensure(recipe)
+    assert engine.calls == [("build", f"{recipe.tag} BASE=debian:12")]
+
+
+def test_an_offline_rootfs_already_imported_beats_a_pull() -> None:
+    recipe = catalogue()["debian12"]
+    rootfs = ImageBuilder._rootfs_tag("bookworm")
+    engine = FakeEngine(images=[rootfs])
+    ImageBuilder(engine, lambda _: None).ensure(recipe)
+    assert engine.calls == [("build", f"{recipe.tag} BASE={rootfs}")]
+
+
+def test_no_base_anywhere_names_every_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    recipe = catalogue()["debian12"]
+    monkeypatch.setattr("shutil.which", lambda _: None)
+    engine = FakeEngine(pull_error="dial tcp: lookup registry: no such host")
+    with pytest.raises(ImageBuildError) as info:
+        ImageBuilder(engine, lambda _: None).ensure(recipe)
+    message = str(info.value)
+    assert "cannot build image 'debian12'" in message
+    assert "pull debian:12 failed: dial tcp" in message
+    assert "apt-get install debootstrap" in message
+
+
+def test_registry_only_source_does_not_bootstrap() -> None:
+    recipe = catalogue()["debian12"]
+    engine = FakeEngine(pull_error="no registry")
+    with pytest.raises(ImageBuildError, match="pull debian:12 failed: no registry$"):
+        ImageBuilder(engine, lambda _: None, base_source="registry").ensure(recipe)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pytest_dockerlab import labels
+from pytest_dockerlab.labels import SessionIdentity
+
+
+def test_every_resource_label_is_in_the_reserved_namespace() -> None:
+    ident = SessionIdentity(session_id="abcd1234", worker="gw1", owner_pid=42, owner_host="box")
+    got = ident.labels(host="web", recipe_hash="f00")
+    assert got == {
+        labels.SESSION: "abcd1234",
+        labels.WORKER: "gw1",
+        labels.OWNER_PID: "42",
+        labels.OWNER_HOST: "box",
+        "pytest-dockerlab.host": "web",
+        "pytest-dockerlab.recipe-hash": "f00",
+    }
+    assert all(key.startswith("pytest-dockerlab.") for key in got)
+
+
+def test_names_carry_session_and_worker_so_parallel_runs_never_collide() -> None:
+    a = SessionIdentity(session_id="aaaa0000", worker="gw0")
+    b = SessionIdentity(session_id="aaaa0000", worker="gw1")
+    c = SessionIdentity(session_id="bbbb0000", worker="gw0")
+    names = {x.container_name("web") for x in (a, b, c)} | {x.network_name() for x in (a, b, c)}
+    assert len(names) == 6
+    assert a.container_name("web") == "dockerlab-aaaa0000-gw0-web"
+
+
+def test_new_sessions_get_distinct_ids() -> None:
+    assert len({SessionIdentity.create().session_id for _ in range(50)}) == 50

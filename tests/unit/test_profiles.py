@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_dockerlab.profiles import EngineFacts, choose_profile
+
+DOCKER_V1 = {"CgroupVersion": "1", "ServerVersion": "20.10.24", "SecurityOptions": []}
+DOCKER_V2 = {
+    "CgroupVersion": "2",
+    "ServerVersion": "27.3.1",
+    "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
+}
+ROOTLESS_V2 = {**DOCKER_V2, "SecurityOptions": ["name=seccomp", "name=rootless", "name=cgroupns"]}
+DESKTOP = {**DOCKER_V2, "OperatingSystem": "Docker Desktop"}
+PODMAN_VERSION = {"Components": [{"Name": "Podman Engine", "Version": "5.2.0"}]}
+
+
+@pytest.mark.parametrize(
+    ("info", "version", "expected"),
+    [
+        (DOCKER_V1, None, ("docker", 1, False, False)),
+        (DOCKER_V2, None, ("docker", 2, False, False)),
+        (ROOTLESS_V2, None, ("docker", 2, True, False)),
+        (DESKTOP, None, ("docker", 2, False, True)),
+        (DOCKER_V2, PODMAN_VERSION, ("podman", 2, False, False)),
+        ({}, None, ("docker", 1, False, False)),
+    ],
+)
+def test_engine_facts_come_from_docker_info(
+    info: dict[str, Any], version: dict[str, Any] | None, expected: tuple[Any, ...]
+) -> None:
+    facts = EngineFacts.from_docker_info(info, version)
+    assert (facts.name, facts.cgroup_version, facts.rootless, facts.desktop) == expected
+
+
+def test_cgroup_v1_gets_the_least_privileged_profile() -> None:
+    profile = choose_profile(EngineFacts(cgroup_version=1))
+    flags = " ".join(profile.docker_run_flags())
+    assert flags == (
+        "-e container=docker --stop-signal SIGRTMIN+3 --tmpfs /run:exec --tmpfs /run/lock "
+        "--tmpfs /tmp:exec --tmpfs /sys/fs/cgroup "
+        "-v /sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw --cgroupns=host"
+    )
+    assert not profile.privileged
+
+
+@pytest.mark.parametrize(
+    ("facts", "name"),
+    [
+        (EngineFacts(cgroup_version=2), "cgroup2"),
+        (EngineFacts(cgroup_version=2, desktop=True), "cgroup2"),
+        (EngineFacts(cgroup_version=2, rootless=True), "cgroup2-private"),
+        (EngineFacts(name="podman", cgroup_version=2), "podman"),
+        (EngineFacts(name="podman", cgroup_version=1), "podman"),
+    ],
+)
+def test_profile_follows_the_detected_host(facts: EngineFacts, name: str) -> None:
+    profile = choose_profile(facts)
+    assert profile.name == name
+    assert not profile.privileged
+    # systemd stops on SIGRTMIN+3, and needs to know it is in a container.
+    assert profile.stop_signal == "SIGRTMIN+3"
+    assert profile.environment["container"] == "docker"
+
+
+def test_cgroup_v2_never_hands_the_container_a_read_only_cgroup() -> None:
+    kwargs = choose_profile(EngineFacts(cgroup_version=2)).create_kwargs()
+    assert kwargs["volumes"]["/sys/fs/cgroup"]["mode"] == "rw"
+
+
+def test_privileged_is_only_added_when_the_host_asks() -> None:
+    profile = choose_profile(EngineFacts(cgroup_version=1), privileged=True)
+    assert profile.privileged
+    assert profile.name == "cgroup1+privileged"
+    assert "--privileged" in profile.docker_run_flags()
+
+
+def test_sysvinit_hosts_need_no_cgroup_mounts_and_stop_on_sigterm() -> None:
+    profile = choose_profile(EngineFacts(cgroup_version=2), init="sysvinit")
+    assert profile.volumes == {}
+    assert profile.stop_signal == "SIGTERM"
