@@ -96,10 +96,8 @@ class Lab:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.keep and self.running:
-            self.progress(self.keep_instructions())
-            return
-        self.teardown()
+        if not self.keep:
+            self.teardown()
 
     def labels(self, **extra: str) -> dict[str, str]:
         if self.keep:

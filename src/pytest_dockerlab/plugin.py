@@ -37,6 +37,7 @@ class _State:
     needed: tuple[str, ...] = ()
     engine: Engine | None = None
     lab: Lab | None = None
+    kept: str = ""  # how to enter and remove a lab kept with --dockerlab-keep
 
 
 STATE_KEY = pytest.StashKey[_State]()
@@ -198,6 +199,8 @@ def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             lab.start(state.needed)
             yield lab
     finally:
+        if lab.keep and lab.running:
+            state.kept = lab.keep_instructions()
         atexit.unregister(lab.__exit__)
         state.lab = None
         if previous is not None:
@@ -218,6 +221,13 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: Lab) -> LabView:
     view = LabView(_dockerlab_lab, names)
     request.node.stash[VIEW_KEY] = view
     return view
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    state = terminalreporter.config.stash.get(STATE_KEY, None)
+    if state is not None and state.kept:
+        terminalreporter.section("dockerlab")
+        terminalreporter.write_line(state.kept)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

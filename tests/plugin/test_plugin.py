@@ -92,8 +92,10 @@ def test_unknown_host_in_marker_stops_at_collection(
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*unknown lab host 'cache' in test_unknown_host_in_marker_stops_at_collection.py::test_x;"
-         " the lab defines: web, db"]
+        [
+            "*unknown lab host 'cache' in test_unknown_host_in_marker_stops_at_collection.py"
+            "::test_x; the lab defines: web, db"
+        ]
     )
     result.assert_outcomes()
 
@@ -133,7 +135,9 @@ def test_malformed_lab_file_names_file_and_line(pytester: pytest.Pytester) -> No
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: dockerlab: lab file */dockerlab.yml: not valid YAML: *line 3*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: dockerlab: lab file */dockerlab.yml: not valid YAML: *line 3*"]
+    )
 
 
 def test_unknown_image_is_refused_before_anything_starts(

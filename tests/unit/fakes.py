@@ -85,5 +85,3 @@ class FakeEngine:
         return out
 
     def close(self) -> None: ...
-
-

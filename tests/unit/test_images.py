@@ -85,5 +85,5 @@ def test_no_base_anywhere_names_every_cause(monkeypatch: pytest.MonkeyPatch) -> 
 def test_registry_only_source_does_not_bootstrap() -> None:
     recipe = catalogue()["debian12"]
     engine = FakeEngine(pull_error="no registry")
-    with pytest.raises(ImageBuildError, match="pull debian:12 failed: no registry$"):
+    with pytest.raises(ImageBuildError, match=r"pull debian:12 failed: no registry$"):
         ImageBuilder(engine, lambda _: None, base_source="registry").ensure(recipe)

@@ -59,5 +59,7 @@ def test_sweep_removes_only_dead_local_sessions_that_were_not_kept() -> None:
     removed = sweep_stale(engine, me, messages.append)
     assert removed.containers == ("c-dead",)
     assert set(engine.resources) == {"c-mine", "c-alive", "c-other-machine", "c-kept"}
-    assert messages == [f"removing leftovers of dead session dead0000 (pid {dead}): "
-                        "1 containers, 0 networks, 0 volumes"]
+    assert messages == [
+        f"removing leftovers of dead session dead0000 (pid {dead}): "
+        "1 containers, 0 networks, 0 volumes"
+    ]

@@ -71,7 +71,10 @@ def test_duplicate_host_name_is_refused_not_silently_merged(tmp_path: Path) -> N
         ("hosts: {}\n", "'hosts' must be a non-empty mapping"),
         ("hosts:\n  Web_1: {}\n", "'Web_1' is not a valid DNS label"),
         ("hosts:\n  web: [debian12]\n", "host 'web': settings must be a mapping, not a list"),
-        ("hosts:\n  web: {imag: debian12}\n", r"host 'web': unknown key imag \(allowed: env, groups"),
+        (
+            "hosts:\n  web: {imag: debian12}\n",
+            r"host 'web': unknown key imag \(allowed: env, groups",
+        ),
         ("hostz:\n  web: {}\n", "the top level: unknown key hostz"),
         ("hosts:\n  web: {groups: [all]}\n", "'all' is not a usable Ansible group name"),
         ("hosts:\n  web: {groups: [1web]}\n", "'1web' is not a usable Ansible group name"),

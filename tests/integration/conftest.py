@@ -1,0 +1,86 @@
+"""Integration tests: pytester sessions of the plugin against a real Docker engine.
+
+Without an engine they skip in a developer's shell, and fail in CI (CI=true),
+where the engine is required.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dockerlab import labels as lbl
+
+TWO_HOSTS = """
+hosts:
+  web:
+    image: debian12
+    groups: [webservers]
+    vars: {http_port: 80}
+  db:
+    image: debian12
+    groups: [dbservers]
+"""
+
+# Inner tests record their session id, so the outer test can check what it left.
+RECORD_SESSION = """
+import pathlib, pytest
+
+@pytest.fixture(autouse=True)
+def _record_session(request):
+    if "lab" in request.fixturenames:
+        lab = request.getfixturevalue("lab")
+        pathlib.Path(request.config.rootpath, "session-id").write_text(lab.session_id)
+"""
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        message = f"no Docker engine reachable ({exc}); run scripts/engine.sh start"
+        if os.environ.get("CI"):
+            pytest.fail(f"the engine is required in CI: {message}")
+        pytest.skip(message)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def labdir(pytester: pytest.Pytester, docker_client: Any) -> pytest.Pytester:
+    """A pytester folder with the two-host lab file and session recording in place."""
+    pytester.makefile(".yml", dockerlab=TWO_HOSTS)
+    pytester.makeconftest(RECORD_SESSION)
+    return pytester
+
+
+def session_id(pytester: pytest.Pytester) -> str:
+    return (pytester.path / "session-id").read_text()
+
+
+def leftovers(client: Any, session: str) -> list[str]:
+    """Names of every container, network and volume still labelled with ``session``."""
+    filters = {"label": f"{lbl.SESSION}={session}"}
+    found = [c.name for c in client.containers.list(all=True, filters=filters)]
+    found += [n.name for n in client.networks.list(filters=filters)]
+    found += [v.name for v in client.volumes.list(filters=filters)]
+    return found
+
+
+def run(pytester: pytest.Pytester, *args: str, timeout: float = 600) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=timeout)
+
+
+def write_recipe(root: Path, name: str, dockerfile: str, recipe_yml: str) -> None:
+    folder = root / "recipes" / name
+    folder.mkdir(parents=True)
+    (folder / "Dockerfile").write_text(dockerfile)
+    (folder / "recipe.yml").write_text(recipe_yml)

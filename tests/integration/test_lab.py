@@ -1,0 +1,237 @@
+"""A real engine: boot, name resolution, restart, selection, diagnostics, clean-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from pytest_dockerlab.images import catalogue
+
+from .conftest import leftovers, run, session_id, write_recipe
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_issue_example_boots_resolves_restarts_and_leaves_nothing(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("web,db")
+        def test_db_resolves_from_web(lab):
+            web = lab.host("web")
+            assert web.run("getent hosts db").rc == 0
+            assert web.service("systemd-journald").is_running
+            assert web.check_output("hostname") == "web"
+            assert web.check_output("cat /proc/1/comm") == "systemd"
+            assert lab.exec("db", "systemctl is-system-running").output.strip() == "running"
+
+        @pytest.mark.lab("web")
+        def test_survives_restart(lab):
+            lab.exec("web", "touch /var/tmp/marker && echo gone > /run/volatile", check=True)
+            lab.restart("web")
+            web = lab.host("web")
+            assert web.system_info.type == "linux"
+            assert web.file("/var/tmp/marker").exists      # disk survives, like a reboot
+            assert not web.file("/run/volatile").exists    # tmpfs does not
+            assert web.run("getent hosts db").rc == 0      # still on the lab network
+        """
+    )
+    result = run(labdir)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["dockerlab: booted web, db in *s (*profile*)"])
+    assert leftovers(docker_client, session_id(labdir)) == []
+
+
+def test_only_the_hosts_selected_tests_name_are_started(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makepyfile(
+        """
+        import docker, pytest
+
+        @pytest.mark.lab("web")
+        def test_web(lab):
+            client = docker.from_env()
+            mine = client.containers.list(
+                filters={"label": f"pytest-dockerlab.session={lab.session_id}"})
+            assert sorted(c.labels["pytest-dockerlab.host"] for c in mine) == ["web"]
+            client.close()
+
+        @pytest.mark.lab("db")
+        def test_db(lab):
+            raise AssertionError("deselected: must not run")
+        """
+    )
+    result = run(labdir, "-k", "test_web")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert leftovers(docker_client, session_id(labdir)) == []
+
+
+def test_a_host_outside_the_marker_is_refused_by_name(labdir: pytest.Pytester) -> None:
+    labdir.makepyfile(
+        """
+        import pytest
+        from pytest_dockerlab.exceptions import HostNotSelectedError
+
+        @pytest.mark.lab("web")
+        def test_x(lab):
+            assert lab.hosts == ("web",)
+            with pytest.raises(HostNotSelectedError, match="host 'db' is not in this test's lab"):
+                lab.host("db")
+        """
+    )
+    run(labdir).assert_outcomes(passed=1)
+
+
+def test_a_failing_test_shows_failed_units_and_journal_and_still_cleans_up(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("web")
+        def test_broken_service(lab):
+            lab.exec("web", "systemd-run --unit=brokenapp /bin/false")
+            assert lab.host("web").service("brokenapp").is_running
+        """
+    )
+    result = run(labdir)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- dockerlab web: systemctl --failed -*",
+            "*brokenapp.service*failed*",
+            "*- dockerlab web: journal tail -*",
+        ]
+    )
+    assert leftovers(docker_client, session_id(labdir)) == []
+
+
+def test_a_host_that_never_finishes_booting_errors_with_its_journal(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    base = catalogue()["debian12"].tag
+    write_recipe(
+        pytester.path,
+        "hangs",
+        "ARG BASE\nFROM ${BASE}\n"
+        "RUN printf '[Unit]\\nDescription=never ready\\n[Service]\\nType=oneshot\\n"
+        "ExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' "
+        "> /etc/systemd/system/neverready.service && systemctl enable neverready.service\n",
+        f"init: systemd\nbase: {base}\n",
+    )
+    pytester.makefile(
+        ".yml",
+        dockerlab="images: {recipes: [recipes]}\nhosts:\n  slow: {image: hangs}\n",
+    )
+    pytester.makepyfile("def test_x(lab): pass\ndef test_y(lab): pass\n")
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    result = run(pytester, "--dockerlab-boot-timeout=4")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*BootTimeoutError: host 'slow' (container dockerlab-*-slow) did not finish booting "
+            "within 4s; last state: starting",
+            "*--- journal tail ---*",
+            "*never ready*",
+        ]
+    )
+    assert {c.id for c in docker_client.containers.list(all=True)} == before
+
+
+def test_privileged_is_honoured_or_refused_with_the_reason(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    pytester.makefile(".yml", dockerlab="hosts:\n  priv: {privileged: true}\n")
+    pytester.makepyfile(
+        "def test_x(lab):\n"
+        "    assert lab.exec('priv', 'systemctl is-system-running').output.strip() == 'running'\n"
+    )
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    result = run(pytester)
+    outcomes = result.parseoutcomes()
+    if outcomes.get("errors"):
+        # This sandbox refuses --privileged; the error must say so and name the way out.
+        result.stdout.fnmatch_lines(
+            [
+                "*cannot start host 'priv': *(the engine refused a privileged container; drop "
+                "'privileged: true'*"
+            ]
+        )
+    else:
+        result.assert_outcomes(passed=1)
+    assert {c.id for c in docker_client.containers.list(all=True)} == before
+
+
+def test_keep_leaves_the_lab_and_says_how_to_enter_and_remove_it(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makepyfile("import pytest\n@pytest.mark.lab('db')\ndef test_x(lab): pass\n")
+    result = run(labdir, "--dockerlab-keep")
+    result.assert_outcomes(passed=1)
+    sid = session_id(labdir)
+    result.stdout.fnmatch_lines(
+        [
+            f"kept lab {sid} (--dockerlab-keep); enter a host with:",
+            f"  docker exec -it dockerlab-{sid}-main-db bash   # db",
+            "remove it with:",
+            f"  python -m pytest_dockerlab clean --session {sid}",
+        ]
+    )
+    kept = leftovers(docker_client, sid)
+    assert sorted(kept) == sorted([f"dockerlab-{sid}-main-db", f"dockerlab-{sid}-main-net"])
+    # Another session must not sweep a lab that was kept on purpose.
+    run(labdir).assert_outcomes(passed=1)
+    assert leftovers(docker_client, sid) == kept
+    clean = subprocess.run(
+        [sys.executable, "-m", "pytest_dockerlab", "clean", "--session", sid],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert clean.stdout.strip() == "removed 1 containers, 1 networks, 0 volumes"
+    assert leftovers(docker_client, sid) == []
+
+
+def test_a_killed_session_is_swept_by_the_next_one(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makepyfile(
+        """
+        import os, signal, pytest
+
+        @pytest.mark.lab("web")
+        def test_dies(lab):
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    run(labdir)
+    dead = session_id(labdir)
+    assert leftovers(docker_client, dead), "SIGKILL should have left the lab running"
+    labdir.makepyfile("import pytest\n@pytest.mark.lab('web')\ndef test_ok(lab): pass\n")
+    result = run(labdir)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"dockerlab: removing leftovers of dead session {dead} (pid *)*"])
+    assert leftovers(docker_client, dead) == []
+    assert leftovers(docker_client, session_id(labdir)) == []
+
+
+def test_sigterm_tears_the_lab_down(labdir: pytest.Pytester, docker_client: Any) -> None:
+    labdir.makepyfile(
+        """
+        import os, signal, pytest
+
+        @pytest.mark.lab("web")
+        def test_terminated(lab):
+            os.kill(os.getpid(), signal.SIGTERM)
+        """
+    )
+    run(labdir)
+    assert leftovers(docker_client, session_id(labdir)) == []
