@@ -1,16 +1,26 @@
-"""The lab core as a user meets it: hosts that boot, find each other, and survive a restart."""
+"""Both tiers together: the network between them, idempotence, and surviving restarts."""
 
 import pytest
 
+pytestmark = pytest.mark.lab("web,db")
 
-@pytest.mark.lab("web,db")
-def test_db_resolves_from_web(lab):
-    web = lab.host("web")
-    assert web.run("getent hosts db").rc == 0
-    assert web.service("systemd-journald").is_running
+PSQL = "PGPASSWORD=app-secret-for-tests psql -h db -U app -d app -tAc 'select 42'"
 
 
-@pytest.mark.lab("web")
-def test_survives_restart(lab):
+def test_web_reaches_db_by_name_on_5432(lab):
+    assert lab.host("web").check_output(PSQL) == "42"
+
+
+def test_the_site_playbook_is_idempotent(lab):
+    lab.assert_idempotent("playbooks/site.yml")
+
+
+def test_services_come_back_after_restart(lab):
+    lab.restart("db")
     lab.restart("web")
-    assert lab.host("web").system_info.type == "linux"
+    web, db = lab.host("web"), lab.host("db")
+    assert db.service("postgresql@15-main").is_running
+    assert web.service("nginx").is_running
+    assert web.service("app").is_running
+    assert "Hello from web" in web.check_output("curl -sf http://localhost/")
+    assert web.check_output(PSQL) == "42"

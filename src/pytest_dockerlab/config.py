@@ -22,6 +22,7 @@ class Settings:
     keep: bool = False
     boot_timeout: float = 120.0
     base_source: str = "auto"
+    idempotence: bool = False
     engine: str = "docker"
 
 
@@ -55,9 +56,20 @@ def add_options(parser: pytest.Parser) -> None:
         help="where base images come from: a registry, an offline Debian bootstrap, or "
         "auto (registry if it answers, else bootstrap). ini: dockerlab_base",
     )
+    group.addoption(
+        "--dockerlab-idempotence",
+        dest="dockerlab_idempotence",
+        action="store_true",
+        default=None,
+        help="after the session converge, run the lab file's playbooks again and make tests "
+        "of any host that still changed error. ini: dockerlab_idempotence",
+    )
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")
     parser.addini(
         "dockerlab_keep", type="bool", default=False, help="keep the lab after the session"
+    )
+    parser.addini(
+        "dockerlab_idempotence", type="bool", default=False, help="check idempotence after converge"
     )
     parser.addini("dockerlab_boot_timeout", default="120", help="seconds a host may take to boot")
     parser.addini(
@@ -96,8 +108,12 @@ def resolve(config: pytest.Config) -> Settings:
         if option.dockerlab_keep is not None
         else config.getini("dockerlab_keep")
     )
+    idempotence = option.dockerlab_idempotence
+    if idempotence is None:
+        idempotence = config.getini("dockerlab_idempotence")
     return Settings(
         lab_file=lab_file,
+        idempotence=bool(idempotence),
         lab_file_explicit=bool(explicit),
         keep=bool(keep),
         boot_timeout=boot_timeout,

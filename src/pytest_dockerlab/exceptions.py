@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 class DockerlabError(Exception):
@@ -128,3 +129,37 @@ class HostCommandError(DockerlabError):
         self.rc = rc
         self.output = output
         super().__init__(f"on host {host!r}, {command!r} exited {rc}: {output.strip()}")
+
+
+class PlaybookNotFoundError(DockerlabError):
+    """A playbook named in the lab file or in ``lab.converge`` does not exist."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(f"playbook not found: {path}")
+
+
+class ConvergeError(DockerlabError):
+    """A playbook run failed: a task failed, a host was unreachable, or the play did not load.
+
+    ``result`` is the :class:`~pytest_dockerlab.ansible.ConvergeResult` with the whole story.
+    """
+
+    def __init__(self, message: str, result: Any) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+class IdempotenceError(DockerlabError):
+    """A second run of a playbook still changed something."""
+
+    def __init__(self, playbook: Path, changed: Sequence[Any]) -> None:
+        self.playbook = playbook
+        self.changed = tuple(changed)
+        by_host: dict[str, list[str]] = {}
+        for task in self.changed:
+            by_host.setdefault(task.host, []).append(f"TASK [{task.task}] ({task.action})")
+        lines = [f"playbook {playbook.name} is not idempotent: the second run changed"]
+        for host, tasks in sorted(by_host.items()):
+            lines += [f"  {host}: {task}" for task in tasks]
+        super().__init__("\n".join(lines))

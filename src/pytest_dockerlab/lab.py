@@ -10,22 +10,27 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import labels as lbl
 from .engine import Engine, ExecResult, Leftovers, Progress
 from .exceptions import (
     BootTimeoutError,
+    ConvergeError,
     DockerlabError,
     HostCommandError,
     HostNotSelectedError,
     HostStartError,
+    IdempotenceError,
     UnknownHostError,
     UnknownImageError,
 )
@@ -33,6 +38,9 @@ from .images import ImageBuilder, Recipe
 from .labels import SessionIdentity
 from .labfile import HostSpec, LabSpec
 from .profiles import RunProfile, choose_profile
+
+if TYPE_CHECKING:
+    from .ansible import Ansible, AnsibleSettings, ConvergeResult, InventoryHost
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +79,10 @@ class Lab:
         boot_timeout: float = 120.0,
         keep: bool = False,
         base_source: str = "auto",
+        ansible: AnsibleSettings | None = None,
     ) -> None:
         self.spec = spec
+        self.ansible_settings = ansible
         self.engine = engine
         self.recipes = recipes
         self.identity = identity
@@ -82,6 +92,10 @@ class Lab:
         self.builder = ImageBuilder(engine, progress, base_source)
         self.network: str | None = None
         self.running: dict[str, RunningHost] = {}
+        # Why a host cannot be handed to tests (its session converge failed), by host.
+        self.setup_failures: dict[str, DockerlabError] = {}
+        self._ansible: Ansible | None = None
+        self._workdir: Path | None = None
         self._lock = threading.Lock()
 
     # Lifecycle
@@ -96,6 +110,9 @@ class Lab:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
         if not self.keep:
             self.teardown()
 
@@ -254,9 +271,96 @@ class Lab:
         self.engine.stop(host.container, timeout=_STOP_TIMEOUT)
         self.engine.start(host.container)
         self.wait_until_booted(host)
+        if self._ansible is not None:
+            self._ansible.forget_facts(name)
         elapsed = time.monotonic() - started
         log.info("dockerlab: restarted %s in %.2fs", name, elapsed)
         return elapsed
+
+    # Ansible
+
+    @property
+    def ansible(self) -> Ansible:
+        if self._ansible is None:
+            from .ansible import Ansible, AnsibleSettings
+
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"dockerlab-{self.identity.session_id}-"))
+            self._ansible = Ansible(
+                self.ansible_settings or AnsibleSettings(), self._workdir, self.progress
+            )
+        return self._ansible
+
+    def inventory_hosts(self) -> list[InventoryHost]:
+        from .ansible import InventoryHost
+
+        return [
+            InventoryHost(h.name, h.container, h.spec.groups, h.spec.vars)
+            for h in self.running.values()
+        ]
+
+    def resolve_playbook(self, playbook: str | Path) -> Path:
+        return (self.spec.root / playbook).resolve()
+
+    def converge(
+        self,
+        playbook: str | Path,
+        hosts: Sequence[str],
+        *,
+        extra_vars: dict[str, Any] | None = None,
+        skip_tags: Sequence[str] = (),
+    ) -> ConvergeResult:
+        """Run a playbook (relative to the lab file) on ``hosts``; the inventory has every host."""
+        for name in hosts:
+            self.get(name)
+        return self.ansible.run(
+            self.resolve_playbook(playbook),
+            self.inventory_hosts(),
+            limit=hosts,
+            extra_vars=extra_vars,
+            skip_tags=skip_tags,
+        )
+
+    def assert_idempotent(self, playbook: str | Path, hosts: Sequence[str]) -> ConvergeResult:
+        """Run ``playbook`` again; raise :class:`IdempotenceError` listing what still changed."""
+        from .ansible import IDEMPOTENCE_SKIP_TAGS, raise_for_failure
+
+        result = self.converge(playbook, hosts, skip_tags=IDEMPOTENCE_SKIP_TAGS)
+        raise_for_failure(result)
+        if result.changed_tasks:
+            raise IdempotenceError(result.playbook, result.changed_tasks)
+        return result
+
+    def converge_session(self, names: Sequence[str], idempotence: bool = False) -> None:
+        """Apply the lab file's playbooks in order to ``names``; remember who failed."""
+        settings = self.ansible_settings
+        if settings is None or not settings.playbooks:
+            return
+        healthy = [n for n in names if n not in self.setup_failures]
+        for playbook in settings.playbooks:
+            if not healthy:
+                return
+            try:
+                result = self.converge(playbook, healthy)
+                if result.ok and idempotence:
+                    self._idempotence_pass(playbook, healthy)
+                    continue
+            except DockerlabError as exc:
+                for name in healthy:
+                    self.setup_failures[name] = exc
+                return
+            if not result.ok:
+                failed = result.failed_hosts() or set(healthy)
+                error = ConvergeError(result.describe_failure(), result)
+                for name in failed & set(healthy):
+                    self.setup_failures[name] = error
+                healthy = [n for n in healthy if n not in failed]
+
+    def _idempotence_pass(self, playbook: Path, hosts: Sequence[str]) -> None:
+        try:
+            self.assert_idempotent(playbook, hosts)
+        except IdempotenceError as exc:
+            for task in exc.changed:
+                self.setup_failures.setdefault(task.host, exc)
 
     # Diagnostics
 
@@ -389,6 +493,37 @@ class LabView:
         Returns the seconds it took.
         """
         return self._lab.restart(self._check(name))
+
+    def converge(
+        self,
+        playbook: str | Path,
+        *,
+        hosts: Sequence[str] | None = None,
+        extra_vars: dict[str, Any] | None = None,
+        skip_tags: Sequence[str] = (),
+    ) -> ConvergeResult:
+        """Run a playbook (path relative to the lab file) on this test's hosts.
+
+        Returns a ``ConvergeResult`` (``.ok``, ``.changed``, ``.hosts``, ``.failed_tasks``,
+        ``.changed_tasks``); a failed run is in the result, not raised.
+        """
+        targets = [self._check(n) for n in hosts] if hosts else list(self._names)
+        return self._lab.converge(playbook, targets, extra_vars=extra_vars, skip_tags=skip_tags)
+
+    def assert_idempotent(
+        self, playbook: str | Path, *, hosts: Sequence[str] | None = None
+    ) -> None:
+        """Run ``playbook`` once more and fail listing each task that changed, per host.
+
+        Tasks tagged ``notest``, ``molecule-notest`` or ``molecule-idempotence-notest``
+        are skipped on that pass, as Molecule does.
+        """
+        __tracebackhide__ = True
+        targets = [self._check(n) for n in hosts] if hosts else list(self._names)
+        try:
+            self._lab.assert_idempotent(playbook, targets)
+        except IdempotenceError as exc:
+            raise AssertionError(str(exc)) from None
 
     def diagnostics(self) -> list[tuple[str, str]]:
         """Report sections for a failed test: each host's failed units and journal tail."""

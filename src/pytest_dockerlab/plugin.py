@@ -23,6 +23,7 @@ from .labfile import LabSpec, load_lab_file
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
 
 if TYPE_CHECKING:
+    from .ansible import AnsibleSettings
     from .engine import Engine
     from .lab import Lab, LabView
 
@@ -34,6 +35,7 @@ class _State:
     settings: cfg.Settings
     spec: LabSpec | None = None
     recipes: dict[str, Recipe] = field(default_factory=dict)
+    ansible: AnsibleSettings | None = None
     needed: tuple[str, ...] = ()
     engine: Engine | None = None
     lab: Lab | None = None
@@ -43,6 +45,7 @@ class _State:
 STATE_KEY = pytest.StashKey[_State]()
 HOSTS_KEY = pytest.StashKey[tuple[str, ...]]()
 VIEW_KEY = pytest.StashKey["LabView"]()
+ANSIBLE_OUTPUT_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.spec = load_lab_file(settings.lab_file)
         extra = [state.spec.root / str(p) for p in state.spec.images.get("recipes", []) or []]
         state.recipes = catalogue(extra)
+        state.ansible = _ansible_settings(state.spec)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     for host in state.spec.hosts.values():
@@ -69,6 +73,22 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"dockerlab: lab file {state.spec.path}: host {host.name!r} uses unknown image "
                 f"{host.image!r}; known images: {', '.join(sorted(state.recipes))}"
             )
+
+
+def _ansible_settings(spec: LabSpec) -> AnsibleSettings | None:
+    if not spec.ansible:
+        return None
+    from .ansible import AnsibleSettings
+    from .exceptions import LabFileError
+
+    try:
+        settings = AnsibleSettings.from_lab(spec.ansible, spec.root)
+    except DockerlabError as exc:
+        raise LabFileError(spec.path, str(exc)) from exc
+    for playbook in settings.playbooks:
+        if not playbook.is_file():
+            raise LabFileError(spec.path, f"ansible.playbooks: playbook not found: {playbook}")
+    return settings
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -139,6 +159,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, Any]:
     report = yield
+    output = item.stash.get(ANSIBLE_OUTPUT_KEY, None)
+    if output and report.failed:
+        report.sections.append(("dockerlab: ansible output", output))
     view = item.stash.get(VIEW_KEY, None)
     if view is not None and report.failed and call.when != "teardown":
         for section, text in view.diagnostics():
@@ -187,6 +210,7 @@ def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         boot_timeout=state.settings.boot_timeout,
         keep=state.settings.keep,
         base_source=state.settings.base_source,
+        ansible=state.ansible,
     )
     previous = None
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -197,6 +221,7 @@ def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     try:
         with lab:
             lab.start(state.needed)
+            lab.converge_session(state.needed, idempotence=state.settings.idempotence)
             yield lab
     finally:
         if lab.keep and lab.running:
@@ -218,6 +243,17 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: Lab) -> LabView:
     from .lab import LabView
 
     names = request.node.stash.get(HOSTS_KEY, _dockerlab_lab.spec.host_names)
+    failures = {
+        n: _dockerlab_lab.setup_failures[n] for n in names if n in _dockerlab_lab.setup_failures
+    }
+    if failures:
+        # The session converge failed for a host this test needs: the test errors, it does not
+        # fail, and its report carries Ansible's whole output.
+        error = next(iter(failures.values()))
+        result = getattr(error, "result", None)
+        if result is not None:
+            request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
+        raise error
     view = LabView(_dockerlab_lab, names)
     request.node.stash[VIEW_KEY] = view
     return view

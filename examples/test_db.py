@@ -1,0 +1,24 @@
+"""The database tier: PostgreSQL from Debian's packages, listening on the lab network."""
+
+import pytest
+
+pytestmark = pytest.mark.lab("db")
+
+
+def test_postgresql_is_installed_enabled_and_running(lab):
+    db = lab.host("db")
+    assert db.package("postgresql-15").is_installed
+    service = db.service("postgresql@15-main")
+    assert service.is_enabled
+    assert service.is_running
+
+
+def test_postgresql_listens_on_every_address(lab):
+    assert lab.host("db").socket("tcp://0.0.0.0:5432").is_listening
+
+
+def test_the_application_database_exists(lab):
+    out = lab.host("db").check_output(
+        "runuser -u postgres -- psql -tAc \"select datname from pg_database where datname='app'\""
+    )
+    assert out == "app"

@@ -1,0 +1,342 @@
+"""The Ansible boundary: inventory from the lab, playbooks through ansible-runner, events.
+
+Nothing here parses Ansible's text output for results: counts, changed tasks and
+failures come from the runner's structured events.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine import Progress
+from .exceptions import ConvergeError, DockerlabError, PlaybookNotFoundError
+
+log = logging.getLogger(__name__)
+
+CONNECTION = "community.docker.docker"
+CONNECTION_PACKAGE = "ansible (the collection community.docker ships with it)"
+# Tags Molecule skips on its idempotence pass; users' playbooks already carry them.
+IDEMPOTENCE_SKIP_TAGS = ("notest", "molecule-notest", "molecule-idempotence-notest")
+
+
+@dataclass(frozen=True)
+class InventoryHost:
+    """What the inventory needs to know about one started host."""
+
+    name: str
+    container: str
+    groups: Sequence[str] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+def build_inventory(hosts: Iterable[InventoryHost]) -> dict[str, Any]:
+    """An Ansible YAML inventory: every host in ``all``, one group per lab group."""
+    all_hosts: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for host in hosts:
+        all_hosts[host.name] = {
+            "ansible_connection": CONNECTION,
+            "ansible_host": host.container,
+            "ansible_python_interpreter": "/usr/bin/python3",
+            **host.vars,
+        }
+        for group in host.groups:
+            groups.setdefault(group, {"hosts": {}})["hosts"][host.name] = None
+    inventory: dict[str, Any] = {"all": {"hosts": all_hosts}}
+    if groups:
+        inventory["all"]["children"] = dict(sorted(groups.items()))
+    return inventory
+
+
+@dataclass
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    host: str
+    task: str
+    action: str
+    message: str = ""
+
+    def describe(self) -> str:
+        text = f"{self.host}: TASK [{self.task}] ({self.action})"
+        return f"{text}: {self.message}" if self.message else text
+
+
+@dataclass
+class ConvergeResult:
+    """What one playbook run did, per host, read from ansible-runner's events."""
+
+    playbook: Path
+    rc: int = 0
+    status: str = ""
+    hosts: dict[str, HostStats] = field(default_factory=dict)
+    changed_tasks: list[TaskResult] = field(default_factory=list)
+    failed_tasks: list[TaskResult] = field(default_factory=list)
+    unreachable: list[TaskResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # playbook-level errors (syntax, roles)
+    output: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the run finished with no failed task and no unreachable host."""
+        return self.rc == 0 and not self.failed_tasks and not self.unreachable
+
+    @property
+    def changed(self) -> int:
+        """How many task results reported a change, over all hosts."""
+        return sum(stats.changed for stats in self.hosts.values())
+
+    def failed_hosts(self) -> set[str]:
+        return {t.host for t in self.failed_tasks} | {t.host for t in self.unreachable}
+
+    def describe_failure(self) -> str:
+        lines = [f"playbook {self.playbook} failed (rc={self.rc})"]
+        lines += [f"  {t.describe()}" for t in self.failed_tasks]
+        lines += [f"  {t.host}: UNREACHABLE: {t.message}" for t in self.unreachable]
+        lines += [f"  {e}" for e in self.errors]
+        if len(lines) == 1:
+            tail = "\n".join(self.output.strip().splitlines()[-15:])
+            lines.append(f"  no task failed; last output:\n{tail}")
+        return "\n".join(lines)
+
+
+class _EventCollector:
+    """Turns runner events into a :class:`ConvergeResult` and one progress line per task."""
+
+    def __init__(self, result: ConvergeResult, progress: Progress) -> None:
+        self.result = result
+        self.progress = progress
+        self.task: str | None = None
+        self.task_counts: dict[str, int] = {}
+        self.task_started = 0.0
+
+    def __call__(self, event: Mapping[str, Any]) -> bool:
+        name = event.get("event", "")
+        data = event.get("event_data") or {}
+        if name == "playbook_on_task_start":
+            self._flush()
+            self.task = str(data.get("task") or data.get("name") or "?")
+            self.task_counts = {"done": 0, "changed": 0, "failed": 0}
+            self.task_started = time.monotonic()
+        elif name in (
+            "runner_on_ok",
+            "runner_on_failed",
+            "runner_on_unreachable",
+            "runner_on_skipped",
+        ):
+            self._host_result(name, data)
+        elif name == "playbook_on_stats":
+            self._flush()
+            self._stats(data)
+        return True
+
+    def _host_result(self, name: str, data: Mapping[str, Any]) -> None:
+        host = str(data.get("host", "?"))
+        res = data.get("res") or {}
+        task = TaskResult(
+            host=host,
+            task=str(data.get("task", "?")),
+            action=str(data.get("task_action", "?")),
+            message=_message(res),
+        )
+        self.task_counts["done"] = self.task_counts.get("done", 0) + 1
+        if name == "runner_on_ok" and res.get("changed"):
+            self.result.changed_tasks.append(task)
+            self.task_counts["changed"] = self.task_counts.get("changed", 0) + 1
+        elif name == "runner_on_failed" and not data.get("ignore_errors"):
+            self.result.failed_tasks.append(task)
+            self.task_counts["failed"] = self.task_counts.get("failed", 0) + 1
+        elif name == "runner_on_unreachable":
+            self.result.unreachable.append(task)
+            self.task_counts["failed"] = self.task_counts.get("failed", 0) + 1
+
+    def _stats(self, data: Mapping[str, Any]) -> None:
+        for key, attr in (
+            ("ok", "ok"),
+            ("changed", "changed"),
+            ("failures", "failed"),
+            ("dark", "unreachable"),
+            ("skipped", "skipped"),
+        ):
+            for host, count in (data.get(key) or {}).items():
+                stats = self.result.hosts.setdefault(host, HostStats())
+                setattr(stats, attr, int(count))
+
+    def _flush(self) -> None:
+        if self.task is None:
+            return
+        counts = self.task_counts
+        self.progress(
+            f"  TASK [{self.task}] hosts={counts.get('done', 0)} "
+            f"changed={counts.get('changed', 0)} failed={counts.get('failed', 0)} "
+            f"({time.monotonic() - self.task_started:.1f}s)"
+        )
+        self.task = None
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    for key in ("msg", "stderr", "reason", "stdout"):
+        value = res.get(key)
+        if value:
+            return str(value).strip().splitlines()[0][:500] if key != "msg" else str(value)[:1000]
+    results = res.get("results")
+    if isinstance(results, list):
+        for item in results:
+            if isinstance(item, Mapping) and item.get("failed"):
+                return _message(item)
+    return ""
+
+
+def ansible_search_path() -> str:
+    """PATH for the runner: this interpreter's scripts first (a virtualenv need not be on PATH)."""
+    search = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
+    if shutil.which("ansible-playbook", path=search) is None:
+        raise DockerlabError("ansible-playbook not found: install ansible (pip install ansible)")
+    return search
+
+
+def check_connection_plugin() -> None:
+    """Fail clearly when the Docker connection plugin is not installed."""
+    if importlib.util.find_spec("ansible_collections.community.docker") is None:
+        raise DockerlabError(
+            f"Ansible's connection plugin {CONNECTION} is missing: install {CONNECTION_PACKAGE}, "
+            "e.g. pip install ansible"
+        )
+
+
+@dataclass(frozen=True)
+class AnsibleSettings:
+    """The ``ansible:`` section of a lab file, with paths resolved against the lab file."""
+
+    playbooks: tuple[Path, ...] = ()
+    roles_path: tuple[Path, ...] = ()
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_lab(cls, raw: Mapping[str, Any], root: Path) -> AnsibleSettings:
+        def paths(key: str) -> tuple[Path, ...]:
+            value = raw.get(key) or []
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list):
+                raise DockerlabError(f"ansible.{key} must be a list of paths")
+            return tuple((root / str(v)).resolve() for v in value)
+
+        extra = raw.get("extra_vars") or {}
+        if not isinstance(extra, dict):
+            raise DockerlabError("ansible.extra_vars must be a mapping")
+        unknown = sorted(set(raw) - {"playbooks", "roles_path", "extra_vars"})
+        if unknown:
+            raise DockerlabError(
+                f"ansible: unknown key {', '.join(unknown)} (allowed: extra_vars, playbooks, "
+                "roles_path)"
+            )
+        return cls(playbooks=paths("playbooks"), roles_path=paths("roles_path"), extra_vars=extra)
+
+
+class Ansible:
+    """Runs playbooks against a lab's hosts through ansible-runner."""
+
+    def __init__(self, settings: AnsibleSettings, workdir: Path, progress: Progress) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.progress = progress
+        self.fact_cache = workdir / "facts"
+
+    def run(
+        self,
+        playbook: Path,
+        hosts: Sequence[InventoryHost],
+        *,
+        limit: Sequence[str] | None = None,
+        extra_vars: Mapping[str, Any] | None = None,
+        skip_tags: Sequence[str] = (),
+    ) -> ConvergeResult:
+        """Run one playbook; failures are in the result, not raised."""
+        import ansible_runner
+
+        if not playbook.is_file():
+            raise PlaybookNotFoundError(playbook)
+        check_connection_plugin()
+        result = ConvergeResult(playbook=playbook)
+        collector = _EventCollector(result, self.progress)
+        private = Path(tempfile.mkdtemp(prefix="run-", dir=self.workdir))
+        envvars = {
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            "ANSIBLE_GATHERING": "smart",
+            "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.fact_cache),
+            "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "7200",
+            "ANSIBLE_FORCE_COLOR": "False",
+            "ANSIBLE_NOCOLOR": "True",
+            "PATH": ansible_search_path(),
+        }
+        if self.settings.roles_path:
+            envvars["ANSIBLE_ROLES_PATH"] = ":".join(str(p) for p in self.settings.roles_path)
+        started = time.monotonic()
+        self.progress(
+            f"converging {playbook.name} on {', '.join(limit or [h.name for h in hosts])}"
+        )
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(playbook.parent),
+            playbook=playbook.name,
+            inventory=build_inventory(hosts),
+            limit=",".join(limit) if limit else None,
+            extravars={**self.settings.extra_vars, **(extra_vars or {})},
+            envvars=envvars,
+            skip_tags=",".join(skip_tags) if skip_tags else None,
+            forks=max(5, len(hosts)),
+            quiet=True,
+            event_handler=collector,
+            settings={"suppress_ansible_output": True},
+        )
+        result.rc = int(runner.rc if runner.rc is not None else -1)
+        result.status = str(runner.status)
+        with runner.stdout as stdout:  # a new file object on each access
+            result.output = stdout.read()
+        result.errors = [
+            line.strip() for line in result.output.splitlines() if line.startswith("ERROR!")
+        ]
+        result.elapsed = time.monotonic() - started
+        self.progress(
+            f"converged {playbook.name} in {result.elapsed:.1f}s: "
+            f"changed={result.changed} failed={len(result.failed_tasks)} "
+            f"unreachable={len(result.unreachable)} rc={result.rc}"
+        )
+        return result
+
+    def forget_facts(self, host: str) -> None:
+        """Drop a host's cached facts (after a restart its uptime, mounts, pids change)."""
+        (self.fact_cache / host).unlink(missing_ok=True)
+
+
+def raise_for_failure(result: ConvergeResult, hosts: Iterable[str] | None = None) -> None:
+    """Raise :class:`ConvergeError` if ``result`` failed for any of ``hosts`` (all if None)."""
+    if result.ok:
+        return
+    failed = result.failed_hosts()
+    if hosts is not None and failed and not (failed & set(hosts)):
+        return
+    raise ConvergeError(result.describe_failure(), result)
