@@ -111,7 +111,8 @@ class ConvergeResult:
         lines = [f"playbook {self.playbook} failed (rc={self.rc})"]
         lines += [f"  {t.describe()}" for t in self.failed_tasks]
         lines += [f"  {t.host}: UNREACHABLE: {t.message}" for t in self.unreachable]
-        lines += [f"  {e}" for e in self.errors]
+        if len(lines) == 1:
+            lines += [f"  {e}" for e in self.errors]
         if len(lines) == 1:
             tail = "\n".join(self.output.strip().splitlines()[-15:])
             lines.append(f"  no task failed; last output:\n{tail}")
@@ -193,6 +194,10 @@ class _EventCollector:
 
 
 def _message(res: Mapping[str, Any]) -> str:
+    msg, stderr = str(res.get("msg") or ""), str(res.get("stderr") or "").strip()
+    if msg == "non-zero return code" and stderr:
+        # The command module's own words say nothing; the command's do.
+        return f"{msg}: {stderr.splitlines()[-1][:500]}"
     for key in ("msg", "stderr", "reason", "stdout"):
         value = res.get(key)
         if value:
@@ -316,8 +321,12 @@ class Ansible:
         result.status = str(runner.status)
         with runner.stdout as stdout:  # a new file object on each access
             result.output = stdout.read()
+        # Playbook-level errors (syntax, missing roles) come before any task: no event carries
+        # them, so their lines are all there is. Older cores say "ERROR!", newer "[ERROR]:".
         result.errors = [
-            line.strip() for line in result.output.splitlines() if line.startswith("ERROR!")
+            line.strip()
+            for line in result.output.splitlines()
+            if line.startswith(("ERROR!", "[ERROR]:"))
         ]
         result.elapsed = time.monotonic() - started
         self.progress(

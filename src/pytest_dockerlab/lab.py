@@ -349,11 +349,12 @@ class Lab:
                     self.setup_failures[name] = exc
                 return
             if not result.ok:
-                failed = result.failed_hosts() or set(healthy)
+                # Ansible may have ended the run before later plays reached the other hosts,
+                # so none of them can be trusted to be converged.
                 error = ConvergeError(result.describe_failure(), result)
-                for name in failed & set(healthy):
+                for name in healthy:
                     self.setup_failures[name] = error
-                healthy = [n for n in healthy if n not in failed]
+                return
 
     def _idempotence_pass(self, playbook: Path, hosts: Sequence[str]) -> None:
         try:

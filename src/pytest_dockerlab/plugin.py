@@ -240,6 +240,7 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: Lab) -> LabView:
     ``lab.restart("web")`` stops and starts the host and waits until it has booted again;
     ``lab.hosts`` lists the names.
     """
+    __tracebackhide__ = True
     from .lab import LabView
 
     names = request.node.stash.get(HOSTS_KEY, _dockerlab_lab.spec.host_names)

@@ -68,11 +68,16 @@ def session_id(pytester: pytest.Pytester) -> str:
 
 def leftovers(client: Any, session: str) -> list[str]:
     """Names of every container, network and volume still labelled with ``session``."""
-    filters = {"label": f"{lbl.SESSION}={session}"}
+    filters = {"label": f"{lbl.SESSION}={session}" if session else lbl.SESSION}
     found = [c.name for c in client.containers.list(all=True, filters=filters)]
     found += [n.name for n in client.networks.list(filters=filters)]
     found += [v.name for v in client.volumes.list(filters=filters)]
     return found
+
+
+def labelled(client: Any) -> set[str]:
+    """Every container, network and volume on the engine that carries a session label."""
+    return set(leftovers(client, ""))
 
 
 def run(pytester: pytest.Pytester, *args: str, timeout: float = 600) -> pytest.RunResult:

@@ -190,3 +190,17 @@ def test_tests_without_lab_run_without_an_engine(
     pytester.makepyfile(TESTS)
     result = pytester.runpytest("-k", "test_no_lab")
     result.assert_outcomes(passed=1, deselected=3)
+
+
+def test_missing_playbook_in_lab_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yml", dockerlab="ansible:\n  playbooks: [playbooks/site.yml]\nhosts:\n  web: {}\n"
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: dockerlab: lab file */dockerlab.yml: ansible.playbooks: playbook not found: "
+            "*/playbooks/site.yml"
+        ]
+    )

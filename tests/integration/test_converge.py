@@ -1,0 +1,224 @@
+"""Real playbooks through ansible-runner against real hosts: results, failures, idempotence."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import labelled, leftovers, run, session_id
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+LAB = """
+ansible:
+  playbooks: [site.yml]
+  extra_vars: {greeting: hello}
+hosts:
+  web: {groups: [webservers], vars: {port: 8080}}
+  db: {groups: [dbservers]}
+"""
+
+SITE = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write the greeting
+      ansible.builtin.copy:
+        dest: /etc/greeting
+        content: "{{ greeting }} from {{ inventory_hostname }} ({{ group_names | join(',') }})\\n"
+"""
+
+
+@pytest.fixture
+def converge_lab(labdir: pytest.Pytester) -> pytest.Pytester:
+    labdir.makefile(".yml", dockerlab=LAB, site=SITE)
+    return labdir
+
+
+def test_session_converge_uses_lab_vars_groups_and_limits_to_started_hosts(
+    converge_lab: pytest.Pytester, docker_client: Any
+) -> None:
+    converge_lab.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("web")
+        def test_converged(lab):
+            web = lab.host("web")
+            assert web.file("/etc/greeting").content_string == "hello from web (webservers)\\n"
+            result = lab.converge("site.yml")
+            assert result.ok
+            assert result.changed == 0
+            assert set(result.hosts) == {"web"}
+            assert result.hosts["web"].ok == 1
+        """
+    )
+    result = run(converge_lab)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "dockerlab: converging site.yml on web",
+            "dockerlab:   TASK ?Write the greeting? hosts=1 changed=1 failed=0 (*s)",
+            "dockerlab: converged site.yml in *s: changed=1 failed=0 unreachable=0 rc=0",
+        ]
+    )
+    assert "db" not in result.stdout.str().split("hosts needed by the selected tests:")[1]
+    assert leftovers(docker_client, session_id(converge_lab)) == []
+
+
+def test_a_failing_task_errors_every_test_of_that_converge(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makefile(
+        ".yml",
+        dockerlab=LAB,
+        site="""
+- hosts: dbservers
+  gather_facts: false
+  tasks:
+    - name: Install a package that does not exist
+      ansible.builtin.command: /bin/false --not-a-package
+- hosts: webservers
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy: {dest: /etc/ok, content: "ok\\n"}
+""",
+    )
+    before = labelled(docker_client)
+    labdir.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("db")
+        def test_db(lab): pass
+
+        @pytest.mark.lab("web")
+        def test_web(lab):
+            assert lab.host("web").file("/etc/ok").exists
+        """
+    )
+    result = run(labdir)
+    # Ansible ended the run when db's play had no host left, so web never got its play either.
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "E *ConvergeError: playbook */site.yml failed (rc=2)",
+            "E *  db: TASK ?Install a package that does not exist? (ansible.builtin.command): *",
+            "*- dockerlab: ansible output -*",
+            "*fatal: [[]db[]]: FAILED!*",
+        ]
+    )
+    assert labelled(docker_client) == before
+
+
+@pytest.mark.parametrize(
+    ("playbook", "expected"),
+    [
+        ("- hosts: all\n  tasks:\n    - name: broken\n      copy: {dest: /x\n", "*ERROR*"),
+        ("- hosts: all\n  roles: [no_such_role]\n", "*no_such_role*"),
+    ],
+    ids=["yaml-does-not-parse", "role-not-found"],
+)
+def test_a_play_that_cannot_load_errors_every_test_with_the_reason(
+    labdir: pytest.Pytester, docker_client: Any, playbook: str, expected: str
+) -> None:
+    before = labelled(docker_client)
+    labdir.makefile(".yml", dockerlab=LAB, site=playbook)
+    labdir.makepyfile("def test_x(lab): pass\n")
+    result = run(labdir)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["E *ConvergeError: playbook */site.yml failed (rc=*)", expected])
+    assert labelled(docker_client) == before
+
+
+def test_idempotence_failures_list_each_changed_task_per_host(
+    converge_lab: pytest.Pytester,
+) -> None:
+    converge_lab.makefile(
+        ".yml",
+        churn="""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Always changes
+      ansible.builtin.command: date
+    - name: Skipped on the idempotence pass
+      ansible.builtin.command: date
+      tags: [molecule-idempotence-notest]
+""",
+    )
+    converge_lab.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("web,db")
+        def test_churn(lab):
+            assert lab.converge("churn.yml").changed == 4
+            lab.assert_idempotent("churn.yml")
+
+        @pytest.mark.lab("web")
+        def test_site_is_idempotent(lab):
+            lab.assert_idempotent("site.yml")
+        """
+    )
+    result = run(converge_lab)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *AssertionError: playbook churn.yml is not idempotent: the second run changed",
+            "E *  db: TASK ?Always changes? (ansible.builtin.command)",
+            "E *  web: TASK ?Always changes? (ansible.builtin.command)",
+        ]
+    )
+    assert "Skipped on the idempotence pass] (" not in result.stdout.str()
+
+
+def test_automatic_idempotence_pass_errors_tests_of_hosts_that_changed(
+    labdir: pytest.Pytester,
+) -> None:
+    labdir.makefile(
+        ".yml",
+        dockerlab=LAB,
+        site="- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Not idempotent\n      ansible.builtin.command: date\n",
+    )
+    labdir.makepyfile("def test_x(lab): pass\n")
+    result = run(labdir, "--dockerlab-idempotence")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["E *IdempotenceError: playbook site.yml is not idempotent*"])
+
+
+def test_a_dead_host_is_reported_unreachable(converge_lab: pytest.Pytester) -> None:
+    converge_lab.makepyfile(
+        """
+        import docker, pytest
+        from pytest_dockerlab.exceptions import PlaybookNotFoundError
+
+        @pytest.mark.lab("web")
+        def test_dead(lab):
+            with pytest.raises(PlaybookNotFoundError, match="playbook not found: .*/nope.yml"):
+                lab.converge("nope.yml")
+            client = docker.from_env()
+            client.containers.get(lab.container("web")).kill()
+            client.close()
+            result = lab.converge("site.yml")
+            assert not result.ok
+            assert [t.host for t in result.unreachable] == ["web"]
+            assert "web: UNREACHABLE" in result.describe_failure()
+        """
+    )
+    run(converge_lab).assert_outcomes(passed=1)
+
+
+def test_the_example_lab_passes(pytester: pytest.Pytester, docker_client: Any) -> None:
+    """The README's first quick-start command: nginx + PostgreSQL, converged and checked."""
+    shutil.copytree(EXAMPLES, pytester.path / "examples")
+    before = labelled(docker_client)
+    result = run(pytester, "examples", timeout=1200)
+    result.assert_outcomes(passed=11)
+    assert labelled(docker_client) == before

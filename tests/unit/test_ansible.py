@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dockerlab.ansible import (
+    CONNECTION,
+    AnsibleSettings,
+    ConvergeResult,
+    InventoryHost,
+    _EventCollector,
+    build_inventory,
+    check_connection_plugin,
+    raise_for_failure,
+)
+from pytest_dockerlab.exceptions import ConvergeError, DockerlabError, IdempotenceError
+
+
+def test_inventory_has_every_host_its_groups_vars_and_the_docker_connection() -> None:
+    inventory = build_inventory(
+        [
+            InventoryHost("web", "dockerlab-s1-main-web", ("webservers",), {"http_port": 80}),
+            InventoryHost("db", "dockerlab-s1-main-db", ("dbservers", "backends"), {}),
+        ]
+    )
+    assert inventory == {
+        "all": {
+            "hosts": {
+                "web": {
+                    "ansible_connection": CONNECTION,
+                    "ansible_host": "dockerlab-s1-main-web",
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                    "http_port": 80,
+                },
+                "db": {
+                    "ansible_connection": CONNECTION,
+                    "ansible_host": "dockerlab-s1-main-db",
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                },
+            },
+            "children": {
+                "backends": {"hosts": {"db": None}},
+                "dbservers": {"hosts": {"db": None}},
+                "webservers": {"hosts": {"web": None}},
+            },
+        }
+    }
+    assert CONNECTION == "community.docker.docker"
+
+
+def test_host_vars_may_override_connection_defaults() -> None:
+    inventory = build_inventory(
+        [InventoryHost("web", "c", (), {"ansible_python_interpreter": "/usr/bin/python3.11"})]
+    )
+    assert inventory["all"]["hosts"]["web"]["ansible_python_interpreter"] == "/usr/bin/python3.11"
+
+
+def _task(name: str) -> dict[str, Any]:
+    return {"event": "playbook_on_task_start", "event_data": {"task": name}}
+
+
+def _res(event: str, host: str, task: str, action: str, **res: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"host": host, "task": task, "task_action": action, "res": res}
+    if res.pop("ignore_errors", False):
+        data["ignore_errors"] = True
+    return {"event": event, "event_data": data}
+
+
+# The shape of ansible-runner's events for a run where db fails a task and web changes one.
+RECORDED = [
+    {"event": "playbook_on_start", "event_data": {}},
+    _task("Gathering Facts"),
+    _res("runner_on_ok", "web", "Gathering Facts", "gather_facts", changed=False),
+    _res("runner_on_ok", "db", "Gathering Facts", "gather_facts", changed=False),
+    _task("Install packages"),
+    _res("runner_on_ok", "web", "Install packages", "ansible.builtin.apt", changed=True),
+    _res(
+        "runner_on_failed",
+        "db",
+        "Install packages",
+        "ansible.builtin.apt",
+        changed=False,
+        msg="No package matching 'postgresql-99' is available",
+    ),
+    _task("Probe"),
+    _res("runner_on_failed", "web", "Probe", "command", rc=1, stderr="nope", ignore_errors=True),
+    {
+        "event": "playbook_on_stats",
+        "event_data": {
+            "ok": {"web": 3, "db": 1},
+            "changed": {"web": 1},
+            "failures": {"db": 1},
+            "dark": {},
+            "skipped": {},
+        },
+    },
+]
+
+
+def test_results_come_from_events() -> None:
+    result = ConvergeResult(playbook=Path("site.yml"), rc=2)
+    lines: list[str] = []
+    collector = _EventCollector(result, lines.append)
+    for event in RECORDED:
+        assert collector(event) is True
+    assert result.hosts["web"].ok == 3
+    assert result.hosts["web"].changed == 1
+    assert result.hosts["db"].failed == 1
+    assert result.changed == 1
+    assert [t.describe() for t in result.changed_tasks] == [
+        "web: TASK [Install packages] (ansible.builtin.apt)"
+    ]
+    # An ignored failure is not a failure.
+    assert [t.describe() for t in result.failed_tasks] == [
+        "db: TASK [Install packages] (ansible.builtin.apt): "
+        "No package matching 'postgresql-99' is available"
+    ]
+    assert not result.ok
+    assert result.failed_hosts() == {"db"}
+    assert [line.split(" (")[0] for line in lines] == [
+        "  TASK [Gathering Facts] hosts=2 changed=0 failed=0",
+        "  TASK [Install packages] hosts=2 changed=1 failed=1",
+        "  TASK [Probe] hosts=1 changed=0 failed=0",
+    ]
+
+
+def test_a_failure_names_host_task_and_message() -> None:
+    result = ConvergeResult(playbook=Path("/lab/site.yml"), rc=2)
+    collector = _EventCollector(result, lambda _: None)
+    for event in RECORDED:
+        collector(event)
+    with pytest.raises(ConvergeError) as info:
+        raise_for_failure(result)
+    assert str(info.value) == (
+        "playbook /lab/site.yml failed (rc=2)\n"
+        "  db: TASK [Install packages] (ansible.builtin.apt): "
+        "No package matching 'postgresql-99' is available"
+    )
+    assert info.value.result is result
+    raise_for_failure(result, hosts=["web"])  # web's tests are not affected
+
+
+def test_a_play_that_never_loaded_shows_its_error_lines() -> None:
+    result = ConvergeResult(
+        playbook=Path("/lab/site.yml"),
+        rc=1,
+        errors=["[ERROR]: the role 'nginxx' was not found in /lab/roles"],
+        output="...\n[ERROR]: the role 'nginxx' was not found in /lab/roles\n",
+    )
+    assert "the role 'nginxx' was not found" in result.describe_failure()
+
+
+def test_unreachable_host_is_a_failure() -> None:
+    result = ConvergeResult(playbook=Path("p.yml"))
+    collector = _EventCollector(result, lambda _: None)
+    collector(_task("Gathering Facts"))
+    collector(
+        _res(
+            "runner_on_unreachable",
+            "web",
+            "Gathering Facts",
+            "gather_facts",
+            msg="container not running",
+        )
+    )
+    assert not result.ok
+    assert "web: UNREACHABLE: container not running" in result.describe_failure()
+
+
+def test_idempotence_error_lists_changed_tasks_per_host() -> None:
+    result = ConvergeResult(playbook=Path("site.yml"))
+    collector = _EventCollector(result, lambda _: None)
+    for event in RECORDED:
+        collector(event)
+    error = IdempotenceError(Path("/lab/site.yml"), result.changed_tasks)
+    assert str(error) == (
+        "playbook site.yml is not idempotent: the second run changed\n"
+        "  web: TASK [Install packages] (ansible.builtin.apt)"
+    )
+
+
+def test_lab_file_ansible_section_resolves_paths_against_the_lab(tmp_path: Path) -> None:
+    settings = AnsibleSettings.from_lab(
+        {"playbooks": ["playbooks/site.yml"], "roles_path": "roles", "extra_vars": {"env": "t"}},
+        tmp_path,
+    )
+    assert settings.playbooks == (tmp_path / "playbooks" / "site.yml",)
+    assert settings.roles_path == (tmp_path / "roles",)
+    assert settings.extra_vars == {"env": "t"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"playbook": ["x.yml"]}, "unknown key playbook"),
+        ({"extra_vars": ["a"]}, "extra_vars must be a mapping"),
+        ({"playbooks": {"a": 1}}, "playbooks must be a list of paths"),
+    ],
+)
+def test_bad_ansible_section(tmp_path: Path, raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(DockerlabError, match=message):
+        AnsibleSettings.from_lab(raw, tmp_path)
+
+
+def test_missing_connection_plugin_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(
+        DockerlabError, match=r"community\.docker\.docker is missing: install ansible"
+    ):
+        check_connection_plugin()
