@@ -260,8 +260,11 @@ class AnsibleSettings:
 class Ansible:
     """Runs playbooks against a lab's hosts through ansible-runner."""
 
-    def __init__(self, settings: AnsibleSettings, workdir: Path, progress: Progress) -> None:
+    def __init__(
+        self, settings: AnsibleSettings, workdir: Path, progress: Progress, pipelining: bool = True
+    ) -> None:
         self.settings = settings
+        self.pipelining = pipelining
         self.workdir = workdir
         self.progress = progress
         self.fact_cache = workdir / "facts"
@@ -285,7 +288,7 @@ class Ansible:
         collector = _EventCollector(result, self.progress)
         private = Path(tempfile.mkdtemp(prefix="run-", dir=self.workdir))
         envvars = {
-            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_PIPELINING": str(self.pipelining),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "ANSIBLE_DEPRECATION_WARNINGS": "False",

@@ -38,7 +38,6 @@ class _State:
     ansible: AnsibleSettings | None = None
     needed: tuple[str, ...] = ()
     engine: Engine | None = None
-    lab: Lab | None = None
     kept: str = ""  # how to enter and remove a lab kept with --dockerlab-keep
 
 
@@ -217,7 +216,6 @@ def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     # Last resort if the interpreter exits without running fixture teardown.
     atexit.register(lab.__exit__, None, None, None)
-    state.lab = lab
     try:
         with lab:
             lab.start(state.needed)
@@ -227,7 +225,6 @@ def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         if lab.keep and lab.running:
             state.kept = lab.keep_instructions()
         atexit.unregister(lab.__exit__)
-        state.lab = None
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
