@@ -19,7 +19,8 @@ def test_services_come_back_after_restart(lab):
     lab.restart("db")
     lab.restart("web")
     web, db = lab.host("web"), lab.host("db")
-    assert db.service("postgresql@15-main").is_running
+    assert db.service("postgresql").is_running
+    assert db.socket("tcp://0.0.0.0:5432").is_listening
     assert web.service("nginx").is_running
     assert web.service("app").is_running
     assert "Hello from web" in web.check_output("curl -sf http://localhost/")

@@ -37,6 +37,7 @@ class InventoryHost:
     container: str
     groups: Sequence[str] = ()
     vars: Mapping[str, Any] = field(default_factory=dict)
+    python: str = "/usr/bin/python3"
 
 
 def build_inventory(hosts: Iterable[InventoryHost]) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def build_inventory(hosts: Iterable[InventoryHost]) -> dict[str, Any]:
         all_hosts[host.name] = {
             "ansible_connection": CONNECTION,
             "ansible_host": host.container,
-            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_python_interpreter": host.python,
             **host.vars,
         }
         for group in host.groups:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ class Settings:
     boot_timeout: float = 120.0
     base_source: str = "auto"
     idempotence: bool = False
+    image: str | None = None  # every host that does not pin an image runs this one
+    info: bool = False
     engine: str = "docker"
 
 
@@ -64,6 +67,21 @@ def add_options(parser: pytest.Parser) -> None:
         help="after the session converge, run the lab file's playbooks again and make tests "
         "of any host that still changed error. ini: dockerlab_idempotence",
     )
+    group.addoption(
+        "--dockerlab-image",
+        dest="dockerlab_image",
+        metavar="NAME",
+        help="run every host that does not pin an image on image NAME (env DOCKERLAB_IMAGE, "
+        "ini dockerlab_image); an image that cannot be had or booted here is an error",
+    )
+    group.addoption(
+        "--dockerlab-info",
+        dest="dockerlab_info",
+        action="store_true",
+        default=False,
+        help="show the detected engine and the run profile each image would get, then exit",
+    )
+    parser.addini("dockerlab_image", help="image for every host that does not pin one")
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")
     parser.addini(
         "dockerlab_keep", type="bool", default=False, help="keep the lab after the session"
@@ -111,7 +129,15 @@ def resolve(config: pytest.Config) -> Settings:
     idempotence = option.dockerlab_idempotence
     if idempotence is None:
         idempotence = config.getini("dockerlab_idempotence")
+    image = (
+        option.dockerlab_image
+        or os.environ.get("DOCKERLAB_IMAGE")
+        or config.getini("dockerlab_image")
+        or None
+    )
     return Settings(
+        image=image,
+        info=bool(option.dockerlab_info),
         lab_file=lab_file,
         idempotence=bool(idempotence),
         lab_file_explicit=bool(explicit),

@@ -27,12 +27,14 @@ import yaml
 from . import labels as lbl
 from .engine import Engine, Progress
 from .exceptions import ImageBuildError
+from .profiles import EngineFacts
 
 log = logging.getLogger(__name__)
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 REPOSITORY = "pytest-dockerlab"
 BASE_SOURCES = ("auto", "registry", "bootstrap")
+INITS = ("systemd", "sysvinit")
 # Packages the offline root filesystem starts with; the recipe installs the rest.
 _BOOTSTRAP_VARIANT = "minbase"
 
@@ -47,6 +49,19 @@ class Recipe:
     base: str = ""
     bootstrap: str = ""
     digest: str = ""  # of every file of the recipe: an unchanged recipe is never rebuilt
+    python: str = "/usr/bin/python3"
+    cgroup: tuple[int, ...] = (1, 2)  # cgroup versions whose hosts can boot it
+    cgroup_reason: str = ""
+    notes: str = ""
+
+    def cannot_run_on(self, facts: EngineFacts) -> str:
+        """Why this image cannot boot on the engine described by ``facts`` ("" if it can)."""
+        if facts.name == "docker" and facts.cgroup_version not in self.cgroup:
+            why = self.cgroup_reason or f"it needs cgroup v{' or v'.join(map(str, self.cgroup))}"
+            return (
+                f"image {self.name} cannot boot on this cgroup v{facts.cgroup_version} host: {why}"
+            )
+        return ""
 
     @property
     def tag(self) -> str:
@@ -70,13 +85,22 @@ def load_recipe(path: Path) -> Recipe:
         meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
     if not (path / "Dockerfile").is_file():
         raise ImageBuildError(path.name, f"recipe folder {path} has no Dockerfile")
+    init = str(meta.get("init", "systemd"))
+    if init not in INITS:
+        raise ImageBuildError(
+            path.name, f"{meta_file}: init must be one of {', '.join(INITS)}, not {init!r}"
+        )
     return Recipe(
         name=path.name,
         path=path,
-        init=str(meta.get("init", "systemd")),
+        init=init,
         base=str(meta.get("base", "")),
         bootstrap=str(meta.get("bootstrap", "")),
         digest=recipe_digest(path),
+        python=str(meta.get("python", "/usr/bin/python3")),
+        cgroup=tuple(int(v) for v in meta.get("cgroup", (1, 2))),
+        cgroup_reason=str(meta.get("cgroup_reason", "")),
+        notes=" ".join(str(meta.get("notes", "")).split()),
     )
 
 

@@ -7,6 +7,7 @@ around it. Everything it makes carries the session's labels, and leaving the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -31,6 +32,7 @@ from .exceptions import (
     HostNotSelectedError,
     HostStartError,
     IdempotenceError,
+    ImageBuildError,
     UnknownHostError,
     UnknownImageError,
 )
@@ -94,6 +96,9 @@ class Lab:
         self.running: dict[str, RunningHost] = {}
         # Why a host cannot be handed to tests (its session converge failed), by host.
         self.setup_failures: dict[str, DockerlabError] = {}
+        # Hosts whose image cannot be had or cannot boot on this engine, with the reason:
+        # their tests skip. Images named explicitly (--dockerlab-image) raise instead.
+        self.unavailable: dict[str, str] = {}
         self._ansible: Ansible | None = None
         self._workdir: Path | None = None
         self._lock = threading.Lock()
@@ -151,9 +156,10 @@ class Lab:
             if not wanted:
                 return
             self.check_images(wanted)
-            tags = {}
-            for image in dict.fromkeys(self.spec.hosts[n].image for n in wanted):
-                tags[image] = self.builder.ensure(self.recipes[image])
+            tags = self._prepare_images(wanted)
+            wanted = [n for n in wanted if n not in self.unavailable]
+            if not wanted:
+                return
             if self.network is None:
                 self.network = self.engine.create_network(
                     self.identity.network_name(), self.labels()
@@ -181,10 +187,31 @@ class Lab:
             first_error = next((e for e in errors if e is not None), None)
             if first_error is not None:
                 raise first_error
+            images = ", ".join(dict.fromkeys(h.recipe.name for h in hosts))
+            profiles = ", ".join(dict.fromkeys(h.profile.name for h in hosts))
             self.progress(
-                f"booted {', '.join(wanted)} in {time.monotonic() - started:.1f}s "
-                f"({hosts[0].profile.name} profile, {facts.describe()})"
+                f"booted {', '.join(wanted)} on {images} in {time.monotonic() - started:.1f}s "
+                f"({profiles} profile, {facts.describe()})"
             )
+
+    def _prepare_images(self, names: Sequence[str]) -> dict[str, str]:
+        """Build the images ``names`` need; mark hosts whose image cannot be had or booted."""
+        facts = self.engine.facts()
+        tags: dict[str, str] = {}
+        for image in dict.fromkeys(self.spec.hosts[n].image for n in names):
+            recipe = self.recipes[image]
+            reason = recipe.cannot_run_on(facts)
+            if not reason:
+                try:
+                    tags[image] = self.builder.ensure(recipe)
+                except ImageBuildError as exc:
+                    reason = str(exc)
+            if reason:
+                log.warning("dockerlab: %s", reason)
+                for name in names:
+                    if self.spec.hosts[name].image == image:
+                        self.unavailable[name] = reason
+        return tags
 
     def _boot(self, host: RunningHost, image_tag: str) -> None:
         started = time.monotonic()
@@ -294,7 +321,7 @@ class Lab:
         from .ansible import InventoryHost
 
         return [
-            InventoryHost(h.name, h.container, h.spec.groups, h.spec.vars)
+            InventoryHost(h.name, h.container, h.spec.groups, h.spec.vars, h.recipe.python)
             for h in self.running.values()
         ]
 
@@ -335,7 +362,7 @@ class Lab:
         settings = self.ansible_settings
         if settings is None or not settings.playbooks:
             return
-        healthy = [n for n in names if n not in self.setup_failures]
+        healthy = [n for n in names if n not in self.setup_failures and n in self.running]
         for playbook in settings.playbooks:
             if not healthy:
                 return
@@ -394,17 +421,26 @@ class Lab:
 
 _READINESS_COMMANDS: dict[str, list[str]] = {
     "systemd": ["systemctl", "is-system-running"],
-    # SysV init: the runlevel is set once rc scripts for it have been started.
-    "sysvinit": ["/bin/sh", "-c", "runlevel"],
+    # SysV init (and Upstart) set the runlevel when they enter it, before its rc scripts
+    # finish: booted means a multi-user runlevel and no rc script still running.
+    "sysvinit": [
+        "/bin/sh",
+        "-c",
+        "runlevel; if pgrep -f '/etc/(init.d/)?rc' >/dev/null; then echo rc-running; "
+        "else echo rc-done; fi",
+    ],
 }
 
 
 def _boot_state(init: str, result: ExecResult) -> tuple[bool, str]:
     """Read a readiness probe: (finished booting, the state it reported)."""
-    text = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+    lines = result.output.strip().splitlines()
+    text = lines[-1] if lines else ""
     if init == "sysvinit":
-        parts = text.split()
-        return (len(parts) == 2 and parts[1].isdigit() and parts[1] not in {"0", "1", "6"}), text
+        level = lines[0].split() if len(lines) == 2 else []
+        state = " ".join(lines)
+        multi_user = len(level) == 2 and level[1] in {"2", "3", "4", "5"}
+        return multi_user and text == "rc-done", state
     return text in {"running", "degraded"}, text
 
 
@@ -448,6 +484,53 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class LabPool:
+    """The session's labs: one, or one per image of a lab file's ``images.matrix``.
+
+    Each is created, booted and converged on first use, and all are removed together.
+    """
+
+    def __init__(
+        self,
+        spec: LabSpec,
+        identity: SessionIdentity,
+        needed: Sequence[str],
+        *,
+        idempotence: bool = False,
+        **lab_kwargs: Any,
+    ) -> None:
+        self.spec = spec
+        self.identity = identity
+        self.needed = tuple(needed)
+        self.idempotence = idempotence
+        self.lab_kwargs = lab_kwargs
+        self.labs: dict[str | None, Lab] = {}
+        self._stack = contextlib.ExitStack()
+
+    def get(self, image: str | None = None) -> Lab:
+        """The lab with every unpinned host on ``image`` (None: as the lab file says)."""
+        lab = self.labs.get(image)
+        if lab is None:
+            spec = self.spec.on_image(image) if image else self.spec
+            identity = self.identity.with_variant(image) if image else self.identity
+            lab = Lab(spec, identity=identity, **self.lab_kwargs)
+            self.labs[image] = lab
+            self._stack.enter_context(lab)
+            lab.start(self.needed)
+            lab.converge_session(self.needed, idempotence=self.idempotence)
+        return lab
+
+    def __enter__(self) -> LabPool:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stack.close()
+
+    @property
+    def keep_instructions(self) -> str:
+        return "\n".join(lab.keep_instructions() for lab in self.labs.values() if lab.running)
 
 
 class LabView:

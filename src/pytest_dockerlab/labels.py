@@ -10,7 +10,7 @@ import os
 import re
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 NAMESPACE = "pytest-dockerlab"
 SESSION = f"{NAMESPACE}.session"
@@ -18,6 +18,7 @@ WORKER = f"{NAMESPACE}.worker"
 OWNER_PID = f"{NAMESPACE}.owner-pid"
 OWNER_HOST = f"{NAMESPACE}.owner-host"
 HOST = f"{NAMESPACE}.host"
+VARIANT = f"{NAMESPACE}.variant"
 IMAGE = f"{NAMESPACE}.image"
 RECIPE_HASH = f"{NAMESPACE}.recipe-hash"
 KEEP = f"{NAMESPACE}.keep"
@@ -36,6 +37,7 @@ class SessionIdentity:
     worker: str = "main"
     owner_pid: int = 0
     owner_host: str = ""
+    variant: str = ""  # the image of a matrix lab; several labs share one session
 
     @classmethod
     def create(cls, worker: str | None = None) -> SessionIdentity:
@@ -46,6 +48,9 @@ class SessionIdentity:
             owner_host=socket.gethostname(),
         )
 
+    def with_variant(self, variant: str) -> SessionIdentity:
+        return replace(self, variant=variant)
+
     def labels(self, **extra: str) -> dict[str, str]:
         """Labels for a resource of this session; ``extra`` maps label suffixes to values."""
         labels = {
@@ -54,13 +59,16 @@ class SessionIdentity:
             OWNER_PID: str(self.owner_pid),
             OWNER_HOST: self.owner_host,
         }
+        if self.variant:
+            labels[VARIANT] = self.variant
         for key, value in extra.items():
             labels[f"{NAMESPACE}.{key.replace('_', '-')}"] = value
         return labels
 
     @property
     def prefix(self) -> str:
-        return f"dockerlab-{self.session_id}-{_slug(self.worker)}"
+        variant = f"-{_slug(self.variant)}" if self.variant else ""
+        return f"dockerlab-{self.session_id}-{_slug(self.worker)}{variant}"
 
     def network_name(self) -> str:
         return f"{self.prefix}-net"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ DEFAULT_IMAGE = "debian12"
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-_TOP_KEYS = {"hosts", "ansible", "images"}
+_TOP_KEYS = {"hosts", "ansible", "images", "image"}
 _HOST_KEYS = {"image", "groups", "vars", "privileged", "env"}
 
 
@@ -33,6 +33,7 @@ class HostSpec:
     vars: Mapping[str, Any] = field(default_factory=dict)
     privileged: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
+    pinned: bool = False  # the host names its own image: --dockerlab-image leaves it alone
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,22 @@ class LabSpec:
     @property
     def host_names(self) -> tuple[str, ...]:
         return tuple(self.hosts)
+
+    @property
+    def matrix(self) -> tuple[str, ...]:
+        """Images that tests are parametrized over (``images.matrix``), if any."""
+        return tuple(str(i) for i in self.images.get("matrix") or ())
+
+    def on_image(self, image: str) -> LabSpec:
+        """The same lab with every host that does not pin an image on ``image``."""
+        hosts = {
+            name: host if host.pinned else replace(host, image=image)
+            for name, host in self.hosts.items()
+        }
+        return replace(self, hosts=hosts)
+
+    def images_used(self) -> set[str]:
+        return {host.image for host in self.hosts.values()}
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -102,17 +119,27 @@ def parse_lab(data: Any, path: Path) -> LabSpec:
     raw_hosts = data.get("hosts")
     if not isinstance(raw_hosts, dict) or not raw_hosts:
         raise LabFileError(path, "'hosts' must be a non-empty mapping of host name to settings")
-    hosts = {str(name): _parse_host(path, name, spec) for name, spec in raw_hosts.items()}
+    default_image = data.get("image", DEFAULT_IMAGE)
+    if not isinstance(default_image, str) or not default_image:
+        raise LabFileError(path, "'image' (the lab's default image) must be an image name")
+    hosts = {
+        str(name): _parse_host(path, name, spec, default_image) for name, spec in raw_hosts.items()
+    }
     ansible = data.get("ansible") or {}
     if not isinstance(ansible, dict):
         raise LabFileError(path, "'ansible' must be a mapping")
     images = data.get("images") or {}
     if not isinstance(images, dict):
         raise LabFileError(path, "'images' must be a mapping")
+    _reject_unknown(path, "images", images, {"recipes", "matrix"})
+    for key in ("recipes", "matrix"):
+        value = images.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise LabFileError(path, f"images.{key} must be a list of names")
     return LabSpec(path=path, hosts=hosts, ansible=ansible, images=images)
 
 
-def _parse_host(path: Path, name: Any, raw: Any) -> HostSpec:
+def _parse_host(path: Path, name: Any, raw: Any, default_image: str) -> HostSpec:
     if not isinstance(name, str) or not _HOST_NAME.match(name):
         raise LabFileError(
             path,
@@ -125,7 +152,7 @@ def _parse_host(path: Path, name: Any, raw: Any) -> HostSpec:
         raise LabFileError(path, f"host {name!r}: settings must be a mapping, not {_kind(raw)}")
     _reject_unknown(path, f"host {name!r}", raw, _HOST_KEYS)
 
-    image = raw.get("image", DEFAULT_IMAGE)
+    image = raw.get("image", default_image)
     if not isinstance(image, str) or not image:
         raise LabFileError(path, f"host {name!r}: 'image' must be an image name")
 
@@ -161,6 +188,7 @@ def _parse_host(path: Path, name: Any, raw: Any) -> HostSpec:
         vars=dict(host_vars),
         privileged=privileged,
         env={str(k): str(v) for k, v in env.items()},
+        pinned="image" in raw,
     )
 
 

@@ -11,7 +11,7 @@ import atexit
 import contextlib
 import signal
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,7 +25,7 @@ from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
 if TYPE_CHECKING:
     from .ansible import AnsibleSettings
     from .engine import Engine
-    from .lab import Lab, LabView
+    from .lab import LabPool, LabView
 
 
 @dataclass
@@ -66,6 +66,21 @@ def pytest_configure(config: pytest.Config) -> None:
         state.ansible = _ansible_settings(state.spec)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
+    image = settings.image
+    if image is not None:
+        if image not in state.recipes:
+            raise pytest.UsageError(
+                f"dockerlab: --dockerlab-image {image}: unknown image; "
+                f"known images: {', '.join(sorted(state.recipes))}"
+            )
+        # One image for the whole run: it replaces the lab file's default and its matrix.
+        state.spec = replace(state.spec.on_image(image), images={**state.spec.images, "matrix": []})
+    for name in state.spec.matrix:
+        if name not in state.recipes:
+            raise pytest.UsageError(
+                f"dockerlab: lab file {state.spec.path}: images.matrix names unknown image "
+                f"{name!r}; known images: {', '.join(sorted(state.recipes))}"
+            )
     for host in state.spec.hosts.values():
         if host.image not in state.recipes:
             raise pytest.UsageError(
@@ -141,8 +156,61 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     try:
         state.engine = connect(state.settings.engine)
+        if state.settings.image:
+            _check_explicit_image(state, state.settings.image, session.config)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
+
+
+def _check_explicit_image(state: _State, image: str, config: pytest.Config) -> None:
+    """An image asked for by name must be usable here: say why not before anything starts."""
+    from .images import ImageBuilder
+
+    assert state.engine is not None
+    recipe = state.recipes[image]
+    reason = recipe.cannot_run_on(state.engine.facts())
+    if reason:
+        raise DockerlabError(reason)
+    ImageBuilder(state.engine, _progress(config), state.settings.base_source).ensure(recipe)
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--dockerlab-info``: what the engine is, and how each image would run on it."""
+    if not config.option.dockerlab_info:
+        return None
+    from .engine import connect
+    from .images import catalogue
+    from .profiles import choose_profile
+
+    # As pytest's own --help does: configure (so the terminal is ours), answer, unconfigure.
+    config._do_configure()
+    writer = config.get_terminal_writer()
+    try:
+        engine = connect()
+    except DockerlabError as exc:
+        writer.line(f"dockerlab: {exc}")
+        config._ensure_unconfigure()
+        return int(pytest.ExitCode.USAGE_ERROR)
+    try:
+        facts = engine.facts()
+        writer.line(f"engine: {engine.address}: {facts.describe()}")
+        if facts.operating_system:
+            writer.line(f"engine host: {facts.operating_system}")
+        state = config.stash.get(STATE_KEY, None)
+        recipes = state.recipes if state is not None and state.recipes else catalogue()
+        for recipe in recipes.values():
+            reason = recipe.cannot_run_on(facts)
+            built = "built" if engine.image_exists(recipe.tag) else "not built"
+            if reason:
+                line = f"cannot run: {reason}"
+            else:
+                profile = choose_profile(facts, recipe.init)
+                line = f"profile {profile.name}: {' '.join(profile.docker_run_flags())}"
+            writer.line(f"{recipe.name:<18} {recipe.init:<9} {built:<10} {line}")
+    finally:
+        engine.close()
+        config._ensure_unconfigure()
+    return int(pytest.ExitCode.OK)
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
@@ -190,21 +258,22 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
-    """The session's lab: hosts the selected tests need, booted once, removed at the end."""
-    from .lab import Lab
+def _dockerlab_labs(request: pytest.FixtureRequest) -> Iterator[LabPool]:
+    """The session's labs: hosts the selected tests need, booted once, removed at the end."""
+    from .lab import LabPool
     from .labels import SessionIdentity
 
     state = request.config.stash[STATE_KEY]
     if state.spec is None or state.engine is None:
         raise DockerlabError("no lab for this session (no lab file, or no test needs a host)")
     workerinput = getattr(request.config, "workerinput", None)
-    identity = SessionIdentity.create(worker=workerinput["workerid"] if workerinput else None)
-    lab = Lab(
+    pool = LabPool(
         state.spec,
-        state.engine,
-        state.recipes,
-        identity,
+        SessionIdentity.create(worker=workerinput["workerid"] if workerinput else None),
+        state.needed,
+        idempotence=state.settings.idempotence,
+        engine=state.engine,
+        recipes=state.recipes,
         progress=_progress(request.config),
         boot_timeout=state.settings.boot_timeout,
         keep=state.settings.keep,
@@ -215,44 +284,60 @@ def _dockerlab_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     # Last resort if the interpreter exits without running fixture teardown.
-    atexit.register(lab.__exit__, None, None, None)
+    atexit.register(pool.__exit__, None, None, None)
     try:
-        with lab:
-            lab.start(state.needed)
-            lab.converge_session(state.needed, idempotence=state.settings.idempotence)
-            yield lab
+        with pool:
+            yield pool
+            state.kept = pool.keep_instructions if state.settings.keep else ""
     finally:
-        if lab.keep and lab.running:
-            state.kept = lab.keep_instructions()
-        atexit.unregister(lab.__exit__)
+        atexit.unregister(pool.__exit__)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.fixture(scope="session")
+def _dockerlab_image(request: pytest.FixtureRequest) -> str | None:
+    """The image of ``images.matrix`` this test runs on (None without a matrix)."""
+    return getattr(request, "param", None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = metafunc.config.stash.get(STATE_KEY, None)
+    if state is None or state.spec is None or not state.spec.matrix:
+        return
+    if "lab" in metafunc.fixturenames:
+        # Session scope groups the tests by image, so each image's lab is up once.
+        metafunc.parametrize("_dockerlab_image", state.spec.matrix, indirect=True, scope="session")
+
+
 @pytest.fixture
-def lab(request: pytest.FixtureRequest, _dockerlab_lab: Lab) -> LabView:
+def lab(
+    request: pytest.FixtureRequest, _dockerlab_labs: LabPool, _dockerlab_image: str | None
+) -> LabView:
     """The lab hosts this test names in ``@pytest.mark.lab("web,db")`` (every host without one).
 
     ``lab.host("web")`` is a testinfra Host; ``lab.exec("web", "cmd")`` runs a raw command;
     ``lab.restart("web")`` stops and starts the host and waits until it has booted again;
+    ``lab.converge(playbook)`` and ``lab.assert_idempotent(playbook)`` run Ansible;
     ``lab.hosts`` lists the names.
     """
     __tracebackhide__ = True
     from .lab import LabView
 
-    names = request.node.stash.get(HOSTS_KEY, _dockerlab_lab.spec.host_names)
-    failures = {
-        n: _dockerlab_lab.setup_failures[n] for n in names if n in _dockerlab_lab.setup_failures
-    }
+    current = _dockerlab_labs.get(_dockerlab_image)
+    names = request.node.stash.get(HOSTS_KEY, current.spec.host_names)
+    for name in names:
+        if name in current.unavailable:
+            pytest.skip(f"host {name}: {current.unavailable[name]}")
+    failures = [current.setup_failures[n] for n in names if n in current.setup_failures]
     if failures:
         # The session converge failed for a host this test needs: the test errors, it does not
         # fail, and its report carries Ansible's whole output.
-        error = next(iter(failures.values()))
-        result = getattr(error, "result", None)
+        result = getattr(failures[0], "result", None)
         if result is not None:
             request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
-        raise error
-    view = LabView(_dockerlab_lab, names)
+        raise failures[0]
+    view = LabView(current, names)
     request.node.stash[VIEW_KEY] = view
     return view
 

@@ -144,7 +144,8 @@ SYSVINIT = RunProfile(
     name="sysvinit",
     reason="SysV init needs no cgroup access; only the usual tmpfs mounts",
     tmpfs=_BASE_TMPFS,
-    stop_signal="SIGTERM",
+    # ctrl-alt-del to init: the recipes make it halt, running the rc0 scripts.
+    stop_signal="SIGINT",
 )
 
 

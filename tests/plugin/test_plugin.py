@@ -204,3 +204,73 @@ def test_missing_playbook_in_lab_file_is_a_usage_error(pytester: pytest.Pytester
             "*/playbooks/site.yml"
         ]
     )
+
+
+MATRIX_LAB = """
+image: debian12
+images: {matrix: [debian11, debian12]}
+hosts:
+  web: {}
+  db: {image: debian12}
+"""
+
+
+def test_matrix_parametrizes_lab_tests_and_ids_show_the_image(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yml", dockerlab=MATRIX_LAB)
+    pytester.makepyfile("def test_x(lab): pass\ndef test_plain(): pass\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "test_matrix_parametrizes*.py::test_x[[]debian11[]]",
+            "test_matrix_parametrizes*.py::test_x[[]debian12[]]",
+            "test_matrix_parametrizes*.py::test_plain",
+        ]
+    )
+
+
+def test_explicit_image_replaces_the_matrix(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yml", dockerlab=MATRIX_LAB)
+    pytester.makepyfile("def test_x(lab): pass\n")
+    result = pytester.runpytest("--collect-only", "-q", "--dockerlab-image", "debian13")
+    result.stdout.fnmatch_lines(["*::test_x", "1 test collected*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "lab_text", "message"),
+    [
+        (
+            ("--dockerlab-image", "centos5"),
+            None,
+            LAB,
+            "ERROR: dockerlab: --dockerlab-image centos5: unknown image; known images: *centos6*",
+        ),
+        ((), "centos5", LAB, "ERROR: dockerlab: --dockerlab-image centos5: unknown image*"),
+        (
+            (),
+            None,
+            "images: {matrix: [debian12, suse15]}\nhosts:\n  web: {}\n",
+            "ERROR: dockerlab: *images.matrix names unknown image 'suse15'; known images: *",
+        ),
+    ],
+    ids=["option", "environment", "matrix"],
+)
+def test_unknown_images_are_usage_errors(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    env: str | None,
+    lab_text: str,
+    message: str,
+) -> None:
+    if env:
+        monkeypatch.setenv("DOCKERLAB_IMAGE", env)
+    pytester.makefile(".yml", dockerlab=lab_text)
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_info_without_an_engine_says_so(pytester: pytest.Pytester, no_engine: None) -> None:
+    result = pytester.runpytest("--dockerlab-info")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["dockerlab: no Docker engine reachable at unix:///nonexistent*"])

@@ -87,3 +87,58 @@ def test_registry_only_source_does_not_bootstrap() -> None:
     engine = FakeEngine(pull_error="no registry")
     with pytest.raises(ImageBuildError, match=r"pull debian:12 failed: no registry$"):
         ImageBuilder(engine, lambda _: None, base_source="registry").ensure(recipe)
+
+
+CATALOGUE = {
+    "debian11": ("systemd", "debian:11", "bullseye"),
+    "debian12": ("systemd", "debian:12", "bookworm"),
+    "debian13": ("systemd", "debian:13", "trixie"),
+    "debian12-sysvinit": ("sysvinit", "debian:12", "bookworm"),
+    "centos6": ("sysvinit", "centos:6", ""),
+    "centos7": ("systemd", "centos:7", ""),
+    "rockylinux9": ("systemd", "rockylinux:9", ""),
+    "ubuntu2204": ("systemd", "ubuntu:22.04", ""),
+    "ubuntu2404": ("systemd", "ubuntu:24.04", ""),
+}
+
+
+def test_the_catalogue_lists_every_image_with_its_init_and_bases() -> None:
+    recipes = catalogue()
+    assert {n: (r.init, r.base, r.bootstrap) for n, r in recipes.items()} == CATALOGUE
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_every_recipe_is_buildable_from_either_base_and_ready_for_ansible(name: str) -> None:
+    recipe = catalogue()[name]
+    dockerfile = (recipe.path / "Dockerfile").read_text()
+    lines = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == f"ARG BASE={recipe.base}"
+    assert lines[1] == "FROM ${BASE}"
+    assert "sudo" in dockerfile
+    assert "python" in dockerfile
+    assert "CMD [" in dockerfile
+    # No consoles in a container: gettys are masked or removed.
+    assert "getty" in dockerfile or "tty.conf" in dockerfile
+    if recipe.init == "systemd":
+        assert "STOPSIGNAL SIGRTMIN+3" in dockerfile
+    # Distinct recipes never share a tag.
+    assert len({r.tag for r in catalogue().values()}) == len(CATALOGUE)
+
+
+def test_centos7_is_refused_on_cgroup_v2_with_the_reason() -> None:
+    from pytest_dockerlab.profiles import EngineFacts
+
+    centos7 = catalogue()["centos7"]
+    reason = centos7.cannot_run_on(EngineFacts(cgroup_version=2))
+    assert reason == (
+        "image centos7 cannot boot on this cgroup v2 host: systemd 219 cannot boot on a "
+        'cgroup v2 host (podman#5153, "can not fix")'
+    )
+    assert centos7.cannot_run_on(EngineFacts(cgroup_version=1)) == ""
+    assert catalogue()["debian12"].cannot_run_on(EngineFacts(cgroup_version=2)) == ""
+
+
+def test_python_interpreter_follows_the_image() -> None:
+    recipes = catalogue()
+    assert recipes["centos6"].python == "/usr/bin/python"
+    assert recipes["debian12"].python == "/usr/bin/python3"

@@ -22,9 +22,12 @@ from .fakes import FakeEngine
         ("systemd", "degraded\n", True),
         ("systemd", "Failed to connect to bus: No such file or directory\n", False),
         ("systemd", "", False),
-        ("sysvinit", "unknown\n", False),
-        ("sysvinit", "N 2\n", True),
-        ("sysvinit", "N 1\n", False),
+        ("sysvinit", "unknown\nrc-running\n", False),
+        ("sysvinit", "N 2\nrc-running\n", False),
+        ("sysvinit", "N 2\nrc-done\n", True),
+        ("sysvinit", "N 3\nrc-done\n", True),
+        ("sysvinit", "N S\nrc-done\n", False),
+        ("sysvinit", "2 0\nrc-done\n", False),
     ],
 )
 def test_boot_state_reads_the_init(init: str, output: str, done: bool) -> None:

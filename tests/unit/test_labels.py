@@ -29,3 +29,13 @@ def test_names_carry_session_and_worker_so_parallel_runs_never_collide() -> None
 
 def test_new_sessions_get_distinct_ids() -> None:
     assert len({SessionIdentity.create().session_id for _ in range(50)}) == 50
+
+
+def test_matrix_variants_of_one_session_get_their_own_names_and_a_label() -> None:
+    ident = SessionIdentity(session_id="aaaa0000", worker="main")
+    d11 = ident.with_variant("debian11")
+    assert d11.container_name("web") == "dockerlab-aaaa0000-main-debian11-web"
+    assert d11.network_name() != ident.network_name()
+    assert d11.labels()[labels.SESSION] == "aaaa0000"  # one teardown finds every variant
+    assert d11.labels()[labels.VARIANT] == "debian11"
+    assert labels.VARIANT not in ident.labels()

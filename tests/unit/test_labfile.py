@@ -87,3 +87,23 @@ def test_bad_lab_files_say_what_is_wrong(tmp_path: Path, text: str, message: str
     with pytest.raises(LabFileError, match=message) as info:
         load_lab_file(write(tmp_path, text))
     assert str(tmp_path / "dockerlab.yml") in str(info.value)
+
+
+def test_lab_default_image_and_pinned_hosts(tmp_path: Path) -> None:
+    spec = load_lab_file(
+        write(tmp_path, "image: debian11\nhosts:\n  web: {}\n  db: {image: debian12}\n")
+    )
+    assert spec.hosts["web"].image == "debian11"
+    assert not spec.hosts["web"].pinned
+    assert spec.hosts["db"].pinned
+    moved = spec.on_image("debian13")
+    assert moved.hosts["web"].image == "debian13"
+    assert moved.hosts["db"].image == "debian12"  # a pinned host keeps its image
+    assert spec.hosts["web"].image == "debian11"  # the original is unchanged
+
+
+def test_matrix_is_read_and_checked(tmp_path: Path) -> None:
+    spec = load_lab_file(write(tmp_path, "images: {matrix: [debian11, debian12]}\nhosts:\n  a:\n"))
+    assert spec.matrix == ("debian11", "debian12")
+    with pytest.raises(LabFileError, match=r"images\.matrix must be a list of names"):
+        load_lab_file(write(tmp_path, "images: {matrix: debian11}\nhosts:\n  a:\n"))

@@ -77,7 +77,7 @@ def test_privileged_is_only_added_when_the_host_asks() -> None:
     assert "--privileged" in profile.docker_run_flags()
 
 
-def test_sysvinit_hosts_need_no_cgroup_mounts_and_stop_on_sigterm() -> None:
+def test_sysvinit_hosts_need_no_cgroup_mounts_and_stop_on_ctrl_alt_del() -> None:
     profile = choose_profile(EngineFacts(cgroup_version=2), init="sysvinit")
     assert profile.volumes == {}
-    assert profile.stop_signal == "SIGTERM"
+    assert profile.stop_signal == "SIGINT"
