@@ -13,7 +13,7 @@ from typing import IO, Any
 import docker
 import docker.errors
 
-from .engine import ExecResult, Leftovers, Progress
+from .engine import ExecResult, ImageInfo, Leftovers, Progress
 from .exceptions import EngineUnavailableError, HostStartError, ImageBuildError
 from .labels import SESSION
 from .profiles import EngineFacts, RunProfile
@@ -101,6 +101,25 @@ class DockerEngine:
             src=tarball, repository=repository, tag=version, changes=changes, stream_src=True
         )
 
+    def images(self, label: str) -> list[ImageInfo]:
+        users: dict[str, int] = {}
+        for container in self._client.api.containers(all=True):
+            users[container["ImageID"]] = users.get(container["ImageID"], 0) + 1
+        return [
+            ImageInfo(
+                id=image["Id"],
+                tags=tuple(t for t in image.get("RepoTags") or () if t != "<none>:<none>"),
+                labels=image.get("Labels") or {},
+                size=int(image.get("Size", 0)),
+                created=float(image.get("Created", 0)),
+                containers=users.get(image["Id"], 0),
+            )
+            for image in self._client.api.images(filters={"label": label})
+        ]
+
+    def remove_image(self, image_id: str) -> None:
+        self._client.api.remove_image(image_id, force=True)
+
     # Networks and containers
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
@@ -165,6 +184,9 @@ class DockerEngine:
 
     def start(self, container: str) -> None:
         self._client.api.start(container)
+
+    def kill(self, container: str, signal: str) -> None:
+        self._client.api.kill(container, signal=signal)
 
     def logs(self, container: str, tail: int) -> str:
         try:

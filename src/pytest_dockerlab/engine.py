@@ -47,6 +47,18 @@ class Leftovers:
         )
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """One of the plugin's images on the engine."""
+
+    id: str
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    size: int  # bytes
+    created: float  # epoch seconds
+    containers: int  # how many containers (running or not) use it
+
+
 class Engine(Protocol):
     """What the lab needs from a container engine."""
 
@@ -70,6 +82,12 @@ class Engine(Protocol):
 
     def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None: ...
 
+    def images(self, label: str) -> list[ImageInfo]:
+        """Images that carry ``label``, with their size, age and users."""
+        ...
+
+    def remove_image(self, image_id: str) -> None: ...
+
     def create_network(self, name: str, labels: Mapping[str, str]) -> str: ...
 
     def run_container(
@@ -91,6 +109,8 @@ class Engine(Protocol):
     def stop(self, container: str, timeout: float) -> None: ...
 
     def start(self, container: str) -> None: ...
+
+    def kill(self, container: str, signal: str) -> None: ...
 
     def logs(self, container: str, tail: int) -> str: ...
 

@@ -219,18 +219,13 @@ class ImageBuilder:
             if mirror:
                 argv.append(mirror)
             _run_logged(argv, self.progress, f"rootfs-{suite}")
-            tar = subprocess.Popen(
-                ["tar", "-C", str(target), "--numeric-owner", "-c", "."],
-                stdout=subprocess.PIPE,
-            )
-            assert tar.stdout is not None
-            try:
+            with subprocess.Popen(
+                ["tar", "-C", str(target), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+            ) as tar:
+                assert tar.stdout is not None
                 self.engine.import_rootfs(
                     tar.stdout, tag, {lbl.IMAGE: f"rootfs-{suite}", f"{lbl.NAMESPACE}.suite": suite}
                 )
-            finally:
-                tar.stdout.close()
-                tar.wait()
         self.progress(f"bootstrapped {suite} as {tag} in {time.monotonic() - started:.1f}s")
         return tag
 
@@ -238,16 +233,19 @@ class ImageBuilder:
 def _run_logged(argv: list[str], progress: Progress, what: str) -> None:
     """Run a bootstrap tool, showing its stage lines, keeping the tail for the error."""
     tail: list[str] = []
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail = [*tail[-29:], line]
-        if line.startswith("I: ") and any(
-            word in line for word in ("Retrieving Release", "Validating", "Installing", "installed")
-        ):
-            progress(f"  {what}: {line[3:]}")
-    if proc.wait() != 0:
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-29:], line]
+            if line.startswith("I: ") and any(
+                word in line
+                for word in ("Retrieving Release", "Validating", "Installing", "installed")
+            ):
+                progress(f"  {what}: {line[3:]}")
+    if proc.returncode != 0:
         raise ImageBuildError(
             what, f"{Path(argv[0]).name} exited {proc.returncode}", "\n".join(tail)
         )

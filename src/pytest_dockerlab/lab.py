@@ -295,7 +295,7 @@ class Lab:
         """Stop and start a host the way a reboot would, and wait until it has booted again."""
         host = self.get(name)
         started = time.monotonic()
-        self.engine.stop(host.container, timeout=_STOP_TIMEOUT)
+        self._shut_down(host)
         self.engine.start(host.container)
         self.wait_until_booted(host)
         if self._ansible is not None:
@@ -303,6 +303,22 @@ class Lab:
         elapsed = time.monotonic() - started
         log.info("dockerlab: restarted %s in %.2fs", name, elapsed)
         return elapsed
+
+    def _shut_down(self, host: RunningHost) -> None:
+        if host.recipe.init != "sysvinit":
+            # systemd halts and exits on its stop signal, like a real shutdown.
+            self.engine.stop(host.container, timeout=_STOP_TIMEOUT)
+            return
+        # SysV init runs the rc0 scripts on its stop signal (ctrl-alt-del) but cannot power
+        # off inside a container: wait for runlevel 0 to be done, then end the container.
+        self.engine.kill(host.container, host.profile.stop_signal)
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            level, rc_done = _sysv_state(self._exec_quiet(host.container, host.recipe.init))
+            if level == "0" and rc_done:
+                break
+            time.sleep(_POLL_INTERVAL)
+        self.engine.stop(host.container, timeout=0)
 
     # Ansible
 
@@ -434,14 +450,20 @@ _READINESS_COMMANDS: dict[str, list[str]] = {
 
 def _boot_state(init: str, result: ExecResult) -> tuple[bool, str]:
     """Read a readiness probe: (finished booting, the state it reported)."""
+    if init == "sysvinit":
+        level, rc_done = _sysv_state(result)
+        return level in {"2", "3", "4", "5"} and rc_done, " ".join(result.output.split())
     lines = result.output.strip().splitlines()
     text = lines[-1] if lines else ""
-    if init == "sysvinit":
-        level = lines[0].split() if len(lines) == 2 else []
-        state = " ".join(lines)
-        multi_user = len(level) == 2 and level[1] in {"2", "3", "4", "5"}
-        return multi_user and text == "rc-done", state
     return text in {"running", "degraded"}, text
+
+
+def _sysv_state(result: ExecResult) -> tuple[str, bool]:
+    """(current runlevel, no rc script running) from the SysV readiness probe."""
+    lines = result.output.strip().splitlines()
+    words = lines[0].split() if len(lines) == 2 else []
+    level = words[1] if len(words) == 2 else ""
+    return level, bool(lines) and lines[-1] == "rc-done"
 
 
 def sweep_stale(engine: Engine, me: SessionIdentity, progress: Progress) -> Leftovers:

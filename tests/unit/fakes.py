@@ -62,6 +62,8 @@ class FakeEngine:
 
     def start(self, container: str) -> None: ...
 
+    def kill(self, container: str, signal: str) -> None: ...
+
     def logs(self, container: str, tail: int) -> str:
         return ""
 
