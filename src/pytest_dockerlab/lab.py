@@ -529,10 +529,14 @@ class LabPool:
         self.idempotence = idempotence
         self.lab_kwargs = lab_kwargs
         self.labs: dict[str | None, Lab] = {}
+        self.errors: dict[str | None, BaseException] = {}  # a lab that failed to come up
         self._stack = contextlib.ExitStack()
 
     def get(self, image: str | None = None) -> Lab:
         """The lab with every unpinned host on ``image`` (None: as the lab file says)."""
+        if image in self.errors:
+            # Every test of a lab that could not boot gets the same error, once per test.
+            raise self.errors[image]
         lab = self.labs.get(image)
         if lab is None:
             spec = self.spec.on_image(image) if image else self.spec
@@ -540,8 +544,12 @@ class LabPool:
             lab = Lab(spec, identity=identity, **self.lab_kwargs)
             self.labs[image] = lab
             self._stack.enter_context(lab)
-            lab.start(self.needed)
-            lab.converge_session(self.needed, idempotence=self.idempotence)
+            try:
+                lab.start(self.needed)
+                lab.converge_session(self.needed, idempotence=self.idempotence)
+            except BaseException as exc:
+                self.errors[image] = exc
+                raise
         return lab
 
     def __enter__(self) -> LabPool:

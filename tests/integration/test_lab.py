@@ -44,7 +44,7 @@ def test_the_issue_example_boots_resolves_restarts_and_leaves_nothing(
     )
     result = run(labdir)
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["dockerlab: booted web, db in *s (*profile*)"])
+    result.stdout.fnmatch_lines(["dockerlab: booted web, db on debian12 in *s (* profile, *)"])
     assert leftovers(docker_client, session_id(labdir)) == []
 
 
