@@ -24,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     which.add_argument("--session", help="the session id that --dockerlab-keep printed")
     which.add_argument("--all", action="store_true", help="every lab of every session")
 
+    commands.add_parser("info", help="the detected engine and each image's run profile")
+
     images = commands.add_parser("images", help="prebuild, list or remove the plugin's images")
     images.add_argument("action", choices=["build", "list", "prune"])
     images.add_argument(
@@ -39,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = connect()
         if args.command == "clean":
             return _clean(engine, args.session)
+        if args.command == "info":
+            from .images import catalogue, describe_engine
+
+            for line in describe_engine(engine, catalogue()):
+                _say(line)
+            return 0
         return _images(engine, args.action, args.names, args.base, args.all)
     except DockerlabError as exc:
         sys.stderr.write(f"dockerlab: {exc}\n")

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import yaml
 from . import labels as lbl
 from .engine import Engine, Progress
 from .exceptions import ImageBuildError
-from .profiles import EngineFacts
+from .profiles import EngineFacts, choose_profile
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,24 @@ class ImageBuilder:
                 )
         self.progress(f"bootstrapped {suite} as {tag} in {time.monotonic() - started:.1f}s")
         return tag
+
+
+def describe_engine(engine: Engine, recipes: Mapping[str, Recipe]) -> list[str]:
+    """What was detected about the engine, and how each image would run there (or why not)."""
+    facts = engine.facts()
+    lines = [f"engine: {engine.address}: {facts.describe()}"]
+    if facts.operating_system:
+        lines.append(f"engine host: {facts.operating_system}")
+    for recipe in recipes.values():
+        reason = recipe.cannot_run_on(facts)
+        built = "built" if engine.image_exists(recipe.tag) else "not built"
+        if reason:
+            how = f"cannot run: {reason}"
+        else:
+            profile = choose_profile(facts, recipe.init)
+            how = f"profile {profile.name}: {' '.join(profile.docker_run_flags())}"
+        lines.append(f"{recipe.name:<18} {recipe.init:<9} {built:<10} {how}")
+    return lines
 
 
 def _run_logged(argv: list[str], progress: Progress, what: str) -> None:

@@ -179,8 +179,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.option.dockerlab_info:
         return None
     from .engine import connect
-    from .images import catalogue
-    from .profiles import choose_profile
+    from .images import catalogue, describe_engine
 
     # As pytest's own --help does: configure (so the terminal is ours), answer, unconfigure.
     config._do_configure()
@@ -192,21 +191,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         config._ensure_unconfigure()
         return int(pytest.ExitCode.USAGE_ERROR)
     try:
-        facts = engine.facts()
-        writer.line(f"engine: {engine.address}: {facts.describe()}")
-        if facts.operating_system:
-            writer.line(f"engine host: {facts.operating_system}")
         state = config.stash.get(STATE_KEY, None)
         recipes = state.recipes if state is not None and state.recipes else catalogue()
-        for recipe in recipes.values():
-            reason = recipe.cannot_run_on(facts)
-            built = "built" if engine.image_exists(recipe.tag) else "not built"
-            if reason:
-                line = f"cannot run: {reason}"
-            else:
-                profile = choose_profile(facts, recipe.init)
-                line = f"profile {profile.name}: {' '.join(profile.docker_run_flags())}"
-            writer.line(f"{recipe.name:<18} {recipe.init:<9} {built:<10} {line}")
+        for line in describe_engine(engine, recipes):
+            writer.line(line)
     finally:
         engine.close()
         config._ensure_unconfigure()

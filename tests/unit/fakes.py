@@ -13,7 +13,13 @@ from pytest_dockerlab.profiles import EngineFacts
 class FakeEngine:
     address = "fake://"
 
-    def __init__(self, images: Sequence[str] = (), pull_error: str | None = None) -> None:
+    def __init__(
+        self,
+        images: Sequence[str] = (),
+        pull_error: str | None = None,
+        facts: EngineFacts | None = None,
+    ) -> None:
+        self._facts = facts or EngineFacts(cgroup_version=1)
         self.images = set(images)
         self.pull_error = pull_error
         self.calls: list[tuple[str, str]] = []
@@ -21,7 +27,7 @@ class FakeEngine:
         self.removed: list[Leftovers] = []
 
     def facts(self) -> EngineFacts:
-        return EngineFacts(cgroup_version=1)
+        return self._facts
 
     def image_exists(self, ref: str) -> bool:
         return ref in self.images

@@ -142,3 +142,21 @@ def test_python_interpreter_follows_the_image() -> None:
     recipes = catalogue()
     assert recipes["centos6"].python == "/usr/bin/python"
     assert recipes["debian12"].python == "/usr/bin/python3"
+
+
+def test_info_says_how_each_image_runs_or_why_it_cannot() -> None:
+    from pytest_dockerlab.images import describe_engine
+    from pytest_dockerlab.profiles import EngineFacts
+
+    recipes = catalogue()
+    v2 = EngineFacts(version="27.3.1", cgroup_version=2, operating_system="Ubuntu 24.04")
+    lines = describe_engine(FakeEngine(images=[recipes["debian12"].tag], facts=v2), recipes)
+    assert lines[:2] == ["engine: fake://: docker 27.3.1, cgroup v2", "engine host: Ubuntu 24.04"]
+    by_name = {line.split()[0]: line for line in lines[2:]}
+    assert by_name["debian12"].split()[1:4] == ["systemd", "built", "profile"]
+    assert "cgroup2: -e container=docker" in by_name["debian12"]
+    assert (
+        "not built  cannot run: image centos7 cannot boot on this cgroup v2 host"
+        in (by_name["centos7"])
+    )
+    assert "profile sysvinit:" in by_name["debian12-sysvinit"]
