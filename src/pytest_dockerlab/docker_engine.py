@@ -68,6 +68,7 @@ class DockerEngine:
     def build(
         self,
         context: Path,
+        dockerfile: Path,
         tag: str,
         buildargs: Mapping[str, str],
         labels: Mapping[str, str],
@@ -76,6 +77,8 @@ class DockerEngine:
         tail: deque[str] = deque(maxlen=40)
         stream = self._client.api.build(
             path=str(context),
+            # Outside the context (a shared Dockerfile), the SDK sends its content along.
+            dockerfile=str(dockerfile),
             tag=tag,
             buildargs=dict(buildargs),
             labels=dict(labels),

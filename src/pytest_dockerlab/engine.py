@@ -74,6 +74,7 @@ class Engine(Protocol):
     def build(
         self,
         context: Path,
+        dockerfile: Path,
         tag: str,
         buildargs: Mapping[str, str],
         labels: Mapping[str, str],

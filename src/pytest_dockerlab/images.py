@@ -45,6 +45,7 @@ class Recipe:
 
     name: str
     path: Path
+    dockerfile: Path = Path()  # the recipe's own Dockerfile, or a shared one it names
     init: str = "systemd"
     base: str = ""
     bootstrap: str = ""
@@ -68,13 +69,15 @@ class Recipe:
         return f"{REPOSITORY}/{self.name}:{self.digest[:12]}"
 
 
-def recipe_digest(path: Path) -> str:
+def recipe_digest(path: Path, dockerfile: Path) -> str:
+    """A hash of every file of the recipe folder, and of a shared Dockerfile it uses."""
     sha = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        if "__pycache__" in file.parts:
-            continue
+    files = [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    for file in sorted(files):
         sha.update(file.relative_to(path).as_posix().encode() + b"\0")
         sha.update(file.read_bytes() + b"\0")
+    if path not in dockerfile.parents:
+        sha.update(b"dockerfile\0" + dockerfile.read_bytes())
     return sha.hexdigest()
 
 
@@ -83,8 +86,9 @@ def load_recipe(path: Path) -> Recipe:
     meta: dict[str, Any] = {}
     if meta_file.is_file():
         meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
-    if not (path / "Dockerfile").is_file():
-        raise ImageBuildError(path.name, f"recipe folder {path} has no Dockerfile")
+    dockerfile = (path / str(meta.get("dockerfile", "Dockerfile"))).resolve()
+    if not dockerfile.is_file():
+        raise ImageBuildError(path.name, f"recipe folder {path}: no Dockerfile at {dockerfile}")
     init = str(meta.get("init", "systemd"))
     if init not in INITS:
         raise ImageBuildError(
@@ -93,10 +97,11 @@ def load_recipe(path: Path) -> Recipe:
     return Recipe(
         name=path.name,
         path=path,
+        dockerfile=dockerfile,
         init=init,
         base=str(meta.get("base", "")),
         bootstrap=str(meta.get("bootstrap", "")),
-        digest=recipe_digest(path),
+        digest=recipe_digest(path, dockerfile),
         python=str(meta.get("python", "/usr/bin/python3")),
         cgroup=tuple(int(v) for v in meta.get("cgroup", (1, 2))),
         cgroup_reason=str(meta.get("cgroup_reason", "")),
@@ -105,14 +110,22 @@ def load_recipe(path: Path) -> Recipe:
 
 
 def catalogue(extra_dirs: Iterable[Path] = ()) -> dict[str, Recipe]:
-    """Every known recipe by name: the shipped ones, then users' folders (which may override)."""
+    """Every known recipe by name: the shipped ones, then users' folders (which may override).
+
+    A recipe is a folder with a ``Dockerfile`` or a ``recipe.yml``; folders starting with
+    ``_`` hold shared parts, not images.
+    """
     recipes: dict[str, Recipe] = {}
     for folder in [RECIPES_DIR, *extra_dirs]:
-        candidates = [folder] if (folder / "Dockerfile").is_file() else sorted(folder.iterdir())
+        candidates = [folder] if _is_recipe(folder) else sorted(folder.iterdir())
         for path in candidates:
-            if path.is_dir() and (path / "Dockerfile").is_file():
+            if path.is_dir() and _is_recipe(path) and not path.name.startswith("_"):
                 recipes[path.name] = load_recipe(path)
     return recipes
+
+
+def _is_recipe(path: Path) -> bool:
+    return (path / "Dockerfile").is_file() or (path / "recipe.yml").is_file()
 
 
 @contextlib.contextmanager
@@ -152,6 +165,7 @@ class ImageBuilder:
             self.progress(f"building image {recipe.name} as {tag} from {base}")
             self.engine.build(
                 recipe.path,
+                recipe.dockerfile,
                 tag,
                 buildargs={"BASE": base},
                 labels={

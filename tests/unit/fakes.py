@@ -41,6 +41,7 @@ class FakeEngine:
     def build(
         self,
         context: Path,
+        dockerfile: Path,
         tag: str,
         buildargs: Mapping[str, str],
         labels: Mapping[str, str],

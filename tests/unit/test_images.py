@@ -13,9 +13,8 @@ from .fakes import FakeEngine
 
 @pytest.fixture
 def recipe_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "debian12"
-    shutil.copytree(RECIPES_DIR / "debian12", target)
-    return target
+    shutil.copytree(RECIPES_DIR, tmp_path / "recipes")
+    return tmp_path / "recipes" / "debian12"
 
 
 def test_catalogue_ships_debian12_with_systemd_and_both_bases() -> None:
@@ -23,7 +22,7 @@ def test_catalogue_ships_debian12_with_systemd_and_both_bases() -> None:
     assert recipe.init == "systemd"
     assert recipe.base == "debian:12"
     assert recipe.bootstrap == "bookworm"
-    dockerfile = (recipe.path / "Dockerfile").read_text()
+    dockerfile = recipe.dockerfile.read_text()
     assert "FROM ${BASE}" in dockerfile
     for package in ("systemd", "dbus", "python3", "sudo"):
         assert f" {package} " in dockerfile
@@ -34,9 +33,18 @@ def test_tag_follows_the_recipe_content(recipe_dir: Path) -> None:
     before = load_recipe(recipe_dir)
     assert before.tag == load_recipe(recipe_dir).tag  # stable
     assert before.tag.startswith("pytest-dockerlab/debian12:")
-    with (recipe_dir / "Dockerfile").open("a") as handle:
-        handle.write("RUN true\n")
+    with (recipe_dir / "recipe.yml").open("a") as handle:
+        handle.write("# a comment is a change too\n")
     assert load_recipe(recipe_dir).tag != before.tag
+
+
+def test_tag_follows_a_shared_dockerfile(tmp_path: Path) -> None:
+    shutil.copytree(RECIPES_DIR, tmp_path / "recipes")
+    before = load_recipe(tmp_path / "recipes" / "debian12")
+    shared = tmp_path / "recipes" / "_common" / "apt-systemd.Dockerfile"
+    assert before.dockerfile == shared
+    shared.write_text(shared.read_text() + "RUN true\n")
+    assert load_recipe(tmp_path / "recipes" / "debian12").tag != before.tag
 
 
 def test_user_recipe_folders_extend_and_override_the_catalogue(recipe_dir: Path) -> None:
@@ -110,9 +118,9 @@ def test_the_catalogue_lists_every_image_with_its_init_and_bases() -> None:
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_every_recipe_is_buildable_from_either_base_and_ready_for_ansible(name: str) -> None:
     recipe = catalogue()[name]
-    dockerfile = (recipe.path / "Dockerfile").read_text()
+    dockerfile = recipe.dockerfile.read_text()
     lines = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
-    assert lines[0] == f"ARG BASE={recipe.base}"
+    assert lines[0] in (f"ARG BASE={recipe.base}", "ARG BASE")
     assert lines[1] == "FROM ${BASE}"
     assert "sudo" in dockerfile
     assert "python" in dockerfile

@@ -1,6 +1,6 @@
-# A VM-like Debian 12 host: systemd as PID 1, python3 and sudo for Ansible.
-# BASE is debian:12 from a registry, or a root filesystem bootstrapped offline.
-ARG BASE=debian:12
+# A VM-like host of the apt family (Debian, Ubuntu): systemd as PID 1, python3 and sudo
+# for Ansible. Shared by the debian* and ubuntu* recipes; BASE comes from their recipe.yml.
+ARG BASE
 FROM ${BASE}
 
 ENV container=docker \
