@@ -53,7 +53,6 @@ class Recipe:
     python: str = "/usr/bin/python3"
     cgroup: tuple[int, ...] = (1, 2)  # cgroup versions whose hosts can boot it
     cgroup_reason: str = ""
-    notes: str = ""
 
     def cannot_run_on(self, facts: EngineFacts) -> str:
         """Why this image cannot boot on the engine described by ``facts`` ("" if it can)."""
@@ -105,7 +104,6 @@ def load_recipe(path: Path) -> Recipe:
         python=str(meta.get("python", "/usr/bin/python3")),
         cgroup=tuple(int(v) for v in meta.get("cgroup", (1, 2))),
         cgroup_reason=str(meta.get("cgroup_reason", "")),
-        notes=" ".join(str(meta.get("notes", "")).split()),
     )
 
 

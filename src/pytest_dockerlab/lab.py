@@ -127,9 +127,13 @@ class Lab:
         return self.identity.labels(**extra)
 
     def teardown(self) -> Leftovers:
-        """Remove every container, network and volume that carries this session's id."""
+        """Remove every container, network and volume of this lab, found by its labels."""
         started = time.monotonic()
-        found = self.engine.find({lbl.SESSION: self.identity.session_id})
+        mine = {lbl.SESSION: self.identity.session_id}
+        if self.identity.variant:
+            # One lab of a matrix: its siblings share the session id and go on their own exit.
+            mine[lbl.VARIANT] = self.identity.variant
+        found = self.engine.find(mine)
         if found:
             self.engine.remove(found)
             log.info("dockerlab: removed %s in %.1fs", found.describe(), time.monotonic() - started)
