@@ -1,20 +1,36 @@
-"""The Docker engine (and Podman's Docker-compatible socket) through the Docker SDK."""
+"""The Docker engine (and Podman's Docker-compatible socket) through the Docker SDK.
+
+This module is the boundary: every error of the SDK (and of requests and urllib3 under
+it) becomes an :class:`~pytest_dockerlab.exceptions.EngineError` here, so no caller
+needs to know the SDK's exceptions or shorten their messages.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import docker
 import docker.errors
+import urllib3.exceptions
 
-from .engine import ExecResult, ImageInfo, Leftovers, Progress
-from .exceptions import EngineUnavailableError, HostStartError, ImageBuildError
+from .engine import ContainerState, ExecResult, ImageInfo, Leftovers, Progress
+from .exceptions import (
+    ContainerGoneError,
+    EngineError,
+    EngineUnavailableError,
+    HostStartError,
+    ImageBuildError,
+    ImageNotFoundError,
+)
 from .labels import SESSION
 from .profiles import EngineFacts, RunProfile
 
@@ -22,26 +38,41 @@ log = logging.getLogger(__name__)
 
 # Generous: a cold image build on a slow mirror streams for minutes.
 _API_TIMEOUT = 600
+# Output shown with a container that is gone: enough for init's last words.
+_GONE_LOG_LINES = 20
+# An exec's exit code when SIGKILL ended it, and how long its container may take to be
+# reported as stopped after that (under 0.15s measured on Docker 20.10).
+_SIGKILLED = 128 + 9
+_SETTLE_SECONDS = 0.5
+
+# What the SDK raises: its own errors, and requests' and urllib3's underneath (requests'
+# exceptions are OSErrors, as are the socket's own).
+_SDK_ERRORS = (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError)
 
 
 class DockerEngine:
     """An :class:`~pytest_dockerlab.engine.Engine` backed by ``docker.DockerClient``."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        """Connect to the engine of ``DOCKER_HOST`` (tests pass a ``client`` stand-in)."""
         self._address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        self._facts: EngineFacts | None = None
+        if client is not None:
+            self._client = client
+            return
         where = self._address if "DOCKER_HOST" in os.environ else f"{self._address} (default)"
         if self._address.startswith("unix://") and not os.path.exists(self._address[7:]):
             raise EngineUnavailableError(where, "the socket does not exist: is dockerd running?")
-        client = None
         try:
             client = docker.from_env(timeout=_API_TIMEOUT)
+        except _SDK_ERRORS as exc:
+            raise EngineUnavailableError(where, _short(exc)) from exc
+        try:
             client.ping()
-        except docker.errors.DockerException as exc:
-            if client is not None:
-                client.close()
+        except _SDK_ERRORS as exc:
+            client.close()
             raise EngineUnavailableError(where, _short(exc)) from exc
         self._client = client
-        self._facts: EngineFacts | None = None
 
     @property
     def address(self) -> str:
@@ -49,21 +80,25 @@ class DockerEngine:
 
     def facts(self) -> EngineFacts:
         if self._facts is None:
-            self._facts = EngineFacts.from_docker_info(self._client.info(), self._client.version())
+            with _translate("read engine info", ""):
+                info, version = self._client.info(), self._client.version()
+            self._facts = EngineFacts.from_docker_info(info, version)
         return self._facts
 
     # Images
 
     def image_exists(self, ref: str) -> bool:
         try:
-            self._client.images.get(ref)
-        except docker.errors.ImageNotFound:
+            with _translate("inspect image", ref, image=True):
+                self._client.images.get(ref)
+        except ImageNotFoundError:
             return False
         return True
 
     def pull(self, ref: str) -> None:
         repository, _, tag = ref.partition(":")
-        self._client.images.pull(repository, tag=tag or "latest")
+        with _translate("pull", ref, image=True):
+            self._client.images.pull(repository, tag=tag or "latest")
 
     def build(
         self,
@@ -75,38 +110,47 @@ class DockerEngine:
         progress: Progress,
     ) -> None:
         tail: deque[str] = deque(maxlen=40)
-        stream = self._client.api.build(
-            path=str(context),
-            # Outside the context (a shared Dockerfile), the SDK sends its content along.
-            dockerfile=str(dockerfile),
-            tag=tag,
-            buildargs=dict(buildargs),
-            labels=dict(labels),
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                raise ImageBuildError(tag, str(chunk["error"]).strip(), "\n".join(tail))
-            for line in str(chunk.get("stream", "")).splitlines():
-                if not line.strip():
-                    continue
-                tail.append(line)
-                if line.startswith("Step "):
-                    progress(line)
+        try:
+            with _translate("build", tag):
+                stream = self._client.api.build(
+                    path=str(context),
+                    # Outside the context (a shared Dockerfile), the SDK sends its content along.
+                    dockerfile=str(dockerfile),
+                    tag=tag,
+                    buildargs=dict(buildargs),
+                    labels=dict(labels),
+                    rm=True,
+                    forcerm=True,
+                    pull=False,
+                    decode=True,
+                )
+                for chunk in stream:
+                    if "error" in chunk:
+                        raise ImageBuildError(tag, str(chunk["error"]).strip(), "\n".join(tail))
+                    for line in str(chunk.get("stream", "")).splitlines():
+                        if not line.strip():
+                            continue
+                        tail.append(line)
+                        if line.startswith("Step "):
+                            progress(line)
+        except EngineError as exc:
+            # A build the engine refused or lost is this image's failure, like a failed step.
+            raise ImageBuildError(tag, exc.cause, "\n".join(tail)) from exc
 
     def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
         repository, _, version = tag.partition(":")
         changes = [f'LABEL "{key}"="{value}"' for key, value in labels.items()]
-        self._client.api.import_image(
-            src=tarball, repository=repository, tag=version, changes=changes, stream_src=True
-        )
+        with _translate("import", tag):
+            self._client.api.import_image(
+                src=tarball, repository=repository, tag=version, changes=changes, stream_src=True
+            )
 
     def images(self, label: str) -> list[ImageInfo]:
+        with _translate("list images labelled", label):
+            containers = self._client.api.containers(all=True)
+            images = self._client.api.images(filters={"label": label})
         users: dict[str, int] = {}
-        for container in self._client.api.containers(all=True):
+        for container in containers:
             users[container["ImageID"]] = users.get(container["ImageID"], 0) + 1
         return [
             ImageInfo(
@@ -117,16 +161,18 @@ class DockerEngine:
                 created=float(image.get("Created", 0)),
                 containers=users.get(image["Id"], 0),
             )
-            for image in self._client.api.images(filters={"label": label})
+            for image in images
         ]
 
     def remove_image(self, image_id: str) -> None:
-        self._client.api.remove_image(image_id, force=True)
+        with _translate("remove image", image_id.removeprefix("sha256:")[:12], image=True):
+            self._client.api.remove_image(image_id, force=True)
 
     # Networks and containers
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
-        network = self._client.networks.create(name, driver="bridge", labels=dict(labels))
+        with _translate("create network", name):
+            network = self._client.networks.create(name, driver="bridge", labels=dict(labels))
         return str(network.id)
 
     def run_container(
@@ -140,117 +186,195 @@ class DockerEngine:
         profile: RunProfile,
         environment: Mapping[str, str],
     ) -> str:
-        kwargs = profile.create_kwargs()
+        kwargs = _create_kwargs(profile)
         kwargs["environment"] = {**kwargs["environment"], **environment}
-        endpoint = self._client.api.create_endpoint_config(aliases=[hostname])
         try:
-            container = self._client.containers.create(
-                image,
-                name=name,
-                hostname=hostname,
-                labels=dict(labels),
-                network=network,
-                networking_config={network: endpoint},
-                detach=True,
-                **kwargs,
-            )
-        except docker.errors.APIError as exc:
-            raise HostStartError(hostname, _short(exc)) from exc
+            with _translate("create container", name):
+                endpoint = self._client.api.create_endpoint_config(aliases=[hostname])
+                container = self._client.containers.create(
+                    image,
+                    name=name,
+                    hostname=hostname,
+                    labels=dict(labels),
+                    network=network,
+                    networking_config={network: endpoint},
+                    detach=True,
+                    **kwargs,
+                )
+        except EngineError as exc:
+            raise HostStartError(hostname, exc.cause) from exc
         try:
-            container.start()
-        except docker.errors.APIError as exc:
-            cause = _short(exc)
+            with _translate("start", name):
+                container.start()
+        except EngineError as exc:
             hint = ""
-            if profile.privileged and ("caps" in cause or "permission" in cause.lower()):
+            if profile.privileged and ("caps" in exc.cause or "permission" in exc.cause.lower()):
                 hint = (
-                    "the engine refused a privileged container; drop 'privileged: true', "
-                    "the default profile needs no extra privilege"
+                    "the engine refused a privileged container; drop 'privileged: true' and use "
+                    "the default profile: this engine refuses --privileged, as one in a sandbox "
+                    "without CAP_SYS_RESOURCE or a rootless one does"
                 )
             # The container exists but never ran: remove it now, not at teardown.
-            container.remove(force=True, v=True)
-            raise HostStartError(hostname, cause, hint) from exc
+            try:
+                with _translate("remove container", name):
+                    container.remove(force=True, v=True)
+            except EngineError as removal:
+                log.warning("dockerlab: %s", removal)
+            raise HostStartError(hostname, exc.cause, hint) from exc
         return str(container.id)
 
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
         api = self._client.api
-        exec_id = api.exec_create(container, list(argv), stdout=True, stderr=True)["Id"]
-        output = api.exec_start(exec_id)
-        rc = api.exec_inspect(exec_id).get("ExitCode")
+        with self._on_container("exec", container):
+            exec_id = api.exec_create(container, list(argv), stdout=True, stderr=True)["Id"]
+            output: bytes = api.exec_start(exec_id)
+            rc = api.exec_inspect(exec_id).get("ExitCode")
+        if rc is None or rc == _SIGKILLED:
+            # The command may have died with its container (the kernel SIGKILLs what is left
+            # in a container whose init ended): then its result means nothing.
+            state = self._stopping(container)
+            if not state.running:
+                raise self._gone(container, state, "exec", "it stopped during the command")
         return ExecResult(rc=-1 if rc is None else int(rc), output=output.decode(errors="replace"))
 
-    def is_running(self, container: str) -> bool:
-        state = self._client.api.inspect_container(container)["State"]
-        return bool(state.get("Running"))
+    def state(self, container: str) -> ContainerState:
+        try:
+            with _translate("inspect", container):
+                info = self._client.api.inspect_container(container)
+        except EngineError as exc:
+            if exc.status == 404:
+                return ContainerState.removed()
+            raise
+        return _container_state(info.get("State") or {})
+
+    def _stopping(self, container: str) -> ContainerState:
+        """The state of ``container``, given a moment to show that it has stopped."""
+        # The engine reports the end of an exec before the end of its container.
+        deadline = time.monotonic() + _SETTLE_SECONDS
+        state = self.state(container)
+        while state.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+            state = self.state(container)
+        return state
 
     def stop(self, container: str, timeout: float) -> None:
-        self._client.api.stop(container, timeout=int(timeout))
+        with self._on_container("stop", container, needs_running=False):
+            self._client.api.stop(container, timeout=int(timeout))
 
     def start(self, container: str) -> None:
-        self._client.api.start(container)
+        with self._on_container("start", container, needs_running=False):
+            self._client.api.start(container)
 
     def kill(self, container: str, signal: str) -> None:
-        self._client.api.kill(container, signal=signal)
+        with self._on_container("kill", container):
+            self._client.api.kill(container, signal=signal)
 
     def logs(self, container: str, tail: int) -> str:
         try:
+            return self._log_text(container, tail)
+        except EngineError as exc:
+            return f"(no logs: {exc.cause})"
+
+    def _log_text(self, container: str, tail: int) -> str:
+        with _translate("read logs of", container):
             data: bytes = self._client.api.logs(container, tail=tail)
-        except docker.errors.APIError as exc:
-            return f"(no logs: {_short(exc)})"
         return data.decode(errors="replace")
+
+    @contextmanager
+    def _on_container(
+        self, operation: str, container: str, needs_running: bool = True
+    ) -> Iterator[None]:
+        """Translate like :func:`_translate`; a container that is gone raises ContainerGoneError.
+
+        Gone means removed, or, for an operation that ``needs_running``, not running.
+        """
+        try:
+            with _translate(operation, container):
+                yield
+        except EngineError as exc:
+            # 404: no such container (or exec instance, when it went mid-command);
+            # 409: the engine refuses exec and kill in a stopped container.
+            if exc.status != 404 and not (exc.status == 409 and "not running" in exc.cause):
+                raise
+            state = self.state(container)
+            if state.exists and (state.running or not needs_running):
+                raise
+            raise self._gone(container, state, operation, exc.cause, exc.status) from exc.__cause__
+
+    def _gone(
+        self,
+        container: str,
+        state: ContainerState,
+        operation: str,
+        cause: str,
+        status: int | None = None,
+    ) -> ContainerGoneError:
+        log_tail = ""
+        if state.exists:
+            try:
+                log_tail = self._log_text(container, tail=_GONE_LOG_LINES)
+            except EngineError as exc:
+                log.debug("dockerlab: no logs of %s: %s", container, exc)
+        return ContainerGoneError(
+            container,
+            state.status,
+            state.exit_code,
+            state.oom_killed,
+            log_tail,
+            operation=operation,
+            cause=cause,
+            status=status,
+        )
 
     # Sweeping by label
 
     def find(self, labels: Mapping[str, str]) -> Leftovers:
-        filters: dict[str, Any] = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
-        return Leftovers(
-            containers=tuple(
-                c["Id"] for c in self._client.api.containers(all=True, filters=filters)
-            ),
-            networks=tuple(n["Id"] for n in self._client.api.networks(filters=filters)),
-            volumes=tuple(
-                v["Name"] for v in (self._client.api.volumes(filters=filters).get("Volumes") or [])
-            ),
-        )
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        filters: dict[str, Any] = {"label": wanted}
+        api = self._client.api
+        with _translate("find resources labelled", ",".join(wanted)):
+            return Leftovers(
+                containers=tuple(c["Id"] for c in api.containers(all=True, filters=filters)),
+                networks=tuple(n["Id"] for n in api.networks(filters=filters)),
+                volumes=tuple(
+                    v["Name"] for v in (api.volumes(filters=filters).get("Volumes") or [])
+                ),
+            )
 
     def remove(self, leftovers: Leftovers) -> None:
         api = self._client.api
         errors: list[str] = []
 
-        def remove_container(cid: str) -> None:
+        def attempt(kind: str, name: str, call: Any, *args: Any, **kwargs: Any) -> None:
             try:
-                api.remove_container(cid, force=True, v=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                errors.append(f"container {cid[:12]}: {_short(exc)}")
+                with _translate(f"remove {kind}", name):
+                    call(*args, **kwargs)
+            except EngineError as exc:
+                if exc.status != 404:  # already gone is what we wanted
+                    errors.append(f"{kind} {name}: {exc.cause}")
+
+        def remove_container(cid: str) -> None:
+            attempt("container", cid[:12], api.remove_container, cid, force=True, v=True)
 
         # Containers first and in parallel: networks and volumes are busy until they go.
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(leftovers.containers)))) as pool:
             list(pool.map(remove_container, leftovers.containers))
         for nid in leftovers.networks:
-            try:
-                api.remove_network(nid)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                errors.append(f"network {nid[:12]}: {_short(exc)}")
+            attempt("network", nid[:12], api.remove_network, nid)
         for name in leftovers.volumes:
-            try:
-                api.remove_volume(name, force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                errors.append(f"volume {name}: {_short(exc)}")
+            attempt("volume", name, api.remove_volume, name, force=True)
         if errors:
             log.warning("dockerlab: could not remove %s", "; ".join(errors))
 
     def sessions(self) -> dict[str, Mapping[str, str]]:
         found: dict[str, Mapping[str, str]] = {}
         filters = {"label": [SESSION]}
-        for item in [
-            *self._client.api.containers(all=True, filters=filters),
-            *self._client.api.networks(filters=filters),
-        ]:
+        with _translate("list resources labelled", SESSION):
+            items = [
+                *self._client.api.containers(all=True, filters=filters),
+                *self._client.api.networks(filters=filters),
+            ]
+        for item in items:
             labels = item.get("Labels") or {}
             found.setdefault(labels[SESSION], labels)
         return found
@@ -259,8 +383,92 @@ class DockerEngine:
         self._client.close()
 
 
+def _create_kwargs(profile: RunProfile) -> dict[str, Any]:
+    """``profile`` as arguments for the SDK's ``containers.create``."""
+    kwargs: dict[str, Any] = {
+        "tmpfs": dict(profile.tmpfs),
+        "volumes": {src: dict(spec) for src, spec in profile.volumes.items()},
+        "environment": dict(profile.environment),
+        "stop_signal": profile.stop_signal,
+        "privileged": profile.privileged,
+    }
+    if profile.cgroupns:
+        kwargs["cgroupns"] = profile.cgroupns
+    return kwargs
+
+
+def _container_state(state: Mapping[str, Any]) -> ContainerState:
+    """A :class:`ContainerState` from the ``State`` of ``docker inspect``."""
+    running = bool(state.get("Running"))
+    status = str(state.get("Status") or ("running" if running else "unknown"))
+    code = state.get("ExitCode")
+    # The engine reports 0 for a container that never exited: that is no exit code.
+    exit_code = None if running or status == "created" or code is None else int(code)
+    return ContainerState(
+        exists=True,
+        running=running,
+        status=status,
+        exit_code=exit_code,
+        oom_killed=bool(state.get("OOMKilled")),
+    )
+
+
+@contextmanager
+def _translate(operation: str, target: str, *, image: bool = False) -> Iterator[None]:
+    """Turn any SDK error raised inside into an :class:`EngineError`.
+
+    With ``image``, a 404 means the image is missing: :class:`ImageNotFoundError`.
+    """
+    try:
+        yield
+    except _SDK_ERRORS as exc:
+        raise _engine_error(operation, target, exc, image=image) from exc
+
+
+def _engine_error(
+    operation: str, target: str, exc: BaseException, *, image: bool = False
+) -> EngineError:
+    status = exc.status_code if isinstance(exc, docker.errors.APIError) else None
+    cause = _short(exc)
+    if isinstance(exc, docker.errors.ImageNotFound) or (image and status == 404):
+        return ImageNotFoundError(operation, target, cause, status)
+    return EngineError(operation, target, cause, status)
+
+
+# "UnixHTTPConnectionPool(host='localhost', port=None): " before urllib3's messages.
+_POOL_PREFIX = re.compile(r"\w*ConnectionPool\([^)]*\):\s*")
+
+
 def _short(exc: BaseException) -> str:
     """The engine's own explanation, without the SDK's URL noise."""
     explanation = getattr(exc, "explanation", None)
-    text = explanation.decode() if isinstance(explanation, bytes) else explanation
-    return str(text or exc).strip()
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode(errors="replace")
+    if explanation and str(explanation).strip():
+        return str(explanation).strip()
+    if isinstance(exc, docker.errors.APIError) and exc.response is not None:
+        # Without the engine's words, the status beats a URL.
+        return f"{exc.response.status_code} {exc.response.reason or ''}".strip()
+    reason = _socket_reason(exc)
+    if reason:
+        return reason
+    text = _POOL_PREFIX.sub("", str(exc)).strip()
+    return text or type(exc).__name__
+
+
+def _socket_reason(exc: BaseException, depth: int = 0) -> str:
+    """The operating system's words ("Connection refused") deep inside a transport error."""
+    if depth > 6:
+        return ""
+    inner = [*exc.args, getattr(exc, "reason", None), exc.__cause__]
+    for nested in inner:
+        if isinstance(nested, BaseException) and nested is not exc:
+            found = _socket_reason(nested, depth + 1)
+            if found:
+                return found
+    if depth and isinstance(exc, OSError):
+        if exc.strerror:
+            return str(exc.strerror)
+        if exc.args and isinstance(exc.args[0], str):
+            return exc.args[0]
+    return ""

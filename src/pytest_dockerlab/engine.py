@@ -30,6 +30,21 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class ContainerState:
+    """A container as the engine last saw it; a removed one has ``exists=False``."""
+
+    exists: bool
+    running: bool
+    status: str  # the engine's word: "running", "exited", "dead", ..., or "removed"
+    exit_code: int | None  # None while it runs, or when it never ran or is gone
+    oom_killed: bool
+
+    @classmethod
+    def removed(cls) -> ContainerState:
+        return cls(exists=False, running=False, status="removed", exit_code=None, oom_killed=False)
+
+
+@dataclass(frozen=True)
 class Leftovers:
     """What a label sweep found (or removed), by kind."""
 
@@ -60,7 +75,18 @@ class ImageInfo:
 
 
 class Engine(Protocol):
-    """What the lab needs from a container engine."""
+    """What the lab needs from a container engine.
+
+    Every method raises only :class:`~pytest_dockerlab.exceptions.DockerlabError`
+    subclasses, never the engine SDK's own errors: the
+    :class:`~pytest_dockerlab.exceptions.EngineError` family (its subclass
+    :class:`~pytest_dockerlab.exceptions.ContainerGoneError` when a container we act on
+    has exited or was removed, :class:`~pytest_dockerlab.exceptions.ImageNotFoundError`
+    for a missing image), :class:`~pytest_dockerlab.exceptions.ImageBuildError` from
+    :meth:`build` and :class:`~pytest_dockerlab.exceptions.HostStartError` from
+    :meth:`run_container`. Connecting raises
+    :class:`~pytest_dockerlab.exceptions.EngineUnavailableError`.
+    """
 
     @property
     def address(self) -> str: ...
@@ -103,9 +129,13 @@ class Engine(Protocol):
         environment: Mapping[str, str],
     ) -> str: ...
 
-    def exec(self, container: str, argv: Sequence[str]) -> ExecResult: ...
+    def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
+        """Run ``argv`` in a running container; ContainerGoneError when it is not running."""
+        ...
 
-    def is_running(self, container: str) -> bool: ...
+    def state(self, container: str) -> ContainerState:
+        """Where ``container`` is in its life; a missing one is reported, never raised."""
+        ...
 
     def stop(self, container: str, timeout: float) -> None: ...
 
@@ -113,11 +143,15 @@ class Engine(Protocol):
 
     def kill(self, container: str, signal: str) -> None: ...
 
-    def logs(self, container: str, tail: int) -> str: ...
+    def logs(self, container: str, tail: int) -> str:
+        """The last ``tail`` lines of output, or a "(no logs: ...)" line saying why not."""
+        ...
 
     def find(self, labels: Mapping[str, str]) -> Leftovers: ...
 
-    def remove(self, leftovers: Leftovers) -> None: ...
+    def remove(self, leftovers: Leftovers) -> None:
+        """Remove what a sweep found; what cannot be removed is logged, not raised."""
+        ...
 
     def sessions(self) -> dict[str, Mapping[str, str]]:
         """Every session id that still owns a container or network, with that resource's labels."""

@@ -18,10 +18,23 @@ class DockerlabError(Exception):
 class LabFileError(DockerlabError):
     """The lab file is missing, does not parse, or describes an impossible lab."""
 
-    def __init__(self, path: Path | str, problem: str) -> None:
+    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
         self.path = Path(path)
         self.problem = problem
-        super().__init__(f"lab file {self.path}: {problem}")
+        self.line = line
+        where = f", line {line}" if line is not None else ""
+        super().__init__(f"lab file {self.path}{where}: {problem}")
+
+
+class RecipeFileError(DockerlabError):
+    """An image recipe's ``recipe.yml`` does not parse or says something impossible."""
+
+    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.line = line
+        where = f", line {line}" if line is not None else ""
+        super().__init__(f"recipe file {self.path}{where}: {problem}")
 
 
 class UnknownHostError(DockerlabError):
@@ -55,14 +68,81 @@ class HostNotSelectedError(DockerlabError):
         )
 
 
-class EngineUnavailableError(DockerlabError):
+class EngineError(DockerlabError):
+    """The container engine refused or failed an operation.
+
+    ``cause`` is the engine's own explanation, shortened; ``status`` is the HTTP status
+    of its answer, or None when there was no answer (connection lost, timeout).
+    """
+
+    def __init__(self, operation: str, target: str, cause: str, status: int | None = None) -> None:
+        self.operation = operation
+        self.target = target
+        self.cause = cause
+        self.status = status
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        what = f"{self.operation} {self.target}" if self.target else self.operation
+        return f"engine: {what} failed: {self.cause}"
+
+
+class ContainerGoneError(EngineError):
+    """A container exited or was removed while we needed it running.
+
+    ``state`` is the engine's status ("exited", "dead", "removed", ...); ``log_tail`` the
+    container's last output, when the engine still has it.
+    """
+
+    def __init__(
+        self,
+        container: str,
+        state: str,
+        exit_code: int | None = None,
+        oom_killed: bool = False,
+        log_tail: str = "",
+        *,
+        operation: str = "",
+        cause: str = "",
+        status: int | None = None,
+    ) -> None:
+        self.container = container
+        self.state = state
+        self.exit_code = exit_code
+        self.oom_killed = oom_killed
+        self.log_tail = log_tail
+        super().__init__(operation, container, cause or f"the container is {state}", status)
+
+    def _describe(self) -> str:
+        details = [self.state]
+        if self.exit_code is not None:
+            details.append(f"exit code {self.exit_code}")
+        if self.oom_killed:
+            details.append("killed by the OOM killer")
+        message = f"container {self.container} is not running ({', '.join(details)})"
+        if self.log_tail.strip():
+            message += f"\n--- last output ---\n{self.log_tail.rstrip()}"
+        return message
+
+
+class ImageNotFoundError(EngineError):
+    """The engine has no such image, or the registry does not know it."""
+
+    def __init__(self, operation: str, image: str, cause: str, status: int | None = 404) -> None:
+        self.image = image
+        super().__init__(operation, image, cause, status)
+
+
+class EngineUnavailableError(EngineError):
     """No container engine answered."""
 
     def __init__(self, tried: str, cause: str) -> None:
         self.tried = tried
-        self.cause = cause
-        super().__init__(
-            f"no Docker engine reachable at {tried} ({cause}). "
+        super().__init__("connect", tried, cause)
+
+    def _describe(self) -> str:
+        return (
+            f"no Docker engine reachable at {self.tried} ({self.cause}). "
             "Start one (as root on Debian: scripts/engine.sh start) or set DOCKER_HOST."
         )
 

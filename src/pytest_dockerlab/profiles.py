@@ -68,19 +68,6 @@ class RunProfile:
     stop_signal: str = SYSTEMD_STOP_SIGNAL
     privileged: bool = False
 
-    def create_kwargs(self) -> dict[str, Any]:
-        """Arguments for docker SDK's ``containers.create``."""
-        kwargs: dict[str, Any] = {
-            "tmpfs": dict(self.tmpfs),
-            "volumes": {src: dict(spec) for src, spec in self.volumes.items()},
-            "environment": dict(self.environment),
-            "stop_signal": self.stop_signal,
-            "privileged": self.privileged,
-        }
-        if self.cgroupns:
-            kwargs["cgroupns"] = self.cgroupns
-        return kwargs
-
     def docker_run_flags(self) -> list[str]:
         """The same profile as ``docker run`` flags, for people reproducing a host by hand."""
         flags = [f"-e {k}={v}" for k, v in self.environment.items()]

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from pytest_dockerlab.engine import ExecResult, Leftovers, Progress
+from pytest_dockerlab.engine import ContainerState, ExecResult, Leftovers, Progress
+from pytest_dockerlab.exceptions import EngineError
 from pytest_dockerlab.profiles import EngineFacts
 
 
@@ -35,7 +36,7 @@ class FakeEngine:
     def pull(self, ref: str) -> None:
         self.calls.append(("pull", ref))
         if self.pull_error:
-            raise RuntimeError(self.pull_error)
+            raise EngineError("pull", ref, self.pull_error, status=500)
         self.images.add(ref)
 
     def build(
@@ -62,8 +63,10 @@ class FakeEngine:
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
         raise NotImplementedError
 
-    def is_running(self, container: str) -> bool:
-        return True
+    def state(self, container: str) -> ContainerState:
+        return ContainerState(
+            exists=True, running=True, status="running", exit_code=None, oom_killed=False
+        )
 
     def stop(self, container: str, timeout: float) -> None: ...
 

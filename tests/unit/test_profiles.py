@@ -65,11 +65,6 @@ def test_profile_follows_the_detected_host(facts: EngineFacts, name: str) -> Non
     assert profile.environment["container"] == "docker"
 
 
-def test_cgroup_v2_never_hands_the_container_a_read_only_cgroup() -> None:
-    kwargs = choose_profile(EngineFacts(cgroup_version=2)).create_kwargs()
-    assert kwargs["volumes"]["/sys/fs/cgroup"]["mode"] == "rw"
-
-
 def test_privileged_is_only_added_when_the_host_asks() -> None:
     profile = choose_profile(EngineFacts(cgroup_version=1), privileged=True)
     assert profile.privileged
