@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_dockerlab.ansible import AnsibleSettings
+from pytest_dockerlab.converge import Converger
 from pytest_dockerlab.engine import connect
-from pytest_dockerlab.images import catalogue
+from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.lab import Lab
 from pytest_dockerlab.labels import SessionIdentity
 from pytest_dockerlab.labfile import load_lab_file
@@ -33,28 +33,24 @@ EXAMPLE = ROOT / "examples" / "dockerlab.yml"
 def converge_run() -> dict[str, float]:
     engine = connect()
     spec = load_lab_file(EXAMPLE)
-    settings = AnsibleSettings.from_lab(spec.ansible, spec.root)
-    lab = Lab(
-        spec,
-        engine,
-        catalogue(),
-        SessionIdentity.create(),
-        progress=lambda _: None,
-        ansible=settings,
-    )
+    recipes = catalogue()
+    tags, _ = ImageBuilder(engine, lambda _: None).prepare([recipes[spec.hosts["web"].image]])
+    lab = Lab(spec, engine, recipes, SessionIdentity.create(), progress=lambda _: None)
+    converger = Converger(lab, spec.ansible, lambda _: None)
     figures = {}
     with lab:
         t0 = time.perf_counter()
-        lab.start(["web", "db"])
+        lab.start(["web", "db"], tags)
         figures["boot_s"] = time.perf_counter() - t0
-        result = lab.converge("playbooks/site.yml", ["web", "db"])
+        result = converger.run("playbooks/site.yml", ["web", "db"])
         assert result.ok, result.describe_failure()
         figures["converge_s"] = result.elapsed
-        again = lab.assert_idempotent("playbooks/site.yml", ["web", "db"])
+        again = converger.assert_idempotent("playbooks/site.yml", ["web", "db"])
         figures["idempotence_s"] = again.elapsed
-        lab.ansible.pipelining = False
-        again = lab.assert_idempotent("playbooks/site.yml", ["web", "db"])
+        converger.ansible.pipelining = False
+        again = converger.assert_idempotent("playbooks/site.yml", ["web", "db"])
         figures["idempotence_no_pipelining_s"] = again.elapsed
+        converger.close()
     engine.close()
     return figures
 

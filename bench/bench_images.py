@@ -40,10 +40,10 @@ def remove_image_and_rootfs(engine: Engine, name: str, suite: str) -> None:
         engine.remove_image(image.id)
 
 
-def boot_once(engine: Engine, lab_file: Path) -> float:
+def boot_once(engine: Engine, lab_file: Path, tag: str) -> float:
     spec = load_lab_file(lab_file)
     with Lab(spec, engine, catalogue(), SessionIdentity.create(), progress=lambda _: None) as lab:
-        lab.start(["h"])
+        lab.start(["h"], {spec.hosts["h"].image: tag})
         return lab.running["h"].boot_seconds
 
 
@@ -74,7 +74,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             lab_file = Path(tmp) / "dockerlab.yml"
             lab_file.write_text(f"hosts:\n  h: {{image: {name}}}\n")
-            boots = [boot_once(engine, lab_file) for _ in range(args.boots)]
+            boots = [boot_once(engine, lab_file, recipe.tag) for _ in range(args.boots)]
         boot = statistics.median(boots)
         out[name] = {
             "cold_s": cold,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_dockerlab.engine import connect
-from pytest_dockerlab.images import catalogue
+from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.lab import Lab
 from pytest_dockerlab.labels import SessionIdentity
 from pytest_dockerlab.labfile import load_lab_file
@@ -32,9 +32,11 @@ def one_run(lab_file: Path, progress: Callable[[str], None]) -> dict[str, float]
     t0 = time.perf_counter()
     engine = connect()
     spec = load_lab_file(lab_file)
-    lab = Lab(spec, engine, catalogue(), SessionIdentity.create(), progress=progress)
+    recipes = catalogue()
+    tags, _ = ImageBuilder(engine, progress).prepare([recipes["debian12"]])
+    lab = Lab(spec, engine, recipes, SessionIdentity.create(), progress=progress)
     with lab:
-        lab.start(["web", "db"])
+        lab.start(["web", "db"], tags)
         t_booted = time.perf_counter()
         restart = lab.restart("web")
         t_exec = time.perf_counter()

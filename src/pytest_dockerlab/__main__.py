@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -21,8 +23,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     clean = commands.add_parser("clean", help="remove labs left on the engine (kept or orphaned)")
     which = clean.add_mutually_exclusive_group(required=True)
-    which.add_argument("--session", help="the session id that --dockerlab-keep printed")
-    which.add_argument("--all", action="store_true", help="every lab of every session")
+    which.add_argument(
+        "--session", type=_session_id, help="the session id that --dockerlab-keep printed"
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every kept lab, and every lab whose owner process on this machine is gone",
+    )
+    clean.add_argument(
+        "--force", action="store_true", help="with --all: also labs of live or remote sessions"
+    )
 
     commands.add_parser("info", help="the detected engine and each image's run profile")
 
@@ -40,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         engine = connect()
         if args.command == "clean":
-            return _clean(engine, args.session)
+            return _clean(engine, args.session, args.force)
         if args.command == "info":
             from .images import catalogue, describe_engine
 
@@ -53,11 +64,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _clean(engine: Engine, session: str | None) -> int:
-    # An empty value matches every resource that carries the label at all.
-    found = engine.find({lbl.SESSION: session or ""})
-    engine.remove(found)
-    sys.stdout.write(f"removed {found.describe()}\n")
+def _session_id(text: str) -> str:
+    # An empty or partial id would match far more than one session's resources.
+    if not re.fullmatch(r"[0-9a-f]{8}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a session id (8 hex digits, as printed in the run's header)"
+        )
+    return text
+
+
+def _clean(engine: Engine, session: str | None, force: bool) -> int:
+    from .cleanup import pid_alive
+
+    if session is not None:
+        targets = [session]
+    else:
+        here = socket.gethostname()
+        targets = []
+        for sid, owner in engine.sessions().items():
+            kept = owner.get(lbl.KEEP) == "true"
+            local = owner.get(lbl.OWNER_HOST) == here
+            pid = int(owner.get(lbl.OWNER_PID, "0") or 0)
+            orphaned = local and pid > 0 and not pid_alive(pid)
+            if kept or orphaned or force:
+                targets.append(sid)
+            else:
+                where = "alive" if local else f"owned by {owner.get(lbl.OWNER_HOST, '?')}"
+                _say(f"left session {sid} ({where}; --force removes it)")
+    removed = 0
+    for sid in targets:
+        found = engine.find({lbl.SESSION: sid})
+        if found:
+            engine.remove(found)
+            _say(f"removed session {sid}: {found.describe()}")
+            removed += 1
+    if not removed:
+        what = f"no resource carries session {session}" if session else "no kept or orphaned lab"
+        sys.stderr.write(f"dockerlab: nothing removed: {what} on {engine.address}\n")
+        return 1
     return 0
 
 

@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import signal
 import sysconfig
 import tempfile
 import time
@@ -20,13 +21,12 @@ from typing import Any
 
 from .engine import Progress
 from .exceptions import ConvergeError, DockerlabError, PlaybookNotFoundError
+from .labfile import AnsibleSpec
 
 log = logging.getLogger(__name__)
 
 CONNECTION = "community.docker.docker"
 CONNECTION_PACKAGE = "ansible (the collection community.docker ships with it)"
-# Tags Molecule skips on its idempotence pass; users' playbooks already carry them.
-IDEMPOTENCE_SKIP_TAGS = ("notest", "molecule-notest", "molecule-idempotence-notest")
 
 
 @dataclass(frozen=True)
@@ -228,41 +228,11 @@ def check_connection_plugin() -> None:
         )
 
 
-@dataclass(frozen=True)
-class AnsibleSettings:
-    """The ``ansible:`` section of a lab file, with paths resolved against the lab file."""
-
-    playbooks: tuple[Path, ...] = ()
-    roles_path: tuple[Path, ...] = ()
-    extra_vars: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_lab(cls, raw: Mapping[str, Any], root: Path) -> AnsibleSettings:
-        def paths(key: str) -> tuple[Path, ...]:
-            value = raw.get(key) or []
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list):
-                raise DockerlabError(f"ansible.{key} must be a list of paths")
-            return tuple((root / str(v)).resolve() for v in value)
-
-        extra = raw.get("extra_vars") or {}
-        if not isinstance(extra, dict):
-            raise DockerlabError("ansible.extra_vars must be a mapping")
-        unknown = sorted(set(raw) - {"playbooks", "roles_path", "extra_vars"})
-        if unknown:
-            raise DockerlabError(
-                f"ansible: unknown key {', '.join(unknown)} (allowed: extra_vars, playbooks, "
-                "roles_path)"
-            )
-        return cls(playbooks=paths("playbooks"), roles_path=paths("roles_path"), extra_vars=extra)
-
-
 class Ansible:
     """Runs playbooks against a lab's hosts through ansible-runner."""
 
     def __init__(
-        self, settings: AnsibleSettings, workdir: Path, progress: Progress, pipelining: bool = True
+        self, settings: AnsibleSpec, workdir: Path, progress: Progress, pipelining: bool = True
     ) -> None:
         self.settings = settings
         self.pipelining = pipelining
@@ -307,20 +277,30 @@ class Ansible:
         self.progress(
             f"converging {playbook.name} on {', '.join(limit or [h.name for h in hosts])}"
         )
-        runner = ansible_runner.run(
-            private_data_dir=str(private),
-            project_dir=str(playbook.parent),
-            playbook=playbook.name,
-            inventory=build_inventory(hosts),
-            limit=",".join(limit) if limit else None,
-            extravars={**self.settings.extra_vars, **(extra_vars or {})},
-            envvars=envvars,
-            skip_tags=",".join(skip_tags) if skip_tags else None,
-            forks=max(5, len(hosts)),
-            quiet=True,
-            event_handler=collector,
-            settings={"suppress_ansible_output": True},
-        )
+        # ansible-runner installs its own SIGINT/SIGTERM handlers and leaves them in place:
+        # without restoring ours, Ctrl-C and SIGTERM are ignored for the rest of the session.
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(private),
+                project_dir=str(playbook.parent),
+                playbook=playbook.name,
+                inventory=build_inventory(hosts),
+                limit=",".join(limit) if limit else None,
+                extravars={**self.settings.extra_vars, **(extra_vars or {})},
+                envvars=envvars,
+                skip_tags=",".join(skip_tags) if skip_tags else None,
+                forks=max(5, len(hosts)),
+                quiet=True,
+                event_handler=collector,
+                settings={"suppress_ansible_output": True},
+            )
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        if runner.status == "canceled":
+            # Only its signal handler cancels a run: the user asked the whole session to stop.
+            raise KeyboardInterrupt(f"interrupted while converging {playbook.name}")
         result.rc = int(runner.rc if runner.rc is not None else -1)
         result.status = str(runner.status)
         with runner.stdout as stdout:  # a new file object on each access

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,14 +20,13 @@ LAB_FILE_NAME = "dockerlab.yml"
 class Settings:
     """Everything the plugin reads from the command line and ini files."""
 
-    lab_file: Path | None
-    lab_file_explicit: bool
+    lab_file: Path | None = None
     keep: bool = False
     boot_timeout: float = 120.0
     base_source: str = "auto"
     idempotence: bool = False
     image: str | None = None  # every host that does not pin an image runs this one
-    info: bool = False
+    image_origin: str = ""  # where ``image`` was set, for messages
     engine: str = "docker"
 
 
@@ -96,55 +97,75 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def resolve(config: pytest.Config) -> Settings:
-    """Read options and ini keys once; a bad value is a usage error at start-up."""
+    """Read options, environment and ini keys once, in that order of precedence.
+
+    A bad value is a :class:`pytest.UsageError` at start-up that names where it came from.
+    """
     option = config.option
-    explicit = option.dockerlab_file or config.getini("dockerlab_file") or None
     if option.dockerlab_file:
         lab_file: Path | None = Path(option.dockerlab_file).resolve()
-    elif explicit:
-        lab_file = (config.rootpath / str(explicit)).resolve()
+    elif config.getini("dockerlab_file"):
+        lab_file = (config.rootpath / str(config.getini("dockerlab_file"))).resolve()
     else:
         lab_file = discover_lab_file(config.rootpath, config.args)
 
-    raw_timeout = option.dockerlab_boot_timeout or config.getini("dockerlab_boot_timeout")
+    timeout_origin, raw_timeout = first_set(
+        ("--dockerlab-boot-timeout", option.dockerlab_boot_timeout),
+        ("ini dockerlab_boot_timeout", config.getini("dockerlab_boot_timeout")),
+    )
     try:
         boot_timeout = float(raw_timeout)
     except ValueError:
+        boot_timeout = math.nan
+    if not math.isfinite(boot_timeout) or boot_timeout <= 0:
         raise pytest.UsageError(
-            f"dockerlab_boot_timeout must be a number of seconds, not {raw_timeout!r}"
-        ) from None
-    if boot_timeout <= 0:
-        raise pytest.UsageError("--dockerlab-boot-timeout must be positive")
+            f"dockerlab: {timeout_origin} must be a positive number of seconds, not {raw_timeout!r}"
+        )
 
-    base_source = option.dockerlab_base or config.getini("dockerlab_base")
+    base_origin, base_source = first_set(
+        ("--dockerlab-base", option.dockerlab_base),
+        ("ini dockerlab_base", config.getini("dockerlab_base")),
+    )
     if base_source not in BASE_SOURCES:
         raise pytest.UsageError(
-            f"dockerlab_base must be one of {', '.join(BASE_SOURCES)}, not {base_source!r}"
+            f"dockerlab: {base_origin} must be one of {', '.join(BASE_SOURCES)}, "
+            f"not {base_source!r}"
         )
-    keep = (
-        option.dockerlab_keep
-        if option.dockerlab_keep is not None
-        else config.getini("dockerlab_keep")
+
+    image_origin, image = first_set(
+        ("--dockerlab-image", option.dockerlab_image),
+        # An empty variable is an unset one, as shells and CI matrices mean it.
+        ("DOCKERLAB_IMAGE", os.environ.get("DOCKERLAB_IMAGE") or None),
+        ("ini dockerlab_image", config.getini("dockerlab_image") or None),
     )
-    idempotence = option.dockerlab_idempotence
-    if idempotence is None:
-        idempotence = config.getini("dockerlab_idempotence")
-    image = (
-        option.dockerlab_image
-        or os.environ.get("DOCKERLAB_IMAGE")
-        or config.getini("dockerlab_image")
-        or None
-    )
+    if image is not None and not str(image).strip():
+        raise pytest.UsageError(
+            f"dockerlab: {image_origin} is empty; name an image or leave it out"
+        )
     return Settings(
-        image=image,
-        info=bool(option.dockerlab_info),
         lab_file=lab_file,
-        idempotence=bool(idempotence),
-        lab_file_explicit=bool(explicit),
-        keep=bool(keep),
+        keep=_flag(option.dockerlab_keep, config.getini("dockerlab_keep")),
         boot_timeout=boot_timeout,
-        base_source=base_source,
+        base_source=str(base_source),
+        idempotence=_flag(option.dockerlab_idempotence, config.getini("dockerlab_idempotence")),
+        image=None if image is None else str(image).strip(),
+        image_origin=image_origin if image is not None else "",
     )
+
+
+def first_set(*candidates: tuple[str, Any]) -> tuple[str, Any]:
+    """The first ``(origin, value)`` whose value is set (not None), else the last one.
+
+    An empty string counts as set, so ``--dockerlab-image ""`` is an error, not a no-op.
+    """
+    for origin, value in candidates:
+        if value is not None:
+            return origin, value
+    return candidates[-1]
+
+
+def _flag(option: bool | None, ini: Any) -> bool:
+    return bool(ini if option is None else option)
 
 
 def discover_lab_file(rootpath: Path, args: Iterable[str]) -> Path | None:

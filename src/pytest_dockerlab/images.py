@@ -9,7 +9,7 @@ and imported, where none does.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import getpass
 import hashlib
 import logging
 import os
@@ -20,13 +20,11 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from . import labels as lbl
 from .engine import Engine, Progress
-from .exceptions import ImageBuildError
+from .exceptions import EngineError, ImageBuildError
+from .labfile import load_recipe_spec
 from .profiles import EngineFacts, choose_profile
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,6 @@ log = logging.getLogger(__name__)
 RECIPES_DIR = Path(__file__).parent / "recipes"
 REPOSITORY = "pytest-dockerlab"
 BASE_SOURCES = ("auto", "registry", "bootstrap")
-INITS = ("systemd", "sysvinit")
 # Packages the offline root filesystem starts with; the recipe installs the rest.
 _BOOTSTRAP_VARIANT = "minbase"
 
@@ -81,29 +78,20 @@ def recipe_digest(path: Path, dockerfile: Path) -> str:
 
 
 def load_recipe(path: Path) -> Recipe:
-    meta_file = path / "recipe.yml"
-    meta: dict[str, Any] = {}
-    if meta_file.is_file():
-        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
-    dockerfile = (path / str(meta.get("dockerfile", "Dockerfile"))).resolve()
-    if not dockerfile.is_file():
-        raise ImageBuildError(path.name, f"recipe folder {path}: no Dockerfile at {dockerfile}")
-    init = str(meta.get("init", "systemd"))
-    if init not in INITS:
-        raise ImageBuildError(
-            path.name, f"{meta_file}: init must be one of {', '.join(INITS)}, not {init!r}"
-        )
+    """The recipe in folder ``path``; a bad ``recipe.yml`` is a :class:`RecipeFileError`."""
+    spec = load_recipe_spec(path)
+    dockerfile = (path / spec.dockerfile).resolve()
     return Recipe(
         name=path.name,
         path=path,
         dockerfile=dockerfile,
-        init=init,
-        base=str(meta.get("base", "")),
-        bootstrap=str(meta.get("bootstrap", "")),
+        init=spec.init,
+        base=spec.base,
+        bootstrap=spec.bootstrap,
         digest=recipe_digest(path, dockerfile),
-        python=str(meta.get("python", "/usr/bin/python3")),
-        cgroup=tuple(int(v) for v in meta.get("cgroup", (1, 2))),
-        cgroup_reason=str(meta.get("cgroup_reason", "")),
+        python=spec.python,
+        cgroup=spec.cgroup,
+        cgroup_reason=spec.cgroup_reason,
     )
 
 
@@ -129,15 +117,12 @@ def _is_recipe(path: Path) -> bool:
 @contextlib.contextmanager
 def build_lock(tag: str) -> Iterator[None]:
     """An exclusive lock per image tag, so concurrent sessions never build one tag twice."""
-    lock_dir = Path(tempfile.gettempdir()) / f"pytest-dockerlab-{os.getuid()}"
+    from filelock import FileLock
+
+    lock_dir = Path(tempfile.gettempdir()) / f"pytest-dockerlab-{getpass.getuser()}"
     lock_dir.mkdir(exist_ok=True)
-    lock_file = lock_dir / (tag.replace("/", "_").replace(":", "_") + ".lock")
-    with lock_file.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(lock_dir / (tag.replace("/", "_").replace(":", "_") + ".lock")):
+        yield
 
 
 class ImageBuilder:
@@ -149,6 +134,27 @@ class ImageBuilder:
         self.engine = engine
         self.progress = progress
         self.base_source = base_source
+
+    def prepare(self, recipes: Iterable[Recipe]) -> tuple[dict[str, str], dict[str, str]]:
+        """Make ``recipes`` ready on this engine: (tag by image name, reason by image name).
+
+        An image lands in the second mapping when it cannot boot on this engine or cannot
+        be built here; hosts on it are skipped, not failed.
+        """
+        facts = self.engine.facts()
+        tags: dict[str, str] = {}
+        unavailable: dict[str, str] = {}
+        for recipe in recipes:
+            reason = recipe.cannot_run_on(facts)
+            if not reason:
+                try:
+                    tags[recipe.name] = self.ensure(recipe)
+                except ImageBuildError as exc:
+                    reason = str(exc)
+            if reason:
+                log.warning("dockerlab: %s", reason)
+                unavailable[recipe.name] = reason
+        return tags, unavailable
 
     def ensure(self, recipe: Recipe) -> str:
         """Return the tag of ``recipe``'s image, building it (and its base) if needed."""
@@ -192,8 +198,8 @@ class ImageBuilder:
                 self.progress(f"pulling {recipe.base}")
                 self.engine.pull(recipe.base)
                 return recipe.base
-            except Exception as exc:  # the SDK raises several kinds; all mean "not from here"
-                reasons.append(f"pull {recipe.base} failed: {_first_line(exc)}")
+            except EngineError as exc:
+                reasons.append(f"pull {recipe.base} failed: {_first_line(exc.cause)}")
         if bootstrap:
             try:
                 return self._bootstrap(recipe.bootstrap)
@@ -232,11 +238,21 @@ class ImageBuilder:
                 argv.append(mirror)
             _run_logged(argv, self.progress, f"rootfs-{suite}")
             with subprocess.Popen(
-                ["tar", "-C", str(target), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+                ["tar", "-C", str(target), "--numeric-owner", "-c", "."],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             ) as tar:
-                assert tar.stdout is not None
+                assert tar.stdout is not None and tar.stderr is not None
                 self.engine.import_rootfs(
                     tar.stdout, tag, {lbl.IMAGE: f"rootfs-{suite}", f"{lbl.NAMESPACE}.suite": suite}
+                )
+                errors = tar.stderr.read().decode(errors="replace")
+            if tar.returncode != 0:
+                # The engine imported whatever arrived: a truncated root filesystem must never
+                # keep the tag, or every later build would start from it.
+                self.engine.remove_image(tag)
+                raise ImageBuildError(
+                    f"rootfs-{suite}", f"tar exited {tar.returncode} while importing", errors
                 )
         self.progress(f"bootstrapped {suite} as {tag} in {time.monotonic() - started:.1f}s")
         return tag
@@ -281,6 +297,6 @@ def _run_logged(argv: list[str], progress: Progress, what: str) -> None:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "explanation", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "no reason given"

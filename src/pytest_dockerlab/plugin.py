@@ -7,9 +7,8 @@ the selected tests need), report sections, and the fixtures. The work lives in
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import signal
+import sys
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -23,9 +22,9 @@ from .labfile import LabSpec, load_lab_file
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
 
 if TYPE_CHECKING:
-    from .ansible import AnsibleSettings
     from .engine import Engine
-    from .lab import LabPool, LabView
+    from .labels import SessionIdentity
+    from .session import LabSession, LabView
 
 
 @dataclass
@@ -35,10 +34,10 @@ class _State:
     settings: cfg.Settings
     spec: LabSpec | None = None
     recipes: dict[str, Recipe] = field(default_factory=dict)
-    ansible: AnsibleSettings | None = None
     needed: tuple[str, ...] = ()
+    identity: SessionIdentity | None = None  # made at start-up, so the header can show it
     engine: Engine | None = None
-    kept: str = ""  # how to enter and remove a lab kept with --dockerlab-keep
+    kept: list[str] = field(default_factory=list)  # how to enter and remove kept labs
 
 
 STATE_KEY = pytest.StashKey[_State]()
@@ -54,62 +53,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    settings = cfg.resolve(config)
-    state = _State(settings=settings)
+    state = _State(settings=cfg.resolve(config))
     config.stash[STATE_KEY] = state
-    if settings.lab_file is None:
-        return
     try:
-        state.spec = load_lab_file(settings.lab_file)
-        extra = [state.spec.root / str(p) for p in state.spec.images.get("recipes", []) or []]
-        state.recipes = catalogue(extra)
-        state.ansible = _ansible_settings(state.spec)
+        state.spec, state.recipes = _load(state.settings)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
-    image = settings.image
-    if image is not None:
-        if image not in state.recipes:
-            raise pytest.UsageError(
-                f"dockerlab: --dockerlab-image {image}: unknown image; "
-                f"known images: {', '.join(sorted(state.recipes))}"
+    if state.spec is not None:
+        from .labels import SessionIdentity
+
+        workerinput = getattr(config, "workerinput", None)
+        state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
+
+
+def _load(settings: cfg.Settings) -> tuple[LabSpec | None, dict[str, Recipe]]:
+    """The lab file (None without one) and every recipe it may use, checked together."""
+    if settings.lab_file is None:
+        return None, {}
+    spec = load_lab_file(settings.lab_file)
+    recipes = catalogue(spec.images.recipes)
+    known = ", ".join(sorted(recipes))
+    if settings.image is not None:
+        if settings.image not in recipes:
+            raise DockerlabError(
+                f"{settings.image_origin} {settings.image}: unknown image; known images: {known}"
             )
         # One image for the whole run: it replaces the lab file's default and its matrix.
-        state.spec = replace(state.spec.on_image(image), images={**state.spec.images, "matrix": []})
-    for name in state.spec.matrix:
-        if name not in state.recipes:
-            raise pytest.UsageError(
-                f"dockerlab: lab file {state.spec.path}: images.matrix names unknown image "
-                f"{name!r}; known images: {', '.join(sorted(state.recipes))}"
+        spec = spec.on_image(settings.image)
+        spec = replace(spec, images=replace(spec.images, matrix=()))
+    for name in spec.images.matrix:
+        if name not in recipes:
+            raise DockerlabError(
+                f"lab file {spec.path}: images.matrix names unknown image {name!r}; "
+                f"known images: {known}"
             )
-    for host in state.spec.hosts.values():
-        if host.image not in state.recipes:
-            raise pytest.UsageError(
-                f"dockerlab: lab file {state.spec.path}: host {host.name!r} uses unknown image "
-                f"{host.image!r}; known images: {', '.join(sorted(state.recipes))}"
+    for host in spec.hosts.values():
+        if host.image not in recipes:
+            raise DockerlabError(
+                f"lab file {spec.path}: host {host.name!r} uses unknown image {host.image!r}; "
+                f"known images: {known}"
             )
-
-
-def _ansible_settings(spec: LabSpec) -> AnsibleSettings | None:
-    if not spec.ansible:
-        return None
-    from .ansible import AnsibleSettings
-    from .exceptions import LabFileError
-
-    try:
-        settings = AnsibleSettings.from_lab(spec.ansible, spec.root)
-    except DockerlabError as exc:
-        raise LabFileError(spec.path, str(exc)) from exc
-    for playbook in settings.playbooks:
-        if not playbook.is_file():
-            raise LabFileError(spec.path, f"ansible.playbooks: playbook not found: {playbook}")
-    return settings
+    return spec, recipes
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(STATE_KEY, None)
     if state is None or state.spec is None:
         return None
-    return f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)})"
+    assert state.identity is not None
+    return (
+        f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; "
+        f"session {state.identity.session_id})"
+    )
 
 
 def pytest_collection_modifyitems(
@@ -179,25 +174,20 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.option.dockerlab_info:
         return None
     from .engine import connect
-    from .images import catalogue, describe_engine
+    from .images import describe_engine
 
-    # As pytest's own --help does: configure (so the terminal is ours), answer, unconfigure.
-    config._do_configure()
-    writer = config.get_terminal_writer()
+    # Before pytest_configure: read the settings and the lab file's recipes ourselves.
     try:
+        _, recipes = _load(cfg.resolve(config))
         engine = connect()
-    except DockerlabError as exc:
-        writer.line(f"dockerlab: {exc}")
-        config._ensure_unconfigure()
+    except (DockerlabError, pytest.UsageError) as exc:
+        sys.stderr.write(f"dockerlab: {str(exc).removeprefix('dockerlab: ')}\n")
         return int(pytest.ExitCode.USAGE_ERROR)
     try:
-        state = config.stash.get(STATE_KEY, None)
-        recipes = state.recipes if state is not None and state.recipes else catalogue()
-        for line in describe_engine(engine, recipes):
-            writer.line(line)
+        for line in describe_engine(engine, recipes or catalogue()):
+            sys.stdout.write(line + "\n")
     finally:
         engine.close()
-        config._ensure_unconfigure()
     return int(pytest.ExitCode.OK)
 
 
@@ -239,48 +229,18 @@ def _progress(config: pytest.Config) -> Any:
     return show
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    # Turn SIGTERM (CI cancelling a job, `timeout`) into the same clean unwinding as Ctrl-C,
-    # so fixture teardown removes the lab.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @pytest.fixture(scope="session")
-def _dockerlab_labs(request: pytest.FixtureRequest) -> Iterator[LabPool]:
-    """The session's labs: hosts the selected tests need, booted once, removed at the end."""
-    from .lab import LabPool
-    from .labels import SessionIdentity
+def _dockerlab_session(request: pytest.FixtureRequest) -> Iterator[SessionIdentity]:
+    """Who owns this session's resources; every way out of the session removes them."""
+    from .cleanup import session_guard, sweep_stale
 
     state = request.config.stash[STATE_KEY]
-    if state.spec is None or state.engine is None:
+    if state.spec is None or state.engine is None or state.identity is None:
         raise DockerlabError("no lab for this session (no lab file, or no test needs a host)")
-    workerinput = getattr(request.config, "workerinput", None)
-    pool = LabPool(
-        state.spec,
-        SessionIdentity.create(worker=workerinput["workerid"] if workerinput else None),
-        state.needed,
-        idempotence=state.settings.idempotence,
-        engine=state.engine,
-        recipes=state.recipes,
-        progress=_progress(request.config),
-        boot_timeout=state.settings.boot_timeout,
-        keep=state.settings.keep,
-        base_source=state.settings.base_source,
-        ansible=state.ansible,
-    )
-    previous = None
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    # Last resort if the interpreter exits without running fixture teardown.
-    atexit.register(pool.__exit__, None, None, None)
-    try:
-        with pool:
-            yield pool
-            state.kept = pool.keep_instructions if state.settings.keep else ""
-    finally:
-        atexit.unregister(pool.__exit__)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    identity = state.identity
+    sweep_stale(state.engine, identity, _progress(request.config))
+    with session_guard(state.engine, identity, state.settings.keep):
+        yield identity
 
 
 @pytest.fixture(scope="session")
@@ -291,17 +251,46 @@ def _dockerlab_image(request: pytest.FixtureRequest) -> str | None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE_KEY, None)
-    if state is None or state.spec is None or not state.spec.matrix:
+    if state is None or state.spec is None or not state.spec.images.matrix:
         return
     if "lab" in metafunc.fixturenames:
-        # Session scope groups the tests by image, so each image's lab is up once.
-        metafunc.parametrize("_dockerlab_image", state.spec.matrix, indirect=True, scope="session")
+        # Session scope groups the tests by image: pytest boots each image's lab once and
+        # removes it when the tests move on to the next image.
+        matrix = state.spec.images.matrix
+        metafunc.parametrize("_dockerlab_image", matrix, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def _dockerlab_lab(
+    request: pytest.FixtureRequest,
+    _dockerlab_session: SessionIdentity,
+    _dockerlab_image: str | None,
+) -> Iterator[LabSession]:
+    """One lab: the hosts the selected tests need, on one image of the matrix (if any)."""
+    from .session import LabSession
+
+    state = request.config.stash[STATE_KEY]
+    assert state.spec is not None and state.engine is not None  # checked by _dockerlab_session
+    spec, identity = state.spec, _dockerlab_session
+    if _dockerlab_image is not None:
+        spec, identity = spec.on_image(_dockerlab_image), identity.with_variant(_dockerlab_image)
+    current = LabSession(
+        spec,
+        state.engine,
+        state.recipes,
+        identity,
+        state.settings,
+        state.needed,
+        _progress(request.config),
+    )
+    with current:
+        yield current
+        if state.settings.keep and current.lab.running:
+            state.kept.append(current.lab.keep_instructions())
 
 
 @pytest.fixture
-def lab(
-    request: pytest.FixtureRequest, _dockerlab_labs: LabPool, _dockerlab_image: str | None
-) -> LabView:
+def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
     """The lab hosts this test names in ``@pytest.mark.lab("web,db")`` (every host without one).
 
     ``lab.host("web")`` is a testinfra Host; ``lab.exec("web", "cmd")`` runs a raw command;
@@ -310,10 +299,8 @@ def lab(
     ``lab.hosts`` lists the names.
     """
     __tracebackhide__ = True
-    from .lab import LabView
-
-    current = _dockerlab_labs.get(_dockerlab_image)
-    names = request.node.stash.get(HOSTS_KEY, current.spec.host_names)
+    current = _dockerlab_lab
+    names = request.node.stash.get(HOSTS_KEY, current.lab.spec.host_names)
     for name in names:
         if name in current.unavailable:
             pytest.skip(f"host {name}: {current.unavailable[name]}")
@@ -325,7 +312,7 @@ def lab(
         if result is not None:
             request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
         raise failures[0]
-    view = LabView(current, names)
+    view = current.view(names)
     request.node.stash[VIEW_KEY] = view
     return view
 
@@ -334,7 +321,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     state = terminalreporter.config.stash.get(STATE_KEY, None)
     if state is not None and state.kept:
         terminalreporter.section("dockerlab")
-        terminalreporter.write_line(state.kept)
+        for instructions in state.kept:
+            terminalreporter.write_line(instructions)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

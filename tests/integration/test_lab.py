@@ -196,8 +196,15 @@ def test_keep_leaves_the_lab_and_says_how_to_enter_and_remove_it(
         text=True,
         check=True,
     )
-    assert clean.stdout.strip() == "removed 1 containers, 1 networks, 0 volumes"
+    assert clean.stdout.strip() == f"removed session {sid}: 1 containers, 1 networks, 0 volumes"
     assert leftovers(docker_client, sid) == []
+    again = subprocess.run(
+        [sys.executable, "-m", "pytest_dockerlab", "clean", "--session", sid],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 1
+    assert f"nothing removed: no resource carries session {sid}" in again.stderr
 
 
 def test_a_killed_session_is_swept_by_the_next_one(

@@ -127,7 +127,9 @@ def test_lab_file_from_ini(pytester: pytest.Pytester) -> None:
     (pytester.path / "labs" / "lab.yml").write_text("hosts:\n  only: {}\n")
     pytester.makepyfile("def test_x(lab): pass")
     result = pytester.runpytest("--collect-only")
-    result.stdout.fnmatch_lines(["dockerlab: */labs/lab.yml (hosts: only)", "*needed*: only"])
+    result.stdout.fnmatch_lines(
+        ["dockerlab: */labs/lab.yml (hosts: only; session [0-9a-f]*)", "*needed*: only"]
+    )
 
 
 def test_malformed_lab_file_names_file_and_line(pytester: pytest.Pytester) -> None:
@@ -136,7 +138,7 @@ def test_malformed_lab_file_names_file_and_line(pytester: pytest.Pytester) -> No
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: dockerlab: lab file */dockerlab.yml: not valid YAML: *line 3*"]
+        ["ERROR: dockerlab: lab file */dockerlab.yml, line 3: not valid YAML: *"]
     )
 
 
@@ -155,7 +157,10 @@ def test_unknown_image_is_refused_before_anything_starts(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--dockerlab-boot-timeout", "-1"), "*--dockerlab-boot-timeout must be positive*"),
+        (
+            ("--dockerlab-boot-timeout", "-1"),
+            "*--dockerlab-boot-timeout must be a positive number of seconds, not -1.0",
+        ),
         (("--dockerlab-base", "ftp"), "*argument --dockerlab-base: invalid choice: 'ftp'*"),
     ],
 )
@@ -200,8 +205,8 @@ def test_missing_playbook_in_lab_file_is_a_usage_error(pytester: pytest.Pytester
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "ERROR: dockerlab: lab file */dockerlab.yml: ansible.playbooks: playbook not found: "
-            "*/playbooks/site.yml"
+            "ERROR: dockerlab: lab file */dockerlab.yml, line *: ansible.playbooks[[]0[]]: "
+            "playbook not found: */playbooks/site.yml"
         ]
     )
 
@@ -244,7 +249,7 @@ def test_explicit_image_replaces_the_matrix(pytester: pytest.Pytester) -> None:
             LAB,
             "ERROR: dockerlab: --dockerlab-image centos5: unknown image; known images: *centos6*",
         ),
-        ((), "centos5", LAB, "ERROR: dockerlab: --dockerlab-image centos5: unknown image*"),
+        ((), "centos5", LAB, "ERROR: dockerlab: DOCKERLAB_IMAGE centos5: unknown image*"),
         (
             (),
             None,
@@ -273,4 +278,4 @@ def test_unknown_images_are_usage_errors(
 def test_info_without_an_engine_says_so(pytester: pytest.Pytester, no_engine: None) -> None:
     result = pytester.runpytest("--dockerlab-info")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["dockerlab: no Docker engine reachable at unix:///nonexistent*"])
+    result.stderr.fnmatch_lines(["dockerlab: no Docker engine reachable at unix:///nonexistent*"])

@@ -7,7 +7,6 @@ import pytest
 
 from pytest_dockerlab.ansible import (
     CONNECTION,
-    AnsibleSettings,
     ConvergeResult,
     InventoryHost,
     _EventCollector,
@@ -179,29 +178,6 @@ def test_idempotence_error_lists_changed_tasks_per_host() -> None:
         "playbook site.yml is not idempotent: the second run changed\n"
         "  web: TASK [Install packages] (ansible.builtin.apt)"
     )
-
-
-def test_lab_file_ansible_section_resolves_paths_against_the_lab(tmp_path: Path) -> None:
-    settings = AnsibleSettings.from_lab(
-        {"playbooks": ["playbooks/site.yml"], "roles_path": "roles", "extra_vars": {"env": "t"}},
-        tmp_path,
-    )
-    assert settings.playbooks == (tmp_path / "playbooks" / "site.yml",)
-    assert settings.roles_path == (tmp_path / "roles",)
-    assert settings.extra_vars == {"env": "t"}
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ({"playbook": ["x.yml"]}, "unknown key playbook"),
-        ({"extra_vars": ["a"]}, "extra_vars must be a mapping"),
-        ({"playbooks": {"a": 1}}, "playbooks must be a list of paths"),
-    ],
-)
-def test_bad_ansible_section(tmp_path: Path, raw: dict[str, Any], message: str) -> None:
-    with pytest.raises(DockerlabError, match=message):
-        AnsibleSettings.from_lab(raw, tmp_path)
 
 
 def test_missing_connection_plugin_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:

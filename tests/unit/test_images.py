@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -22,11 +23,17 @@ def test_catalogue_ships_debian12_with_systemd_and_both_bases() -> None:
     assert recipe.init == "systemd"
     assert recipe.base == "debian:12"
     assert recipe.bootstrap == "bookworm"
-    dockerfile = recipe.dockerfile.read_text()
-    assert "FROM ${BASE}" in dockerfile
+    instructions = _instructions(recipe.dockerfile)
+    assert "FROM ${BASE}" in instructions
     for package in ("systemd", "dbus", "python3", "sudo"):
-        assert f" {package} " in dockerfile
-    assert "getty" in dockerfile
+        assert f" {package} " in instructions
+    assert re.search(r"systemctl mask[\s\\]+getty\.target", instructions)
+
+
+def _instructions(dockerfile: Path) -> str:
+    """A Dockerfile without its comments: what the build really does."""
+    lines = dockerfile.read_text().splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
 
 
 def test_tag_follows_the_recipe_content(recipe_dir: Path) -> None:
@@ -118,15 +125,16 @@ def test_the_catalogue_lists_every_image_with_its_init_and_bases() -> None:
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_every_recipe_is_buildable_from_either_base_and_ready_for_ansible(name: str) -> None:
     recipe = catalogue()[name]
-    dockerfile = recipe.dockerfile.read_text()
-    lines = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    dockerfile = _instructions(recipe.dockerfile)
+    lines = [line for line in dockerfile.splitlines() if line]
     assert lines[0] in (f"ARG BASE={recipe.base}", "ARG BASE")
     assert lines[1] == "FROM ${BASE}"
-    assert "sudo" in dockerfile
-    assert "python" in dockerfile
+    flat = " ".join(dockerfile.split())
+    assert re.search(r"\b(apt-get|yum|dnf)\b.*\binstall\b.*\bsudo\b", flat)
+    assert re.search(r"\binstall\b.*\bpython", flat)
     assert "CMD [" in dockerfile
     # No consoles in a container: gettys are masked or removed.
-    assert "getty" in dockerfile or "tty.conf" in dockerfile
+    assert re.search(r"getty|tty\.conf", dockerfile)
     if recipe.init == "systemd":
         assert "STOPSIGNAL SIGRTMIN+3" in dockerfile
     # Distinct recipes never share a tag.

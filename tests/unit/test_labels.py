@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-from pytest_dockerlab import labels
 from pytest_dockerlab.labels import SessionIdentity
 
 
 def test_every_resource_label_is_in_the_reserved_namespace() -> None:
     ident = SessionIdentity(session_id="abcd1234", worker="gw1", owner_pid=42, owner_host="box")
     got = ident.labels(host="web", recipe_hash="f00")
+    # Spelled out: these keys are a contract with users' scripts and older sessions' sweeps.
     assert got == {
-        labels.SESSION: "abcd1234",
-        labels.WORKER: "gw1",
-        labels.OWNER_PID: "42",
-        labels.OWNER_HOST: "box",
+        "pytest-dockerlab.session": "abcd1234",
+        "pytest-dockerlab.worker": "gw1",
+        "pytest-dockerlab.owner-pid": "42",
+        "pytest-dockerlab.owner-host": "box",
         "pytest-dockerlab.host": "web",
         "pytest-dockerlab.recipe-hash": "f00",
     }
@@ -36,6 +36,6 @@ def test_matrix_variants_of_one_session_get_their_own_names_and_a_label() -> Non
     d11 = ident.with_variant("debian11")
     assert d11.container_name("web") == "dockerlab-aaaa0000-main-debian11-web"
     assert d11.network_name() != ident.network_name()
-    assert d11.labels()[labels.SESSION] == "aaaa0000"  # one teardown finds every variant
-    assert d11.labels()[labels.VARIANT] == "debian11"
-    assert labels.VARIANT not in ident.labels()
+    assert d11.labels()["pytest-dockerlab.session"] == "aaaa0000"  # one teardown finds all
+    assert d11.labels()["pytest-dockerlab.variant"] == "debian11"
+    assert "pytest-dockerlab.variant" not in ident.labels()

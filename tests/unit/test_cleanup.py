@@ -3,35 +3,11 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
-
 from pytest_dockerlab import labels as lbl
-from pytest_dockerlab.engine import ExecResult
-from pytest_dockerlab.lab import _boot_state, sweep_stale
+from pytest_dockerlab.cleanup import sweep_stale
 from pytest_dockerlab.labels import SessionIdentity
 
 from .fakes import FakeEngine
-
-
-@pytest.mark.parametrize(
-    ("init", "output", "done"),
-    [
-        ("systemd", "initializing\n", False),
-        ("systemd", "starting\n", False),
-        ("systemd", "running\n", True),
-        ("systemd", "degraded\n", True),
-        ("systemd", "Failed to connect to bus: No such file or directory\n", False),
-        ("systemd", "", False),
-        ("sysvinit", "unknown\nrc-running\n", False),
-        ("sysvinit", "N 2\nrc-running\n", False),
-        ("sysvinit", "N 2\nrc-done\n", True),
-        ("sysvinit", "N 3\nrc-done\n", True),
-        ("sysvinit", "N S\nrc-done\n", False),
-        ("sysvinit", "2 0\nrc-done\n", False),
-    ],
-)
-def test_boot_state_reads_the_init(init: str, output: str, done: bool) -> None:
-    assert _boot_state(init, ExecResult(rc=0, output=output))[0] is done
 
 
 def _dead_pid() -> int:

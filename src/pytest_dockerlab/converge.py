@@ -1,0 +1,143 @@
+"""Applying Ansible to a running lab: the session converge, ``lab.converge``, idempotence.
+
+:mod:`.ansible` knows how to run one playbook through ansible-runner; this module
+knows which hosts of the lab it runs on, in what order the lab file's playbooks go,
+and which hosts a failure makes unusable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ConvergeError, DockerlabError, IdempotenceError
+
+if TYPE_CHECKING:
+    from .ansible import Ansible, ConvergeResult, InventoryHost
+    from .engine import Progress
+    from .lab import Lab
+    from .labfile import AnsibleSpec
+
+# Tags Molecule skips on its idempotence pass; users' playbooks already carry them.
+IDEMPOTENCE_SKIP_TAGS = ("notest", "molecule-notest", "molecule-idempotence-notest")
+
+# (playbook, hosts, tags to skip) -> what the run did
+RunPlaybook = Callable[[Path, Sequence[str], Sequence[str]], "ConvergeResult"]
+
+
+def converge_session(
+    run: RunPlaybook, playbooks: Sequence[Path], hosts: Sequence[str], idempotence: bool
+) -> dict[str, DockerlabError]:
+    """Apply ``playbooks`` in order to ``hosts``; return why each unusable host is unusable.
+
+    A failed run stops the converge and marks every host of it: Ansible may have ended
+    the run before later plays reached the others, so none can be trusted. With
+    ``idempotence``, each playbook runs twice and a host that changed on the second run
+    is marked with what changed; the others go on.
+    """
+    failures: dict[str, DockerlabError] = {}
+    for playbook in playbooks:
+        passes = [(), IDEMPOTENCE_SKIP_TAGS] if idempotence else [()]
+        for skip_tags in passes:
+            try:
+                result = run(playbook, hosts, skip_tags)
+            except DockerlabError as exc:
+                return {**failures, **dict.fromkeys(hosts, exc)}
+            if not result.ok:
+                error = ConvergeError(result.describe_failure(), result)
+                return {**failures, **dict.fromkeys(hosts, error)}
+            if skip_tags and result.changed_tasks:
+                changed = IdempotenceError(result.playbook, result.changed_tasks)
+                for task in result.changed_tasks:
+                    failures.setdefault(task.host, changed)
+    return failures
+
+
+class Converger:
+    """Runs playbooks against the hosts a :class:`~.lab.Lab` started.
+
+    The inventory always holds every started host (a play may read other hosts' facts);
+    ``hosts`` limits where tasks run. The runner's private data dirs and the fact cache
+    live in one temporary folder, made on the first run and removed by :meth:`close`.
+    """
+
+    def __init__(self, lab: Lab, spec: AnsibleSpec, progress: Progress) -> None:
+        self.lab = lab
+        self.spec = spec
+        self.progress = progress
+        self._ansible: Ansible | None = None
+        self._workdir: Path | None = None
+
+    @property
+    def ansible(self) -> Ansible:
+        if self._ansible is None:
+            from .ansible import Ansible
+
+            prefix = f"dockerlab-{self.lab.identity.session_id}-"
+            self._workdir = Path(tempfile.mkdtemp(prefix=prefix))
+            self._ansible = Ansible(self.spec, self._workdir, self.progress)
+        return self._ansible
+
+    def inventory(self) -> list[InventoryHost]:
+        from .ansible import InventoryHost
+
+        return [
+            InventoryHost(h.name, h.container, h.spec.groups, h.spec.vars, h.recipe.python)
+            for h in self.lab.running.values()
+        ]
+
+    def run(
+        self,
+        playbook: str | Path,
+        hosts: Sequence[str],
+        *,
+        extra_vars: Mapping[str, Any] | None = None,
+        skip_tags: Sequence[str] = (),
+    ) -> ConvergeResult:
+        """Run a playbook (relative to the lab file) on ``hosts``; failures are in the result."""
+        for name in hosts:
+            self.lab.get(name)
+        return self.ansible.run(
+            (self.lab.spec.root / playbook).resolve(),
+            self.inventory(),
+            limit=hosts,
+            extra_vars=extra_vars,
+            skip_tags=skip_tags,
+        )
+
+    def assert_idempotent(self, playbook: str | Path, hosts: Sequence[str]) -> ConvergeResult:
+        """Run ``playbook`` again; raise :class:`IdempotenceError` listing what still changed."""
+        from .ansible import raise_for_failure
+
+        result = self.run(playbook, hosts, skip_tags=IDEMPOTENCE_SKIP_TAGS)
+        raise_for_failure(result)
+        if result.changed_tasks:
+            raise IdempotenceError(result.playbook, result.changed_tasks)
+        return result
+
+    def converge_session(
+        self, hosts: Sequence[str], idempotence: bool
+    ) -> dict[str, DockerlabError]:
+        """The lab file's playbooks on ``hosts``: see :func:`converge_session`."""
+        if not self.spec.playbooks or not hosts:
+            return {}
+        return converge_session(
+            lambda playbook, on, skip: self.run(playbook, on, skip_tags=skip),
+            self.spec.playbooks,
+            hosts,
+            idempotence,
+        )
+
+    def forget_facts(self, host: str) -> None:
+        """Drop a restarted host's cached facts (its uptime, mounts and pids changed)."""
+        if self._ansible is not None:
+            self._ansible.forget_facts(host)
+
+    def close(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+            self._ansible = None

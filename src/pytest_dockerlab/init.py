@@ -1,0 +1,143 @@
+"""Init systems: how each family reports readiness, shuts down, and shows its logs.
+
+One class per family, chosen once per host from its recipe's ``init:``; the lab asks
+the host's init and never branches on its name. Pure logic and commands: the engine
+calls go through the :class:`HostShell` each method is handed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import ClassVar, Protocol
+
+from .engine import ExecResult
+
+_POLL_INTERVAL = 0.2
+STOP_TIMEOUT = 20.0
+
+
+class HostShell(Protocol):
+    """What an init strategy may do to one host's container."""
+
+    def run(self, argv: Sequence[str]) -> ExecResult:
+        """Run a command; an engine error comes back as rc -1 with its message."""
+        ...
+
+    def logs(self, lines: int) -> str:
+        """The container's console output (the init's own log when it has no journal)."""
+        ...
+
+    def stop(self, timeout: float) -> None: ...
+
+    def kill(self, signal: str) -> None: ...
+
+
+class InitSystem:
+    """The common shape; subclasses fill in the family's commands."""
+
+    name: ClassVar[str]
+    readiness: ClassVar[tuple[str, ...]]
+    #: (report section title, shell command) for "what is broken" on a failed test
+    failed_report: ClassVar[tuple[str, str]]
+    #: report section title of :meth:`log_tail`
+    log_title: ClassVar[str]
+
+    def booted(self, probe: ExecResult) -> tuple[bool, str]:
+        """Read the readiness probe: (finished booting, the state it reported)."""
+        raise NotImplementedError
+
+    def degraded(self, state: str) -> bool:
+        """True when the host booted but something failed on the way."""
+        return False
+
+    def shut_down(self, shell: HostShell) -> None:
+        """Stop the host as a shutdown would, before it is started again."""
+        shell.stop(STOP_TIMEOUT)
+
+    def log_tail(self, shell: HostShell, lines: int) -> str:
+        raise NotImplementedError
+
+    def failed(self, shell: HostShell) -> str:
+        """The failed-units report's text."""
+        return shell.run(["/bin/sh", "-c", self.failed_report[1]]).output.strip()
+
+
+class Systemd(InitSystem):
+    name = "systemd"
+    readiness = ("systemctl", "is-system-running")
+    failed_report = ("systemctl --failed", "systemctl --failed --no-legend --no-pager")
+    log_title = "journal tail"
+
+    def booted(self, probe: ExecResult) -> tuple[bool, str]:
+        lines = probe.output.strip().splitlines()
+        state = lines[-1] if lines else ""
+        return state in {"running", "degraded"}, state
+
+    def degraded(self, state: str) -> bool:
+        return state == "degraded"
+
+    # systemd halts and exits on its stop signal, like a real shutdown: the base method.
+
+    def log_tail(self, shell: HostShell, lines: int) -> str:
+        result = shell.run(["journalctl", "--no-pager", "-n", str(lines), "-o", "short-monotonic"])
+        text = result.output.strip()
+        return text if result.rc == 0 and text else shell.logs(lines)
+
+
+# SysV init (and Upstart) set the runlevel when they enter it, before its rc scripts
+# finish: booted means a multi-user runlevel and no rc script still running.
+_SYSV_PROBE = (
+    "runlevel; if pgrep -f '/etc/(init.d/)?rc' >/dev/null; then echo rc-running; "
+    "else echo rc-done; fi"
+)
+# Where a SysV host's daemons log, when a syslog daemon is installed.
+_SYSV_LOGS = "for f in /var/log/daemon.log /var/log/syslog /var/log/messages; do "
+_SYSV_LOGS += '[ -s "$f" ] && exec tail -n {lines} "$f"; done; exit 3'
+
+
+def sysv_state(probe: ExecResult) -> tuple[str, bool]:
+    """(current runlevel, no rc script running) from the SysV readiness probe."""
+    lines = probe.output.strip().splitlines()
+    words = lines[0].split() if len(lines) == 2 else []
+    level = words[1] if len(words) == 2 else ""
+    return level, bool(lines) and lines[-1] == "rc-done"
+
+
+class SysVInit(InitSystem):
+    name = "sysvinit"
+    readiness = ("/bin/sh", "-c", _SYSV_PROBE)
+    # What SysV has instead of failed units: each rc script's own status.
+    failed_report = ("service --status-all", "service --status-all 2>&1")
+    log_title = "syslog tail"
+
+    def booted(self, probe: ExecResult) -> tuple[bool, str]:
+        level, rc_done = sysv_state(probe)
+        return level in {"2", "3", "4", "5"} and rc_done, " ".join(probe.output.split())
+
+    def shut_down(self, shell: HostShell) -> None:
+        # init runs the rc0 scripts on its stop signal (ctrl-alt-del) but cannot power off
+        # inside a container: wait for runlevel 0 to be done, then end the container.
+        shell.kill("SIGINT")
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            level, rc_done = sysv_state(shell.run(self.readiness))
+            if level == "0" and rc_done:
+                break
+            time.sleep(_POLL_INTERVAL)
+        shell.stop(0)
+
+    def log_tail(self, shell: HostShell, lines: int) -> str:
+        result = shell.run(["/bin/sh", "-c", _SYSV_LOGS.format(lines=lines)])
+        text = result.output.strip()
+        return text if result.rc == 0 and text else shell.logs(lines)
+
+
+INITS: dict[str, type[InitSystem]] = {cls.name: cls for cls in (Systemd, SysVInit)}
+# The init families a recipe may name (recipe.yml ``init:``).
+INIT_NAMES = tuple(INITS)
+
+
+def init_system(name: str) -> InitSystem:
+    """The strategy for init family ``name`` (a recipe's ``init:``, already validated)."""
+    return INITS[name]()

@@ -1,0 +1,178 @@
+"""One lab of a pytest session, from images to removal, and the view a test gets of it.
+
+:class:`LabSession` is what the plugin's session fixture wraps: it prepares the images
+the needed hosts use, boots those hosts, applies the lab file's playbooks and removes
+everything on exit. :class:`LabView` is the ``lab`` fixture's value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .converge import Converger
+from .exceptions import DockerlabError, HostNotSelectedError, IdempotenceError, UnknownHostError
+from .images import ImageBuilder, Recipe
+from .lab import Lab
+
+if TYPE_CHECKING:
+    from .ansible import ConvergeResult
+    from .config import Settings
+    from .engine import Engine, ExecResult, Progress
+    from .labels import SessionIdentity
+    from .labfile import LabSpec
+
+
+class LabSession:
+    """The hosts ``needed`` of ``spec``, booted and converged for as long as the block lasts."""
+
+    def __init__(
+        self,
+        spec: LabSpec,
+        engine: Engine,
+        recipes: Mapping[str, Recipe],
+        identity: SessionIdentity,
+        settings: Settings,
+        needed: Sequence[str],
+        progress: Progress,
+    ) -> None:
+        self.settings = settings
+        self.needed = tuple(needed)
+        self.progress = progress
+        self.builder = ImageBuilder(engine, progress, settings.base_source)
+        self.lab = Lab(
+            spec,
+            engine,
+            recipes,
+            identity,
+            progress=progress,
+            boot_timeout=settings.boot_timeout,
+            keep=settings.keep,
+        )
+        self.converger = Converger(self.lab, spec.ansible, progress)
+        # Hosts whose image cannot be had or booted on this engine, with the reason: their
+        # tests skip. (An image named with --dockerlab-image is checked at start-up instead.)
+        self.unavailable: dict[str, str] = {}
+        # Hosts whose session converge failed, with the error their tests raise.
+        self.setup_failures: dict[str, DockerlabError] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> LabSession:
+        with self._stack as stack:
+            stack.enter_context(self.lab)
+            stack.callback(self.converger.close)
+            self._start()
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        spec, recipes = self.lab.spec, self.lab.recipes
+        images = dict.fromkeys(spec.hosts[n].image for n in self.needed)
+        tags, reasons = self.builder.prepare(recipes[i] for i in images)
+        self.unavailable = {
+            n: reasons[spec.hosts[n].image] for n in self.needed if spec.hosts[n].image in reasons
+        }
+        bootable = [n for n in self.needed if n not in self.unavailable]
+        self.lab.start(bootable, tags)
+        self.setup_failures = self.converger.converge_session(bootable, self.settings.idempotence)
+
+    def view(self, names: Sequence[str]) -> LabView:
+        return LabView(self, names)
+
+
+class LabView:
+    """The lab as one test sees it: the hosts its ``lab`` marker names.
+
+    ``host(name)`` gives a testinfra Host; ``exec``, ``restart`` act on a host by name.
+    """
+
+    def __init__(self, session: LabSession, names: Sequence[str]) -> None:
+        self._lab = session.lab
+        self._converger = session.converger
+        self._names = tuple(names)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The names of the hosts this test may use, in lab-file order."""
+        return self._names
+
+    @property
+    def session_id(self) -> str:
+        return self._lab.identity.session_id
+
+    def _check(self, name: str) -> str:
+        if name not in self._names:
+            if name not in self._lab.spec.hosts:
+                raise UnknownHostError([name], self._lab.spec.host_names)
+            raise HostNotSelectedError(name, self._names)
+        return name
+
+    def host(self, name: str) -> Any:
+        """A testinfra ``Host`` bound to the container of lab host ``name``."""
+        return self._lab.testinfra_host(self._check(name))
+
+    def container(self, name: str) -> str:
+        """The engine's name of the container behind lab host ``name``."""
+        return self._lab.get(self._check(name)).container
+
+    def exec(self, name: str, command: str | Sequence[str], check: bool = False) -> ExecResult:
+        """Run a raw command in host ``name``; returns ``rc`` and combined ``output``."""
+        return self._lab.exec(self._check(name), command, check=check)
+
+    def restart(self, name: str) -> float:
+        """Stop and start host ``name`` (as a reboot would) and wait until it has booted again.
+
+        Returns the seconds it took.
+        """
+        elapsed = self._lab.restart(self._check(name))
+        self._converger.forget_facts(name)
+        return elapsed
+
+    def converge(
+        self,
+        playbook: str | Path,
+        *,
+        hosts: Sequence[str] | None = None,
+        extra_vars: dict[str, Any] | None = None,
+        skip_tags: Sequence[str] = (),
+    ) -> ConvergeResult:
+        """Run a playbook (path relative to the lab file) on this test's hosts.
+
+        Returns a ``ConvergeResult`` (``.ok``, ``.changed``, ``.hosts``, ``.failed_tasks``,
+        ``.changed_tasks``); a failed run is in the result, not raised.
+        """
+        targets = [self._check(n) for n in hosts] if hosts else list(self._names)
+        return self._converger.run(playbook, targets, extra_vars=extra_vars, skip_tags=skip_tags)
+
+    def assert_idempotent(
+        self, playbook: str | Path, *, hosts: Sequence[str] | None = None
+    ) -> None:
+        """Run ``playbook`` once more and fail listing each task that changed, per host.
+
+        Tasks tagged ``notest``, ``molecule-notest`` or ``molecule-idempotence-notest``
+        are skipped on that pass, as Molecule does.
+        """
+        __tracebackhide__ = True
+        targets = [self._check(n) for n in hosts] if hosts else list(self._names)
+        try:
+            self._converger.assert_idempotent(playbook, targets)
+        except IdempotenceError as exc:
+            raise AssertionError(str(exc)) from None
+
+    def diagnostics(self) -> list[tuple[str, str]]:
+        """Report sections for a failed test: each host's failed units and log tail."""
+        return self._lab.diagnostics(self._names)
+
+    def __repr__(self) -> str:
+        return f"<lab {self.session_id}: {', '.join(self._names)}>"

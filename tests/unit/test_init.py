@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from pytest_dockerlab.engine import ExecResult
+from pytest_dockerlab.init import INIT_NAMES, Systemd, SysVInit, init_system
+
+
+@pytest.mark.parametrize(
+    ("init", "output", "done"),
+    [
+        ("systemd", "initializing\n", False),
+        ("systemd", "starting\n", False),
+        ("systemd", "running\n", True),
+        ("systemd", "degraded\n", True),
+        ("systemd", "Failed to connect to bus: No such file or directory\n", False),
+        ("systemd", "", False),
+        ("sysvinit", "unknown\nrc-running\n", False),
+        ("sysvinit", "N 2\nrc-running\n", False),
+        ("sysvinit", "N 2\nrc-done\n", True),
+        ("sysvinit", "N 3\nrc-done\n", True),
+        ("sysvinit", "N S\nrc-done\n", False),
+        ("sysvinit", "2 0\nrc-done\n", False),
+    ],
+)
+def test_each_init_reads_its_own_readiness_probe(init: str, output: str, done: bool) -> None:
+    assert init_system(init).booted(ExecResult(rc=0, output=output))[0] is done
+
+
+def test_every_recipe_init_name_has_a_strategy() -> None:
+    assert INIT_NAMES == ("systemd", "sysvinit")
+    assert isinstance(init_system("systemd"), Systemd)
+    assert isinstance(init_system("sysvinit"), SysVInit)
+
+
+class Recorder:
+    """A host shell that answers commands from a script and records what was done."""
+
+    def __init__(self, answers: dict[str, ExecResult], logs: str = "console output") -> None:
+        self.answers = answers
+        self.console = logs
+        self.calls: list[str] = []
+
+    def run(self, argv: Sequence[str]) -> ExecResult:
+        command = " ".join(argv)
+        self.calls.append(command)
+        for prefix, result in self.answers.items():
+            if command.startswith(prefix):
+                return result
+        return ExecResult(rc=127, output="sh: not found")
+
+    def logs(self, lines: int) -> str:
+        self.calls.append(f"logs {lines}")
+        return self.console
+
+    def stop(self, timeout: float) -> None:
+        self.calls.append(f"stop {timeout:g}")
+
+    def kill(self, signal: str) -> None:
+        self.calls.append(f"kill {signal}")
+
+
+def test_a_sysv_host_reports_its_rc_scripts_not_systemctl() -> None:
+    status = " [ + ]  cron\n [ - ]  nginx\n"
+    shell = Recorder({"/bin/sh -c service --status-all": ExecResult(0, status)})
+    init = SysVInit()
+    assert init.failed_report[0] == "service --status-all"
+    assert init.failed(shell) == status.strip()
+    assert not any("systemctl" in call for call in shell.calls)
+
+
+def test_a_sysv_log_tail_falls_back_to_the_console_without_a_syslog() -> None:
+    shell = Recorder({}, logs="INIT: Entering runlevel: 2")
+    assert SysVInit().log_tail(shell, 10) == "INIT: Entering runlevel: 2"
+    with_syslog = Recorder({"/bin/sh -c for f in": ExecResult(0, "Nov 27 cron[12]: started")})
+    assert SysVInit().log_tail(with_syslog, 10) == "Nov 27 cron[12]: started"
+
+
+def test_a_systemd_log_tail_is_the_journal_or_else_the_console() -> None:
+    journal = Recorder({"journalctl": ExecResult(0, "[ 1.0] systemd[1]: Started cron")})
+    assert Systemd().log_tail(journal, 5) == "[ 1.0] systemd[1]: Started cron"
+    assert journal.calls == ["journalctl --no-pager -n 5 -o short-monotonic"]
+    no_journal = Recorder({"journalctl": ExecResult(-1, "container is not running")})
+    assert Systemd().log_tail(no_journal, 5) == "console output"
+
+
+def test_a_sysv_shutdown_waits_for_runlevel_0_then_ends_the_container() -> None:
+    shell = Recorder({"/bin/sh -c runlevel": ExecResult(0, "2 0\nrc-done\n")})
+    SysVInit().shut_down(shell)
+    assert shell.calls[0] == "kill SIGINT"
+    assert shell.calls[-1] == "stop 0"
+
+
+def test_a_systemd_shutdown_is_the_engine_stop_with_its_grace_period() -> None:
+    shell = Recorder({})
+    Systemd().shut_down(shell)
+    assert shell.calls == ["stop 20"]
