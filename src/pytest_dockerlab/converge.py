@@ -97,16 +97,31 @@ class Converger:
         extra_vars: Mapping[str, Any] | None = None,
         skip_tags: Sequence[str] = (),
     ) -> ConvergeResult:
-        """Run a playbook (relative to the lab file) on ``hosts``; failures are in the result."""
-        for name in hosts:
-            self.lab.get(name)
-        return self.ansible.run(
-            (self.lab.spec.root / playbook).resolve(),
-            self.inventory(),
-            limit=hosts,
-            extra_vars=extra_vars,
-            skip_tags=skip_tags,
-        )
+        """Run a playbook (relative to the lab file) on ``hosts``; failures are in the result.
+
+        A host whose container is down is UNREACHABLE with the reason (exit code, OOM),
+        whether it was down before the run or went down during it.
+        """
+        from .ansible import ConvergeResult, TaskResult
+
+        path = (self.lab.spec.root / playbook).resolve()
+        down = {name: self.lab.down(name) for name in hosts}
+        alive = [name for name in hosts if down[name] is None]
+        if alive:
+            result = self.ansible.run(
+                path, self.inventory(), limit=alive, extra_vars=extra_vars, skip_tags=skip_tags
+            )
+            for name in result.failed_hosts():
+                down[name] = self.lab.down(name)
+        else:
+            result = ConvergeResult(playbook=path, rc=4)
+        for name, gone in down.items():
+            if gone is not None:
+                # Ansible's own words for a dead container are a deserialization error.
+                result.failed_tasks = [t for t in result.failed_tasks if t.host != name]
+                result.unreachable = [t for t in result.unreachable if t.host != name]
+                result.unreachable.append(TaskResult(name, "(host down)", "", str(gone)))
+        return result
 
     def assert_idempotent(self, playbook: str | Path, hosts: Sequence[str]) -> ConvergeResult:
         """Run ``playbook`` again; raise :class:`IdempotenceError` listing what still changed."""

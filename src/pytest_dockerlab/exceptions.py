@@ -125,6 +125,32 @@ class ContainerGoneError(EngineError):
         return message
 
 
+class HostGoneError(DockerlabError):
+    """A lab host's container exited or was removed in the middle of the session."""
+
+    def __init__(self, host: str, gone: ContainerGoneError) -> None:
+        self.host = host
+        self.container = gone.container
+        self.state = gone.state
+        self.exit_code = gone.exit_code
+        self.oom_killed = gone.oom_killed
+        self.log_tail = gone.log_tail
+        details = [gone.state]
+        if gone.exit_code is not None:
+            details.append(f"exit code {gone.exit_code}")
+        if gone.oom_killed:
+            details.append("killed by the OOM killer (raise the host's memory limit)")
+        hint = (
+            f"lab.restart({host!r}) boots it again"
+            if gone.state != "removed"
+            else "something removed its container; it cannot be restarted"
+        )
+        message = f"host {host!r} is down: container {gone.container} {', '.join(details)}; {hint}"
+        if gone.log_tail.strip():
+            message += f"\n--- last output ---\n{gone.log_tail.rstrip()}"
+        super().__init__(message)
+
+
 class ImageNotFoundError(EngineError):
     """The engine has no such image, or the registry does not know it."""
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import labels as lbl
 from .engine import Engine, Progress
@@ -243,9 +244,9 @@ class ImageBuilder:
                 stderr=subprocess.PIPE,
             ) as tar:
                 assert tar.stdout is not None and tar.stderr is not None
-                self.engine.import_rootfs(
-                    tar.stdout, tag, {lbl.IMAGE: f"rootfs-{suite}", f"{lbl.NAMESPACE}.suite": suite}
-                )
+                labels = {lbl.IMAGE: f"rootfs-{suite}", f"{lbl.NAMESPACE}.suite": suite}
+                with _ended_on_interrupt(tar):
+                    self.engine.import_rootfs(tar.stdout, tag, labels)
                 errors = tar.stderr.read().decode(errors="replace")
             if tar.returncode != 0:
                 # The engine imported whatever arrived: a truncated root filesystem must never
@@ -278,23 +279,39 @@ def describe_engine(engine: Engine, recipes: Mapping[str, Recipe]) -> list[str]:
 
 def _run_logged(argv: list[str], progress: Progress, what: str) -> None:
     """Run a bootstrap tool, showing its stage lines, keeping the tail for the error."""
-    tail: list[str] = []
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
-            tail = [*tail[-29:], line]
-            if line.startswith("I: ") and any(
-                word in line
-                for word in ("Retrieving Release", "Validating", "Installing", "installed")
-            ):
-                progress(f"  {what}: {line[3:]}")
+        with _ended_on_interrupt(proc):
+            tail = _follow(proc.stdout, progress, what)
     if proc.returncode != 0:
         raise ImageBuildError(
             what, f"{Path(argv[0]).name} exited {proc.returncode}", "\n".join(tail)
         )
+
+
+@contextlib.contextmanager
+def _ended_on_interrupt(proc: subprocess.Popen[Any]) -> Iterator[None]:
+    """A Ctrl-C must not wait minutes for a bootstrap to finish: end it with the session."""
+    try:
+        yield
+    except BaseException:
+        proc.kill()
+        raise
+
+
+def _follow(lines: Iterable[str], progress: Progress, what: str) -> list[str]:
+    """Show a bootstrap tool's stage lines; keep the last 30 lines for an error."""
+    tail: list[str] = []
+    for line in lines:
+        line = line.rstrip()
+        tail = [*tail[-29:], line]
+        if line.startswith("I: ") and any(
+            word in line for word in ("Retrieving Release", "Validating", "Installing", "installed")
+        ):
+            progress(f"  {what}: {line[3:]}")
+    return tail
 
 
 def _first_line(text: str) -> str:

@@ -8,22 +8,26 @@ happened inside. Which images exist and what Ansible applies are not its busines
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
+import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from . import labels as lbl
 from .engine import Engine, ExecResult, Leftovers, Progress
 from .exceptions import (
     BootTimeoutError,
+    ContainerGoneError,
     DockerlabError,
     HostCommandError,
+    HostGoneError,
     HostStartError,
     UnknownHostError,
 )
@@ -53,6 +57,32 @@ class RunningHost:
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+@contextlib.contextmanager
+def _uninterrupted(progress: Progress) -> Iterator[None]:
+    """Let a removal finish: Ctrl-C or SIGTERM now would leave half a lab behind.
+
+    Removal is already forced (no graceful stop) and takes about a second, so a second
+    Ctrl-C only says so; the signal is not lost for what runs after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def defer(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        progress("removing the lab (forced); it takes a moment")
+
+    previous = {sig: signal.signal(sig, defer) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt(f"signal {received[0]} during the lab's removal")
 
 
 class _Shell:
@@ -130,9 +160,11 @@ class Lab:
         if self.identity.variant:
             # One lab of a matrix: its siblings share the session id and go on their own exit.
             mine[lbl.VARIANT] = self.identity.variant
-        found = self.engine.find(mine)
+        with _uninterrupted(self.progress):
+            found = self.engine.find(mine)
+            if found:
+                self.engine.remove(found)
         if found:
-            self.engine.remove(found)
             log.info("dockerlab: removed %s in %.1fs", found.describe(), time.monotonic() - started)
         self.running.clear()
         self.network = None
@@ -155,6 +187,7 @@ class Lab:
             self.network = self.engine.create_network(self.identity.network_name(), self.labels())
         facts = self.engine.facts()
         started = time.monotonic()
+        self.progress(f"booting {', '.join(wanted)}")
         hosts = []
         for name in wanted:
             spec = self.spec.hosts[name]
@@ -215,12 +248,9 @@ class Lab:
         while time.monotonic() < deadline:
             if self._cancelled.is_set():
                 raise HostStartError(host.name, "boot interrupted")
-            if not self.engine.state(host.container).running:
-                raise HostStartError(
-                    host.name,
-                    "the container exited while booting",
-                    "last output:\n" + shell.logs(30),
-                )
+            down = self.down(host.name, host)
+            if down is not None:
+                raise HostStartError(host.name, "the container stopped while booting", str(down))
             done, state = host.init.booted(shell.run(host.init.readiness))
             if done:
                 if host.init.degraded(state):
@@ -245,17 +275,36 @@ class Lab:
                 raise DockerlabError(f"host {name!r} is defined but was not started") from None
             raise UnknownHostError([name], self.spec.host_names) from None
 
+    def down(self, name: str, host: RunningHost | None = None) -> HostGoneError | None:
+        """Why host ``name`` is not running (its container exited or is gone), or None."""
+        host = host or self.get(name)
+        state = self.engine.state(host.container)
+        if state.running:
+            return None
+        logs = self.engine.logs(host.container, tail=20) if state.exists else ""
+        gone = ContainerGoneError(
+            host.container, state.status, state.exit_code, state.oom_killed, logs
+        )
+        return HostGoneError(name, gone)
+
     def exec(self, name: str, command: str | Sequence[str], check: bool = False) -> ExecResult:
         """Run a command in a host; a string goes through ``/bin/sh -c``."""
         host = self.get(name)
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
-        result = self.engine.exec(host.container, argv)
+        try:
+            result = self.engine.exec(host.container, argv)
+        except ContainerGoneError as exc:
+            raise HostGoneError(name, exc) from exc
         if check and result.rc != 0:
             raise HostCommandError(name, shlex.join(argv), result.rc, result.output)
         return result
 
     def testinfra_host(self, name: str) -> Any:
         host = self.get(name)
+        # testinfra would only say that it cannot tell the system (its probe found no shell).
+        down = self.down(name, host)
+        if down is not None:
+            raise down
         if host._testinfra is None:
             import testinfra
 
@@ -266,8 +315,12 @@ class Lab:
         """Stop and start a host the way a reboot would, and wait until it has booted again."""
         host = self.get(name)
         started = time.monotonic()
-        host.init.shut_down(_Shell(self.engine, host.container))
-        self.engine.start(host.container)
+        try:
+            if self.engine.state(host.container).running:
+                host.init.shut_down(_Shell(self.engine, host.container))
+            self.engine.start(host.container)
+        except ContainerGoneError as exc:
+            raise HostGoneError(name, exc) from exc
         self.wait_until_booted(host)
         elapsed = time.monotonic() - started
         log.info("dockerlab: restarted %s in %.2fs", name, elapsed)
@@ -281,6 +334,10 @@ class Lab:
         for name in names:
             host = self.running.get(name)
             if host is None:
+                continue
+            down = self.down(name, host)
+            if down is not None:
+                sections.append((f"dockerlab {name}: host is down", str(down)))
                 continue
             shell = _Shell(self.engine, host.container)
             title = host.init.failed_report[0]

@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 
 class LabSession:
-    """The hosts ``needed`` of ``spec``, booted and converged for as long as the block lasts."""
+    """The hosts ``needed`` of ``spec``, booted and converged for as long as the block lasts.
+
+    More hosts can join later with :meth:`ensure` (an xdist worker learns which hosts its
+    tests need only as they arrive); they are converged on their own run.
+    """
 
     def __init__(
         self,
@@ -64,7 +68,7 @@ class LabSession:
         with self._stack as stack:
             stack.enter_context(self.lab)
             stack.callback(self.converger.close)
-            self._start()
+            self._start(self.needed)
             self._stack = stack.pop_all()
         return self
 
@@ -76,16 +80,33 @@ class LabSession:
     ) -> None:
         self._stack.close()
 
-    def _start(self) -> None:
+    def ensure(self, names: Sequence[str]) -> None:
+        """Boot and converge those of ``names`` that were not tried yet.
+
+        A host that could not boot keeps its error: later tests get it without a retry.
+        """
+        tried = {*self.lab.running, *self.unavailable, *self.setup_failures}
+        missing = [n for n in names if n not in tried]
+        if not missing:
+            return
+        try:
+            self._start(missing)
+        except DockerlabError as exc:
+            for name in missing:
+                if name not in self.lab.running:
+                    self.setup_failures.setdefault(name, exc)
+
+    def _start(self, names: Sequence[str]) -> None:
         spec, recipes = self.lab.spec, self.lab.recipes
-        images = dict.fromkeys(spec.hosts[n].image for n in self.needed)
+        images = dict.fromkeys(spec.hosts[n].image for n in names)
         tags, reasons = self.builder.prepare(recipes[i] for i in images)
-        self.unavailable = {
-            n: reasons[spec.hosts[n].image] for n in self.needed if spec.hosts[n].image in reasons
-        }
-        bootable = [n for n in self.needed if n not in self.unavailable]
+        for name in names:
+            if spec.hosts[name].image in reasons:
+                self.unavailable[name] = reasons[spec.hosts[name].image]
+        bootable = [n for n in names if n not in self.unavailable]
         self.lab.start(bootable, tags)
-        self.setup_failures = self.converger.converge_session(bootable, self.settings.idempotence)
+        failures = self.converger.converge_session(bootable, self.settings.idempotence)
+        self.setup_failures.update(failures)
 
     def view(self, names: Sequence[str]) -> LabView:
         return LabView(self, names)
