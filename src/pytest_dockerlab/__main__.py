@@ -1,4 +1,4 @@
-"""``python -m pytest_dockerlab``: remove kept labs; prebuild, list or prune images."""
+"""``python -m pytest_dockerlab``: list and remove labs; prebuild, list or prune images."""
 
 from __future__ import annotations
 
@@ -14,14 +14,31 @@ from . import labels as lbl
 from .exceptions import DockerlabError
 
 if TYPE_CHECKING:
+    from .cleanup import LabSummary
     from .engine import Engine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_dockerlab")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_dockerlab",
+        description="pytest-dockerlab's labs and images on the engine of DOCKER_HOST",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    clean = commands.add_parser("clean", help="remove labs left on the engine (kept or orphaned)")
+    commands.add_parser(
+        "list",
+        aliases=["ls"],
+        help="every lab on the engine: session, owner and whether it lives, kept, hosts, age",
+        description="Every lab on the engine, oldest first. STATE is the owner process's: "
+        "alive or dead on this machine, unknown on another one.",
+    )
+
+    clean = commands.add_parser(
+        "clean",
+        help="remove labs left on the engine (kept or orphaned)",
+        description="Remove one session's lab, or every kept or orphaned lab. "
+        "Exit 1 when nothing was removed.",
+    )
     which = clean.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--session", type=_session_id, help="the session id that --dockerlab-keep printed"
@@ -35,21 +52,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--force", action="store_true", help="with --all: also labs of live or remote sessions"
     )
 
-    commands.add_parser("info", help="the detected engine and each image's run profile")
+    commands.add_parser(
+        "info",
+        help="the detected engine and each image's run profile",
+        description="The detected engine (cgroup version, rootless, Podman, Docker Desktop) "
+        "and the run profile each image would get on it, or why it cannot run.",
+    )
 
-    images = commands.add_parser("images", help="prebuild, list or remove the plugin's images")
-    images.add_argument("action", choices=["build", "list", "prune"])
+    images = commands.add_parser(
+        "images",
+        help="prebuild, list or remove the plugin's images",
+        description="The plugin's images: build them ahead of a session (CI caches), list "
+        "them, or remove those no container uses.",
+    )
+    images.add_argument(
+        "action",
+        choices=["build", "list", "prune"],
+        help="build: build the images whose current recipe is not built yet; list: name, tag, "
+        "size, age, users, current or outdated; prune: remove outdated images (with --all, "
+        "every image) that no container uses",
+    )
     images.add_argument(
         "--all", action="store_true", help="prune: also current images (default: outdated only)"
     )
     images.add_argument("names", nargs="*", help="image names (default: all)")
-    images.add_argument("--base", choices=["auto", "registry", "bootstrap"], default="auto")
+    images.add_argument(
+        "--base",
+        choices=["auto", "registry", "bootstrap"],
+        default="auto",
+        help="build: where base images come from, as --dockerlab-base (default: auto)",
+    )
 
     args = parser.parse_args(argv)
     try:
         from .engine import connect
 
         engine = connect()
+        if args.command in ("list", "ls"):
+            return _list(engine)
         if args.command == "clean":
             return _clean(engine, args.session, args.force)
         if args.command == "info":
@@ -73,8 +113,36 @@ def _session_id(text: str) -> str:
     return text
 
 
+def _list(engine: Engine) -> int:
+    from .cleanup import summarize
+
+    labs = summarize(engine.labelled({lbl.SESSION: ""}), socket.gethostname())
+    if not labs:
+        _say(f"no lab on {engine.address}")
+        return 0
+    for line in lab_table(labs, time.time()):
+        _say(line)
+    return 0
+
+
+def lab_table(labs: Sequence[LabSummary], now: float) -> list[str]:
+    """``list``'s lines: a header, then one line per lab."""
+    owners = max(len("OWNER"), *(len(lab.owner) for lab in labs))
+    lines = [f"{'SESSION':<8}  {'OWNER':<{owners}}  {'STATE':<7}  {'KEPT':<4}  {'AGE':>5}  HOSTS"]
+    for lab in labs:
+        hosts = ", ".join(lab.hosts) or "-"
+        if lab.variants:
+            hosts += f" (on {', '.join(lab.variants)})"
+        age = _age(now - lab.created) if lab.created else "?"
+        lines.append(
+            f"{lab.session_id:<8}  {lab.owner:<{owners}}  {lab.state:<7}  "
+            f"{'yes' if lab.kept else 'no':<4}  {age:>5}  {hosts}"
+        )
+    return lines
+
+
 def _clean(engine: Engine, session: str | None, force: bool) -> int:
-    from .cleanup import pid_alive
+    from .cleanup import ALIVE, DEAD, owner_state
 
     if session is not None:
         targets = [session]
@@ -83,13 +151,11 @@ def _clean(engine: Engine, session: str | None, force: bool) -> int:
         targets = []
         for sid, owner in engine.sessions().items():
             kept = owner.get(lbl.KEEP) == "true"
-            local = owner.get(lbl.OWNER_HOST) == here
-            pid = int(owner.get(lbl.OWNER_PID, "0") or 0)
-            orphaned = local and pid > 0 and not pid_alive(pid)
-            if kept or orphaned or force:
+            state = owner_state(owner, here)
+            if kept or state == DEAD or force:
                 targets.append(sid)
             else:
-                where = "alive" if local else f"owned by {owner.get(lbl.OWNER_HOST, '?')}"
+                where = "alive" if state == ALIVE else f"owned by {owner.get(lbl.OWNER_HOST, '?')}"
                 _say(f"left session {sid} ({where}; --force removes it)")
     removed = 0
     for sid in targets:

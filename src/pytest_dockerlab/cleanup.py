@@ -1,7 +1,8 @@
-"""Leaving nothing behind: the session's last-resort removal, and sweeping dead sessions.
+"""Leaving nothing behind: the session's last-resort removal, sweeping dead sessions, listing labs.
 
 Resources are found by label only; nothing without the plugin's labels is touched,
-and a lab kept on purpose is never swept.
+and a lab kept on purpose is never swept. The watcher that removes a SIGKILLed
+session's lab without waiting for a next session is :mod:`.reaper`.
 """
 
 from __future__ import annotations
@@ -9,13 +10,32 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
+import shutil
 import signal
-from collections.abc import Iterator
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from . import labels as lbl
-from .engine import Engine, Leftovers, Progress
+from .engine import Engine, Leftovers, Progress, Resource
 from .labels import SessionIdentity
+
+# What :func:`owner_state` says of a session's owner process.
+ALIVE, DEAD, UNKNOWN = "alive", "dead", "unknown"
+
+# Temporary folders and files of a session (the converge's data dirs, the reaper's log) are
+# named dockerlab-<session id>-...; the session id is what ties them to a session.
+_TEMP_NAME = re.compile(r"dockerlab-([0-9a-f]{8})-")
+# Temporary entries whose owner nothing tells (a session on another engine, or from a version
+# without the reaper) go only once nothing has touched them for this long.
+UNCLAIMED_TEMP_AGE = 3600.0
+# The first line of the reaper's log names the owner: the sweep reads it to know whether the
+# session that made a temporary folder is alive, even when its engine is another one.
+_OWNER_LINE = re.compile(r"owner (\d+)@(\S*)")
 
 
 @contextlib.contextmanager
@@ -24,7 +44,7 @@ def session_guard(engine: Engine, identity: SessionIdentity, keep: bool) -> Iter
 
     SIGTERM (a CI job cancelled, ``timeout``) unwinds like Ctrl-C, so fixture teardown
     runs; an interpreter that exits without running it still removes the session's
-    resources at exit. Both are undone when the block ends.
+    resources at exit. Both are undone when the block ends. (SIGKILL is the reaper's.)
     """
     previous = None
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -47,36 +67,128 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def sweep_stale(engine: Engine, me: SessionIdentity, progress: Progress) -> Leftovers:
+def sweep_stale(
+    engine: Engine, me: SessionIdentity, progress: Progress, tmpdir: Path | None = None
+) -> Leftovers:
     """Remove what sessions on this machine left behind when their process died without cleaning.
 
     Only resources whose owner process was on this machine and is gone are touched,
-    and never a lab kept on purpose.
+    and never a lab kept on purpose. Temporary folders of dead sessions go too.
     """
     removed = Leftovers()
-    for session_id, owner in engine.sessions().items():
+    sessions = engine.sessions()
+    for session_id, owner in sessions.items():
         if session_id == me.session_id or owner.get(lbl.KEEP) == "true":
             continue
-        if owner.get(lbl.OWNER_HOST) != me.owner_host:
-            continue
-        try:
-            pid = int(owner.get(lbl.OWNER_PID, "0"))
-        except ValueError:
-            continue
-        if pid <= 0 or pid_alive(pid):
+        if owner_state(owner, me.owner_host) != DEAD:
             continue
         found = engine.find({lbl.SESSION: session_id})
         if found:
             progress(
-                f"removing leftovers of dead session {session_id} (pid {pid}): {found.describe()}"
+                f"removing leftovers of dead session {session_id} "
+                f"(pid {owner.get(lbl.OWNER_PID)}): {found.describe()}"
             )
             engine.remove(found)
-            removed = Leftovers(
-                removed.containers + found.containers,
-                removed.networks + found.networks,
-                removed.volumes + found.volumes,
-            )
+            removed = combined(removed, found)
+    sweep_temp(tmpdir or Path(tempfile.gettempdir()), sessions, me, progress)
     return removed
+
+
+def sweep_temp(
+    tmpdir: Path,
+    sessions: Mapping[str, Mapping[str, str]],
+    me: SessionIdentity,
+    progress: Progress,
+    now: float | None = None,
+) -> list[Path]:
+    """Remove the temporary folders of sessions that are certainly over; return what went.
+
+    A session's entries go when its owner process, named by its reaper's log or by its labels
+    on the engine, was on this machine and is gone. Entries that nothing ties to an owner go
+    only when untouched for :data:`UNCLAIMED_TEMP_AGE`: a live session's never do.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for session_id, paths in temp_entries(tmpdir).items():
+        if session_id == me.session_id:
+            continue
+        owner = temp_owner(tmpdir, session_id) or sessions.get(session_id)
+        if owner is not None:
+            if owner_state(owner, me.owner_host) != DEAD:
+                continue
+        elif now - max(_mtime(p) for p in paths) < UNCLAIMED_TEMP_AGE:
+            continue
+        progress(f"removing temporary folders of dead session {session_id}: {len(paths)}")
+        remove_temp(paths)
+        removed += paths
+    return removed
+
+
+def temp_entries(tmpdir: Path, session_id: str | None = None) -> dict[str, list[Path]]:
+    """The ``dockerlab-<session id>-*`` entries in ``tmpdir`` (of one session, or all), by id."""
+    found: dict[str, list[Path]] = {}
+    try:
+        names = sorted(os.listdir(tmpdir))
+    except OSError:
+        return found
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if match and (session_id is None or match[1] == session_id):
+            found.setdefault(match[1], []).append(tmpdir / name)
+    return found
+
+
+def reaper_log(tmpdir: Path, session_id: str) -> Path:
+    """Where the reaper of ``session_id`` logs; its first line names the owner (``owner_line``)."""
+    return tmpdir / f"dockerlab-{session_id}-reaper.log"
+
+
+def owner_line(identity: SessionIdentity) -> str:
+    return f"owner {identity.owner_pid}@{identity.owner_host}\n"
+
+
+def temp_owner(tmpdir: Path, session_id: str) -> dict[str, str] | None:
+    """The owner labels the reaper's log of ``session_id`` names, or None without a readable one."""
+    try:
+        with open(reaper_log(tmpdir, session_id), encoding="utf-8", errors="replace") as log:
+            first = log.readline()
+    except OSError:
+        return None
+    match = _OWNER_LINE.match(first)
+    if not match:
+        return None
+    return {lbl.OWNER_PID: match[1], lbl.OWNER_HOST: match[2]}
+
+
+def remove_temp(paths: Iterable[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def owner_state(
+    labels: Mapping[str, str], here: str, alive: Callable[[int], bool] | None = None
+) -> str:
+    """ALIVE or DEAD for an owner process on this machine; UNKNOWN elsewhere or unreadable."""
+    if labels.get(lbl.OWNER_HOST) != here:
+        return UNKNOWN
+    try:
+        pid = int(labels.get(lbl.OWNER_PID, ""))
+    except ValueError:
+        return UNKNOWN
+    if pid <= 0:
+        return UNKNOWN
+    return ALIVE if (alive or pid_alive)(pid) else DEAD
 
 
 def pid_alive(pid: int) -> bool:
@@ -87,3 +199,53 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def combined(first: Leftovers, second: Leftovers) -> Leftovers:
+    return Leftovers(
+        first.containers + second.containers,
+        first.networks + second.networks,
+        first.volumes + second.volumes,
+    )
+
+
+@dataclass(frozen=True)
+class LabSummary:
+    """One session's lab on the engine, as ``python -m pytest_dockerlab list`` shows it."""
+
+    session_id: str
+    owner: str  # pid@host
+    state: str  # ALIVE, DEAD or UNKNOWN (an owner on another machine)
+    kept: bool
+    hosts: tuple[str, ...]  # lab host names, sorted
+    variants: tuple[str, ...]  # the images of a matrix lab
+    created: float  # epoch seconds of its oldest resource; 0 when the engine does not say
+
+
+def summarize(
+    resources: Iterable[Resource], here: str, alive: Callable[[int], bool] | None = None
+) -> list[LabSummary]:
+    """Every session among ``resources``, oldest first."""
+    by_session: dict[str, list[Resource]] = {}
+    for resource in resources:
+        session_id = resource.labels.get(lbl.SESSION)
+        if session_id:
+            by_session.setdefault(session_id, []).append(resource)
+    labs = []
+    for session_id, items in by_session.items():
+        labels = items[0].labels
+        dates = [r.created for r in items if r.created > 0]
+        labs.append(
+            LabSummary(
+                session_id=session_id,
+                owner=f"{labels.get(lbl.OWNER_PID, '?')}@{labels.get(lbl.OWNER_HOST, '?')}",
+                state=owner_state(labels, here, alive),
+                kept=any(r.labels.get(lbl.KEEP) == "true" for r in items),
+                hosts=tuple(sorted({r.labels[lbl.HOST] for r in items if lbl.HOST in r.labels})),
+                variants=tuple(
+                    sorted({r.labels[lbl.VARIANT] for r in items if lbl.VARIANT in r.labels})
+                ),
+                created=min(dates, default=0.0),
+            )
+        )
+    return sorted(labs, key=lambda lab: (lab.created or float("inf"), lab.session_id))

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,7 +23,7 @@ import docker
 import docker.errors
 import urllib3.exceptions
 
-from .engine import ContainerState, ExecResult, ImageInfo, Leftovers, Progress
+from .engine import ContainerState, ExecResult, ImageInfo, Leftovers, Progress, Resource
 from .exceptions import (
     ContainerGoneError,
     EngineError,
@@ -379,6 +380,34 @@ class DockerEngine:
             found.setdefault(labels[SESSION], labels)
         return found
 
+    def labelled(self, labels: Mapping[str, str]) -> list[Resource]:
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        filters: dict[str, Any] = {"label": wanted}
+        api = self._client.api
+        with _translate("list resources labelled", ",".join(wanted)):
+            containers = api.containers(all=True, filters=filters)
+            networks = api.networks(filters=filters)
+            volumes = api.volumes(filters=filters).get("Volumes") or []
+        found = [
+            Resource(
+                "container",
+                c["Id"],
+                str((c.get("Names") or [c["Id"][:12]])[0]).lstrip("/"),
+                c.get("Labels") or {},
+                float(c.get("Created") or 0),
+            )
+            for c in containers
+        ]
+        found += [
+            Resource("network", n["Id"], n.get("Name", ""), n.get("Labels") or {}, _epoch(n))
+            for n in networks
+        ]
+        found += [
+            Resource("volume", v["Name"], v["Name"], v.get("Labels") or {}, _epoch(v))
+            for v in volumes
+        ]
+        return found
+
     def close(self) -> None:
         self._client.close()
 
@@ -395,6 +424,23 @@ def _create_kwargs(profile: RunProfile) -> dict[str, Any]:
     if profile.cgroupns:
         kwargs["cgroupns"] = profile.cgroupns
     return kwargs
+
+
+# How networks ("Created") and volumes ("CreatedAt") date themselves: RFC 3339, nanoseconds.
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+
+
+def _epoch(item: Mapping[str, Any]) -> float:
+    """When a network or volume was created, in epoch seconds (0 when it does not say)."""
+    match = _RFC3339.match(str(item.get("Created") or item.get("CreatedAt") or ""))
+    if not match:
+        return 0.0
+    zone = match[3] if match[3] and match[3] != "Z" else "+00:00"
+    try:
+        stamp = datetime.fromisoformat(match[1] + zone).timestamp()
+    except ValueError:
+        return 0.0
+    return stamp + float(match[2] or 0)
 
 
 def _container_state(state: Mapping[str, Any]) -> ContainerState:

@@ -63,6 +63,17 @@ class Leftovers:
 
 
 @dataclass(frozen=True)
+class Resource:
+    """A labelled container, network or volume, as a listing of labs shows it."""
+
+    kind: str  # "container", "network" or "volume"
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    created: float  # epoch seconds; 0 when the engine does not say
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """One of the plugin's images on the engine."""
 
@@ -155,6 +166,10 @@ class Engine(Protocol):
 
     def sessions(self) -> dict[str, Mapping[str, str]]:
         """Every session id that still owns a container or network, with that resource's labels."""
+        ...
+
+    def labelled(self, labels: Mapping[str, str]) -> list[Resource]:
+        """Every container, network and volume carrying ``labels`` (an empty value: any value)."""
         ...
 
     def close(self) -> None: ...

@@ -38,6 +38,9 @@ class _State:
     identity: SessionIdentity | None = None  # made at start-up, so the header can show it
     engine: Engine | None = None
     kept: list[str] = field(default_factory=list)  # how to enter and remove kept labs
+    # Where the session is, for the line an interrupt prints.
+    where: str = "start-up"
+    last_step: str = ""
 
 
 STATE_KEY = pytest.StashKey[_State]()
@@ -62,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.spec is not None:
         from .labels import SessionIdentity
 
+        config.pluginmanager.register(_InterruptLine(config), "dockerlab-interrupt")
         workerinput = getattr(config, "workerinput", None)
         state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
 
@@ -107,10 +111,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     state = config.stash[STATE_KEY]
+    group_by_hosts = config.pluginmanager.hasplugin("xdist")
     problems = []
     for item in items:
         marker = item.get_closest_marker(MARKER)
@@ -133,6 +139,9 @@ def pytest_collection_modifyitems(
             problems.append(f"{item.nodeid}: {exc}" if item.nodeid not in str(exc) else str(exc))
             continue
         item.stash[HOSTS_KEY] = names
+        if group_by_hosts and item.get_closest_marker("xdist_group") is None:
+            # With --dist loadgroup, the tests of one host set share a worker and its lab.
+            item.add_marker(pytest.mark.xdist_group(f"dockerlab:{','.join(names)}"))
     if problems:
         raise pytest.UsageError("dockerlab: " + "\n".join(problems))
 
@@ -191,6 +200,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return int(pytest.ExitCode.OK)
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
     state = config.stash[STATE_KEY]
     if state.spec is None:
@@ -218,8 +231,10 @@ def _progress(config: pytest.Config) -> Any:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     quiet = config.get_verbosity() < 0
+    state = config.stash[STATE_KEY]
 
     def show(message: str) -> None:
+        state.last_step = message.strip()
         if reporter is None or (quiet and message.startswith("  ")):
             return
         # Fixture set-up runs under output capture; progress belongs on the terminal now.
@@ -233,13 +248,16 @@ def _progress(config: pytest.Config) -> Any:
 def _dockerlab_session(request: pytest.FixtureRequest) -> Iterator[SessionIdentity]:
     """Who owns this session's resources; every way out of the session removes them."""
     from .cleanup import session_guard, sweep_stale
+    from .reaper import watching
 
     state = request.config.stash[STATE_KEY]
     if state.spec is None or state.engine is None or state.identity is None:
         raise DockerlabError("no lab for this session (no lab file, or no test needs a host)")
     identity = state.identity
     sweep_stale(state.engine, identity, _progress(request.config))
-    with session_guard(state.engine, identity, state.settings.keep):
+    guard = session_guard(state.engine, identity, state.settings.keep)
+    # The reaper covers SIGKILL, which no handler in this process can.
+    with watching(identity, state.settings.engine), guard:
         yield identity
 
 
@@ -274,13 +292,16 @@ def _dockerlab_lab(
     spec, identity = state.spec, _dockerlab_session
     if _dockerlab_image is not None:
         spec, identity = spec.on_image(_dockerlab_image), identity.with_variant(_dockerlab_image)
+    # An xdist worker collects every test but runs only some: it boots hosts as its tests
+    # ask for them (see the `lab` fixture), not every host the whole run needs.
+    needed = () if _is_xdist_worker(request.config) else state.needed
     current = LabSession(
         spec,
         state.engine,
         state.recipes,
         identity,
         state.settings,
-        state.needed,
+        needed,
         _progress(request.config),
     )
     with current:
@@ -301,6 +322,7 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
     __tracebackhide__ = True
     current = _dockerlab_lab
     names = request.node.stash.get(HOSTS_KEY, current.lab.spec.host_names)
+    current.ensure(names)
     for name in names:
         if name in current.unavailable:
             pytest.skip(f"host {name}: {current.unavailable[name]}")
@@ -315,6 +337,49 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
     view = current.view(names)
     request.node.stash[VIEW_KEY] = view
     return view
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _where(item.config, f"setting up {item.nodeid}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    _where(item.config, f"running {item.nodeid}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _where(item.config, f"tearing down {item.nodeid}")
+
+
+def _where(config: pytest.Config, where: str) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.where = where
+
+
+class _InterruptLine:
+    """Says where Ctrl-C or SIGTERM caught the session, and what becomes of its lab.
+
+    A plugin object, because ``pytest_keyboard_interrupt`` is not handed the config.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        state = self.config.stash.get(STATE_KEY, None)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if state is None or state.identity is None or state.engine is None or reporter is None:
+            return
+        step = f" (last lab step: {state.last_step})" if state.last_step else ""
+        what = "keeping" if state.settings.keep else "removing"
+        reporter.write_line(
+            f"dockerlab: interrupted while {state.where}{step}; {what} the lab of session "
+            f"{state.identity.session_id}"
+        )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

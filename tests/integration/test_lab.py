@@ -207,29 +207,6 @@ def test_keep_leaves_the_lab_and_says_how_to_enter_and_remove_it(
     assert f"nothing removed: no resource carries session {sid}" in again.stderr
 
 
-def test_a_killed_session_is_swept_by_the_next_one(
-    labdir: pytest.Pytester, docker_client: Any
-) -> None:
-    labdir.makepyfile(
-        """
-        import os, signal, pytest
-
-        @pytest.mark.lab("web")
-        def test_dies(lab):
-            os.kill(os.getpid(), signal.SIGKILL)
-        """
-    )
-    run(labdir)
-    dead = session_id(labdir)
-    assert leftovers(docker_client, dead), "SIGKILL should have left the lab running"
-    labdir.makepyfile("import pytest\n@pytest.mark.lab('web')\ndef test_ok(lab): pass\n")
-    result = run(labdir)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"dockerlab: removing leftovers of dead session {dead} (pid *)*"])
-    assert leftovers(docker_client, dead) == []
-    assert leftovers(docker_client, session_id(labdir)) == []
-
-
 def test_sigterm_tears_the_lab_down(labdir: pytest.Pytester, docker_client: Any) -> None:
     labdir.makepyfile(
         """

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from pytest_dockerlab.engine import ContainerState, ExecResult, Leftovers, Progress
+from pytest_dockerlab.engine import ContainerState, ExecResult, Leftovers, Progress, Resource
 from pytest_dockerlab.exceptions import EngineError
 from pytest_dockerlab.profiles import EngineFacts
 
@@ -25,6 +25,7 @@ class FakeEngine:
         self.pull_error = pull_error
         self.calls: list[tuple[str, str]] = []
         self.resources: dict[str, dict[str, str]] = {}  # id -> labels
+        self.created: dict[str, float] = {}  # id -> epoch seconds (0 when missing)
         self.removed: list[Leftovers] = []
 
     def facts(self) -> EngineFacts:
@@ -95,5 +96,11 @@ class FakeEngine:
         for labels in self.resources.values():
             out.setdefault(labels["pytest-dockerlab.session"], labels)
         return out
+
+    def labelled(self, labels: Mapping[str, str]) -> list[Resource]:
+        return [
+            Resource("container", rid, rid, self.resources[rid], self.created.get(rid, 0.0))
+            for rid in self.find(labels).containers
+        ]
 
     def close(self) -> None: ...
