@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     images.add_argument(
         "--all", action="store_true", help="prune: also current images (default: outdated only)"
     )
-    images.add_argument("names", nargs="*", help="image names (default: all)")
+    images.add_argument("names", nargs="*", default=[], help="image names (default: all)")
     images.add_argument(
         "--base",
         choices=["auto", "registry", "bootstrap"],
@@ -84,6 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    if args.command == "images":
+        from .images import catalogue
+
+        known = catalogue()
+        unknown = [n for n in args.names if n not in known]
+        if unknown:
+            # Before asking the engine: a typo is a usage error wherever the engine is.
+            parser.error(
+                f"unknown image{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                f"known images: {', '.join(known)}"
+            )
     try:
         from .engine import connect
 
@@ -177,10 +188,6 @@ def _images(
     from .images import ImageBuilder, catalogue
 
     recipes = catalogue()
-    unknown = [n for n in names if n not in recipes]
-    if unknown:
-        sys.stderr.write(f"unknown images {', '.join(unknown)}; known: {', '.join(recipes)}\n")
-        return 2
     chosen = [recipes[n] for n in (names or list(recipes))]
     if action == "build":
         builder = ImageBuilder(engine, _say, base)

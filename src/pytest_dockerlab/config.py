@@ -102,6 +102,10 @@ def resolve(config: pytest.Config) -> Settings:
     A bad value is a :class:`pytest.UsageError` at start-up that names where it came from.
     """
     option = config.option
+    if option.dockerlab_file is not None and not option.dockerlab_file.strip():
+        raise pytest.UsageError(
+            "dockerlab: --dockerlab-file is empty; name a lab file or leave it out"
+        )
     if option.dockerlab_file:
         lab_file: Path | None = Path(option.dockerlab_file).resolve()
     elif config.getini("dockerlab_file"):
@@ -144,10 +148,10 @@ def resolve(config: pytest.Config) -> Settings:
         )
     return Settings(
         lab_file=lab_file,
-        keep=_flag(option.dockerlab_keep, config.getini("dockerlab_keep")),
+        keep=_flag(option.dockerlab_keep, _ini_flag(config, "dockerlab_keep")),
         boot_timeout=boot_timeout,
         base_source=str(base_source),
-        idempotence=_flag(option.dockerlab_idempotence, config.getini("dockerlab_idempotence")),
+        idempotence=_flag(option.dockerlab_idempotence, _ini_flag(config, "dockerlab_idempotence")),
         image=None if image is None else str(image).strip(),
         image_origin=image_origin if image is not None else "",
     )
@@ -166,6 +170,21 @@ def first_set(*candidates: tuple[str, Any]) -> tuple[str, Any]:
 
 def _flag(option: bool | None, ini: Any) -> bool:
     return bool(ini if option is None else option)
+
+
+def _ini_flag(config: pytest.Config, name: str) -> bool:
+    try:
+        return bool(config.getini(name))
+    except (ValueError, pytest.UsageError) as exc:
+        # From an ini file, pytest says only "invalid truth value 'maybe'" (a UsageError from
+        # pytest 9 on); from native TOML it names the file and the key itself.
+        prefix = "invalid truth value "
+        if not str(exc).startswith(prefix):
+            raise
+        raise pytest.UsageError(
+            f"dockerlab: ini {name} must be true or false (or yes/no, on/off, 1/0), "
+            f"not {str(exc).removeprefix(prefix)}"
+        ) from exc
 
 
 def discover_lab_file(rootpath: Path, args: Iterable[str]) -> Path | None:

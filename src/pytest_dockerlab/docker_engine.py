@@ -68,6 +68,8 @@ class DockerEngine:
             client = docker.from_env(timeout=_API_TIMEOUT)
         except _SDK_ERRORS as exc:
             raise EngineUnavailableError(where, _short(exc)) from exc
+        except ValueError as exc:  # the SDK parses DOCKER_HOST with urllib and int()
+            raise EngineUnavailableError(where, f"not a valid engine address: {exc}") from exc
         try:
             client.ping()
         except _SDK_ERRORS as exc:

@@ -28,6 +28,8 @@ _SCHEMA_PATH = Path(__file__).with_name("dockerlab.schema.json")
 # Host names become container hostnames and DNS names on the lab network, so they
 # must be valid DNS labels; lower case keeps Ansible's inventory and DNS in agreement.
 _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# A recipe's folder name is its image's repository name: the engine takes only this form.
+_IMAGE_NAME = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
 _GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED_GROUPS = ("all", "ungrouped")
 
@@ -141,6 +143,11 @@ def load_recipe_spec(folder: Path) -> RecipeSpec:
     """
     folder = Path(folder)
     doc = _YamlFile(folder / "recipe.yml", RecipeFileError)
+    if not _IMAGE_NAME.fullmatch(folder.name):
+        doc.fail_file(
+            f"the folder name {folder.name!r} is the image's name, and the engine cannot tag "
+            "it: use lower-case letters and digits, with '.', '_' or '-' between them"
+        )
     data = doc.load() if doc.path.exists() else None
     if data is None:
         settings: dict[Any, Any] = {}
@@ -215,6 +222,9 @@ class _YamlFile:
         except yaml.YAMLError as exc:
             problem, line = _yaml_problem(exc, text)
             raise self.error(self.path, f"not valid YAML: {problem}", line) from exc
+        except RecursionError:
+            # PyYAML reads nested lists and mappings recursively.
+            raise self.error(self.path, "lists or mappings nested too deeply to read") from None
 
     def _construct(self, text: str) -> Any:
         loader = yaml.SafeLoader(text)
@@ -416,7 +426,7 @@ def _parse_host(doc: _YamlFile, name: str, raw: Any, default_image: str) -> Host
         name=name,
         image=image,
         groups=tuple(dict.fromkeys(group for _, group in groups)),
-        vars=_variables(doc, (*at, "vars"), settings.get("vars")),
+        vars=_ansible_variables(doc, (*at, "vars"), settings.get("vars")),
         privileged=privileged,
         env=_environment(doc, (*at, "env"), settings.get("env")),
         pinned="image" in settings,
@@ -438,7 +448,7 @@ def _parse_ansible(doc: _YamlFile, root: Path, value: Any) -> AnsibleSpec:
     return AnsibleSpec(
         playbooks=tuple(playbooks),
         roles_path=tuple((root / text).resolve() for _, text in roles),
-        extra_vars=_variables(doc, (*at, "extra_vars"), raw.get("extra_vars")),
+        extra_vars=_ansible_variables(doc, (*at, "extra_vars"), raw.get("extra_vars")),
     )
 
 
@@ -528,6 +538,38 @@ def _variables(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _ansible_variables(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, Any]:
+    variables = _variables(doc, keypath, value)
+    _check_passable(doc, keypath, value, ())
+    return variables
+
+
+def _check_passable(doc: _YamlFile, keypath: _KeyPath, value: Any, within: tuple[int, ...]) -> None:
+    """Refuse what cannot reach Ansible: ansible-runner hands variables over as JSON."""
+    if isinstance(value, (dict, list)):
+        if id(value) in within:
+            doc.fail(keypath, "refers to itself through a YAML alias; Ansible cannot be given it")
+        within = (*within, id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            here = (*keypath, key)
+            if isinstance(key, (datetime.date, bytes)):
+                text = doc.key_text(here)
+                doc.fail(
+                    keypath,
+                    f"variable name {text!r} is read by YAML as {_kind(key)}; "
+                    "quote it or pick another name",
+                    at=here,
+                )
+            _check_passable(doc, here, item, within)
+    elif isinstance(value, (datetime.date, bytes, set)):
+        problem = f"{_kind(value)} cannot be handed to Ansible"
+        written = doc.value_texts.get(keypath)
+        if written and isinstance(value, datetime.date):
+            problem += f"; quote it ({written!r}) to pass it as written"
+        doc.fail(keypath, problem)
+
+
 def _environment(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, str]:
     env = _variables(doc, keypath, value)
     for key, item in env.items():
@@ -589,8 +631,14 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, datetime.datetime):
+        return "a date and time"
     if isinstance(value, datetime.date):
         return "a date"
+    if isinstance(value, bytes):
+        return "binary data"
+    if isinstance(value, (set, frozenset)):
+        return "a set"
     return type(value).__name__
 
 

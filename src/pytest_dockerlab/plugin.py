@@ -41,6 +41,7 @@ class _State:
     # Where the session is, for the line an interrupt prints.
     where: str = "start-up"
     last_step: str = ""
+    collection_failed: bool = False  # a marker error: nothing more to say about hosts
 
 
 STATE_KEY = pytest.StashKey[_State]()
@@ -143,6 +144,7 @@ def pytest_collection_modifyitems(
             # With --dist loadgroup, the tests of one host set share a worker and its lab.
             item.add_marker(pytest.mark.xdist_group(f"dockerlab:{','.join(names)}"))
     if problems:
+        state.collection_failed = True
         raise pytest.UsageError("dockerlab: " + "\n".join(problems))
 
 
@@ -150,7 +152,8 @@ def pytest_collection_modifyitems(
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Work out which hosts the selected tests need, and reach the engine before any test runs."""
     state = session.config.stash[STATE_KEY]
-    if state.spec is None:
+    # pytest calls this even when collection failed: the marker error must stay the one shown.
+    if state.spec is None or state.collection_failed:
         return
     wanted = {name for item in session.items for name in item.stash.get(HOSTS_KEY, ())}
     state.needed = tuple(name for name in state.spec.host_names if name in wanted)
@@ -206,7 +209,7 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
 
 def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
     state = config.stash[STATE_KEY]
-    if state.spec is None:
+    if state.spec is None or state.collection_failed:
         return None
     needed = ", ".join(state.needed) or "none"
     return f"dockerlab: hosts needed by the selected tests: {needed}"

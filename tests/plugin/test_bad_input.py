@@ -1,0 +1,904 @@
+"""The bad-input catalogue: each mistake a user can make, the exact line they see, no traceback.
+
+Every row of ``CATALOGUE`` is a row of docs/bad-input.md (``python
+tests/plugin/test_bad_input.py`` prints them); ``test_the_docs_show_every_row`` keeps the two
+in step. None of these runs needs an engine: ``DOCKER_HOST`` points at a socket that is not
+there, so a run that gets as far as the engine says so instead of reaching one.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+NO_ENGINE = "unix:///nonexistent/docker.sock"
+DOCS = Path(__file__).parents[2] / "docs" / "bad-input.md"
+THIS = "tests/plugin/test_bad_input.py::test_bad_input"
+
+USAGE = int(pytest.ExitCode.USAGE_ERROR)  # 4: pytest stopped before any test ran
+ARGPARSE = 2  # python -m pytest_dockerlab: a command line it cannot read
+FAILED = 1  # python -m pytest_dockerlab: the command ran and could not do it
+
+LAB_TEST = "def test_x(lab): pass\n"
+HOST = "hosts:\n  web:\n"
+DNS = "(lower-case letters, digits and '-', at most 63 characters)"
+GROUP = "(letters, digits and '_', not starting with a digit; not 'all' or 'ungrouped')"
+INITS = "systemd, sysvinit"
+RECIPE_KEYS = "base, bootstrap, cgroup, cgroup_reason, dockerfile, init, python"
+NO_ENGINE_LINE = (
+    f"no Docker engine reachable at {NO_ENGINE} (the socket does not exist: is dockerd "
+    "running?). Start one (as root on Debian: scripts/engine.sh start) or set DOCKER_HOST."
+)
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One mistake: what the user wrote or typed, and the line that answers it."""
+
+    id: str
+    category: str
+    did: str  # what the user did, for the docs (Markdown)
+    message: str  # one whole line of the output; ``*`` stands for what varies (paths, lists)
+    exit_code: int = USAGE
+    files: Mapping[str, str | bytes] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    cli: bool = False  # python -m pytest_dockerlab ARGS instead of pytest ARGS
+
+
+def lab(text: str | bytes, tests: str = LAB_TEST) -> dict[str, str | bytes]:
+    return {"dockerlab.yml": text, "test_lab.py": tests}
+
+
+def lab_error(line: int | None, problem: str) -> str:
+    where = f", line {line}" if line is not None else ""
+    return f"ERROR: dockerlab: lab file */dockerlab.yml{where}: {problem}"
+
+
+def recipe(recipe_yml: str | None, dockerfile: bool = True, name: str = "mine") -> dict[str, str]:
+    """A lab whose host runs the user's recipe ``name`` (recipes/NAME/)."""
+    files = {
+        "dockerlab.yml": f"images: {{recipes: [recipes]}}\nhosts:\n  web: {{image: {name}}}\n",
+        "test_lab.py": LAB_TEST,
+    }
+    if dockerfile:
+        files[f"recipes/{name}/Dockerfile"] = "ARG BASE\nFROM ${BASE}\n"
+    if recipe_yml is not None:
+        files[f"recipes/{name}/recipe.yml"] = recipe_yml
+    return files
+
+
+def recipe_error(line: int | None, problem: str, name: str = "mine") -> str:
+    where = f", line {line}" if line is not None else ""
+    return f"ERROR: dockerlab: recipe file */recipes/{name}/recipe.yml{where}: {problem}"
+
+
+def marked(marker: str, test: str = "def test_x(lab): pass") -> dict[str, str | bytes]:
+    return lab("hosts:\n  web: {}\n  db: {}\n", f"import pytest\n\n{marker}\n{test}\n")
+
+
+def ini(line: str) -> dict[str, str | bytes]:
+    return {**lab("hosts:\n  web: {}\n"), "pytest.ini": f"[pytest]\n{line}\n"}
+
+
+CATALOGUE = [
+    # The lab file: the whole document.
+    BadInput(
+        "lab-file-missing",
+        "lab file",
+        "`--dockerlab-file labs/nope.yml`, a file that is not there",
+        "ERROR: dockerlab: lab file */labs/nope.yml: file not found",
+        args=("--dockerlab-file", "labs/nope.yml"),
+    ),
+    BadInput(
+        "lab-file-a-folder",
+        "lab file",
+        "`--dockerlab-file labs`, a folder",
+        "ERROR: dockerlab: lab file */labs: cannot read it: Is a directory",
+        files={"labs/keep": ""},
+        args=("--dockerlab-file", "labs"),
+    ),
+    BadInput(
+        "lab-file-empty-option",
+        "lab file",
+        '`--dockerlab-file ""`',
+        "ERROR: dockerlab: --dockerlab-file is empty; name a lab file or leave it out",
+        files=lab("hosts:\n  web: {}\n"),
+        args=("--dockerlab-file", ""),
+    ),
+    BadInput(
+        "lab-file-not-yaml",
+        "lab file",
+        "a flow mapping left open: `web: {image: debian12`",
+        lab_error(
+            3,
+            "not valid YAML: expected ',' or '}', but got ':' "
+            "(column 5; while parsing a flow mapping from line 2)",
+        ),
+        files=lab("hosts:\n  web: {image: debian12\n  db: {}\n"),
+    ),
+    BadInput(
+        "lab-file-tab",
+        "lab file",
+        "a tab for indentation",
+        lab_error(
+            3, "not valid YAML: found character '\\t' that cannot start any token (column 1)"
+        ),
+        files=lab(f"{HOST}\timage: debian12\n"),
+    ),
+    BadInput(
+        "lab-file-not-utf8",
+        "lab file",
+        "the file saved as Latin-1 (`Orléans`)",
+        lab_error(3, "not UTF-8 text: byte 0xe9 cannot be decoded; save the file as UTF-8"),
+        files=lab(f"{HOST}    env: {{CITY: Orléans}}\n".encode("latin-1")),
+    ),
+    BadInput(
+        "lab-file-empty",
+        "lab file",
+        "an empty `dockerlab.yml`",
+        lab_error(
+            None, "the file is empty; a lab needs a 'hosts' mapping of host name to settings"
+        ),
+        files=lab(""),
+    ),
+    BadInput(
+        "lab-file-a-list",
+        "lab file",
+        "the top level a list: `- web`",
+        lab_error(1, "the top level must be a mapping with a 'hosts' key, not a list"),
+        files=lab("- web\n- db\n"),
+    ),
+    BadInput(
+        "lab-file-too-deep",
+        "lab file",
+        "lists nested 1500 deep",
+        lab_error(None, "lists or mappings nested too deeply to read"),
+        files=lab(f"{HOST}    vars: {{x: {'[' * 1500}{']' * 1500}}}\n"),
+    ),
+    BadInput(
+        "no-hosts",
+        "lab file",
+        "no `hosts:` key",
+        lab_error(None, "no 'hosts': a lab needs a mapping of host name to settings"),
+        files=lab("image: debian12\n"),
+    ),
+    BadInput(
+        "hosts-empty",
+        "lab file",
+        "`hosts: {}`",
+        lab_error(1, "hosts: must name at least one host"),
+        files=lab("hosts: {}\n"),
+    ),
+    BadInput(
+        "hosts-a-list",
+        "lab file",
+        "`hosts: [web, db]`",
+        lab_error(1, "hosts: must be a mapping of host name to settings, not a list"),
+        files=lab("hosts: [web, db]\n"),
+    ),
+    BadInput(
+        "unknown-top-key",
+        "lab file",
+        "a misspelt top-level key `hostz:`",
+        lab_error(
+            1,
+            "unknown key 'hostz' at the top level (allowed: ansible, hosts, image, images)",
+        ),
+        files=lab("hostz:\n  web: {}\nhosts:\n  web: {}\n"),
+    ),
+    BadInput(
+        "duplicate-top-key",
+        "lab file",
+        "`image:` written twice",
+        lab_error(4, "duplicate key 'image' (first on line 1)"),
+        files=lab(f"image: debian11\n{HOST}image: debian12\n"),
+    ),
+    BadInput(
+        "default-image-a-number",
+        "lab file",
+        "`image: 12`",
+        lab_error(1, "image: must be an image name (the lab's default image), not a number"),
+        files=lab(f"image: 12\n{HOST}"),
+    ),
+    # The lab file: hosts.
+    BadInput(
+        "host-name-invalid",
+        "lab file",
+        "a host named `Web_1`",
+        lab_error(3, f"hosts: host name 'Web_1' is not a valid DNS label {DNS}"),
+        files=lab("hosts:\n  web: {}\n  Web_1: {}\n"),
+    ),
+    BadInput(
+        "host-name-on",
+        "lab file",
+        "a host named `on` (YAML reads a boolean)",
+        lab_error(
+            2,
+            "hosts: host name 'on' is read by YAML as a boolean; quote it ('on') or pick "
+            "another name",
+        ),
+        files=lab("hosts:\n  on: {}\n"),
+    ),
+    BadInput(
+        "host-name-123",
+        "lab file",
+        "a host named `123` (YAML reads a number)",
+        lab_error(
+            2,
+            "hosts: host name '123' is read by YAML as a number; quote it ('123') or pick "
+            "another name",
+        ),
+        files=lab("hosts:\n  123:\n    groups: [app]\n"),
+    ),
+    BadInput(
+        "duplicate-host",
+        "lab file",
+        "host `web` defined twice",
+        lab_error(4, "hosts: duplicate key 'web' (first on line 2)"),
+        files=lab("hosts:\n  web: {image: debian12}\n  db: {}\n  web: {image: debian11}\n"),
+    ),
+    BadInput(
+        "host-settings-a-list",
+        "lab file",
+        "`web: [debian12]`",
+        lab_error(2, "hosts.web: settings must be a mapping, not a list"),
+        files=lab("hosts:\n  web: [debian12]\n"),
+    ),
+    BadInput(
+        "unknown-host-key",
+        "lab file",
+        "a misspelt host key `imag:`",
+        lab_error(
+            4, "hosts.web: unknown key 'imag' (allowed: env, groups, image, privileged, vars)"
+        ),
+        files=lab(f"{HOST}    image: debian12\n    imag: debian11\n"),
+    ),
+    BadInput(
+        "host-image-empty",
+        "lab file",
+        "`image: ''` on a host",
+        lab_error(2, "hosts.web.image: must be an image name, not an empty string"),
+        files=lab("hosts:\n  web: {image: ''}\n"),
+    ),
+    BadInput(
+        "groups-a-number",
+        "lab file",
+        "`groups: 7`",
+        lab_error(3, "hosts.web.groups: must be a list of group names, not a number"),
+        files=lab(f"{HOST}    groups: 7\n"),
+    ),
+    BadInput(
+        "group-a-number",
+        "lab file",
+        "a group `1` in `groups:`",
+        lab_error(5, "hosts.web.groups[1]: must be a group name, not a number"),
+        files=lab(f"{HOST}    groups:\n      - webservers\n      - 1\n"),
+    ),
+    BadInput(
+        "group-all",
+        "lab file",
+        "a group named `all`",
+        lab_error(2, f"hosts.web.groups[0]: 'all' is not a usable Ansible group name {GROUP}"),
+        files=lab("hosts:\n  web: {groups: [all]}\n"),
+    ),
+    BadInput(
+        "group-name-invalid",
+        "lab file",
+        "a group named `web-servers`",
+        lab_error(
+            2, f"hosts.web.groups[1]: 'web-servers' is not a usable Ansible group name {GROUP}"
+        ),
+        files=lab("hosts:\n  web: {groups: [app, web-servers]}\n"),
+    ),
+    BadInput(
+        "privileged-a-string",
+        "lab file",
+        "`privileged: 'yes'`",
+        lab_error(2, "hosts.web.privileged: must be true or false, not a string"),
+        files=lab("hosts:\n  web: {privileged: 'yes'}\n"),
+    ),
+    BadInput(
+        "vars-a-list",
+        "lab file",
+        "`vars: [a]`",
+        lab_error(2, "hosts.web.vars: must be a mapping of variable name to value, not a list"),
+        files=lab("hosts:\n  web: {vars: [a]}\n"),
+    ),
+    BadInput(
+        "var-name-a-number",
+        "lab file",
+        "a variable named `1`",
+        lab_error(
+            4,
+            "hosts.web.vars: variable name '1' is read by YAML as a number; quote it or pick "
+            "another name",
+        ),
+        files=lab(f"{HOST}    vars:\n      1: one\n"),
+    ),
+    BadInput(
+        "var-a-date",
+        "lab file",
+        "a variable `release: 2024-01-01` (YAML reads a date)",
+        lab_error(
+            4,
+            "hosts.web.vars.release: a date cannot be handed to Ansible; "
+            "quote it ('2024-01-01') to pass it as written",
+        ),
+        files=lab(f"{HOST}    vars:\n      release: 2024-01-01\n"),
+    ),
+    BadInput(
+        "var-refers-to-itself",
+        "lab file",
+        "a variable that contains itself through an alias: `x: &a [*a]`",
+        lab_error(
+            3,
+            "hosts.web.vars.x[0]: refers to itself through a YAML alias; "
+            "Ansible cannot be given it",
+        ),
+        files=lab(f"{HOST}    vars: {{x: &a [*a]}}\n"),
+    ),
+    BadInput(
+        "env-a-list",
+        "lab file",
+        "`env: [TZ=UTC]`",
+        lab_error(3, "hosts.web.env: must be a mapping of variable name to value, not a list"),
+        files=lab(f"{HOST}    env: [TZ=UTC]\n"),
+    ),
+    BadInput(
+        "env-value-yes",
+        "lab file",
+        "`env: {DEBUG: yes}` (YAML reads a boolean)",
+        lab_error(
+            3,
+            "hosts.web.env.DEBUG: must be a string or a number, not a boolean; "
+            "quote it ('yes') to pass it as written",
+        ),
+        files=lab(f"{HOST}    env: {{DEBUG: yes}}\n"),
+    ),
+    BadInput(
+        "duplicate-env-variable",
+        "lab file",
+        "`TZ` twice under `env:`",
+        lab_error(5, "hosts.web.env: duplicate key 'TZ' (first on line 4)"),
+        files=lab(f"{HOST}    env:\n      TZ: UTC\n      TZ: CET\n"),
+    ),
+    # The lab file: ansible.
+    BadInput(
+        "unknown-ansible-key",
+        "lab file",
+        "`ansible: {playbook: ...}` (singular)",
+        lab_error(
+            2, "ansible: unknown key 'playbook' (allowed: extra_vars, playbooks, roles_path)"
+        ),
+        files=lab(f"ansible:\n  playbook: site.yml\n{HOST}"),
+    ),
+    BadInput(
+        "playbook-missing",
+        "lab file",
+        "a playbook that is not there",
+        lab_error(4, "ansible.playbooks[1]: playbook not found: */playbooks/nope.yml"),
+        files={
+            **lab(
+                "ansible:\n  playbooks:\n    - playbooks/site.yml\n    - playbooks/nope.yml\n"
+                + HOST
+            ),
+            "playbooks/site.yml": "- hosts: all\n  tasks: []\n",
+        },
+    ),
+    BadInput(
+        "playbook-a-folder",
+        "lab file",
+        "`playbooks: playbooks`, a folder",
+        lab_error(2, "ansible.playbooks: */playbooks is a folder, not a playbook"),
+        files={**lab(f"ansible:\n  playbooks: playbooks\n{HOST}"), "playbooks/site.yml": ""},
+    ),
+    BadInput(
+        "playbooks-a-number",
+        "lab file",
+        "`playbooks: 5`",
+        lab_error(1, "ansible.playbooks: must be a list of paths, not a number"),
+        files=lab(f"ansible: {{playbooks: 5}}\n{HOST}"),
+    ),
+    BadInput(
+        "roles-path-a-mapping",
+        "lab file",
+        "`roles_path: {a: b}`",
+        lab_error(2, "ansible.roles_path: must be a list of paths, not a mapping"),
+        files=lab(f"ansible:\n  roles_path: {{a: b}}\n{HOST}"),
+    ),
+    BadInput(
+        "extra-vars-a-list",
+        "lab file",
+        "`extra_vars: [env=test]`",
+        lab_error(2, "ansible.extra_vars: must be a mapping of variable name to value, not a list"),
+        files=lab(f"ansible:\n  extra_vars: [env=test]\n{HOST}"),
+    ),
+    # The lab file: images.
+    BadInput(
+        "unknown-images-key",
+        "lab file",
+        "`images: {matrx: ...}`",
+        lab_error(2, "images: unknown key 'matrx' (allowed: matrix, recipes)"),
+        files=lab(f"images:\n  matrx: [debian12]\n{HOST}"),
+    ),
+    BadInput(
+        "recipes-folder-missing",
+        "lab file",
+        "`images: {recipes: [nope]}`, a folder that is not there",
+        lab_error(2, "images.recipes[0]: no such folder: */nope"),
+        files=lab(f"images:\n  recipes: [nope]\n{HOST}"),
+    ),
+    BadInput(
+        "recipes-a-file",
+        "lab file",
+        "`images: {recipes: [site.yml]}`, a file",
+        lab_error(3, "images.recipes[0]: not a folder: */site.yml"),
+        files={**lab(f"images:\n  recipes:\n    - site.yml\n{HOST}"), "site.yml": ""},
+    ),
+    BadInput(
+        "matrix-a-string",
+        "lab file",
+        "`images: {matrix: debian11}`",
+        lab_error(1, "images.matrix: must be a list of image names, not a string"),
+        files=lab(f"images: {{matrix: debian11}}\n{HOST}"),
+    ),
+    BadInput(
+        "matrix-unknown-image",
+        "lab file",
+        "`images: {matrix: [debian12, suse15]}`",
+        "ERROR: dockerlab: lab file */dockerlab.yml: images.matrix names unknown image "
+        "'suse15'; known images: centos6, *debian12*",
+        files=lab("images: {matrix: [debian12, suse15]}\nhosts:\n  web: {}\n"),
+    ),
+    BadInput(
+        "host-unknown-image",
+        "lab file",
+        "`web: {image: centos5}`",
+        "ERROR: dockerlab: lab file */dockerlab.yml: host 'web' uses unknown image 'centos5'; "
+        "known images: centos6, *debian12*",
+        files=lab("hosts:\n  web: {image: centos5}\n"),
+    ),
+    # recipe.yml of the user's own recipes.
+    BadInput(
+        "recipe-not-yaml",
+        "recipe file",
+        "`cgroup: [1` in `recipes/mine/recipe.yml`",
+        recipe_error(
+            3,
+            "not valid YAML: expected ',' or ']', but got '<stream end>' "
+            "(column 1; while parsing a flow sequence from line 2)",
+        ),
+        files=recipe("init: systemd\ncgroup: [1\n"),
+    ),
+    BadInput(
+        "recipe-a-list",
+        "recipe file",
+        "`recipe.yml` a list",
+        recipe_error(1, "the top level must be a mapping of recipe settings, not a list"),
+        files=recipe("- init: systemd\n"),
+    ),
+    BadInput(
+        "recipe-unknown-key",
+        "recipe file",
+        "`notes:` in `recipe.yml`",
+        recipe_error(2, f"unknown key 'notes' at the top level (allowed: {RECIPE_KEYS})"),
+        files=recipe("init: systemd\nnotes: boots fine\n"),
+    ),
+    BadInput(
+        "recipe-bad-init",
+        "recipe file",
+        "`init: upstart`",
+        recipe_error(1, f"init: must be one of {INITS}, not 'upstart'"),
+        files=recipe("init: upstart\n"),
+    ),
+    BadInput(
+        "recipe-bad-cgroup",
+        "recipe file",
+        "`cgroup: [1, 3]`",
+        recipe_error(1, "cgroup[1]: must be 1 or 2, not 3"),
+        files=recipe("cgroup: [1, 3]\n"),
+    ),
+    BadInput(
+        "recipe-cgroup-a-number",
+        "recipe file",
+        "`cgroup: 2`",
+        recipe_error(1, "cgroup: must be a list of cgroup versions (1 or 2), not a number"),
+        files=recipe("cgroup: 2\n"),
+    ),
+    BadInput(
+        "recipe-no-dockerfile",
+        "recipe file",
+        "a recipe folder with a `recipe.yml` and no `Dockerfile`",
+        recipe_error(
+            None,
+            "no Dockerfile at */recipes/mine/Dockerfile; add one, or name another in "
+            "recipe.yml with 'dockerfile:'",
+        ),
+        files=recipe("init: systemd\n", dockerfile=False),
+    ),
+    BadInput(
+        "recipe-dockerfile-missing",
+        "recipe file",
+        "`dockerfile: ../_common/nope.Dockerfile`, not there",
+        recipe_error(1, "dockerfile: no such file: */recipes/_common/nope.Dockerfile"),
+        files=recipe("dockerfile: ../_common/nope.Dockerfile\n"),
+    ),
+    BadInput(
+        "recipe-folder-name",
+        "recipe file",
+        "a recipe folder named `MyImage` (image names are lower case)",
+        recipe_error(
+            None,
+            "the folder name 'MyImage' is the image's name, and the engine cannot tag it: "
+            "use lower-case letters and digits, with '.', '_' or '-' between them",
+            name="MyImage",
+        ),
+        files=recipe(None, name="MyImage"),
+    ),
+    # The lab marker.
+    BadInput(
+        "marker-unknown-host",
+        "marker",
+        '`@pytest.mark.lab("web,cache")`, `cache` not in the lab file',
+        "ERROR: dockerlab: unknown lab host 'cache' in test_lab.py::test_x; "
+        "the lab defines: web, db",
+        files=marked('@pytest.mark.lab("web,cache")'),
+    ),
+    BadInput(
+        "marker-no-host",
+        "marker",
+        "`@pytest.mark.lab()`",
+        "ERROR: dockerlab: test_lab.py::test_x: lab marker: names no host; "
+        "write @pytest.mark.lab('web,db')",
+        files=marked("@pytest.mark.lab()"),
+    ),
+    BadInput(
+        "marker-bad-type",
+        "marker",
+        "`@pytest.mark.lab(5)`",
+        "ERROR: dockerlab: test_lab.py::test_x: lab marker: 5 is not a host name or a list "
+        "of host names",
+        files=marked("@pytest.mark.lab(5)"),
+    ),
+    BadInput(
+        "marker-unknown-keyword",
+        "marker",
+        '`@pytest.mark.lab(host="web")`',
+        "ERROR: dockerlab: test_lab.py::test_x: lab marker: unexpected keyword host (use hosts=)",
+        files=marked('@pytest.mark.lab(host="web")'),
+    ),
+    BadInput(
+        "marker-both-forms",
+        "marker",
+        '`@pytest.mark.lab("web", hosts="db")`',
+        "ERROR: dockerlab: test_lab.py::test_x: lab marker: give the hosts positionally or "
+        "as hosts=, not both",
+        files=marked('@pytest.mark.lab("web", hosts="db")'),
+    ),
+    BadInput(
+        "lab-without-lab-file",
+        "marker",
+        "a test uses `lab` and there is no `dockerlab.yml`",
+        "ERROR: dockerlab: test_lab.py::test_x: uses the lab but no dockerlab.yml was found "
+        "(put one beside the tests, or pass --dockerlab-file)",
+        files={"test_lab.py": LAB_TEST},
+    ),
+    # Options, environment and ini keys.
+    BadInput(
+        "boot-timeout-zero",
+        "options",
+        "`--dockerlab-boot-timeout 0`",
+        "ERROR: dockerlab: --dockerlab-boot-timeout must be a positive number of seconds, not 0.0",
+        args=("--dockerlab-boot-timeout", "0"),
+    ),
+    BadInput(
+        "boot-timeout-nan",
+        "options",
+        "`--dockerlab-boot-timeout nan`",
+        "ERROR: dockerlab: --dockerlab-boot-timeout must be a positive number of seconds, not nan",
+        args=("--dockerlab-boot-timeout", "nan"),
+    ),
+    BadInput(
+        "boot-timeout-negative",
+        "options",
+        "`--dockerlab-boot-timeout -1`",
+        "ERROR: dockerlab: --dockerlab-boot-timeout must be a positive number of seconds, not -1.0",
+        args=("--dockerlab-boot-timeout", "-1"),
+    ),
+    BadInput(
+        "boot-timeout-not-a-number",
+        "options",
+        "`--dockerlab-boot-timeout abc`",
+        "*error: argument --dockerlab-boot-timeout: invalid float value: 'abc'",
+        args=("--dockerlab-boot-timeout", "abc"),
+    ),
+    BadInput(
+        "base-unknown",
+        "options",
+        "`--dockerlab-base ftp`",
+        "*error: argument --dockerlab-base: invalid choice: 'ftp' "
+        "(choose from *auto*registry*bootstrap*)",
+        args=("--dockerlab-base", "ftp"),
+    ),
+    BadInput(
+        "image-empty",
+        "options",
+        '`--dockerlab-image ""`',
+        "ERROR: dockerlab: --dockerlab-image is empty; name an image or leave it out",
+        args=("--dockerlab-image", ""),
+    ),
+    BadInput(
+        "image-unknown",
+        "options",
+        "`--dockerlab-image centos5`",
+        "ERROR: dockerlab: --dockerlab-image centos5: unknown image; known images: centos6, *",
+        files=lab("hosts:\n  web: {}\n"),
+        args=("--dockerlab-image", "centos5"),
+    ),
+    BadInput(
+        "env-image-unknown",
+        "environment",
+        "`DOCKERLAB_IMAGE=centos5`",
+        "ERROR: dockerlab: DOCKERLAB_IMAGE centos5: unknown image; known images: centos6, *",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKERLAB_IMAGE": "centos5"},
+    ),
+    BadInput(
+        "env-image-blank",
+        "environment",
+        "`DOCKERLAB_IMAGE=' '` (blank, not empty)",
+        "ERROR: dockerlab: DOCKERLAB_IMAGE is empty; name an image or leave it out",
+        env={"DOCKERLAB_IMAGE": " "},
+    ),
+    BadInput(
+        "ini-boot-timeout",
+        "ini",
+        "`dockerlab_boot_timeout = soon` in `pytest.ini`",
+        "ERROR: dockerlab: ini dockerlab_boot_timeout must be a positive number of seconds, "
+        "not 'soon'",
+        files=ini("dockerlab_boot_timeout = soon"),
+    ),
+    BadInput(
+        "ini-base",
+        "ini",
+        "`dockerlab_base = ftp` in `pytest.ini`",
+        "ERROR: dockerlab: ini dockerlab_base must be one of auto, registry, bootstrap, not 'ftp'",
+        files=ini("dockerlab_base = ftp"),
+    ),
+    BadInput(
+        "ini-image",
+        "ini",
+        "`dockerlab_image = centos5` in `pytest.ini`",
+        "ERROR: dockerlab: ini dockerlab_image centos5: unknown image; known images: centos6, *",
+        files=ini("dockerlab_image = centos5"),
+    ),
+    BadInput(
+        "ini-keep",
+        "ini",
+        "`dockerlab_keep = maybe` in `pytest.ini`",
+        "ERROR: dockerlab: ini dockerlab_keep must be true or false (or yes/no, on/off, 1/0), "
+        "not 'maybe'",
+        files=ini("dockerlab_keep = maybe"),
+    ),
+    BadInput(
+        "ini-lab-file",
+        "ini",
+        "`dockerlab_file = labs/nope.yml` in `pytest.ini`",
+        "ERROR: dockerlab: lab file */labs/nope.yml: file not found",
+        files=ini("dockerlab_file = labs/nope.yml"),
+    ),
+    # The engine.
+    BadInput(
+        "no-engine",
+        "engine",
+        "run lab tests with no engine (here `DOCKER_HOST` names a missing socket)",
+        f"ERROR: dockerlab: {NO_ENGINE_LINE}",
+        files=lab("hosts:\n  web: {}\n"),
+    ),
+    BadInput(
+        "no-engine-refused",
+        "engine",
+        "`DOCKER_HOST=tcp://127.0.0.1:1`, where nothing listens",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:1 (Connection refused)."
+        " Start one (as root on Debian: scripts/engine.sh start) or set DOCKER_HOST.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:1"},
+    ),
+    BadInput(
+        "no-engine-bad-address",
+        "engine",
+        "`DOCKER_HOST=tcp://127.0.0.1:abc`, not an address",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:abc (not a valid engine "
+        "address: Port could not be cast to integer value as 'abc'). Start one (as root on "
+        "Debian: scripts/engine.sh start) or set DOCKER_HOST.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:abc"},
+    ),
+    BadInput(
+        "marker-error-before-engine",
+        "marker",
+        "a marker naming an unknown host, with no engine running: the marker is the error shown",
+        "ERROR: dockerlab: unknown lab host 'cache' in test_lab.py::test_x; "
+        "the lab defines: web, db",
+        files=marked('@pytest.mark.lab("cache")'),
+    ),
+    BadInput(
+        "no-engine-info",
+        "engine",
+        "`pytest --dockerlab-info` with no engine",
+        f"dockerlab: {NO_ENGINE_LINE}",
+        args=("--dockerlab-info",),
+    ),
+    BadInput(
+        "no-engine-cli",
+        "engine",
+        "`python -m pytest_dockerlab clean --session 0123abcd` with no engine",
+        f"dockerlab: {NO_ENGINE_LINE}",
+        exit_code=FAILED,
+        args=("clean", "--session", "0123abcd"),
+        cli=True,
+    ),
+    # python -m pytest_dockerlab.
+    BadInput(
+        "cli-no-command",
+        "command line",
+        "`python -m pytest_dockerlab`",
+        "python -m pytest_dockerlab: error: the following arguments are required: COMMAND",
+        exit_code=ARGPARSE,
+        cli=True,
+    ),
+    BadInput(
+        "cli-unknown-command",
+        "command line",
+        "`python -m pytest_dockerlab frob`",
+        "python -m pytest_dockerlab: error: argument COMMAND: invalid choice: 'frob' "
+        "(choose from *clean*)",
+        exit_code=ARGPARSE,
+        args=("frob",),
+        cli=True,
+    ),
+    BadInput(
+        "cli-clean-nothing",
+        "command line",
+        "`python -m pytest_dockerlab clean`",
+        "python -m pytest_dockerlab clean: error: one of the arguments --session --all is required",
+        exit_code=ARGPARSE,
+        args=("clean",),
+        cli=True,
+    ),
+    BadInput(
+        "cli-clean-empty-session",
+        "command line",
+        '`python -m pytest_dockerlab clean --session ""`',
+        "python -m pytest_dockerlab clean: error: argument --session: '' is not a session id "
+        "(8 hex digits, as printed in the run's header)",
+        exit_code=ARGPARSE,
+        args=("clean", "--session", ""),
+        cli=True,
+    ),
+    BadInput(
+        "cli-clean-bad-session",
+        "command line",
+        "`python -m pytest_dockerlab clean --session xyz`",
+        "python -m pytest_dockerlab clean: error: argument --session: 'xyz' is not a session "
+        "id (8 hex digits, as printed in the run's header)",
+        exit_code=ARGPARSE,
+        args=("clean", "--session", "xyz"),
+        cli=True,
+    ),
+    BadInput(
+        "cli-images-unknown-action",
+        "command line",
+        "`python -m pytest_dockerlab images frob`",
+        "python -m pytest_dockerlab images: error: argument action: invalid choice: 'frob' "
+        "(choose from *build*list*prune*)",
+        exit_code=ARGPARSE,
+        args=("images", "frob"),
+        cli=True,
+    ),
+    BadInput(
+        "cli-images-unknown-image",
+        "command line",
+        "`python -m pytest_dockerlab images build nosuch`",
+        "python -m pytest_dockerlab: error: unknown image 'nosuch'; known images: *debian12*",
+        exit_code=ARGPARSE,
+        args=("images", "build", "nosuch"),
+        cli=True,
+    ),
+    BadInput(
+        "cli-images-no-action",
+        "command line",
+        "`python -m pytest_dockerlab images`",
+        "python -m pytest_dockerlab images: error: the following arguments are required: action",
+        exit_code=ARGPARSE,
+        args=("images",),
+        cli=True,
+    ),
+    BadInput(
+        "cli-images-bad-base",
+        "command line",
+        "`python -m pytest_dockerlab images build --base ftp`",
+        "python -m pytest_dockerlab images: error: argument --base: invalid choice: 'ftp' "
+        "(choose from *auto*registry*bootstrap*)",
+        exit_code=ARGPARSE,
+        args=("images", "build", "--base", "ftp"),
+        cli=True,
+    ),
+]
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in CATALOGUE])
+def test_bad_input(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, row: BadInput
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    monkeypatch.delenv("DOCKERLAB_IMAGE", raising=False)
+    for name, value in row.env.items():
+        monkeypatch.setenv(name, value)
+    for name, content in row.files.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    if row.cli:
+        result = pytester.run(sys.executable, "-m", "pytest_dockerlab", *row.args, timeout=60)
+    else:
+        result = pytester.runpytest("-p", "no:cacheprovider", *row.args)
+    lines = result.outlines + result.errlines
+    output = "\n".join(lines)
+    assert result.ret == row.exit_code, output
+    pytest.LineMatcher(lines).fnmatch_lines([re.sub(r"[][]", r"[\g<0>]", row.message)])
+    assert "INTERNALERROR" not in output
+    assert "Traceback (most recent call last)" not in output
+
+
+def shown(message: str) -> str:
+    """A row's message as the docs show it: ``…`` for what varies."""
+    return message.replace("*", "…").replace("|", "\\|")
+
+
+EXIT_NAMES = {USAGE: "4 (usage error)", ARGPARSE: "2", FAILED: "1"}
+
+
+def docs_row(row: BadInput) -> str:
+    """The docs/bad-input.md table row of ``row``."""
+    return (
+        f"| {row.category} | {row.did} | `{shown(row.message)}` | {EXIT_NAMES[row.exit_code]} | "
+        f"`{THIS}[{row.id}]` |"
+    )
+
+
+def test_every_row_has_its_own_id() -> None:
+    ids = [row.id for row in CATALOGUE]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 40
+
+
+def test_the_docs_show_every_row() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    missing = [docs_row(row) for row in CATALOGUE if docs_row(row) not in docs.splitlines()]
+    assert not missing, "docs/bad-input.md lacks or differs in these rows:\n" + "\n".join(missing)
+
+
+def test_the_docs_name_tests_that_exist() -> None:
+    """Rows proven elsewhere (signals, dead hosts, Ansible) name a real test and its id."""
+    root = DOCS.parents[1]
+    cited = re.findall(r"`(tests/[\w/]+\.py)::(\w+)(?:\[([^\]]+)\])?`", DOCS.read_text())
+    assert len(cited) >= 45
+    for path, name, param in cited:
+        source = (root / path).read_text(encoding="utf-8")
+        assert f"def {name}(" in source, f"{path}::{name}"
+        assert not param or param in source, f"{path}::{name}[{param}]"
+
+
+if __name__ == "__main__":
+    for row in CATALOGUE:
+        print(docs_row(row))
