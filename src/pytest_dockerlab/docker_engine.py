@@ -51,44 +51,10 @@ _SETTLE_SECONDS = 0.5
 _SDK_ERRORS = (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError)
 
 
-class DockerEngine:
-    """An :class:`~pytest_dockerlab.engine.Engine` backed by ``docker.DockerClient``."""
+class _Images:
+    """The image half of the engine: what the catalogue builds, lists and removes."""
 
-    def __init__(self, client: docker.DockerClient | None = None) -> None:
-        """Connect to the engine of ``DOCKER_HOST`` (tests pass a ``client`` stand-in)."""
-        self._address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        self._facts: EngineFacts | None = None
-        if client is not None:
-            self._client = client
-            return
-        where = self._address if "DOCKER_HOST" in os.environ else f"{self._address} (default)"
-        if self._address.startswith("unix://") and not os.path.exists(self._address[7:]):
-            raise EngineUnavailableError(where, "the socket does not exist: is dockerd running?")
-        try:
-            client = docker.from_env(timeout=_API_TIMEOUT)
-        except _SDK_ERRORS as exc:
-            raise EngineUnavailableError(where, _short(exc)) from exc
-        except ValueError as exc:  # the SDK parses DOCKER_HOST with urllib and int()
-            raise EngineUnavailableError(where, f"not a valid engine address: {exc}") from exc
-        try:
-            client.ping()
-        except _SDK_ERRORS as exc:
-            client.close()
-            raise EngineUnavailableError(where, _short(exc)) from exc
-        self._client = client
-
-    @property
-    def address(self) -> str:
-        return self._address
-
-    def facts(self) -> EngineFacts:
-        if self._facts is None:
-            with _translate("read engine info", ""):
-                info, version = self._client.info(), self._client.version()
-            self._facts = EngineFacts.from_docker_info(info, version)
-        return self._facts
-
-    # Images
+    _client: docker.DockerClient
 
     def image_exists(self, ref: str) -> bool:
         try:
@@ -170,6 +136,133 @@ class DockerEngine:
     def remove_image(self, image_id: str) -> None:
         with _translate("remove image", image_id.removeprefix("sha256:")[:12], image=True):
             self._client.api.remove_image(image_id, force=True)
+
+
+class _Labelled:
+    """Finding and removing what carries the plugin's labels, for teardown and sweeps."""
+
+    _client: docker.DockerClient
+
+    def find(self, labels: Mapping[str, str]) -> Leftovers:
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        filters: dict[str, Any] = {"label": wanted}
+        api = self._client.api
+        with _translate("find resources labelled", ",".join(wanted)):
+            return Leftovers(
+                containers=tuple(c["Id"] for c in api.containers(all=True, filters=filters)),
+                networks=tuple(n["Id"] for n in api.networks(filters=filters)),
+                volumes=tuple(
+                    v["Name"] for v in (api.volumes(filters=filters).get("Volumes") or [])
+                ),
+            )
+
+    def remove(self, leftovers: Leftovers) -> None:
+        api = self._client.api
+        errors: list[str] = []
+
+        def attempt(kind: str, name: str, call: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                with _translate(f"remove {kind}", name):
+                    call(*args, **kwargs)
+            except EngineError as exc:
+                if exc.status != 404:  # already gone is what we wanted
+                    errors.append(f"{kind} {name}: {exc.cause}")
+
+        def remove_container(cid: str) -> None:
+            attempt("container", cid[:12], api.remove_container, cid, force=True, v=True)
+
+        # Containers first and in parallel: networks and volumes are busy until they go.
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(leftovers.containers)))) as pool:
+            list(pool.map(remove_container, leftovers.containers))
+        for nid in leftovers.networks:
+            attempt("network", nid[:12], api.remove_network, nid)
+        for name in leftovers.volumes:
+            attempt("volume", name, api.remove_volume, name, force=True)
+        if errors:
+            log.warning("dockerlab: could not remove %s", "; ".join(errors))
+
+    def sessions(self) -> dict[str, Mapping[str, str]]:
+        found: dict[str, Mapping[str, str]] = {}
+        filters = {"label": [SESSION]}
+        with _translate("list resources labelled", SESSION):
+            items = [
+                *self._client.api.containers(all=True, filters=filters),
+                *self._client.api.networks(filters=filters),
+            ]
+        for item in items:
+            labels = item.get("Labels") or {}
+            found.setdefault(labels[SESSION], labels)
+        return found
+
+    def labelled(self, labels: Mapping[str, str]) -> list[Resource]:
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        filters: dict[str, Any] = {"label": wanted}
+        api = self._client.api
+        with _translate("list resources labelled", ",".join(wanted)):
+            containers = api.containers(all=True, filters=filters)
+            networks = api.networks(filters=filters)
+            volumes = api.volumes(filters=filters).get("Volumes") or []
+        found = [
+            Resource(
+                "container",
+                c["Id"],
+                str((c.get("Names") or [c["Id"][:12]])[0]).lstrip("/"),
+                c.get("Labels") or {},
+                float(c.get("Created") or 0),
+            )
+            for c in containers
+        ]
+        found += [
+            Resource("network", n["Id"], n.get("Name", ""), n.get("Labels") or {}, _epoch(n))
+            for n in networks
+        ]
+        found += [
+            Resource("volume", v["Name"], v["Name"], v.get("Labels") or {}, _epoch(v))
+            for v in volumes
+        ]
+        return found
+
+
+class DockerEngine(_Images, _Labelled):
+    """An :class:`~pytest_dockerlab.engine.Engine` backed by ``docker.DockerClient``.
+
+    Images and label sweeps live in the two bases; this class connects, and runs the
+    network and the containers.
+    """
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        """Connect to the engine of ``DOCKER_HOST`` (tests pass a ``client`` stand-in)."""
+        self._address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        self._facts: EngineFacts | None = None
+        if client is not None:
+            self._client = client
+            return
+        where = self._address if "DOCKER_HOST" in os.environ else f"{self._address} (default)"
+        if self._address.startswith("unix://") and not os.path.exists(self._address[7:]):
+            raise EngineUnavailableError(where, "the socket does not exist: is dockerd running?")
+        try:
+            client = docker.from_env(timeout=_API_TIMEOUT)
+        except _SDK_ERRORS as exc:
+            raise EngineUnavailableError(where, _short(exc)) from exc
+        except ValueError as exc:  # the SDK parses DOCKER_HOST with urllib and int()
+            raise EngineUnavailableError(where, f"not a valid engine address: {exc}") from exc
+        try:
+            client.ping()
+        except _SDK_ERRORS as exc:
+            client.close()
+            raise EngineUnavailableError(where, _short(exc)) from exc
+        self._client = client
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def facts(self) -> EngineFacts:
+        if self._facts is None:
+            with _translate("read engine info", ""):
+                info, version = self._client.info(), self._client.version()
+            self._facts = EngineFacts.from_docker_info(info, version)
+        return self._facts
 
     # Networks and containers
 
@@ -328,87 +421,6 @@ class DockerEngine:
             cause=cause,
             status=status,
         )
-
-    # Sweeping by label
-
-    def find(self, labels: Mapping[str, str]) -> Leftovers:
-        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
-        filters: dict[str, Any] = {"label": wanted}
-        api = self._client.api
-        with _translate("find resources labelled", ",".join(wanted)):
-            return Leftovers(
-                containers=tuple(c["Id"] for c in api.containers(all=True, filters=filters)),
-                networks=tuple(n["Id"] for n in api.networks(filters=filters)),
-                volumes=tuple(
-                    v["Name"] for v in (api.volumes(filters=filters).get("Volumes") or [])
-                ),
-            )
-
-    def remove(self, leftovers: Leftovers) -> None:
-        api = self._client.api
-        errors: list[str] = []
-
-        def attempt(kind: str, name: str, call: Any, *args: Any, **kwargs: Any) -> None:
-            try:
-                with _translate(f"remove {kind}", name):
-                    call(*args, **kwargs)
-            except EngineError as exc:
-                if exc.status != 404:  # already gone is what we wanted
-                    errors.append(f"{kind} {name}: {exc.cause}")
-
-        def remove_container(cid: str) -> None:
-            attempt("container", cid[:12], api.remove_container, cid, force=True, v=True)
-
-        # Containers first and in parallel: networks and volumes are busy until they go.
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(leftovers.containers)))) as pool:
-            list(pool.map(remove_container, leftovers.containers))
-        for nid in leftovers.networks:
-            attempt("network", nid[:12], api.remove_network, nid)
-        for name in leftovers.volumes:
-            attempt("volume", name, api.remove_volume, name, force=True)
-        if errors:
-            log.warning("dockerlab: could not remove %s", "; ".join(errors))
-
-    def sessions(self) -> dict[str, Mapping[str, str]]:
-        found: dict[str, Mapping[str, str]] = {}
-        filters = {"label": [SESSION]}
-        with _translate("list resources labelled", SESSION):
-            items = [
-                *self._client.api.containers(all=True, filters=filters),
-                *self._client.api.networks(filters=filters),
-            ]
-        for item in items:
-            labels = item.get("Labels") or {}
-            found.setdefault(labels[SESSION], labels)
-        return found
-
-    def labelled(self, labels: Mapping[str, str]) -> list[Resource]:
-        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
-        filters: dict[str, Any] = {"label": wanted}
-        api = self._client.api
-        with _translate("list resources labelled", ",".join(wanted)):
-            containers = api.containers(all=True, filters=filters)
-            networks = api.networks(filters=filters)
-            volumes = api.volumes(filters=filters).get("Volumes") or []
-        found = [
-            Resource(
-                "container",
-                c["Id"],
-                str((c.get("Names") or [c["Id"][:12]])[0]).lstrip("/"),
-                c.get("Labels") or {},
-                float(c.get("Created") or 0),
-            )
-            for c in containers
-        ]
-        found += [
-            Resource("network", n["Id"], n.get("Name", ""), n.get("Labels") or {}, _epoch(n))
-            for n in networks
-        ]
-        found += [
-            Resource("volume", v["Name"], v["Name"], v.get("Labels") or {}, _epoch(v))
-            for v in volumes
-        ]
-        return found
 
     def close(self) -> None:
         self._client.close()
