@@ -437,6 +437,10 @@ def _create_kwargs(profile: RunProfile) -> dict[str, Any]:
     }
     if profile.cgroupns:
         kwargs["cgroupns"] = profile.cgroupns
+    if profile.capabilities:
+        kwargs["cap_add"] = list(profile.capabilities)
+    if profile.security_opts:
+        kwargs["security_opt"] = list(profile.security_opts)
     return kwargs
 
 

@@ -67,6 +67,8 @@ class RunProfile:
     environment: Mapping[str, str] = field(default_factory=dict)
     stop_signal: str = SYSTEMD_STOP_SIGNAL
     privileged: bool = False
+    capabilities: tuple[str, ...] = ()  # added to the engine's default set
+    security_opts: tuple[str, ...] = ()  # e.g. a seccomp profile for sandboxed units
 
     def docker_run_flags(self) -> list[str]:
         """The same profile as ``docker run`` flags, for people reproducing a host by hand."""
@@ -78,6 +80,8 @@ class RunProfile:
             flags.append(f"-v {src}:{spec['bind']}:{spec.get('mode', 'rw')}")
         if self.cgroupns:
             flags.append(f"--cgroupns={self.cgroupns}")
+        flags += [f"--cap-add {cap}" for cap in self.capabilities]
+        flags += [f"--security-opt {opt}" for opt in self.security_opts]
         if self.privileged:
             flags.append("--privileged")
         return flags
