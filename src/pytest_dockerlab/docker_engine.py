@@ -33,6 +33,7 @@ from .exceptions import (
     ImageNotFoundError,
 )
 from .labels import SESSION
+from .labfile import ContainerSpec
 from .profiles import EngineFacts, RunProfile
 
 log = logging.getLogger(__name__)
@@ -184,10 +185,12 @@ class _Labelled:
     def sessions(self) -> dict[str, Mapping[str, str]]:
         found: dict[str, Mapping[str, str]] = {}
         filters = {"label": [SESSION]}
+        api = self._client.api
         with _translate("list resources labelled", SESSION):
             items = [
-                *self._client.api.containers(all=True, filters=filters),
-                *self._client.api.networks(filters=filters),
+                *api.containers(all=True, filters=filters),
+                *api.networks(filters=filters),
+                *(api.volumes(filters=filters).get("Volumes") or []),
             ]
         for item in items:
             labels = item.get("Labels") or {}
@@ -271,45 +274,52 @@ class DockerEngine(_Images, _Labelled):
             network = self._client.networks.create(name, driver="bridge", labels=dict(labels))
         return str(network.id)
 
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> str:
+        with _translate("create volume", name):
+            volume = self._client.volumes.create(name=name, driver="local", labels=dict(labels))
+        return str(volume.name)
+
     def run_container(
         self,
         *,
         name: str,
         image: str,
         hostname: str,
-        network: str,
         labels: Mapping[str, str],
         profile: RunProfile,
         environment: Mapping[str, str],
+        settings: ContainerSpec,
     ) -> str:
-        kwargs = _create_kwargs(profile)
+        kwargs = _create_kwargs(profile, settings)
         kwargs["environment"] = {**kwargs["environment"], **environment}
+        # The engine creates a container on one network; it joins the others before it starts.
+        first, *others = settings.networks
+        api = self._client.api
         try:
             with _translate("create container", name):
-                endpoint = self._client.api.create_endpoint_config(aliases=[hostname])
+                endpoint = api.create_endpoint_config(aliases=[hostname, *first.aliases])
                 container = self._client.containers.create(
                     image,
                     name=name,
                     hostname=hostname,
                     labels=dict(labels),
-                    network=network,
-                    networking_config={network: endpoint},
+                    network=first.name,
+                    networking_config={first.name: endpoint},
                     detach=True,
                     **kwargs,
                 )
         except EngineError as exc:
             raise HostStartError(hostname, exc.cause) from exc
         try:
+            for network in others:
+                with _translate("connect to a network", name):
+                    api.connect_container_to_network(
+                        container.id, network.name, aliases=[hostname, *network.aliases]
+                    )
             with _translate("start", name):
                 container.start()
         except EngineError as exc:
-            hint = ""
-            if profile.privileged and ("caps" in exc.cause or "permission" in exc.cause.lower()):
-                hint = (
-                    "the engine refused a privileged container; drop 'privileged: true' and use "
-                    "the default profile: this engine refuses --privileged, as one in a sandbox "
-                    "without CAP_SYS_RESOURCE or a rootless one does"
-                )
+            hint = _refusal_hint(profile, settings, exc.cause)
             # The container exists but never ran: remove it now, not at teardown.
             try:
                 with _translate("remove container", name):
@@ -426,22 +436,88 @@ class DockerEngine(_Images, _Labelled):
         self._client.close()
 
 
-def _create_kwargs(profile: RunProfile) -> dict[str, Any]:
-    """``profile`` as arguments for the SDK's ``containers.create``."""
+def _refusal_hint(profile: RunProfile, settings: ContainerSpec, cause: str) -> str:
+    """What to change when the engine would not start a container, where it can be told."""
+    # runc's words when the engine cannot hand out a capability it does not hold itself.
+    caps = "caps" in cause
+    if profile.privileged and (caps or "permission" in cause.lower()):
+        return (
+            "the engine refused a privileged container; drop 'privileged: true' and use "
+            "the default profile: this engine refuses --privileged, as one in a sandbox "
+            "without CAP_SYS_RESOURCE or a rootless one does"
+        )
+    if caps and settings.capabilities:
+        return (
+            f"the engine could not add {', '.join(settings.capabilities)}; drop from "
+            "'capabilities' what it cannot give: an engine in a sandbox, or a rootless one, "
+            "can only hand on capabilities it holds"
+        )
+    return ""
+
+
+def _create_kwargs(profile: RunProfile, settings: ContainerSpec | None = None) -> dict[str, Any]:
+    """``profile`` with a host's ``settings`` on top, as arguments of ``containers.create``."""
+    settings = settings or ContainerSpec()
+    # The host's own mounts win over the profile's tmpfs at the same place (a bigger /tmp).
+    mounted = {*settings.tmpfs, *(mount.target for mount in settings.volumes)}
+    tmpfs = {path: opts for path, opts in profile.tmpfs.items() if path not in mounted}
+    volumes = {src: dict(spec) for src, spec in profile.volumes.items()}
+    for mount in settings.volumes:
+        volumes[mount.source] = {"bind": mount.target, "mode": mount.mode}
     kwargs: dict[str, Any] = {
-        "tmpfs": dict(profile.tmpfs),
-        "volumes": {src: dict(spec) for src, spec in profile.volumes.items()},
+        "tmpfs": {**tmpfs, **settings.tmpfs},
+        "volumes": volumes,
         "environment": dict(profile.environment),
         "stop_signal": profile.stop_signal,
         "privileged": profile.privileged,
     }
     if profile.cgroupns:
         kwargs["cgroupns"] = profile.cgroupns
-    if profile.capabilities:
-        kwargs["cap_add"] = list(profile.capabilities)
-    if profile.security_opts:
-        kwargs["security_opt"] = list(profile.security_opts)
+    cap_add = [
+        cap
+        for cap in dict.fromkeys((*profile.capabilities, *settings.capabilities))
+        if cap not in settings.cap_drop
+    ]
+    if cap_add:
+        kwargs["cap_add"] = cap_add
+    if settings.cap_drop:
+        kwargs["cap_drop"] = list(settings.cap_drop)
+    # A host's seccomp or AppArmor profile replaces the run profile's (the engine takes one).
+    replaced = {_opt_kind(opt) for opt in settings.security_opts} & {"seccomp", "apparmor"}
+    security_opt = [
+        *(opt for opt in profile.security_opts if _opt_kind(opt) not in replaced),
+        *settings.security_opts,
+    ]
+    if security_opt:
+        kwargs["security_opt"] = security_opt
+    if settings.published_ports:
+        ports: dict[str, list[tuple[str, int | None]]] = {}
+        for port in settings.published_ports:
+            key = f"{port.container_port}/{port.protocol}"
+            ports.setdefault(key, []).append((port.host_ip, port.host_port))
+        kwargs["ports"] = ports
+    if settings.sysctls:
+        kwargs["sysctls"] = dict(settings.sysctls)
+    if settings.etc_hosts:
+        kwargs["extra_hosts"] = dict(settings.etc_hosts)
+    if settings.ulimits:
+        kwargs["ulimits"] = [
+            docker.types.Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in settings.ulimits
+        ]
+    if settings.command:
+        kwargs["command"] = list(settings.command)
+    if settings.memory is not None:
+        kwargs["mem_limit"] = settings.memory
+    if settings.cpus is not None:
+        kwargs["nano_cpus"] = round(settings.cpus * 1e9)
+    # -1 overrides a default limit the engine may be configured with.
+    kwargs["pids_limit"] = -1 if settings.pids_limit is None else settings.pids_limit
     return kwargs
+
+
+def _opt_kind(security_opt: str) -> str:
+    """``seccomp`` of ``seccomp=...`` (or of the older ``seccomp:...``)."""
+    return re.split("[=:]", security_opt, maxsplit=1)[0]
 
 
 # How networks ("Created") and volumes ("CreatedAt") date themselves: RFC 3339, nanoseconds.

@@ -11,9 +11,12 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from .profiles import EngineFacts, RunProfile
+
+if TYPE_CHECKING:  # labfile imports init, which imports this module
+    from .labfile import ContainerSpec
 
 Progress = Callable[[str], None]
 
@@ -126,7 +129,13 @@ class Engine(Protocol):
 
     def remove_image(self, image_id: str) -> None: ...
 
-    def create_network(self, name: str, labels: Mapping[str, str]) -> str: ...
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """A bridge network where containers resolve each other's aliases; returns its id."""
+        ...
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> str:
+        """A named volume (the one already there, if any); returns its name."""
+        ...
 
     def run_container(
         self,
@@ -134,11 +143,18 @@ class Engine(Protocol):
         name: str,
         image: str,
         hostname: str,
-        network: str,
         labels: Mapping[str, str],
         profile: RunProfile,
         environment: Mapping[str, str],
-    ) -> str: ...
+        settings: ContainerSpec,
+    ) -> str:
+        """Create and start a host's container; ``profile`` boots its init, ``settings`` add to it.
+
+        The networks and named volumes of ``settings`` carry the engine's names (network ids,
+        volume names), and must exist: the container joins each network under its
+        ``hostname`` and that network's aliases.
+        """
+        ...
 
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
         """Run ``argv`` in a running container; ContainerGoneError when it is not running."""
@@ -165,7 +181,7 @@ class Engine(Protocol):
         ...
 
     def sessions(self) -> dict[str, Mapping[str, str]]:
-        """Every session id that still owns a container or network, with that resource's labels."""
+        """Every session id that still owns a resource, with that resource's labels."""
         ...
 
     def labelled(self, labels: Mapping[str, str]) -> list[Resource]:

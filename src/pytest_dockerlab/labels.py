@@ -70,8 +70,13 @@ class SessionIdentity:
         variant = f"-{_slug(self.variant)}" if self.variant else ""
         return f"dockerlab-{self.session_id}-{_slug(self.worker)}{variant}"
 
-    def network_name(self) -> str:
-        return f"{self.prefix}-net"
+    def network_name(self, network: str = "") -> str:
+        """The engine's name of a lab network; the lab's default network has no ``network``."""
+        return f"{self.prefix}-net-{network}" if network else f"{self.prefix}-net"
+
+    def volume_name(self, volume: str) -> str:
+        """The engine's name of a lab's named volume: two sessions never share one."""
+        return f"{self.prefix}-vol-{volume}"
 
     def container_name(self, host: str) -> str:
         return f"{self.prefix}-{host}"

@@ -9,9 +9,14 @@ keep the two in agreement.
 from __future__ import annotations
 
 import datetime
+import difflib
+import ipaddress
 import json
+import math
+import posixpath
 import re
-from collections.abc import Mapping
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,9 +37,27 @@ _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _IMAGE_NAME = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
 _GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED_GROUPS = ("all", "ungrouped")
+_DNS_LABEL = "(lower-case letters, digits and '-', at most 63 characters)"
 
 _TOP_KEYS = ("ansible", "hosts", "image", "images")
-_HOST_KEYS = ("env", "groups", "image", "privileged", "vars")
+# A host's container settings, named as Molecule's docker platforms name them.
+_CONTAINER_KEYS = (
+    "cap_drop",
+    "capabilities",
+    "command",
+    "cpus",
+    "etc_hosts",
+    "memory",
+    "networks",
+    "pids_limit",
+    "published_ports",
+    "security_opts",
+    "sysctls",
+    "tmpfs",
+    "ulimits",
+    "volumes",
+)
+_HOST_KEYS = tuple(sorted(("env", "groups", "image", "privileged", "vars", *_CONTAINER_KEYS)))
 _ANSIBLE_KEYS = ("extra_vars", "playbooks", "roles_path")
 _IMAGES_KEYS = ("matrix", "recipes")
 _RECIPE_KEYS = ("base", "bootstrap", "cgroup", "cgroup_reason", "dockerfile", "init", "python")
@@ -44,6 +67,148 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 # A place in a YAML document: mapping keys as YAML read them, and list indices.
 _KeyPath = tuple[Any, ...]
+# Host ports published so far in a lab: (port, protocol) -> [(address, key path)].
+_Published = dict[tuple[int, str], list[tuple[str, _KeyPath]]]
+
+# Limits every host gets unless it sets its own. A fork bomb or a leak in a role under test
+# stops at its host instead of taking the engine's machine down: 4096 tasks are far more than
+# a systemd host with its services runs (threads count), 2 GiB more than most roles' services
+# need. Fixed numbers, so a host behaves the same on a laptop and a CI runner. No CPU quota:
+# the scheduler shares CPUs fairly, and a quota only makes boots slower on small machines.
+DEFAULT_MEMORY = 2 * 1024**3
+DEFAULT_PIDS_LIMIT = 4096
+# The lab network of hosts that name none; a host's `networks` may name it too.
+DEFAULT_NETWORK = "default"
+# Where published ports listen unless an address is given: a lab's services (with their test
+# passwords) stay off the network; write 0.0.0.0:8080:80 to publish on every interface.
+DEFAULT_PUBLISH_ADDRESS = "127.0.0.1"
+
+_MIN_MEMORY = 6 * 1024**2  # the engine refuses less
+_MIN_CPUS = 0.01  # the engine's smallest share
+_UNLIMITED = "unlimited"
+_CAPABILITIES = (
+    "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE",
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER",
+    "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN",
+    "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP",
+    "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT",
+    "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG",
+    "WAKE_ALARM",
+)  # fmt: skip
+_SECURITY_OPTS = "apparmor=..., label=..., no-new-privileges, seccomp=..., systempaths=unconfined"
+# Sysctls with a namespace of their own: the only ones the engine sets per container.
+_SYSCTL_NAME = re.compile(
+    r"net(\.[A-Za-z0-9_-]+)+|fs\.mqueue\.[a-z_]+"
+    r"|kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)"
+)
+_SYSCTLS = (
+    "net.<name>, fs.mqueue.<name>, kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, "
+    "kernel.shmall, kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced"
+)
+_ULIMITS = (
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+    "rss", "rtprio", "rttime", "sigpending", "stack",
+)  # fmt: skip
+_NETWORK_KEYS = ("aliases", "name")
+# A named volume (the engine's rule); any other source is a path, relative to the lab file.
+_VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PROPAGATION = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+_BIND_MODES = ("ro", "rw", "z", "Z", *_PROPAGATION)
+_VOLUME_MODES = ("ro", "rw", "z", "Z", "nocopy")
+_TMPFS_FLAGS = (
+    "ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime",
+    "diratime", "nodiratime", "relatime", "norelatime", "strictatime", "sync", "async",
+)  # fmt: skip
+_TMPFS_SETTINGS = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "huge", "mpol")
+_CGROUP = Path("/sys/fs/cgroup")
+# Mount points init needs as the engine and the run profile set them up.
+_INIT_MOUNTS = {
+    "/": "the host's root file system",
+    "/dev": "the engine's /dev",
+    "/proc": "the kernel's /proc",
+    "/sys": "the kernel's /sys",
+    "/run": "the tmpfs the run profile mounts for init",
+}
+_PROTOCOLS = ("tcp", "udp", "sctp")
+_PORT_RANGE = r"[0-9]+(?:-[0-9]+)?"
+_PUBLISHED_PORT = re.compile(
+    rf"(?:(?:(\[[^\]]*\]|[^:\[\]]*):)?({_PORT_RANGE})?:)?({_PORT_RANGE})(?:/([a-z]+))?"
+)
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([kmgtp]?)i?b?", re.IGNORECASE)
+_DNS_NAME = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """A port of a host, published on the engine's machine."""
+
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str = DEFAULT_PUBLISH_ADDRESS
+    host_port: int | None = None  # None: the engine picks a free port
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume of a host: one of the lab's named volumes, or a folder or file bound in."""
+
+    source: str  # the volume's name, or an absolute path on the engine's machine
+    target: str  # an absolute path in the host
+    mode: str = "rw"  # as the engine takes it: "ro", "rw,z", "ro,rslave", ...
+    named: bool = False
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    name: str  # "nofile", "nproc", ...
+    soft: int  # -1: unlimited
+    hard: int
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A lab network a host is on, and the extra names it answers to there."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How a host's container runs, on top of the run profile that boots its init."""
+
+    capabilities: tuple[str, ...] = ()  # added, without the CAP_ prefix
+    cap_drop: tuple[str, ...] = ()
+    security_opts: tuple[str, ...] = ()  # a seccomp profile file is given as its JSON
+    tmpfs: Mapping[str, str] = field(default_factory=dict)  # mount point -> options
+    volumes: tuple[Mount, ...] = ()
+    published_ports: tuple[PublishedPort, ...] = ()
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    networks: tuple[NetworkSpec, ...] = (NetworkSpec(DEFAULT_NETWORK),)  # never empty
+    command: tuple[str, ...] = ()  # empty: the image's own command (its init)
+    etc_hosts: Mapping[str, str] = field(default_factory=dict)  # name -> address
+    ulimits: tuple[Ulimit, ...] = ()
+    memory: int | None = DEFAULT_MEMORY  # bytes; None: no limit
+    cpus: float | None = None  # None: every CPU
+    pids_limit: int | None = DEFAULT_PIDS_LIMIT  # None: no limit
+
+    @property
+    def named_volumes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.source for m in self.volumes if m.named))
+
+    def on_engine(
+        self, network: Callable[[str], str], volume: Callable[[str], str]
+    ) -> ContainerSpec:
+        """The same settings with networks and named volumes under their engine names."""
+        return replace(
+            self,
+            networks=tuple(replace(n, name=network(n.name)) for n in self.networks),
+            volumes=tuple(
+                replace(m, source=volume(m.source)) if m.named else m for m in self.volumes
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -57,6 +222,7 @@ class HostSpec:
     privileged: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
     pinned: bool = False  # the host names its own image: --dockerlab-image leaves it alone
+    container: ContainerSpec = field(default_factory=ContainerSpec)
 
 
 @dataclass(frozen=True)
@@ -303,12 +469,7 @@ class _YamlFile:
 
     @staticmethod
     def _message(keypath: _KeyPath, problem: str) -> str:
-        where = ""
-        for key in keypath:
-            if isinstance(key, int) and not isinstance(key, bool):
-                where += f"[{key}]"
-            else:
-                where += f".{key}" if where else str(key)
+        where = _path_text(keypath)
         return f"{where}: {problem}" if where else problem
 
     def section(
@@ -359,12 +520,13 @@ def _parse_lab(doc: _YamlFile, data: Any) -> LabSpec:
         doc.fail(("hosts",), f"must be a mapping of host name to settings, not {_kind(raw_hosts)}")
     if not raw_hosts:
         doc.fail(("hosts",), "must name at least one host")
+    root = doc.path.parent
     hosts: dict[str, HostSpec] = {}
+    published: _Published = {}
     for key, raw in raw_hosts.items():
         name = _host_name(doc, key)
-        hosts[name] = _parse_host(doc, name, raw, default_image)
+        hosts[name] = _parse_host(doc, name, raw, default_image, root, published)
 
-    root = doc.path.parent
     return LabSpec(
         path=doc.path,
         hosts=hosts,
@@ -387,13 +549,19 @@ def _host_name(doc: _YamlFile, key: Any) -> str:
         )
     doc.fail(
         ("hosts",),
-        f"host name {text!r} is not a valid DNS label "
-        "(lower-case letters, digits and '-', at most 63 characters)",
+        f"host name {text!r} is not a valid DNS label {_DNS_LABEL}",
         at=at,
     )
 
 
-def _parse_host(doc: _YamlFile, name: str, raw: Any, default_image: str) -> HostSpec:
+def _parse_host(
+    doc: _YamlFile,
+    name: str,
+    raw: Any,
+    default_image: str,
+    root: Path,
+    published: _Published,
+) -> HostSpec:
     at = ("hosts", name)
     settings = doc.section(at, raw, _HOST_KEYS, "settings must be a mapping")
 
@@ -430,6 +598,7 @@ def _parse_host(doc: _YamlFile, name: str, raw: Any, default_image: str) -> Host
         privileged=privileged,
         env=_environment(doc, (*at, "env"), settings.get("env")),
         pinned="image" in settings,
+        container=_parse_container(doc, at, settings, root, published),
     )
 
 
@@ -520,18 +689,24 @@ def _paths(doc: _YamlFile, keypath: _KeyPath, value: Any) -> list[tuple[_KeyPath
     return _strings(doc, keypath, value, "a path", "paths", lone_ok=True, null_ok=True)
 
 
-def _variables(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, Any]:
-    """A mapping of variable name (a string) to any value; null is no variables."""
+def _variables(
+    doc: _YamlFile,
+    keypath: _KeyPath,
+    value: Any,
+    names: str = "variable name",
+    values: str = "value",
+) -> dict[str, Any]:
+    """A mapping of names (strings) to any value; null is none."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        doc.fail(keypath, f"must be a mapping of variable name to value, not {_kind(value)}")
+        doc.fail(keypath, f"must be a mapping of {names} to {values}, not {_kind(value)}")
     for key in value:
         if not isinstance(key, str):
             text = doc.key_text((*keypath, key))
             doc.fail(
                 keypath,
-                f"variable name {text!r} is read by YAML as {_key_kind(key)}; "
+                f"{names} {text!r} is read by YAML as {_key_kind(key)}; "
                 "quote it or pick another name",
                 at=(*keypath, key),
             )
@@ -571,8 +746,8 @@ def _check_passable(doc: _YamlFile, keypath: _KeyPath, value: Any, within: tuple
 
 
 def _environment(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, str]:
-    env = _variables(doc, keypath, value)
-    for key, item in env.items():
+    env = {}
+    for key, item in _variables(doc, keypath, value).items():
         here = (*keypath, key)
         if not key or "=" in key:
             doc.fail(
@@ -580,13 +755,491 @@ def _environment(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, str
                 f"{key!r} is not a usable environment variable name (not empty, no '=')",
                 at=here,
             )
-        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-            problem = f"must be a string or a number, not {_kind(item)}"
-            text = doc.value_texts.get(here)
-            if text:
-                problem += f"; quote it ({text!r}) to pass it as written"
-            doc.fail(here, problem)
-    return {key: str(item) for key, item in env.items()}
+        env[key] = _text_value(doc, here, item)
+    return env
+
+
+def _text_value(doc: _YamlFile, keypath: _KeyPath, value: Any) -> str:
+    """A string or a number, as text; what YAML read as a boolean or null is refused."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        problem = f"must be a string or a number, not {_kind(value)}"
+        text = doc.value_texts.get(keypath)
+        if text:
+            problem += f"; quote it ({text!r}) to pass it as written"
+        doc.fail(keypath, problem)
+    return str(value)
+
+
+# A host's container settings
+
+
+def _parse_container(
+    doc: _YamlFile,
+    at: _KeyPath,
+    settings: Mapping[Any, Any],
+    root: Path,
+    published: _Published,
+) -> ContainerSpec:
+    added = _capabilities(doc, (*at, "capabilities"), settings.get("capabilities"))
+    dropped = _capabilities(doc, (*at, "cap_drop"), settings.get("cap_drop"))
+    for where, name in dropped:
+        if name in {added_name for _, added_name in added}:
+            doc.fail(where, f"{name} is also in capabilities: add it or drop it, not both")
+    targets: dict[str, _KeyPath] = {}  # mount point -> where it is mounted
+    tmpfs = _tmpfs(doc, (*at, "tmpfs"), settings.get("tmpfs"), targets)
+    volumes = _volumes(doc, (*at, "volumes"), settings.get("volumes"), root, targets)
+    chosen: dict[str, Any] = {}  # the settings whose default is not "none"
+    if "networks" in settings:
+        chosen["networks"] = _networks(doc, (*at, "networks"), settings["networks"])
+    if "command" in settings:
+        chosen["command"] = _command(doc, (*at, "command"), settings["command"])
+    if "memory" in settings:
+        chosen["memory"] = _memory(doc, (*at, "memory"), settings["memory"])
+    if "cpus" in settings:
+        chosen["cpus"] = _cpus(doc, (*at, "cpus"), settings["cpus"])
+    if "pids_limit" in settings:
+        chosen["pids_limit"] = _pids_limit(doc, (*at, "pids_limit"), settings["pids_limit"])
+    return ContainerSpec(
+        capabilities=tuple(dict.fromkeys(name for _, name in added)),
+        cap_drop=tuple(dict.fromkeys(name for _, name in dropped)),
+        security_opts=_security_opts(
+            doc, (*at, "security_opts"), settings.get("security_opts"), root
+        ),
+        tmpfs=tmpfs,
+        volumes=volumes,
+        published_ports=_published_ports(
+            doc, (*at, "published_ports"), settings.get("published_ports"), published
+        ),
+        sysctls=_sysctls(doc, (*at, "sysctls"), settings.get("sysctls")),
+        etc_hosts=_etc_hosts(doc, (*at, "etc_hosts"), settings.get("etc_hosts")),
+        ulimits=_ulimits(doc, (*at, "ulimits"), settings.get("ulimits")),
+        **chosen,
+    )
+
+
+def _capabilities(doc: _YamlFile, keypath: _KeyPath, value: Any) -> list[tuple[_KeyPath, str]]:
+    """Capability names as the engine takes them (no CAP_ prefix), with their key paths."""
+    found = []
+    for where, text in _strings(
+        doc, keypath, value, "a capability", "capabilities", lone_ok=False, null_ok=True
+    ):
+        name = text[4:] if text.startswith("CAP_") else text
+        if name != "ALL" and name not in _CAPABILITIES:
+            upper = name.upper()
+            upper = upper[4:] if upper.startswith("CAP_") else upper
+            if upper == "ALL" or upper in _CAPABILITIES:
+                hint = f"; write it in capitals: {upper}"
+            else:
+                close = difflib.get_close_matches(upper, _CAPABILITIES, n=1)
+                hint = f"; did you mean {close[0]}?" if close else " (see capabilities(7))"
+            doc.fail(where, f"{text!r} is not a Linux capability{hint}")
+        found.append((where, name))
+    return found
+
+
+def _security_opts(doc: _YamlFile, keypath: _KeyPath, value: Any, root: Path) -> tuple[str, ...]:
+    opts = []
+    for where, text in _strings(
+        doc, keypath, value, "a security option", "security options", lone_ok=False, null_ok=True
+    ):
+        match = re.fullmatch(r"([a-z-]+)(?:[=:](.*))?", text, re.DOTALL)
+        key, setting = (match[1], match[2]) if match else ("", None)
+        if key == "seccomp" and setting:
+            opts.append(_seccomp(doc, where, setting, root))
+        elif (
+            (key == "no-new-privileges" and setting in (None, "true", "false"))
+            or (key in ("apparmor", "label") and setting)
+            or (key == "systempaths" and setting == "unconfined")
+        ):
+            opts.append(text)
+        else:
+            doc.fail(
+                where, f"{text!r} is not a security option the engine knows ({_SECURITY_OPTS})"
+            )
+    return tuple(opts)
+
+
+def _seccomp(doc: _YamlFile, where: _KeyPath, setting: str, root: Path) -> str:
+    """``seccomp=...`` as the engine takes it: a profile file is handed over as its JSON."""
+    if setting in ("unconfined", "builtin") or setting.lstrip().startswith("{"):
+        return f"seccomp={setting}"
+    path = (root / setting).resolve()
+    if not path.is_file():
+        doc.fail(where, f"{'not a file' if path.exists() else 'no such file'}: {path}")
+    try:
+        profile = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        doc.fail(where, f"{path} is not a JSON seccomp profile: {exc}")
+    return "seccomp=" + json.dumps(profile, separators=(",", ":"))
+
+
+def _tmpfs(
+    doc: _YamlFile, keypath: _KeyPath, value: Any, targets: dict[str, _KeyPath]
+) -> dict[str, str]:
+    mounts = {}
+    for where, text in _strings(
+        doc,
+        keypath,
+        value,
+        "a mount point (/path or /path:options)",
+        "mount points",
+        lone_ok=False,
+        null_ok=True,
+    ):
+        path, _, options = text.partition(":")
+        for option in filter(None, options.split(",")):
+            name, equals, _ = option.partition("=")
+            if option not in _TMPFS_FLAGS and not (equals and name in _TMPFS_SETTINGS):
+                settings = ", ".join(f"{setting}=" for setting in _TMPFS_SETTINGS)
+                doc.fail(
+                    where,
+                    f"{option!r} is not a tmpfs option ({settings}; or {', '.join(_TMPFS_FLAGS)})",
+                )
+        mounts[_mount_point(doc, where, path, targets)] = options
+    return mounts
+
+
+def _volumes(
+    doc: _YamlFile, keypath: _KeyPath, value: Any, root: Path, targets: dict[str, _KeyPath]
+) -> tuple[Mount, ...]:
+    mounts = []
+    sources: dict[str, _KeyPath] = {}
+    for where, text in _strings(
+        doc,
+        keypath,
+        value,
+        "a volume (source:/path or source:/path:mode)",
+        "volumes",
+        lone_ok=False,
+        null_ok=True,
+    ):
+        parts = text.split(":")
+        if len(parts) == 1 or not parts[0]:
+            doc.fail(
+                where,
+                f"{text!r} names no source: write NAME:/path for a named volume of the lab, "
+                "or PATH:/path to bind a file or folder in",
+            )
+        if len(parts) > 3:
+            doc.fail(where, f"{text!r} is not source:/path or source:/path:mode")
+        source, target, mode = parts[0], parts[1], parts[2] if len(parts) == 3 else "rw"
+        target = _mount_point(doc, where, target, targets)
+        named = bool(_VOLUME_NAME.fullmatch(source))
+        if not named:
+            path = (root / source).resolve()
+            if path == _CGROUP or _CGROUP in path.parents:
+                doc.fail(
+                    where,
+                    f"{path}: how the cgroup file system reaches init is the run profile's "
+                    "business; drop this volume",
+                )
+            if not path.exists():
+                doc.fail(where, f"no such file or folder: {path}")
+            source = str(path)
+        _mount_mode(doc, where, mode, named)
+        if source in sources:
+            also = _path_text(sources[source][2:])
+            doc.fail(where, f"{parts[0]!r} is mounted twice in this host (also {also})")
+        sources[source] = where
+        mounts.append(Mount(source=source, target=target, mode=mode, named=named))
+    return tuple(mounts)
+
+
+def _mount_mode(doc: _YamlFile, where: _KeyPath, mode: str, named: bool) -> None:
+    allowed = _VOLUME_MODES if named else _BIND_MODES
+    options = mode.split(",")
+    for option in options:
+        if option not in allowed:
+            kind = "a named volume" if named else "a bind mount"
+            doc.fail(where, f"{option!r} is not a mode of {kind} ({', '.join(allowed)})")
+    for exclusive in (("ro", "rw"), ("z", "Z"), _PROPAGATION):
+        both = [option for option in options if option in exclusive]
+        if len(both) > 1:
+            doc.fail(where, f"mode {mode!r} says both {both[0]} and {both[1]}")
+
+
+def _mount_point(doc: _YamlFile, where: _KeyPath, path: str, targets: dict[str, _KeyPath]) -> str:
+    """An absolute path in the host where init's own file systems are not, mounted once."""
+    if not path.startswith("/"):
+        doc.fail(where, f"the mount point {path!r} must be an absolute path in the host")
+    target = "/" + posixpath.normpath(path).lstrip("/")
+    if target == str(_CGROUP) or target.startswith(f"{_CGROUP}/"):
+        doc.fail(
+            where,
+            f"{target}: the run profile gives init the cgroup file system there (a Molecule "
+            "scenario's /sys/fs/cgroup volume is not needed); drop this mount",
+        )
+    tree = next((t for t in ("/proc", "/sys") if target.startswith(f"{t}/")), target)
+    if tree in _INIT_MOUNTS:
+        inside = "in" if tree != target else "is"
+        doc.fail(
+            where, f"{target} {inside} {_INIT_MOUNTS[tree]}, which init needs; mount elsewhere"
+        )
+    if target in targets:
+        doc.fail(
+            where,
+            f"{target} is mounted twice in this host (also {_path_text(targets[target][2:])})",
+        )
+    targets[target] = where
+    return target
+
+
+def _published_ports(
+    doc: _YamlFile,
+    keypath: _KeyPath,
+    value: Any,
+    published: _Published,
+) -> tuple[PublishedPort, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        doc.fail(keypath, f"must be a list of ports ('8080:80', '9000/udp'), not {_kind(value)}")
+    ports: list[PublishedPort] = []
+    for index, item in enumerate(value):
+        where = (*keypath, index)
+        written = doc.value_texts.get(where, "")
+        if isinstance(item, int) and not isinstance(item, bool) and ":" in written:
+            doc.fail(
+                where,
+                f"YAML reads {written} as the number {item} (base 60); quote it ('{written}')",
+            )
+        if isinstance(item, bool) or not isinstance(item, (int, str)) or item == "":
+            doc.fail(where, f"must be a port ('8080:80', '9000/udp', 80), not {_kind(item)}")
+        for port in _published_port(doc, where, str(item)):
+            if port.host_port is not None:
+                for address, other in published.get((port.host_port, port.protocol), []):
+                    if _WILDCARD & {address, port.host_ip} or address == port.host_ip:
+                        doc.fail(
+                            where,
+                            f"{_address(port.host_ip)}:{port.host_port}/{port.protocol} is "
+                            f"published twice (also {_path_text(other)})",
+                        )
+                published.setdefault((port.host_port, port.protocol), []).append(
+                    (port.host_ip, where)
+                )
+            ports.append(port)
+    return tuple(ports)
+
+
+_WILDCARD = {"0.0.0.0", "::"}
+
+
+def _address(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def _published_port(doc: _YamlFile, where: _KeyPath, text: str) -> list[PublishedPort]:
+    """``[ADDRESS:][HOST_PORT:]PORT[/PROTOCOL]``; ranges of the same length map port to port."""
+    match = _PUBLISHED_PORT.fullmatch(text)
+    if not match:
+        doc.fail(
+            where,
+            f"{text!r} is not a port to publish: write [ADDRESS:][HOST_PORT:]PORT[/PROTOCOL], "
+            "as in 80, 8080:80, 127.0.0.1:8080:80/udp or [::1]:8080:80",
+        )
+    address, host, container, protocol = match.groups()
+    protocol = protocol or "tcp"
+    if protocol not in _PROTOCOLS:
+        doc.fail(where, f"{protocol!r} is not a protocol ({', '.join(_PROTOCOLS)})")
+    ip = DEFAULT_PUBLISH_ADDRESS
+    address = (address or "").strip("[]")
+    if address:
+        try:
+            ip = str(ipaddress.ip_address(address))
+        except ValueError:
+            doc.fail(where, f"{address!r} is not an IP address")
+    inside = _port_range(doc, where, container)
+    if not host:
+        return [PublishedPort(port, protocol, ip) for port in inside]
+    outside = _port_range(doc, where, host)
+    if len(outside) != len(inside):
+        doc.fail(
+            where,
+            f"{text!r} maps {len(outside)} ports of the engine's machine to {len(inside)} "
+            "of the host; give ranges of the same length",
+        )
+    return [PublishedPort(p, protocol, ip, h) for p, h in zip(inside, outside)]
+
+
+def _port_range(doc: _YamlFile, where: _KeyPath, text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    low, high = int(first), int(last or first)
+    if not 1 <= low <= high <= 65535:
+        doc.fail(where, f"{text!r} is not a port or a range of ports (1-65535, low-high)")
+    return list(range(low, high + 1))
+
+
+def _sysctls(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, str]:
+    sysctls = _variables(doc, keypath, value, "sysctl name")
+    for name in sysctls:
+        if not _SYSCTL_NAME.fullmatch(name):
+            doc.fail(
+                keypath,
+                f"{name!r} cannot be set in one container: the engine sets only sysctls with "
+                f"a namespace of their own ({_SYSCTLS})",
+                at=(*keypath, name),
+            )
+    return {name: _text_value(doc, (*keypath, name), item) for name, item in sysctls.items()}
+
+
+def _etc_hosts(doc: _YamlFile, keypath: _KeyPath, value: Any) -> dict[str, str]:
+    entries = _variables(doc, keypath, value, "host name", "address")
+    hosts = {}
+    for name, address in entries.items():
+        here = (*keypath, name)
+        if not _DNS_NAME.fullmatch(name):
+            doc.fail(
+                keypath, f"{name!r} is not a host name (letters, digits, '-' and '.')", at=here
+            )
+        if not isinstance(address, str):
+            doc.fail(here, f"must be an IP address, not {_kind(address)}")
+        if address == "host-gateway":
+            hosts[name] = address
+            continue
+        try:
+            hosts[name] = str(ipaddress.ip_address(address))
+        except ValueError:
+            doc.fail(
+                here, f"{address!r} is not an IP address (or host-gateway: the engine's machine)"
+            )
+    return hosts
+
+
+def _ulimits(doc: _YamlFile, keypath: _KeyPath, value: Any) -> tuple[Ulimit, ...]:
+    limits: dict[str, tuple[Ulimit, _KeyPath]] = {}
+    for where, text in _strings(
+        doc,
+        keypath,
+        value,
+        "a limit (name:soft or name:soft:hard)",
+        "limits ('nofile:1024:4096')",
+        lone_ok=False,
+        null_ok=True,
+    ):
+        name, *values = text.split(":")
+        if len(values) not in (1, 2):
+            doc.fail(where, f"{text!r} is not name:soft or name:soft:hard (nofile:1024:4096)")
+        if name not in _ULIMITS:
+            close = difflib.get_close_matches(name, _ULIMITS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            doc.fail(where, f"{name!r} is not a limit ({hint}{', '.join(_ULIMITS)})")
+        if name in limits:
+            doc.fail(where, f"{name!r} is limited twice (also {_path_text(limits[name][1][2:])})")
+        soft, hard = (_limit_value(doc, where, v) for v in (values[0], values[-1]))
+        if hard != -1 and (soft == -1 or soft > hard):
+            doc.fail(where, f"the soft limit {values[0]} is above the hard limit {values[-1]}")
+        limits[name] = (Ulimit(name, soft, hard), where)
+    return tuple(limit for limit, _ in limits.values())
+
+
+def _limit_value(doc: _YamlFile, where: _KeyPath, text: str) -> int:
+    if text in (_UNLIMITED, "-1"):
+        return -1
+    if not text.isdigit():
+        doc.fail(where, f"{text!r} is not a number of the limit's units (or unlimited)")
+    return int(text)
+
+
+def _networks(doc: _YamlFile, keypath: _KeyPath, value: Any) -> tuple[NetworkSpec, ...]:
+    if not isinstance(value, list):
+        doc.fail(keypath, f"must be a list of network names, not {_kind(value)}")
+    if not value:
+        doc.fail(
+            keypath,
+            "must name at least one network (a host without 'networks' is on the lab's "
+            f"{DEFAULT_NETWORK!r} network)",
+        )
+    networks: dict[str, NetworkSpec] = {}
+    for index, item in enumerate(value):
+        where = (*keypath, index)
+        aliases: list[tuple[_KeyPath, str]] = []
+        if isinstance(item, dict):
+            doc.refuse_unknown(where, item, _NETWORK_KEYS)
+            if "name" not in item:
+                doc.fail(where, "names no network: add 'name:'")
+            aliases = _strings(
+                doc,
+                (*where, "aliases"),
+                item.get("aliases"),
+                "a host name",
+                "host names",
+                lone_ok=True,
+                null_ok=True,
+            )
+            item, where = item["name"], (*where, "name")
+        for alias_at, alias in aliases:
+            if not _HOST_NAME.fullmatch(alias):
+                doc.fail(alias_at, f"alias {alias!r} is not a valid DNS label {_DNS_LABEL}")
+        text = doc.value_texts.get(where, "")
+        if not isinstance(item, str) and _HOST_NAME.fullmatch(text):
+            doc.fail(
+                where,
+                f"network name {text!r} is read by YAML as {_key_kind(item)}; "
+                f"quote it ({text!r}) or pick another name",
+            )
+        if not isinstance(item, str) or not item:
+            doc.fail(where, f"must be a network name, not {_kind(item)}")
+        if not _HOST_NAME.fullmatch(item):
+            doc.fail(where, f"network name {item!r} is not a valid DNS label {_DNS_LABEL}")
+        if item in networks:
+            doc.fail(where, f"{item!r} is listed twice")
+        networks[item] = NetworkSpec(item, tuple(dict.fromkeys(alias for _, alias in aliases)))
+    return tuple(networks.values())
+
+
+def _command(doc: _YamlFile, keypath: _KeyPath, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            doc.fail(keypath, f"cannot be split into words: {exc}")
+        if not argv:
+            doc.fail(keypath, f"must name a program, not {_kind(value.strip())}")
+        return tuple(argv)
+    if not isinstance(value, list) or not value:
+        got = "an empty list" if value == [] else _kind(value)
+        doc.fail(keypath, f"must be a command line or a list of words, not {got}")
+    argv = [_text_value(doc, (*keypath, index), word) for index, word in enumerate(value)]
+    if not argv[0]:
+        doc.fail((*keypath, 0), "must name a program, not an empty string")
+    return tuple(argv)
+
+
+def _memory(doc: _YamlFile, keypath: _KeyPath, value: Any) -> int | None:
+    if value == _UNLIMITED:
+        return None
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif match:
+        size = int(float(match[1]) * 1024 ** "bkmgtp".index(match[2].lower() or "b"))
+    else:
+        got = repr(value) if isinstance(value, str) and value else _kind(value)
+        doc.fail(keypath, f"must be a size (512m, 2g, a number of bytes) or unlimited, not {got}")
+    if size < _MIN_MEMORY:
+        doc.fail(keypath, f"{value} is below the engine's minimum of 6m")
+    return size
+
+
+def _cpus(doc: _YamlFile, keypath: _KeyPath, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        doc.fail(keypath, f"must be a number of CPUs (0.5, 2), not {_kind(value)}")
+    if not (math.isfinite(value) and value >= _MIN_CPUS):
+        doc.fail(
+            keypath, f"must be at least {_MIN_CPUS} (the engine's smallest share), not {value}"
+        )
+    return float(value)
+
+
+def _pids_limit(doc: _YamlFile, keypath: _KeyPath, value: Any) -> int | None:
+    if value == _UNLIMITED:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        got = repr(value) if isinstance(value, str) and value else _kind(value)
+        doc.fail(keypath, f"must be a number of processes or unlimited, not {got}")
+    if value < 1:
+        doc.fail(keypath, f"must be at least 1, not {value}; write unlimited for no limit")
+    return value
 
 
 def _recipe_text(
@@ -615,6 +1268,17 @@ def _cgroup_versions(doc: _YamlFile, value: Any) -> tuple[int, ...]:
             got = repr(version) if type(version) is int else _kind(version)
             doc.fail(("cgroup", index), f"must be {allowed}, not {got}")
     return tuple(dict.fromkeys(value))
+
+
+def _path_text(keypath: _KeyPath) -> str:
+    """A key path as messages write it: ``hosts.web.groups[1]``."""
+    where = ""
+    for key in keypath:
+        if isinstance(key, int) and not isinstance(key, bool):
+            where += f"[{key}]"
+        else:
+            where += f".{key}" if where else str(key)
+    return where
 
 
 def _kind(value: Any) -> str:

@@ -27,6 +27,11 @@ FAILED = 1  # python -m pytest_dockerlab: the command ran and could not do it
 LAB_TEST = "def test_x(lab): pass\n"
 HOST = "hosts:\n  web:\n"
 DNS = "(lower-case letters, digits and '-', at most 63 characters)"
+HOST_KEYS = (
+    "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, image, memory, networks, "
+    "pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, ulimits, vars, "
+    "volumes"
+)
 GROUP = "(letters, digits and '_', not starting with a digit; not 'all' or 'ungrouped')"
 INITS = "systemd, sysvinit"
 RECIPE_KEYS = "base, bootstrap, cgroup, cgroup_reason, dockerfile, init, python"
@@ -254,9 +259,7 @@ CATALOGUE = [
         "unknown-host-key",
         "lab file",
         "a misspelt host key `imag:`",
-        lab_error(
-            4, "hosts.web: unknown key 'imag' (allowed: env, groups, image, privileged, vars)"
-        ),
+        lab_error(4, f"hosts.web: unknown key 'imag' (allowed: {HOST_KEYS})"),
         files=lab(f"{HOST}    image: debian12\n    imag: debian11\n"),
     ),
     BadInput(
@@ -367,6 +370,180 @@ CATALOGUE = [
         "`TZ` twice under `env:`",
         lab_error(5, "hosts.web.env: duplicate key 'TZ' (first on line 4)"),
         files=lab(f"{HOST}    env:\n      TZ: UTC\n      TZ: CET\n"),
+    ),
+    # The lab file: a host's container settings.
+    BadInput(
+        "capability-misspelt",
+        "lab file",
+        "`capabilities: [NET_ADMN]`",
+        lab_error(
+            3,
+            "hosts.web.capabilities[0]: 'NET_ADMN' is not a Linux capability; "
+            "did you mean NET_ADMIN?",
+        ),
+        files=lab(f"{HOST}    capabilities: [NET_ADMN]\n"),
+    ),
+    BadInput(
+        "capability-added-and-dropped",
+        "lab file",
+        "`NET_ADMIN` in both `capabilities:` and `cap_drop:`",
+        lab_error(
+            4,
+            "hosts.web.cap_drop[0]: NET_ADMIN is also in capabilities: add it or drop it, not both",
+        ),
+        files=lab(f"{HOST}    capabilities: [NET_ADMIN]\n    cap_drop: [NET_ADMIN]\n"),
+    ),
+    BadInput(
+        "security-option-unknown",
+        "lab file",
+        "`security_opts: [selinux=disable]`",
+        lab_error(
+            3,
+            "hosts.web.security_opts[0]: 'selinux=disable' is not a security option the "
+            "engine knows (apparmor=..., label=..., no-new-privileges, seccomp=..., "
+            "systempaths=unconfined)",
+        ),
+        files=lab(f"{HOST}    security_opts: [selinux=disable]\n"),
+    ),
+    BadInput(
+        "tmpfs-at-run",
+        "lab file",
+        "`tmpfs: [/run]` (init's own tmpfs)",
+        lab_error(
+            3,
+            "hosts.web.tmpfs[0]: /run is the tmpfs the run profile mounts for init, which "
+            "init needs; mount elsewhere",
+        ),
+        files=lab(f"{HOST}    tmpfs: [/run]\n"),
+    ),
+    BadInput(
+        "volume-cgroup",
+        "lab file",
+        "a Molecule scenario's `/sys/fs/cgroup:/sys/fs/cgroup:rw` volume",
+        lab_error(
+            4,
+            "hosts.web.volumes[0]: /sys/fs/cgroup: the run profile gives init the cgroup "
+            "file system there (a Molecule scenario's /sys/fs/cgroup volume is not needed); "
+            "drop this mount",
+        ),
+        files=lab(f"{HOST}    volumes:\n      - /sys/fs/cgroup:/sys/fs/cgroup:rw\n"),
+    ),
+    BadInput(
+        "bind-mount-missing",
+        "lab file",
+        "`volumes: ['./data:/srv/data']`, no `data` beside the lab file",
+        lab_error(3, "hosts.web.volumes[0]: no such file or folder: */data"),
+        files=lab(f"{HOST}    volumes: ['./data:/srv/data']\n"),
+    ),
+    BadInput(
+        "volume-without-source",
+        "lab file",
+        "`volumes: [/data]` (an anonymous volume)",
+        lab_error(
+            3,
+            "hosts.web.volumes[0]: '/data' names no source: write NAME:/path for a named "
+            "volume of the lab, or PATH:/path to bind a file or folder in",
+        ),
+        files=lab(f"{HOST}    volumes: [/data]\n"),
+    ),
+    BadInput(
+        "published-port-base-60",
+        "lab file",
+        "`published_ports: [22:22]` unquoted (YAML 1.1 reads a number)",
+        lab_error(
+            4,
+            "hosts.web.published_ports[0]: YAML reads 22:22 as the number 1342 (base 60); "
+            "quote it ('22:22')",
+        ),
+        files=lab(f"{HOST}    published_ports:\n      - 22:22\n"),
+    ),
+    BadInput(
+        "published-port-twice",
+        "lab file",
+        "two hosts publish port 8080",
+        lab_error(
+            3,
+            "hosts.db.published_ports[0]: 127.0.0.1:8080/tcp is published twice "
+            "(also hosts.web.published_ports[0])",
+        ),
+        files=lab(
+            "hosts:\n  web: {published_ports: ['8080:80']}\n"
+            "  db: {published_ports: ['8080:5432']}\n"
+        ),
+    ),
+    BadInput(
+        "sysctl-not-namespaced",
+        "lab file",
+        "`sysctls: {vm.swappiness: 10}` (the engine machine's, not a container's)",
+        lab_error(
+            3,
+            "hosts.web.sysctls: 'vm.swappiness' cannot be set in one container: the engine "
+            "sets only sysctls with a namespace of their own (net.<name>, fs.mqueue.<name>, "
+            "kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.shmall, "
+            "kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced)",
+        ),
+        files=lab(f"{HOST}    sysctls: {{vm.swappiness: 10}}\n"),
+    ),
+    BadInput(
+        "network-name-invalid",
+        "lab file",
+        "`networks: [Back_1]`",
+        lab_error(
+            3, f"hosts.web.networks[0]: network name 'Back_1' is not a valid DNS label {DNS}"
+        ),
+        files=lab(f"{HOST}    networks: [Back_1]\n"),
+    ),
+    BadInput(
+        "command-open-quote",
+        "lab file",
+        "`command: sh -c 'sleep 1` (a quote left open)",
+        lab_error(3, "hosts.web.command: cannot be split into words: No closing quotation"),
+        files=lab(f"{HOST}    command: sh -c 'sleep 1\n"),
+    ),
+    BadInput(
+        "etc-hosts-not-an-address",
+        "lab file",
+        "`etc_hosts: {db: db.example.test}`",
+        lab_error(
+            3,
+            "hosts.web.etc_hosts.db: 'db.example.test' is not an IP address "
+            "(or host-gateway: the engine's machine)",
+        ),
+        files=lab(f"{HOST}    etc_hosts: {{db: db.example.test}}\n"),
+    ),
+    BadInput(
+        "ulimit-soft-above-hard",
+        "lab file",
+        "`ulimits: ['nofile:4096:1024']`",
+        lab_error(3, "hosts.web.ulimits[0]: the soft limit 4096 is above the hard limit 1024"),
+        files=lab(f"{HOST}    ulimits: ['nofile:4096:1024']\n"),
+    ),
+    BadInput(
+        "memory-a-word",
+        "lab file",
+        "`memory: lots`",
+        lab_error(
+            3,
+            "hosts.web.memory: must be a size (512m, 2g, a number of bytes) or unlimited, "
+            "not 'lots'",
+        ),
+        files=lab(f"{HOST}    memory: lots\n"),
+    ),
+    BadInput(
+        "cpus-zero",
+        "lab file",
+        "`cpus: 0`",
+        lab_error(3, "hosts.web.cpus: must be at least 0.01 (the engine's smallest share), not 0"),
+        files=lab(f"{HOST}    cpus: 0\n"),
+    ),
+    BadInput(
+        "pids-limit-zero",
+        "lab file",
+        "`pids_limit: 0`",
+        lab_error(
+            3, "hosts.web.pids_limit: must be at least 1, not 0; write unlimited for no limit"
+        ),
+        files=lab(f"{HOST}    pids_limit: 0\n"),
     ),
     # The lab file: ansible.
     BadInput(

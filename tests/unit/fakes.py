@@ -58,6 +58,9 @@ class FakeEngine:
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
         raise NotImplementedError
 
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> str:
+        raise NotImplementedError
+
     def run_container(self, **kwargs: object) -> str:
         raise NotImplementedError
 

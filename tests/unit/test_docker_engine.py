@@ -30,7 +30,15 @@ from pytest_dockerlab.exceptions import (
     ImageBuildError,
     ImageNotFoundError,
 )
-from pytest_dockerlab.profiles import EngineFacts, choose_profile
+from pytest_dockerlab.labfile import (
+    ContainerSpec,
+    Mount,
+    NetworkSpec,
+    PublishedPort,
+    Ulimit,
+    load_lab_file,
+)
+from pytest_dockerlab.profiles import EngineFacts, RunProfile, choose_profile
 
 REASONS = {404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
 
@@ -427,12 +435,15 @@ def test_a_build_the_engine_refuses_is_an_image_build_error(tmp_path: Path) -> N
 class FakeContainer:
     id = "c0ffee"
 
-    def __init__(self, start_error: Exception) -> None:
+    def __init__(self, start_error: Exception | None = None) -> None:
         self.start_error = start_error
         self.removed = False
+        self.started = False
 
     def start(self) -> None:
-        raise self.start_error
+        if self.start_error is not None:
+            raise self.start_error
+        self.started = True
 
     def remove(self, force: bool, v: bool) -> None:
         self.removed = True
@@ -455,10 +466,10 @@ def test_a_refused_privileged_start_names_the_way_out() -> None:
             name="lab-priv",
             image="img",
             hostname="priv",
-            network="lab",
             labels={},
             profile=choose_profile(EngineFacts(cgroup_version=1), privileged=True),
             environment={},
+            settings=ContainerSpec(),
         )
     assert info.value.host == "priv"
     assert info.value.cause.startswith("failed to create shim task")
@@ -485,3 +496,188 @@ def test_engine_errors_are_dockerlab_errors() -> None:
 def test_cgroup_v2_never_hands_the_container_a_read_only_cgroup() -> None:
     kwargs = _create_kwargs(choose_profile(EngineFacts(cgroup_version=2)))
     assert kwargs["volumes"]["/sys/fs/cgroup"]["mode"] == "rw"
+
+
+def test_a_refused_capability_names_it_and_the_way_out() -> None:
+    # What this sandbox's engine answers to --cap-add SYS_RESOURCE.
+    refusal = api_error(
+        500,
+        "failed to create shim task: OCI runtime create failed: runc create failed: unable to "
+        "start container process: unable to apply caps: operation not permitted: unknown",
+        "containers/lab-fw/start",
+    )
+    container = FakeContainer(refusal)
+    engine = engine_with(
+        FakeAPI(create_endpoint_config={}),
+        containers=SimpleNamespace(create=lambda *args, **kwargs: container),
+    )
+    with pytest.raises(HostStartError) as info:
+        engine.run_container(
+            name="lab-fw",
+            image="img",
+            hostname="fw",
+            labels={},
+            profile=choose_profile(EngineFacts(cgroup_version=1)),
+            environment={},
+            settings=ContainerSpec(capabilities=("SYS_RESOURCE",)),
+        )
+    assert str(info.value).endswith(
+        "(the engine could not add SYS_RESOURCE; drop from 'capabilities' what it cannot give: "
+        "an engine in a sandbox, or a rootless one, can only hand on capabilities it holds)"
+    )
+    assert container.removed
+
+
+def test_a_host_joins_every_network_under_its_name_and_aliases_before_it_starts() -> None:
+    container = FakeContainer()
+    created: dict[str, Any] = {}
+
+    def create(image: str, **kwargs: Any) -> FakeContainer:
+        created.update(kwargs, image=image)
+        return container
+
+    api = FakeAPI(
+        create_endpoint_config=lambda **kwargs: {"Aliases": kwargs["aliases"]},
+        connect_container_to_network=lambda *args, **kwargs: api.calls.append(
+            ("aliases", tuple(kwargs["aliases"]))
+        ),
+    )
+    settings = ContainerSpec(
+        networks=(NetworkSpec("n-front"), NetworkSpec("n-back", ("gateway",))),
+    )
+    engine = engine_with(api, containers=SimpleNamespace(create=create))
+    cid = engine.run_container(
+        name="lab-proxy",
+        image="img",
+        hostname="proxy",
+        labels={"k": "v"},
+        profile=choose_profile(EngineFacts(cgroup_version=1)),
+        environment={"TZ": "UTC"},
+        settings=settings,
+    )
+    assert cid == "c0ffee"
+    assert container.started
+    assert created["network"] == "n-front"
+    assert created["networking_config"] == {"n-front": {"Aliases": ["proxy"]}}
+    assert created["environment"] == {"container": "docker", "TZ": "UTC"}
+    assert api.calls[1:] == [
+        ("connect_container_to_network", ("c0ffee", "n-back")),
+        ("aliases", ("proxy", "gateway")),
+    ]
+
+
+def test_named_volumes_are_created_with_labels() -> None:
+    made: dict[str, Any] = {}
+
+    def create(**kwargs: Any) -> Any:
+        made.update(kwargs)
+        return SimpleNamespace(name=kwargs["name"])
+
+    engine = engine_with(FakeAPI(), volumes=SimpleNamespace(create=create))
+    assert engine.create_volume("lab-vol-data", {"pytest-dockerlab.session": "s1"}) == (
+        "lab-vol-data"
+    )
+    assert made == {
+        "name": "lab-vol-data",
+        "driver": "local",
+        "labels": {"pytest-dockerlab.session": "s1"},
+    }
+
+
+def test_a_session_that_only_left_a_volume_is_still_found() -> None:
+    session = {"pytest-dockerlab.session": "s1", "pytest-dockerlab.owner-pid": "1"}
+    api = FakeAPI(
+        containers=[],
+        networks=[],
+        volumes={"Volumes": [{"Name": "lab-vol-data", "Labels": session}]},
+    )
+    assert engine_with(api).sessions() == {"s1": session}
+
+
+# The host's settings on top of the run profile
+
+V1 = choose_profile(EngineFacts(cgroup_version=1))
+
+
+def test_a_host_without_settings_gets_the_default_limits_and_nothing_else() -> None:
+    kwargs = _create_kwargs(V1, ContainerSpec())
+    assert kwargs["mem_limit"] == 2 * 1024**3
+    assert kwargs["pids_limit"] == 4096
+    assert "nano_cpus" not in kwargs
+    for absent in ("cap_drop", "ports", "sysctls", "extra_hosts", "ulimits", "command"):
+        assert absent not in kwargs
+    assert kwargs["tmpfs"] == dict(V1.tmpfs)
+    assert kwargs["volumes"] == {src: dict(spec) for src, spec in V1.volumes.items()}
+
+
+def test_unlimited_means_no_limit_even_where_the_engine_has_a_default() -> None:
+    kwargs = _create_kwargs(V1, ContainerSpec(memory=None, pids_limit=None))
+    assert "mem_limit" not in kwargs
+    assert kwargs["pids_limit"] == -1
+
+
+def test_the_hosts_settings_come_on_top_of_the_profile() -> None:
+    profile = RunProfile(
+        name="p",
+        reason="",
+        tmpfs={"/run": "exec", "/tmp": "exec"},
+        volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+        capabilities=("SYS_ADMIN", "NET_RAW"),
+        security_opts=("seccomp={}", "label=disable"),
+    )
+    settings = ContainerSpec(
+        capabilities=("NET_ADMIN", "SYS_ADMIN"),
+        cap_drop=("NET_RAW",),
+        security_opts=("seccomp=unconfined", "no-new-privileges"),
+        tmpfs={"/tmp": "size=64m", "/srv/scratch": ""},
+        volumes=(
+            Mount("lab-vol-data", "/var/lib/data", "rw", named=True),
+            Mount("/home/me/lab/shared", "/srv/shared", "ro,rslave"),
+        ),
+        published_ports=(
+            PublishedPort(80),
+            PublishedPort(80, host_port=8080),
+            PublishedPort(53, "udp", "0.0.0.0", 5353),
+        ),
+        sysctls={"net.ipv4.ip_forward": "1"},
+        etc_hosts={"db.example.test": "10.1.2.3"},
+        ulimits=(Ulimit("nofile", 1024, 4096),),
+        command=("/sbin/init", "--log-level=debug"),
+        memory=512 * 1024**2,
+        cpus=1.5,
+        pids_limit=256,
+    )
+    kwargs = _create_kwargs(profile, settings)
+    assert kwargs["tmpfs"] == {"/run": "exec", "/tmp": "size=64m", "/srv/scratch": ""}
+    assert kwargs["volumes"] == {
+        "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+        "lab-vol-data": {"bind": "/var/lib/data", "mode": "rw"},
+        "/home/me/lab/shared": {"bind": "/srv/shared", "mode": "ro,rslave"},
+    }
+    assert kwargs["cap_add"] == ["SYS_ADMIN", "NET_ADMIN"]  # the dropped NET_RAW is not added
+    assert kwargs["cap_drop"] == ["NET_RAW"]
+    # the host's seccomp profile replaces the run profile's; other options add up
+    assert kwargs["security_opt"] == ["label=disable", "seccomp=unconfined", "no-new-privileges"]
+    assert kwargs["ports"] == {
+        "80/tcp": [("127.0.0.1", None), ("127.0.0.1", 8080)],
+        "53/udp": [("0.0.0.0", 5353)],
+    }
+    assert kwargs["sysctls"] == {"net.ipv4.ip_forward": "1"}
+    assert kwargs["extra_hosts"] == {"db.example.test": "10.1.2.3"}
+    assert [(u["Name"], u["Soft"], u["Hard"]) for u in kwargs["ulimits"]] == [
+        ("nofile", 1024, 4096)
+    ]
+    assert kwargs["command"] == ["/sbin/init", "--log-level=debug"]
+    assert (kwargs["mem_limit"], kwargs["nano_cpus"], kwargs["pids_limit"]) == (
+        512 * 1024**2,
+        1_500_000_000,
+        256,
+    )
+
+
+def test_a_volume_at_a_profile_tmpfs_replaces_it(tmp_path: Path) -> None:
+    (tmp_path / "dockerlab.yml").write_text("hosts:\n  a: {volumes: ['scratch:/tmp']}\n")
+    settings = load_lab_file(tmp_path / "dockerlab.yml").hosts["a"].container
+    kwargs = _create_kwargs(V1, settings.on_engine(str, lambda v: f"lab-vol-{v}"))
+    assert "/tmp" not in kwargs["tmpfs"]
+    assert kwargs["volumes"]["lab-vol-scratch"] == {"bind": "/tmp", "mode": "rw"}

@@ -8,8 +8,15 @@ import pytest
 from pytest_dockerlab.exceptions import LabFileError
 from pytest_dockerlab.labfile import (
     DEFAULT_IMAGE,
+    DEFAULT_MEMORY,
+    DEFAULT_PIDS_LIMIT,
     AnsibleSpec,
+    ContainerSpec,
     ImagesSpec,
+    Mount,
+    NetworkSpec,
+    PublishedPort,
+    Ulimit,
     load_lab_file,
     parse_lab,
 )
@@ -58,6 +65,34 @@ hosts:
     env: {TZ: UTC, WORKERS: 4, RATIO: 1.5, FLAG: "yes"}
 """
 
+# Every container setting a host can have, in Molecule's spelling.
+CONTAINER_SETTINGS = """
+hosts:
+  fw:
+    capabilities: [NET_ADMIN, CAP_SYS_PTRACE, NET_ADMIN]
+    cap_drop: [NET_RAW]
+    security_opts: [seccomp=unconfined, no-new-privileges, "label=disable"]
+    tmpfs: [/srv/scratch, "/tmp:size=64m,mode=1777"]
+    volumes:
+      - data:/var/lib/data
+      - ./recipes:/srv/recipes:ro
+      - data2:/srv/two:ro,nocopy
+    published_ports:
+      - 80
+      - "8080:80"
+      - 127.0.0.1::53/udp
+      - 0.0.0.0:8443:443
+      - "[::1]:9000-9001:9000-9001"
+    sysctls: {net.ipv4.ip_forward: 1, net.core.somaxconn: "1024", kernel.shmmax: 68719476736}
+    networks: [front, {name: back, aliases: [gateway, fw1]}]
+    command: /sbin/init --log-level=debug
+    etc_hosts: {db.example.test: 10.1.2.3, v6.example.test: "::1", gw: host-gateway}
+    ulimits: ["nofile:1024:4096", "nproc:512", "core:unlimited:unlimited"]
+    memory: 512m
+    cpus: 1.5
+    pids_limit: 256
+"""
+
 # Every lab file here must load; tests/unit/test_schema.py checks the JSON Schema agrees.
 GOOD_LABS = {
     "two hosts": TWO_HOSTS,
@@ -81,6 +116,22 @@ GOOD_LABS = {
     ),
     "a longest host name": f"hosts:\n  {'a' * 63}:\n",
     "a byte order mark": "\ufeffhosts:\n  a:\n",
+    "container settings": CONTAINER_SETTINGS,
+    "container settings in their other forms": (
+        "hosts:\n  a:\n"
+        "    command: [/lib/systemd/systemd, --log-level, 7]\n"
+        "    networks: [default, {name: back, aliases: db}]\n"
+        "    memory: 1073741824\n"
+        "    pids_limit: unlimited\n"
+        "    cpus: 2\n"
+        "    published_ports: ['22:22', 8000-8001]\n"
+        "  b:\n    memory: unlimited\n    volumes: ['/tmp:/srv/host-tmp:rw,rslave']\n"
+    ),
+    "empty container settings": (
+        "hosts:\n  a:\n    capabilities:\n    cap_drop: []\n    security_opts:\n"
+        "    tmpfs: []\n    volumes:\n    published_ports: []\n    sysctls:\n"
+        "    etc_hosts: {}\n    ulimits:\n"
+    ),
 }
 
 
@@ -169,6 +220,115 @@ def test_lab_default_image_and_pinned_hosts(tmp_path: Path) -> None:
     assert spec.hosts["web"].image == "debian11"  # the original is unchanged
 
 
+def test_container_settings_become_typed_settings(tmp_path: Path) -> None:
+    spec = load_lab_file(write_lab(tmp_path, CONTAINER_SETTINGS))
+    assert spec.hosts["fw"].container == ContainerSpec(
+        capabilities=("NET_ADMIN", "SYS_PTRACE"),
+        cap_drop=("NET_RAW",),
+        security_opts=("seccomp=unconfined", "no-new-privileges", "label=disable"),
+        tmpfs={"/srv/scratch": "", "/tmp": "size=64m,mode=1777"},
+        volumes=(
+            Mount("data", "/var/lib/data", "rw", named=True),
+            Mount(str(tmp_path / "recipes"), "/srv/recipes", "ro"),
+            Mount("data2", "/srv/two", "ro,nocopy", named=True),
+        ),
+        published_ports=(
+            PublishedPort(80),
+            PublishedPort(80, host_port=8080),
+            PublishedPort(53, "udp"),
+            PublishedPort(443, host_ip="0.0.0.0", host_port=8443),
+            PublishedPort(9000, host_ip="::1", host_port=9000),
+            PublishedPort(9001, host_ip="::1", host_port=9001),
+        ),
+        sysctls={
+            "net.ipv4.ip_forward": "1",
+            "net.core.somaxconn": "1024",
+            "kernel.shmmax": "68719476736",
+        },
+        networks=(NetworkSpec("front"), NetworkSpec("back", ("gateway", "fw1"))),
+        command=("/sbin/init", "--log-level=debug"),
+        etc_hosts={"db.example.test": "10.1.2.3", "v6.example.test": "::1", "gw": "host-gateway"},
+        ulimits=(Ulimit("nofile", 1024, 4096), Ulimit("nproc", 512, 512), Ulimit("core", -1, -1)),
+        memory=512 * 1024**2,
+        cpus=1.5,
+        pids_limit=256,
+    )
+    assert spec.hosts["fw"].container.named_volumes == ("data", "data2")
+
+
+def test_container_settings_in_their_other_forms(tmp_path: Path) -> None:
+    spec = load_lab_file(write_lab(tmp_path, GOOD_LABS["container settings in their other forms"]))
+    a, b = spec.hosts["a"].container, spec.hosts["b"].container
+    assert a.command == ("/lib/systemd/systemd", "--log-level", "7")
+    assert a.networks == (NetworkSpec("default"), NetworkSpec("back", ("db",)))
+    assert (a.memory, a.pids_limit, a.cpus) == (1024**3, None, 2.0)
+    assert a.published_ports == (
+        PublishedPort(22, host_port=22),
+        PublishedPort(8000),
+        PublishedPort(8001),
+    )
+    assert b.memory is None
+    assert b.volumes == (Mount("/tmp", "/srv/host-tmp", "rw,rslave"),)
+
+
+def test_a_host_without_settings_gets_the_defaults(tmp_path: Path) -> None:
+    for text in ("hosts:\n  a:\n", GOOD_LABS["empty container settings"]):
+        container = load_lab_file(write_lab(tmp_path, text)).hosts["a"].container
+        assert container == ContainerSpec()
+    assert container.memory == DEFAULT_MEMORY == 2 * 1024**3
+    assert container.pids_limit == DEFAULT_PIDS_LIMIT == 4096
+    assert container.cpus is None
+    assert container.networks == (NetworkSpec("default"),)
+
+
+@pytest.mark.parametrize(
+    ("written", "size"),
+    [
+        ("512m", 512 * 1024**2),
+        ("1.5g", 3 * 1024**3 // 2),
+        ("2GiB", 2 * 1024**3),
+        ("64 MB", 64 << 20),
+    ],
+)
+def test_memory_sizes_are_powers_of_1024(tmp_path: Path, written: str, size: int) -> None:
+    spec = load_lab_file(write_lab(tmp_path, f"hosts:\n  a: {{memory: {written}}}\n"))
+    assert spec.hosts["a"].container.memory == size
+
+
+def test_a_seccomp_profile_file_is_handed_over_as_its_json(tmp_path: Path) -> None:
+    (tmp_path / "seccomp").mkdir()
+    (tmp_path / "seccomp" / "mine.json").write_text('{\n  "defaultAction": "SCMP_ACT_ALLOW"\n}\n')
+    text = "hosts:\n  a:\n    security_opts: [seccomp=seccomp/mine.json]\n"
+    spec = load_lab_file(write_lab(tmp_path, text))
+    assert spec.hosts["a"].container.security_opts == (
+        'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}',
+    )
+    (tmp_path / "seccomp" / "mine.json").write_text("defaultAction: allow\n")
+    with pytest.raises(
+        LabFileError,
+        match=r"line 3: hosts\.a\.security_opts\[0\]: .*mine\.json "
+        r"is not a JSON seccomp profile: Expecting value",
+    ):
+        load_lab_file(write_lab(tmp_path, text))
+
+
+def test_on_engine_names_networks_and_named_volumes_as_the_engine_knows_them(
+    tmp_path: Path,
+) -> None:
+    container = load_lab_file(write_lab(tmp_path, CONTAINER_SETTINGS)).hosts["fw"].container
+    engine = container.on_engine(network=lambda n: f"net-{n}", volume=lambda v: f"vol-{v}")
+    assert engine.networks == (
+        NetworkSpec("net-front"),
+        NetworkSpec("net-back", ("gateway", "fw1")),
+    )
+    assert [m.source for m in engine.volumes] == [
+        "vol-data",
+        str(tmp_path / "recipes"),
+        "vol-data2",
+    ]
+    assert engine.published_ports == container.published_ports
+
+
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(LabFileError) as info:
         load_lab_file(tmp_path / "nope.yml")
@@ -187,6 +347,9 @@ FILES = "names a file or folder that is not there"
 DUPLICATES = "a key written twice (a YAML loader keeps the last)"
 ENCODING = "not UTF-8"
 SYNTAX = "not YAML"
+RELATIONS = "a rule between values (the same mount point or port twice, soft above hard)"
+MEANING = "what a string means beyond its form (a port past 65535, an address, a command line)"
+BASE_60 = "YAML 1.1 reads 22:22 as the number 1342; the schema sees a number"
 
 
 @dataclass(frozen=True)
@@ -199,6 +362,11 @@ class BadLab:
 
 
 DNS = "(lower-case letters, digits and '-', at most 63 characters)"
+HOST_KEYS = (
+    "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, image, memory, networks, "
+    "pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, ulimits, vars, "
+    "volumes"
+)
 GROUP = "(letters, digits and '_', not starting with a digit; not 'all' or 'ungrouped')"
 HOST = "hosts:\n  web:\n"
 
@@ -316,7 +484,7 @@ BAD_LABS = [
         "unknown host key",
         f"{HOST}    image: debian12\n    imag: debian11\n",
         4,
-        "hosts.web: unknown key 'imag' (allowed: env, groups, image, privileged, vars)",
+        f"hosts.web: unknown key 'imag' (allowed: {HOST_KEYS})",
     ),
     BadLab(
         "image empty",
@@ -418,6 +586,369 @@ BAD_LABS = [
         f"{HOST}    env: {{'A=B': c}}\n",
         3,
         "hosts.web.env: 'A=B' is not a usable environment variable name (not empty, no '=')",
+    ),
+    # container settings
+    BadLab(
+        "capabilities a string",
+        f"{HOST}    capabilities: NET_ADMIN\n",
+        3,
+        "hosts.web.capabilities: must be a list of capabilities, not a string",
+    ),
+    BadLab(
+        "capability misspelt",
+        f"{HOST}    capabilities: [NET_ADMN]\n",
+        3,
+        "hosts.web.capabilities[0]: 'NET_ADMN' is not a Linux capability; did you mean NET_ADMIN?",
+    ),
+    BadLab(
+        "capability in lower case",
+        f"{HOST}    capabilities:\n      - net_admin\n",
+        4,
+        "hosts.web.capabilities[0]: 'net_admin' is not a Linux capability; "
+        "write it in capitals: NET_ADMIN",
+    ),
+    BadLab(
+        "cap_drop unknown",
+        f"{HOST}    cap_drop: [NET_RAW, XYZZY]\n",
+        3,
+        "hosts.web.cap_drop[1]: 'XYZZY' is not a Linux capability (see capabilities(7))",
+    ),
+    BadLab(
+        "capability added and dropped",
+        f"{HOST}    capabilities: [NET_ADMIN]\n    cap_drop: [CAP_NET_ADMIN]\n",
+        4,
+        "hosts.web.cap_drop[0]: NET_ADMIN is also in capabilities: add it or drop it, not both",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "security option unknown",
+        f"{HOST}    security_opts: [selinux=disable]\n",
+        3,
+        "hosts.web.security_opts[0]: 'selinux=disable' is not a security option the engine "
+        "knows (apparmor=..., label=..., no-new-privileges, seccomp=..., systempaths=unconfined)",
+    ),
+    BadLab(
+        "seccomp profile missing",
+        f"{HOST}    security_opts: [seccomp=nope.json]\n",
+        3,
+        "hosts.web.security_opts[0]: no such file: <root>/nope.json",
+        parser_only=FILES,
+    ),
+    BadLab(
+        "tmpfs a mapping",
+        f"{HOST}    tmpfs: {{/tmp: size=1m}}\n",
+        3,
+        "hosts.web.tmpfs: must be a list of mount points, not a mapping",
+    ),
+    BadLab(
+        "tmpfs relative",
+        f"{HOST}    tmpfs: [scratch]\n",
+        3,
+        "hosts.web.tmpfs[0]: the mount point 'scratch' must be an absolute path in the host",
+    ),
+    BadLab(
+        "tmpfs at /run",
+        f"{HOST}    tmpfs: [/run/]\n",
+        3,
+        "hosts.web.tmpfs[0]: /run is the tmpfs the run profile mounts for init, which init "
+        "needs; mount elsewhere",
+    ),
+    BadLab(
+        "tmpfs in /proc",
+        f"{HOST}    tmpfs: [/proc/sys]\n",
+        3,
+        "hosts.web.tmpfs[0]: /proc/sys in the kernel's /proc, which init needs; mount elsewhere",
+    ),
+    BadLab(
+        "tmpfs option unknown",
+        f"{HOST}    tmpfs: ['/srv:sise=1m']\n",
+        3,
+        "hosts.web.tmpfs[0]: 'sise=1m' is not a tmpfs option (size=, mode=, uid=, gid=, "
+        "nr_inodes=, nr_blocks=, huge=, mpol=; or ro, rw, exec, noexec, suid, nosuid, dev, "
+        "nodev, atime, noatime, diratime, nodiratime, relatime, norelatime, strictatime, sync, "
+        "async)",
+    ),
+    BadLab(
+        "volume without a source",
+        f"{HOST}    volumes: [/data]\n",
+        3,
+        "hosts.web.volumes[0]: '/data' names no source: write NAME:/path for a named volume "
+        "of the lab, or PATH:/path to bind a file or folder in",
+    ),
+    BadLab(
+        "Molecule's cgroup volume",
+        f"{HOST}    volumes:\n      - /sys/fs/cgroup:/sys/fs/cgroup:rw\n",
+        4,
+        "hosts.web.volumes[0]: /sys/fs/cgroup: the run profile gives init the cgroup file "
+        "system there (a Molecule scenario's /sys/fs/cgroup volume is not needed); "
+        "drop this mount",
+    ),
+    BadLab(
+        "volume at the root",
+        f"{HOST}    volumes: ['data:/']\n",
+        3,
+        "hosts.web.volumes[0]: / is the host's root file system, which init needs; mount elsewhere",
+    ),
+    BadLab(
+        "bind mount of a missing folder",
+        f"{HOST}    volumes: ['./nope:/srv']\n",
+        3,
+        "hosts.web.volumes[0]: no such file or folder: <root>/nope",
+        parser_only=FILES,
+    ),
+    BadLab(
+        "volume mode unknown",
+        f"{HOST}    volumes: ['data:/srv:rx']\n",
+        3,
+        "hosts.web.volumes[0]: 'rx' is not a mode of a named volume (ro, rw, z, Z, nocopy)",
+    ),
+    BadLab(
+        "volume mode ro and rw",
+        f"{HOST}    volumes: ['data:/srv:ro,rw']\n",
+        3,
+        "hosts.web.volumes[0]: mode 'ro,rw' says both ro and rw",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "mount point twice",
+        f"{HOST}    tmpfs: [/srv]\n    volumes: ['data:/srv/']\n",
+        4,
+        "hosts.web.volumes[0]: /srv is mounted twice in this host (also tmpfs[0])",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "published ports a string",
+        f"{HOST}    published_ports: '80'\n",
+        3,
+        "hosts.web.published_ports: must be a list of ports ('8080:80', '9000/udp'), not a string",
+    ),
+    BadLab(
+        "published port 22:22 unquoted",
+        f"{HOST}    published_ports:\n      - 22:22\n",
+        4,
+        "hosts.web.published_ports[0]: YAML reads 22:22 as the number 1342 (base 60); "
+        "quote it ('22:22')",
+        parser_only=BASE_60,
+    ),
+    BadLab(
+        "published port not a port",
+        f"{HOST}    published_ports: ['8080:http']\n",
+        3,
+        "hosts.web.published_ports[0]: '8080:http' is not a port to publish: write "
+        "[ADDRESS:][HOST_PORT:]PORT[/PROTOCOL], as in 80, 8080:80, 127.0.0.1:8080:80/udp "
+        "or [::1]:8080:80",
+    ),
+    BadLab(
+        "published port protocol",
+        f"{HOST}    published_ports: [53/icmp]\n",
+        3,
+        "hosts.web.published_ports[0]: 'icmp' is not a protocol (tcp, udp, sctp)",
+    ),
+    BadLab(
+        "published port past 65535",
+        f"{HOST}    published_ports: ['70000:80']\n",
+        3,
+        "hosts.web.published_ports[0]: '70000' is not a port or a range of ports "
+        "(1-65535, low-high)",
+        parser_only=MEANING,
+    ),
+    BadLab(
+        "published port address a name",
+        f"{HOST}    published_ports: ['localhost:8080:80']\n",
+        3,
+        "hosts.web.published_ports[0]: 'localhost' is not an IP address",
+        parser_only=MEANING,
+    ),
+    BadLab(
+        "published port ranges of two lengths",
+        f"{HOST}    published_ports: ['8000-8002:80-81']\n",
+        3,
+        "hosts.web.published_ports[0]: '8000-8002:80-81' maps 3 ports of the engine's "
+        "machine to 2 of the host; give ranges of the same length",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "port published by two hosts",
+        "hosts:\n  web: {published_ports: ['8080:80']}\n"
+        "  db: {published_ports: ['0.0.0.0:8080:5432']}\n",
+        3,
+        "hosts.db.published_ports[0]: 0.0.0.0:8080/tcp is published twice "
+        "(also hosts.web.published_ports[0])",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "sysctls a list",
+        f"{HOST}    sysctls: [net.ipv4.ip_forward=1]\n",
+        3,
+        "hosts.web.sysctls: must be a mapping of sysctl name to value, not a list",
+    ),
+    BadLab(
+        "sysctl of the whole machine",
+        f"{HOST}    sysctls:\n      net.ipv4.ip_forward: 1\n      vm.swappiness: 10\n",
+        5,
+        "hosts.web.sysctls: 'vm.swappiness' cannot be set in one container: the engine sets "
+        "only sysctls with a namespace of their own (net.<name>, fs.mqueue.<name>, "
+        "kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.shmall, "
+        "kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced)",
+    ),
+    BadLab(
+        "sysctl value yes",
+        f"{HOST}    sysctls: {{net.ipv4.ip_forward: yes}}\n",
+        3,
+        "hosts.web.sysctls.net.ipv4.ip_forward: must be a string or a number, not a boolean; "
+        "quote it ('yes') to pass it as written",
+    ),
+    BadLab(
+        "networks a string",
+        f"{HOST}    networks: front\n",
+        3,
+        "hosts.web.networks: must be a list of network names, not a string",
+    ),
+    BadLab(
+        "networks empty",
+        f"{HOST}    networks: []\n",
+        3,
+        "hosts.web.networks: must name at least one network (a host without 'networks' is "
+        "on the lab's 'default' network)",
+    ),
+    BadLab(
+        "network name not a DNS label",
+        f"{HOST}    networks: [front, Back_1]\n",
+        3,
+        f"hosts.web.networks[1]: network name 'Back_1' is not a valid DNS label {DNS}",
+    ),
+    BadLab(
+        "network name on",
+        f"{HOST}    networks:\n      - on\n",
+        4,
+        "hosts.web.networks[0]: network name 'on' is read by YAML as a boolean; "
+        "quote it ('on') or pick another name",
+    ),
+    BadLab(
+        "network listed twice",
+        f"{HOST}    networks: [front, back, front]\n",
+        3,
+        "hosts.web.networks[2]: 'front' is listed twice",
+    ),
+    BadLab(
+        "network without a name",
+        f"{HOST}    networks:\n      - aliases: [www]\n",
+        4,
+        "hosts.web.networks[0]: names no network: add 'name:'",
+    ),
+    BadLab(
+        "network key of Molecule's not taken",
+        f"{HOST}    networks:\n      - name: front\n        ipv4_address: 10.0.0.2\n",
+        5,
+        "hosts.web.networks[0]: unknown key 'ipv4_address' (allowed: aliases, name)",
+    ),
+    BadLab(
+        "network alias not a DNS label",
+        f"{HOST}    networks: [{{name: front, aliases: [www, WWW_2]}}]\n",
+        3,
+        f"hosts.web.networks[0].aliases[1]: alias 'WWW_2' is not a valid DNS label {DNS}",
+    ),
+    BadLab(
+        "command an empty list",
+        f"{HOST}    command: []\n",
+        3,
+        "hosts.web.command: must be a command line or a list of words, not an empty list",
+    ),
+    BadLab(
+        "command with an open quote",
+        f"{HOST}    command: sh -c 'sleep 1\n",
+        3,
+        "hosts.web.command: cannot be split into words: No closing quotation",
+        parser_only=MEANING,
+    ),
+    BadLab(
+        "etc_hosts a list",
+        f"{HOST}    etc_hosts: ['db:10.0.0.1']\n",
+        3,
+        "hosts.web.etc_hosts: must be a mapping of host name to address, not a list",
+    ),
+    BadLab(
+        "etc_hosts address a number",
+        f"{HOST}    etc_hosts: {{db: 10}}\n",
+        3,
+        "hosts.web.etc_hosts.db: must be an IP address, not a number",
+    ),
+    BadLab(
+        "etc_hosts address a name",
+        f"{HOST}    etc_hosts:\n      db: db.example.test\n",
+        4,
+        "hosts.web.etc_hosts.db: 'db.example.test' is not an IP address "
+        "(or host-gateway: the engine's machine)",
+        parser_only=MEANING,
+    ),
+    BadLab(
+        "ulimits a mapping",
+        f"{HOST}    ulimits: {{nofile: 1024}}\n",
+        3,
+        "hosts.web.ulimits: must be a list of limits ('nofile:1024:4096'), not a mapping",
+    ),
+    BadLab(
+        "ulimit misspelt",
+        f"{HOST}    ulimits: ['nofiles:1024']\n",
+        3,
+        "hosts.web.ulimits[0]: 'nofiles' is not a limit (did you mean nofile? core, cpu, data, "
+        "fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, "
+        "sigpending, stack)",
+    ),
+    BadLab(
+        "ulimit not a number",
+        f"{HOST}    ulimits: ['nofile:lots']\n",
+        3,
+        "hosts.web.ulimits[0]: 'lots' is not a number of the limit's units (or unlimited)",
+    ),
+    BadLab(
+        "ulimit soft above hard",
+        f"{HOST}    ulimits: ['nproc:100', 'nofile:4096:1024']\n",
+        3,
+        "hosts.web.ulimits[1]: the soft limit 4096 is above the hard limit 1024",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "memory a word",
+        f"{HOST}    memory: lots\n",
+        3,
+        "hosts.web.memory: must be a size (512m, 2g, a number of bytes) or unlimited, not 'lots'",
+    ),
+    BadLab(
+        "memory below the engine's minimum",
+        f"{HOST}    memory: 1024\n",
+        3,
+        "hosts.web.memory: 1024 is below the engine's minimum of 6m",
+    ),
+    BadLab(
+        "memory null",
+        f"{HOST}    memory:\n",
+        3,
+        "hosts.web.memory: must be a size (512m, 2g, a number of bytes) or unlimited, not empty",
+    ),
+    BadLab(
+        "cpus a string",
+        f"{HOST}    cpus: '1.5'\n",
+        3,
+        "hosts.web.cpus: must be a number of CPUs (0.5, 2), not a string",
+    ),
+    BadLab(
+        "cpus zero",
+        f"{HOST}    cpus: 0\n",
+        3,
+        "hosts.web.cpus: must be at least 0.01 (the engine's smallest share), not 0",
+    ),
+    BadLab(
+        "pids_limit zero",
+        f"{HOST}    pids_limit: 0\n",
+        3,
+        "hosts.web.pids_limit: must be at least 1, not 0; write unlimited for no limit",
+    ),
+    BadLab(
+        "pids_limit a word",
+        f"{HOST}    pids_limit: lots\n",
+        3,
+        "hosts.web.pids_limit: must be a number of processes or unlimited, not 'lots'",
     ),
     # ansible
     BadLab(
