@@ -59,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and the run profile each image would get on it, or why it cannot run.",
     )
 
+    commands.add_parser(
+        "seccomp",
+        help="print the seccomp profile of systemd hosts (for docker run --security-opt)",
+        description="The seccomp profile systemd hosts run with, as JSON: save it as "
+        "sandbox.json to reproduce a host by hand with the flags `info` shows.",
+    )
+
     images = commands.add_parser(
         "images",
         help="prebuild, list or remove the plugin's images",
@@ -84,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    if args.command == "seccomp":
+        import json
+
+        from .profiles import sandbox_seccomp
+
+        _say(json.dumps(json.loads(sandbox_seccomp()), indent=2))
+        return 0
     if args.command == "images":
         from .images import catalogue
 

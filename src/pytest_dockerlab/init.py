@@ -7,6 +7,7 @@ calls go through the :class:`HostShell` each method is handed.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Sequence
 from typing import ClassVar, Protocol
@@ -15,6 +16,18 @@ from .engine import ExecResult
 
 _POLL_INTERVAL = 0.2
 STOP_TIMEOUT = 20.0
+
+# Exit statuses with which systemd reports sandboxing it could not set up, and what to do.
+_SANDBOX_STATUS = {
+    "217": "the unit asks for a user namespace (PrivateUsers=, DynamicUser=) and the engine "
+    "refused it; the plugin's seccomp profile allows it on Docker: is the host running with "
+    "its profile (a custom security_opts seccomp, Podman)?",
+    "226": "the unit's sandboxing needs mounts of its own (BindPaths=, BindReadOnlyPaths=, "
+    "TemporaryFileSystem=, RootDirectory=, ...), which need CAP_SYS_ADMIN; the default "
+    "profile does not grant it. `capabilities: [SYS_ADMIN]` on this host does (on a cgroup v1 "
+    "engine that also lets the container mount cgroup hierarchies: use it on machines you "
+    "can throw away)",
+}
 
 
 class HostShell(Protocol):
@@ -62,6 +75,10 @@ class InitSystem:
         """The failed-units report's text."""
         return shell.run(["/bin/sh", "-c", self.failed_report[1]]).output.strip()
 
+    def unit_report(self, shell: HostShell, unit: str, lines: int = 30) -> str:
+        """What one service says about itself: its status and its own log lines."""
+        raise NotImplementedError
+
 
 class Systemd(InitSystem):
     name = "systemd"
@@ -78,6 +95,26 @@ class Systemd(InitSystem):
         return state == "degraded"
 
     # systemd halts and exits on its stop signal, like a real shutdown: the base method.
+
+    def failed(self, shell: HostShell) -> str:
+        listing = super().failed(shell)
+        units = [line.split()[1] for line in listing.splitlines() if line.startswith("●")]
+        if not units:
+            units = [line.split()[0] for line in listing.splitlines() if line.strip()]
+        hints = []
+        for unit in units:
+            show = shell.run(["systemctl", "show", "-p", "ExecMainStatus", "--value", unit])
+            status = show.output.strip()
+            if status in _SANDBOX_STATUS:
+                hints.append(f"{unit}: status={status}: {_SANDBOX_STATUS[status]}")
+        return "\n".join([listing, *hints]) if hints else listing
+
+    def unit_report(self, shell: HostShell, unit: str, lines: int = 30) -> str:
+        command = (
+            f"systemctl status --no-pager -l -n 0 {shlex.quote(unit)}; "
+            f"journalctl --no-pager -o short-monotonic -n {lines} -u {shlex.quote(unit)}"
+        )
+        return shell.run(["/bin/sh", "-c", command]).output.strip()
 
     def log_tail(self, shell: HostShell, lines: int) -> str:
         result = shell.run(["journalctl", "--no-pager", "-n", str(lines), "-o", "short-monotonic"])
@@ -126,6 +163,10 @@ class SysVInit(InitSystem):
                 break
             time.sleep(_POLL_INTERVAL)
         shell.stop(0)
+
+    def unit_report(self, shell: HostShell, unit: str, lines: int = 30) -> str:
+        status = shell.run(["/bin/sh", "-c", f"service {shlex.quote(unit)} status 2>&1"])
+        return f"{status.output.strip()}\n--- syslog ---\n{self.log_tail(shell, lines)}"
 
     def log_tail(self, shell: HostShell, lines: int) -> str:
         result = shell.run(["/bin/sh", "-c", _SYSV_LOGS.format(lines=lines)])

@@ -41,9 +41,32 @@ def test_cgroup_v1_gets_the_least_privileged_profile() -> None:
     assert flags == (
         "-e container=docker --stop-signal SIGRTMIN+3 --tmpfs /run:exec --tmpfs /run/lock "
         "--tmpfs /tmp:exec --tmpfs /sys/fs/cgroup "
-        "-v /sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw --cgroupns=host"
+        "-v /sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw --cgroupns=host "
+        "--security-opt seccomp=sandbox.json"
     )
     assert not profile.privileged
+    assert not profile.capabilities
+
+
+def test_systemd_hosts_may_make_user_namespaces_but_not_reach_the_kernel() -> None:
+    import json
+
+    from pytest_dockerlab.profiles import sandbox_seccomp
+
+    for facts in (EngineFacts(cgroup_version=1), EngineFacts(cgroup_version=2)):
+        (opt,) = choose_profile(facts).security_opts
+        assert opt == f"seccomp={sandbox_seccomp()}"
+    profile = json.loads(sandbox_seccomp())
+    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
+    (denied,) = profile["syscalls"]
+    assert denied["action"] == "SCMP_ACT_ERRNO"
+    assert {"keyctl", "bpf", "open_by_handle_at", "init_module", "kexec_load"} <= set(
+        denied["names"]
+    )
+    # What systemd's sandboxing needs is not refused.
+    assert not {"unshare", "clone", "clone3", "setns", "mount"} & set(denied["names"])
+    # SysV hosts and Podman keep the engine's default seccomp.
+    assert choose_profile(EngineFacts(cgroup_version=1), init="sysvinit").security_opts == ()
 
 
 @pytest.mark.parametrize(
