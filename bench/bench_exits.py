@@ -63,8 +63,8 @@ def read_until(proc: subprocess.Popen[str], text: str) -> str:
 
 def labelled(client: Any, session: str) -> int:
     filters = {"label": f"{SESSION}={session}"}
-    return len(client.containers.list(all=True, filters=filters)) + len(
-        client.networks.list(filters=filters)
+    return len(client.api.containers(all=True, filters=filters)) + len(
+        client.api.networks(filters=filters)
     )
 
 

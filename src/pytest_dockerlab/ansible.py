@@ -6,17 +6,21 @@ failures come from the runner's structured events.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import signal
 import sysconfig
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from .engine import Progress
@@ -74,6 +78,7 @@ class TaskResult:
     task: str
     action: str
     message: str = ""
+    unit: str = ""  # the service a service-managing task was about, when it names one
 
     def describe(self) -> str:
         text = f"{self.host}: TASK [{self.task}] ({self.action})"
@@ -92,6 +97,9 @@ class ConvergeResult:
     failed_tasks: list[TaskResult] = field(default_factory=list)
     unreachable: list[TaskResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # playbook-level errors (syntax, roles)
+    # Per failed host, what it said about itself right after the run: failed units, and the
+    # status and log of a service a failed task was about.
+    evidence: dict[str, str] = field(default_factory=dict)
     output: str = ""
     elapsed: float = 0.0
 
@@ -112,6 +120,8 @@ class ConvergeResult:
         lines = [f"playbook {self.playbook} failed (rc={self.rc})"]
         lines += [f"  {t.describe()}" for t in self.failed_tasks]
         lines += [f"  {t.host}: UNREACHABLE: {t.message}" for t in self.unreachable]
+        for host, text in self.evidence.items():
+            lines.append(f"--- {host}, right after the run ---\n{text}")
         if len(lines) == 1:
             lines += [f"  {e}" for e in self.errors]
         if len(lines) == 1:
@@ -153,11 +163,13 @@ class _EventCollector:
     def _host_result(self, name: str, data: Mapping[str, Any]) -> None:
         host = str(data.get("host", "?"))
         res = data.get("res") or {}
+        action = str(data.get("task_action", "?"))
         task = TaskResult(
             host=host,
             task=str(data.get("task", "?")),
-            action=str(data.get("task_action", "?")),
+            action=action,
             message=_message(res),
+            unit=_unit(action, res) if name == "runner_on_failed" else "",
         )
         self.task_counts["done"] = self.task_counts.get("done", 0) + 1
         if name == "runner_on_ok" and res.get("changed"):
@@ -209,6 +221,25 @@ def _message(res: Mapping[str, Any]) -> str:
             if isinstance(item, Mapping) and item.get("failed"):
                 return _message(item)
     return ""
+
+
+_SERVICE_ACTIONS = ("service", "systemd", "systemd_service", "sysvinit")
+_UNIT_IN_MESSAGE = re.compile(
+    r"(?:Unable to (?:start|stop|restart|reload) service|Could not find the requested service)"
+    r" ([\w@.:-]+)"
+)
+
+
+def _unit(action: str, res: Mapping[str, Any]) -> str:
+    """The service a failed service task was about: its ``name`` argument, or its message's."""
+    if action.rsplit(".", 1)[-1] not in _SERVICE_ACTIONS:
+        return ""
+    invocation = res.get("invocation") or {}
+    name = (invocation.get("module_args") or {}).get("name")
+    if name:
+        return str(name)
+    found = _UNIT_IN_MESSAGE.search(str(res.get("msg") or ""))
+    return found.group(1).rstrip(":") if found else ""
 
 
 def ansible_search_path() -> str:
@@ -277,10 +308,7 @@ class Ansible:
         self.progress(
             f"converging {playbook.name} on {', '.join(limit or [h.name for h in hosts])}"
         )
-        # ansible-runner installs its own SIGINT/SIGTERM handlers and leaves them in place:
-        # without restoring ours, Ctrl-C and SIGTERM are ignored for the rest of the session.
-        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with _cancel_on_signal() as signals:
             runner = ansible_runner.run(
                 private_data_dir=str(private),
                 project_dir=str(playbook.parent),
@@ -293,14 +321,14 @@ class Ansible:
                 forks=max(5, len(hosts)),
                 quiet=True,
                 event_handler=collector,
-                settings={"suppress_ansible_output": True},
+                cancel_callback=lambda: bool(signals),
+                # The runner asks cancel_callback once per pexpect timeout: 5 s by default,
+                # so a Ctrl-C would wait that long.
+                settings={"suppress_ansible_output": True, "pexpect_timeout": 1},
             )
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-        if runner.status == "canceled":
-            # Only its signal handler cancels a run: the user asked the whole session to stop.
-            raise KeyboardInterrupt(f"interrupted while converging {playbook.name}")
+        if signals:
+            # The user asked the whole session to stop, not just this run.
+            raise KeyboardInterrupt(f"signal {signals[0]} while converging {playbook.name}")
         result.rc = int(runner.rc if runner.rc is not None else -1)
         result.status = str(runner.status)
         with runner.stdout as stdout:  # a new file object on each access
@@ -323,6 +351,30 @@ class Ansible:
     def forget_facts(self, host: str) -> None:
         """Drop a host's cached facts (after a restart its uptime, mounts, pids change)."""
         (self.fact_cache / host).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _cancel_on_signal() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM cancel the run; the list says which arrived.
+
+    Passing a cancel callback keeps ansible-runner from installing handlers of its own,
+    which it never restores (Ctrl-C would be ignored for the rest of the session); ours
+    are undone when the run ends.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def raise_for_failure(result: ConvergeResult, hosts: Iterable[str] | None = None) -> None:

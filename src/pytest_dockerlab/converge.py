@@ -59,9 +59,10 @@ def converge_session(
 class Converger:
     """Runs playbooks against the hosts a :class:`~.lab.Lab` started.
 
-    The inventory always holds every started host (a play may read other hosts' facts);
-    ``hosts`` limits where tasks run. The runner's private data dirs and the fact cache
-    live in one temporary folder, made on the first run and removed by :meth:`close`.
+    The inventory always holds every host of the lab file (a play may read other hosts'
+    groups and vars); ``hosts`` limits where tasks run. The runner's private data dirs and
+    the fact cache live in one temporary folder, made on the first run and removed by
+    :meth:`close`.
     """
 
     def __init__(self, lab: Lab, spec: AnsibleSpec, progress: Progress) -> None:
@@ -82,11 +83,24 @@ class Converger:
         return self._ansible
 
     def inventory(self) -> list[InventoryHost]:
+        """Every host of the lab file, started or not.
+
+        Plays read ``groups`` and other hosts' vars (a web host's template naming the first
+        of ``groups['dbservers']``), so a run limited to some hosts (``-k``, an xdist
+        worker) must still see the whole lab; ``--limit`` keeps tasks off the others.
+        """
         from .ansible import InventoryHost
 
+        lab = self.lab
         return [
-            InventoryHost(h.name, h.container, h.spec.groups, h.spec.vars, h.recipe.python)
-            for h in self.lab.running.values()
+            InventoryHost(
+                name,
+                lab.identity.container_name(name),
+                spec.groups,
+                spec.vars,
+                lab.recipes[spec.image].python,
+            )
+            for name, spec in lab.spec.hosts.items()
         ]
 
     def run(
@@ -113,6 +127,10 @@ class Converger:
             )
             for name in result.failed_hosts():
                 down[name] = self.lab.down(name)
+            # Before anything can remove the hosts: what the failed ones say about themselves.
+            for name in {t.host for t in result.failed_tasks if down.get(t.host) is None}:
+                units = [t.unit for t in result.failed_tasks if t.host == name and t.unit]
+                result.evidence[name] = self.lab.evidence(name, list(dict.fromkeys(units)))
         else:
             result = ConvergeResult(playbook=path, rc=4)
         for name, gone in down.items():

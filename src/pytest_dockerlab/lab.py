@@ -34,7 +34,7 @@ from .exceptions import (
 from .images import Recipe
 from .init import InitSystem, init_system
 from .labels import SessionIdentity
-from .labfile import HostSpec, LabSpec
+from .labfile import DEFAULT_NETWORK, HostSpec, LabSpec
 from .profiles import RunProfile, choose_profile
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,8 @@ class Lab:
         self.progress = progress
         self.boot_timeout = boot_timeout
         self.keep = keep
-        self.network: str | None = None
+        self.networks: dict[str, str] = {}  # lab network name -> engine network id
+        self.volumes: dict[str, str] = {}  # lab volume name -> engine volume name
         self.running: dict[str, RunningHost] = {}
         # Set when the session is interrupted: boot waits in worker threads give up.
         self._cancelled = threading.Event()
@@ -167,7 +168,8 @@ class Lab:
         if found:
             log.info("dockerlab: removed %s in %.1fs", found.describe(), time.monotonic() - started)
         self.running.clear()
-        self.network = None
+        self.networks.clear()
+        self.volumes.clear()
         return found
 
     # Starting hosts
@@ -183,8 +185,22 @@ class Lab:
         wanted = [n for n in names if n not in self.running]
         if not wanted:
             return
-        if self.network is None:
-            self.network = self.engine.create_network(self.identity.network_name(), self.labels())
+        # Networks and named volumes are the lab's: made when a host first needs them, once.
+        for name in wanted:
+            container = self.spec.hosts[name].container
+            for network in container.networks:
+                if network.name not in self.networks:
+                    engine_name = self.identity.network_name(
+                        "" if network.name == DEFAULT_NETWORK else network.name
+                    )
+                    self.networks[network.name] = self.engine.create_network(
+                        engine_name, self.labels(network=network.name)
+                    )
+            for volume in container.named_volumes:
+                if volume not in self.volumes:
+                    self.volumes[volume] = self.engine.create_volume(
+                        self.identity.volume_name(volume), self.labels(volume=volume)
+                    )
         facts = self.engine.facts()
         started = time.monotonic()
         self.progress(f"booting {', '.join(wanted)}")
@@ -225,17 +241,18 @@ class Lab:
 
     def _boot(self, host: RunningHost, image_tag: str) -> None:
         started = time.monotonic()
-        assert self.network is not None
         self.engine.run_container(
             name=host.container,
             image=image_tag,
             hostname=host.name,
-            network=self.network,
             labels=self.labels(
                 host=host.name, image=host.recipe.name, recipe_hash=host.recipe.digest
             ),
             profile=host.profile,
             environment=host.spec.env,
+            settings=host.spec.container.on_engine(
+                network=self.networks.__getitem__, volume=self.volumes.__getitem__
+            ),
         )
         self.wait_until_booted(host)
         host.boot_seconds = time.monotonic() - started
@@ -345,6 +362,19 @@ class Lab:
             tail = host.init.log_tail(shell, 25)
             sections.append((f"dockerlab {name}: {host.init.log_title}", tail))
         return sections
+
+    def evidence(self, name: str, units: Sequence[str] = ()) -> str:
+        """What host ``name`` says about itself now: failed units, and each of ``units``."""
+        host = self.running.get(name)
+        if host is None:
+            return ""
+        down = self.down(name, host)
+        if down is not None:
+            return str(down)
+        shell = _Shell(self.engine, host.container)
+        parts = [f"{host.init.failed_report[0]}:\n{host.init.failed(shell) or '(none)'}"]
+        parts += [f"{unit}:\n{host.init.unit_report(shell, unit)}" for unit in units]
+        return "\n".join(parts)
 
     def keep_instructions(self) -> str:
         sid = self.identity.session_id

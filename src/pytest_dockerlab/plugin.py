@@ -42,6 +42,8 @@ class _State:
     where: str = "start-up"
     last_step: str = ""
     collection_failed: bool = False  # a marker error: nothing more to say about hosts
+    # The first test that showed a failed run's whole Ansible output, by run.
+    shown_output: dict[int, str] = field(default_factory=dict)
 
 
 STATE_KEY = pytest.StashKey[_State]()
@@ -335,7 +337,14 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
         # fail, and its report carries Ansible's whole output.
         result = getattr(failures[0], "result", None)
         if result is not None:
-            request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
+            # The whole output once per run; the other tests of that run point to it.
+            state = request.config.stash[STATE_KEY]
+            first = state.shown_output.setdefault(id(result), request.node.nodeid)
+            request.node.stash[ANSIBLE_OUTPUT_KEY] = (
+                result.output
+                if first == request.node.nodeid
+                else f"(the whole output of this run is in the report of {first})"
+            )
         raise failures[0]
     view = current.view(names)
     request.node.stash[VIEW_KEY] = view

@@ -15,6 +15,9 @@ import pytest
 
 from pytest_dockerlab import labels as lbl
 
+# Labs that tests copy into a pytester folder and run there; not tests of this session.
+collect_ignore_glob = ["labs/*"]
+
 TWO_HOSTS = """
 hosts:
   web:

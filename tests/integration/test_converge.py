@@ -113,7 +113,46 @@ def test_a_failing_task_errors_every_test_of_that_converge(
             "*fatal: [[]db[]]: FAILED!*",
         ]
     )
+    # The whole output once per failed run; the other test points to it.
+    assert result.stdout.str().count("fatal: [db]: FAILED!") == 1
+    result.stdout.fnmatch_lines(["(the whole output of this run is in the report of *::test_*)"])
     assert labelled(docker_client) == before
+
+
+def test_a_failed_service_task_carries_the_units_status_and_journal(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makefile(
+        ".yml",
+        dockerlab="ansible: {playbooks: [site.yml]}\nhosts:\n  web: {}\n",
+        site="""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Install a unit that cannot start
+      ansible.builtin.copy:
+        dest: /etc/systemd/system/broken.service
+        content: |
+          [Service]
+          ExecStart=/bin/sh -c 'echo cannot open /etc/broken.conf >&2; exit 3'
+    - name: Start it
+      ansible.builtin.systemd: {name: broken, state: started, daemon_reload: true}
+""",
+    )
+    labdir.makepyfile("def test_web(lab): pass\n")
+    result = run(labdir)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *  web: TASK ?Start it? (ansible.builtin.systemd): Unable to start service broken*",
+            "E *--- web, right after the run ---",
+            "E *systemctl --failed:",
+            "E *broken.service*failed*",
+            "E *broken:",
+            "E *broken.service*",
+            "E *cannot open /etc/broken.conf*",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -222,3 +261,32 @@ def test_the_example_lab_passes(pytester: pytest.Pytester, docker_client: Any) -
     result = run(pytester, "examples", timeout=1200)
     result.assert_outcomes(passed=11)
     assert labelled(docker_client) == before
+
+
+def test_a_run_limited_to_some_hosts_still_sees_the_whole_lab(
+    labdir: pytest.Pytester, docker_client: Any
+) -> None:
+    labdir.makefile(
+        ".yml",
+        dockerlab=LAB,
+        site="""
+- hosts: webservers
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: /etc/upstream
+        content: "{{ groups['dbservers'] | join(',') }}\\n"
+""",
+    )
+    labdir.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("web")
+        def test_web(lab):
+            assert lab.host("web").file("/etc/upstream").content_string == "db\\n"
+        """
+    )
+    result = run(labdir)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["dockerlab: hosts needed by the selected tests: web"])
