@@ -7,8 +7,9 @@ pytestmark = pytest.mark.lab("web")
 
 def test_packages_are_installed(lab):
     web = lab.host("web")
+    debian_like = web.system_info.distribution in ("debian", "ubuntu")
     assert web.package("nginx").is_installed
-    assert web.package("postgresql-client").is_installed
+    assert web.package("postgresql-client" if debian_like else "postgresql").is_installed
 
 
 @pytest.mark.parametrize("service", ["nginx", "app"])

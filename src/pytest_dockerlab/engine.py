@@ -156,6 +156,23 @@ class Engine(Protocol):
         """
         ...
 
+    def connect(self, network: str, container: str, aliases: Sequence[str]) -> None:
+        """Join ``container`` to ``network`` (an id) under ``aliases``."""
+        ...
+
+    def disconnect(self, network: str, container: str) -> None: ...
+
+    def addresses(self, container: str) -> dict[str, str]:
+        """The container's IPv4 address on each network it is on, by network id."""
+        ...
+
+    def run_beside(
+        self, container: str, image: str, argv: Sequence[str], labels: Mapping[str, str]
+    ) -> ExecResult:
+        """Run ``argv`` in a short-lived container that shares ``container``'s network
+        namespace, with CAP_NET_ADMIN: routes and links of a host that has no such right."""
+        ...
+
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
         """Run ``argv`` in a running container; ContainerGoneError when it is not running."""
         ...

@@ -51,6 +51,7 @@ class RunningHost:
     container: str
     profile: RunProfile
     init: InitSystem
+    image: str = ""  # the engine's tag of the image it runs
     boot_seconds: float = 0.0
     _testinfra: Any = field(default=None, repr=False)
 
@@ -241,6 +242,7 @@ class Lab:
 
     def _boot(self, host: RunningHost, image_tag: str) -> None:
         started = time.monotonic()
+        host.image = image_tag
         self.engine.run_container(
             name=host.container,
             image=image_tag,
@@ -271,10 +273,10 @@ class Lab:
             done, state = host.init.booted(shell.run(host.init.readiness))
             if done:
                 if host.init.degraded(state):
-                    log.warning(
-                        "dockerlab: host %s booted degraded; failed units:\n%s",
-                        host.name,
-                        host.init.failed(shell),
+                    # Said at boot, per unit (with what the sandbox could not give it).
+                    self.progress(
+                        f"host {host.name} booted degraded; failed units:\n"
+                        f"{host.init.failed(shell)}"
                     )
                 return
             time.sleep(_POLL_INTERVAL)
@@ -373,7 +375,9 @@ class Lab:
             return str(down)
         shell = _Shell(self.engine, host.container)
         parts = [f"{host.init.failed_report[0]}:\n{host.init.failed(shell) or '(none)'}"]
-        parts += [f"{unit}:\n{host.init.unit_report(shell, unit)}" for unit in units]
+        parts += [
+            f"{unit} (status and journal):\n{host.init.unit_report(shell, unit)}" for unit in units
+        ]
         return "\n".join(parts)
 
     def keep_instructions(self) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .converge import Converger
 from .exceptions import DockerlabError, HostNotSelectedError, IdempotenceError, UnknownHostError
+from .faults import NetworkFaults
 from .images import ImageBuilder, Recipe
 from .lab import Lab
 
@@ -121,6 +122,7 @@ class LabView:
     def __init__(self, session: LabSession, names: Sequence[str]) -> None:
         self._lab = session.lab
         self._converger = session.converger
+        self._faults = NetworkFaults(session.lab)
         self._names = tuple(names)
 
     @property
@@ -190,6 +192,25 @@ class LabView:
             self._converger.assert_idempotent(playbook, targets)
         except IdempotenceError as exc:
             raise AssertionError(str(exc)) from None
+
+    def disconnect(self, name: str, network: str | None = None) -> None:
+        """Take host ``name`` off ``network`` (all its lab networks by default): its peers
+        can neither reach it nor resolve its name until :meth:`connect`."""
+        self._faults.disconnect(self._check(name), network)
+
+    def connect(self, name: str, network: str | None = None) -> None:
+        """Put host ``name`` back on ``network`` (all its lab networks by default)."""
+        self._faults.connect(self._check(name), network)
+
+    def partition(
+        self, side_a: Sequence[str], side_b: Sequence[str]
+    ) -> contextlib.AbstractContextManager[None]:
+        """``with lab.partition(["web"], ["db"]):`` no traffic between the two sides inside
+        the block (names still resolve; connections fail with "No route to host"); restored
+        on leaving it, whatever happens inside."""
+        return self._faults.partition(
+            [self._check(n) for n in side_a], [self._check(n) for n in side_b]
+        )
 
     def diagnostics(self) -> list[tuple[str, str]]:
         """Report sections for a failed test: each host's failed units and log tail."""

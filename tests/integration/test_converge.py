@@ -134,6 +134,7 @@ def test_a_failed_service_task_carries_the_units_status_and_journal(
         dest: /etc/systemd/system/broken.service
         content: |
           [Service]
+          Type=oneshot
           ExecStart=/bin/sh -c 'echo cannot open /etc/broken.conf >&2; exit 3'
     - name: Start it
       ansible.builtin.systemd: {name: broken, state: started, daemon_reload: true}
@@ -148,7 +149,7 @@ def test_a_failed_service_task_carries_the_units_status_and_journal(
             "E *--- web, right after the run ---",
             "E *systemctl --failed:",
             "E *broken.service*failed*",
-            "E *broken:",
+            "E *broken (status and journal):",
             "E *broken.service*",
             "E *cannot open /etc/broken.conf*",
         ]

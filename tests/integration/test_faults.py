@@ -1,0 +1,59 @@
+"""Network faults: a host off the network and back, two groups of hosts cut apart and healed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import leftovers, run, session_id
+
+REACH = (
+    "python3 -c \"import socket\\n"
+    "try: socket.create_connection(('{peer}', 9), timeout=3)\\n"
+    "except ConnectionRefusedError: print('reachable')\\n"
+    "except OSError as e: print('cut:', e)\""
+)
+
+TESTS = f"""
+import pytest
+
+REACH = {REACH!r}
+
+def reach(lab, host, peer):
+    return lab.exec(host, REACH.format(peer=peer)).output.strip()
+
+def test_partition_cuts_both_ways_and_heals(lab):
+    assert reach(lab, "web", "db") == "reachable"
+    with lab.partition(["web"], ["db"]):
+        assert reach(lab, "web", "db").startswith("cut:")
+        assert reach(lab, "db", "web").startswith("cut:")
+        assert lab.exec("web", "getent hosts db").rc == 0  # the name still resolves
+    assert reach(lab, "web", "db") == "reachable"
+    assert reach(lab, "db", "web") == "reachable"
+
+def test_partition_heals_when_the_block_fails(lab):
+    with pytest.raises(ZeroDivisionError):
+        with lab.partition(["web"], ["db"]):
+            1 / 0
+    assert reach(lab, "web", "db") == "reachable"
+
+def test_disconnect_and_connect(lab):
+    lab.disconnect("db")
+    assert lab.exec("web", "getent hosts db").rc != 0
+    lab.connect("db")
+    assert lab.exec("web", "getent hosts db").rc == 0
+    assert reach(lab, "web", "db") == "reachable"
+
+def test_a_host_on_both_sides_is_refused(lab):
+    with pytest.raises(Exception, match="web on both sides"):
+        with lab.partition(["web"], ["web", "db"]):
+            pass
+"""
+
+
+def test_network_faults(labdir: pytest.Pytester, docker_client: Any) -> None:
+    labdir.makepyfile(TESTS)
+    result = run(labdir)
+    result.assert_outcomes(passed=4)
+    assert leftovers(docker_client, session_id(labdir)) == []
