@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .evidence import evidence
 from .exceptions import ConvergeError, DockerlabError, IdempotenceError
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class Converger:
             # Before anything can remove the hosts: what the failed ones say about themselves.
             for name in {t.host for t in result.failed_tasks if down.get(t.host) is None}:
                 units = [t.unit for t in result.failed_tasks if t.host == name and t.unit]
-                result.evidence[name] = self.lab.evidence(name, list(dict.fromkeys(units)))
+                result.evidence[name] = evidence(self.lab, name, list(dict.fromkeys(units)))
         else:
             result = ConvergeResult(playbook=path, rc=4)
         for name, gone in down.items():

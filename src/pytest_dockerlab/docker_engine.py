@@ -227,11 +227,63 @@ class _Labelled:
         return found
 
 
-class DockerEngine(_Images, _Labelled):
+class _NetworkFaults:
+    """Moving containers between networks, and running network tools beside them."""
+
+    _client: docker.DockerClient
+
+    def _on_container(
+        self, operation: str, container: str, *, needs_running: bool = True
+    ) -> contextlib.AbstractContextManager[None]:
+        raise NotImplementedError  # DockerEngine's
+
+    def connect(self, network: str, container: str, aliases: Sequence[str]) -> None:
+        with self._on_container("connect to a network", container, needs_running=False):
+            self._client.api.connect_container_to_network(container, network, aliases=list(aliases))
+
+    def disconnect(self, network: str, container: str) -> None:
+        with self._on_container("disconnect from a network", container, needs_running=False):
+            self._client.api.disconnect_container_from_network(container, network)
+
+    def addresses(self, container: str) -> dict[str, str]:
+        with self._on_container("inspect", container, needs_running=False):
+            info = self._client.api.inspect_container(container)
+        networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+        return {
+            str(net.get("NetworkID")): str(net["IPAddress"])
+            for net in networks.values()
+            if net.get("IPAddress")
+        }
+
+    def run_beside(
+        self, container: str, image: str, argv: Sequence[str], labels: Mapping[str, str]
+    ) -> ExecResult:
+        api = self._client.api
+        with self._on_container("run beside", container):
+            helper = api.create_container(
+                image,
+                command=list(argv),
+                labels=dict(labels),
+                host_config=api.create_host_config(
+                    network_mode=f"container:{container}", cap_add=["NET_ADMIN"]
+                ),
+            )["Id"]
+        try:
+            with _translate("run beside", container):
+                api.start(helper)
+                rc = int(api.wait(helper, timeout=60).get("StatusCode", -1))
+                output: bytes = api.logs(helper)
+        finally:
+            with contextlib.suppress(EngineError), _translate("remove container", helper):
+                api.remove_container(helper, force=True)
+        return ExecResult(rc=rc, output=output.decode(errors="replace"))
+
+
+class DockerEngine(_Images, _Labelled, _NetworkFaults):
     """An :class:`~pytest_dockerlab.engine.Engine` backed by ``docker.DockerClient``.
 
-    Images and label sweeps live in the two bases; this class connects, and runs the
-    network and the containers.
+    Images, label sweeps and network faults live in the bases; this class connects, and
+    runs the networks and the containers.
     """
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
@@ -329,49 +381,6 @@ class DockerEngine(_Images, _Labelled):
                 log.warning("dockerlab: %s", removal)
             raise HostStartError(hostname, exc.cause, hint) from exc
         return str(container.id)
-
-    def connect(self, network: str, container: str, aliases: Sequence[str]) -> None:
-        with self._on_container("connect to a network", container, needs_running=False):
-            self._client.api.connect_container_to_network(
-                container, network, aliases=list(aliases)
-            )
-
-    def disconnect(self, network: str, container: str) -> None:
-        with self._on_container("disconnect from a network", container, needs_running=False):
-            self._client.api.disconnect_container_from_network(container, network)
-
-    def addresses(self, container: str) -> dict[str, str]:
-        with self._on_container("inspect", container, needs_running=False):
-            info = self._client.api.inspect_container(container)
-        networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
-        return {
-            str(net.get("NetworkID")): str(net["IPAddress"])
-            for net in networks.values()
-            if net.get("IPAddress")
-        }
-
-    def run_beside(
-        self, container: str, image: str, argv: Sequence[str], labels: Mapping[str, str]
-    ) -> ExecResult:
-        api = self._client.api
-        with self._on_container("run beside", container):
-            helper = api.create_container(
-                image,
-                command=list(argv),
-                labels=dict(labels),
-                host_config=api.create_host_config(
-                    network_mode=f"container:{container}", cap_add=["NET_ADMIN"]
-                ),
-            )["Id"]
-        try:
-            with _translate("run beside", container):
-                api.start(helper)
-                rc = int(api.wait(helper, timeout=60).get("StatusCode", -1))
-                output: bytes = api.logs(helper)
-        finally:
-            with contextlib.suppress(EngineError), _translate("remove container", helper):
-                api.remove_container(helper, force=True)
-        return ExecResult(rc=rc, output=output.decode(errors="replace"))
 
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
         api = self._client.api

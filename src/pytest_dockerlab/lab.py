@@ -318,18 +318,6 @@ class Lab:
             raise HostCommandError(name, shlex.join(argv), result.rc, result.output)
         return result
 
-    def testinfra_host(self, name: str) -> Any:
-        host = self.get(name)
-        # testinfra would only say that it cannot tell the system (its probe found no shell).
-        down = self.down(name, host)
-        if down is not None:
-            raise down
-        if host._testinfra is None:
-            import testinfra
-
-            host._testinfra = testinfra.get_host(f"docker://{host.container}")
-        return host._testinfra
-
     def restart(self, name: str) -> float:
         """Stop and start a host the way a reboot would, and wait until it has booted again."""
         host = self.get(name)
@@ -347,44 +335,6 @@ class Lab:
 
     # Diagnostics
 
-    def diagnostics(self, names: Sequence[str]) -> list[tuple[str, str]]:
-        """Report sections for a failed test: each host's failed units and log tail."""
-        sections = []
-        for name in names:
-            host = self.running.get(name)
-            if host is None:
-                continue
-            down = self.down(name, host)
-            if down is not None:
-                sections.append((f"dockerlab {name}: host is down", str(down)))
-                continue
-            shell = _Shell(self.engine, host.container)
-            title = host.init.failed_report[0]
-            sections.append((f"dockerlab {name}: {title}", host.init.failed(shell) or "(none)"))
-            tail = host.init.log_tail(shell, 25)
-            sections.append((f"dockerlab {name}: {host.init.log_title}", tail))
-        return sections
-
-    def evidence(self, name: str, units: Sequence[str] = ()) -> str:
-        """What host ``name`` says about itself now: failed units, and each of ``units``."""
-        host = self.running.get(name)
-        if host is None:
-            return ""
-        down = self.down(name, host)
-        if down is not None:
-            return str(down)
-        shell = _Shell(self.engine, host.container)
-        parts = [f"{host.init.failed_report[0]}:\n{host.init.failed(shell) or '(none)'}"]
-        parts += [
-            f"{unit} (status and journal):\n{host.init.unit_report(shell, unit)}" for unit in units
-        ]
-        return "\n".join(parts)
-
-    def keep_instructions(self) -> str:
-        sid = self.identity.session_id
-        lines = [f"kept lab {sid} (--dockerlab-keep); enter a host with:"]
-        lines += [
-            f"  docker exec -it {h.container} bash   # {h.name}" for h in self.running.values()
-        ]
-        lines.append(f"remove it with:\n  python -m pytest_dockerlab clean --session {sid}")
-        return "\n".join(lines)
+    def shell(self, name: str) -> _Shell:
+        """Host ``name``'s container as its init strategy sees it."""
+        return _Shell(self.engine, self.get(name).container)

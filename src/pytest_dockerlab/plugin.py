@@ -312,7 +312,7 @@ def _dockerlab_lab(
     with current:
         yield current
         if state.settings.keep and current.lab.running:
-            state.kept.append(current.lab.keep_instructions())
+            state.kept.append(current.keep_instructions())
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .converge import Converger
+from .evidence import diagnostics
 from .exceptions import DockerlabError, HostNotSelectedError, IdempotenceError, UnknownHostError
 from .faults import NetworkFaults
 from .images import ImageBuilder, Recipe
@@ -109,6 +110,16 @@ class LabSession:
         failures = self.converger.converge_session(bootable, self.settings.idempotence)
         self.setup_failures.update(failures)
 
+    def keep_instructions(self) -> str:
+        """How to enter each host of a kept lab, and how to remove it."""
+        sid = self.lab.identity.session_id
+        lines = [f"kept lab {sid} (--dockerlab-keep); enter a host with:"]
+        lines += [
+            f"  docker exec -it {h.container} bash   # {h.name}" for h in self.lab.running.values()
+        ]
+        lines.append(f"remove it with:\n  python -m pytest_dockerlab clean --session {sid}")
+        return "\n".join(lines)
+
     def view(self, names: Sequence[str]) -> LabView:
         return LabView(self, names)
 
@@ -143,7 +154,16 @@ class LabView:
 
     def host(self, name: str) -> Any:
         """A testinfra ``Host`` bound to the container of lab host ``name``."""
-        return self._lab.testinfra_host(self._check(name))
+        host = self._lab.get(self._check(name))
+        # testinfra would only say that it cannot tell the system (its probe found no shell).
+        down = self._lab.down(name, host)
+        if down is not None:
+            raise down
+        if host._testinfra is None:
+            import testinfra
+
+            host._testinfra = testinfra.get_host(f"docker://{host.container}")
+        return host._testinfra
 
     def container(self, name: str) -> str:
         """The engine's name of the container behind lab host ``name``."""
@@ -214,7 +234,7 @@ class LabView:
 
     def diagnostics(self) -> list[tuple[str, str]]:
         """Report sections for a failed test: each host's failed units and log tail."""
-        return self._lab.diagnostics(self._names)
+        return diagnostics(self._lab, self._names)
 
     def __repr__(self) -> str:
         return f"<lab {self.session_id}: {', '.join(self._names)}>"
