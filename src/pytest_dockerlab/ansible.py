@@ -12,20 +12,18 @@ import logging
 import os
 import re
 import shutil
-import signal
 import sysconfig
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from .engine import Progress
 from .exceptions import ConvergeError, DockerlabError, PlaybookNotFoundError
 from .labfile import AnsibleSpec
+from .signals import noted
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +306,9 @@ class Ansible:
         self.progress(
             f"converging {playbook.name} on {', '.join(limit or [h.name for h in hosts])}"
         )
-        with _cancel_on_signal() as signals:
+        # A cancel callback of ours keeps ansible-runner from installing signal handlers of
+        # its own, which it never restores (Ctrl-C would be ignored for the rest of the run).
+        with noted() as signals, _runner_errors(playbook):
             runner = ansible_runner.run(
                 private_data_dir=str(private),
                 project_dir=str(playbook.parent),
@@ -354,27 +354,17 @@ class Ansible:
 
 
 @contextlib.contextmanager
-def _cancel_on_signal() -> Iterator[list[int]]:
-    """SIGINT and SIGTERM cancel the run; the list says which arrived.
-
-    Passing a cancel callback keeps ansible-runner from installing handlers of its own,
-    which it never restores (Ctrl-C would be ignored for the rest of the session); ours
-    are undone when the run ends.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _runner_errors(playbook: Path) -> Iterator[None]:
+    """ansible-runner's own failures (its configuration, pexpect, the file system) as ours."""
     try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        yield
+    except DockerlabError:
+        raise
+    except Exception as exc:  # the boundary: whatever the runner raises, the user gets one error
+        raise ConvergeError(
+            f"ansible-runner could not run {playbook}: {type(exc).__name__}: {exc}",
+            ConvergeResult(playbook=playbook, rc=-1, errors=[str(exc)]),
+        ) from exc
 
 
 def raise_for_failure(result: ConvergeResult, hosts: Iterable[str] | None = None) -> None:

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from . import labels as lbl
 from .engine import Engine, Leftovers, Progress, Resource
 from .labels import SessionIdentity
+from .signals import handling, raise_interrupt
 
 # What :func:`owner_state` says of a session's owner process.
 ALIVE, DEAD, UNKNOWN = "alive", "dead", "unknown"
@@ -46,9 +46,6 @@ def session_guard(engine: Engine, identity: SessionIdentity, keep: bool) -> Iter
     runs; an interpreter that exits without running it still removes the session's
     resources at exit. Both are undone when the block ends. (SIGKILL is the reaper's.)
     """
-    previous = None
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def remove_all() -> None:
         if not keep:
@@ -56,15 +53,10 @@ def session_guard(engine: Engine, identity: SessionIdentity, keep: bool) -> Iter
 
     atexit.register(remove_all)
     try:
-        yield
+        with handling((signal.SIGTERM,), raise_interrupt, only_default=True):
+            yield
     finally:
         atexit.unregister(remove_all)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def sweep_stale(

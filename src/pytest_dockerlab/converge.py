@@ -131,7 +131,10 @@ class Converger:
             # Before anything can remove the hosts: what the failed ones say about themselves.
             for name in {t.host for t in result.failed_tasks if down.get(t.host) is None}:
                 units = [t.unit for t in result.failed_tasks if t.host == name and t.unit]
-                result.evidence[name] = evidence(self.lab, name, list(dict.fromkeys(units)))
+                try:
+                    result.evidence[name] = evidence(self.lab, name, list(dict.fromkeys(units)))
+                except DockerlabError as exc:  # the failure stays the news, not the engine's
+                    result.evidence[name] = f"(no evidence: {exc})"
         else:
             result = ConvergeResult(playbook=path, rc=4)
         for name, gone in down.items():

@@ -187,15 +187,13 @@ class ImageBuildError(DockerlabError):
 
 
 class UnknownImageError(DockerlabError):
-    """A host names an image that is neither in the catalogue nor a user recipe."""
+    """An option, the environment or the lab file names an image there is no recipe for."""
 
-    def __init__(self, image: str, host: str, known: Sequence[str]) -> None:
+    def __init__(self, image: str, where: str, known: Sequence[str]) -> None:
         self.image = image
-        self.host = host
+        self.where = where  # the sentence that names it, e.g. "--dockerlab-image centos5: ..."
         self.known = tuple(known)
-        super().__init__(
-            f"host {host!r} uses unknown image {image!r}; known images: {', '.join(self.known)}"
-        )
+        super().__init__(f"{where}; known images: {', '.join(self.known)}")
 
 
 class HostStartError(DockerlabError):

@@ -83,14 +83,19 @@ class NetworkFaults:
         for name, addresses in plan.items():
             host = self.lab.get(name)
             script = "; ".join(f"ip route {verb} unreachable {ip}/32" for ip in addresses)
-            result = self.lab.engine.run_beside(
-                host.container,
-                host.image,
-                ["/bin/sh", "-e", "-c", script],
-                self.lab.labels(host=name, role="network-fault"),
-            )
-            if result.rc != 0:
-                problem = f"cannot {verb} routes on host {name!r}: {result.output.strip()}"
+            try:
+                result = self.lab.engine.run_beside(
+                    host.container,
+                    host.image,
+                    ["/bin/sh", "-e", "-c", script],
+                    self.lab.labels(host=name, role="network-fault"),
+                )
+                problem = result.output.strip() if result.rc != 0 else ""
+            except DockerlabError as exc:  # a host that died inside the block has no routes
+                problem = str(exc)
+            if problem:
+                problem = f"cannot {verb} routes on host {name!r}: {problem}"
                 if strict:
                     raise DockerlabError(problem)
+                # Healing goes on for the other hosts; the block's own error stays the news.
                 log.warning("dockerlab: %s", problem)

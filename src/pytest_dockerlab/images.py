@@ -24,7 +24,7 @@ from typing import Any
 
 from . import labels as lbl
 from .engine import Engine, Progress
-from .exceptions import EngineError, ImageBuildError
+from .exceptions import EngineError, ImageBuildError, ImageNotFoundError
 from .labfile import load_recipe_spec
 from .profiles import EngineFacts, choose_profile
 
@@ -120,7 +120,9 @@ def build_lock(tag: str) -> Iterator[None]:
     """An exclusive lock per image tag, so concurrent sessions never build one tag twice."""
     from filelock import FileLock
 
-    lock_dir = Path(tempfile.gettempdir()) / f"pytest-dockerlab-{getpass.getuser()}"
+    # One folder per user; the uid where there is one (a CI container's uid may have no name).
+    owner = str(os.getuid()) if hasattr(os, "getuid") else getpass.getuser()
+    lock_dir = Path(tempfile.gettempdir()) / f"pytest-dockerlab-{owner}"
     lock_dir.mkdir(exist_ok=True)
     with FileLock(lock_dir / (tag.replace("/", "_").replace(":", "_") + ".lock")):
         yield
@@ -246,12 +248,16 @@ class ImageBuilder:
                 assert tar.stdout is not None and tar.stderr is not None
                 labels = {lbl.IMAGE: f"rootfs-{suite}", f"{lbl.NAMESPACE}.suite": suite}
                 with _ended_on_interrupt(tar):
-                    self.engine.import_rootfs(tar.stdout, tag, labels)
+                    try:
+                        self.engine.import_rootfs(tar.stdout, tag, labels)
+                    except EngineError as exc:  # this image's failure: hosts on it skip
+                        raise ImageBuildError(f"rootfs-{suite}", exc.cause) from exc
                 errors = tar.stderr.read().decode(errors="replace")
             if tar.returncode != 0:
                 # The engine imported whatever arrived: a truncated root filesystem must never
                 # keep the tag, or every later build would start from it.
-                self.engine.remove_image(tag)
+                with contextlib.suppress(ImageNotFoundError):  # nothing got the tag
+                    self.engine.remove_image(tag)
                 raise ImageBuildError(
                     f"rootfs-{suite}", f"tar exited {tar.returncode} while importing", errors
                 )

@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import shlex
-import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from . import labels as lbl
@@ -36,6 +35,7 @@ from .init import InitSystem, init_system
 from .labels import SessionIdentity
 from .labfile import DEFAULT_NETWORK, HostSpec, LabSpec
 from .profiles import RunProfile, choose_profile
+from .signals import deferred
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +60,13 @@ class RunningHost:
         return self.spec.name
 
 
-@contextlib.contextmanager
-def _uninterrupted(progress: Progress) -> Iterator[None]:
+def _uninterrupted(progress: Progress) -> contextlib.AbstractContextManager[None]:
     """Let a removal finish: Ctrl-C or SIGTERM now would leave half a lab behind.
 
     Removal is already forced (no graceful stop) and takes about a second, so a second
-    Ctrl-C only says so; the signal is not lost for what runs after.
+    Ctrl-C only says so; the signal is raised once the removal is done.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def defer(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        progress("removing the lab (forced); it takes a moment")
-
-    previous = {sig: signal.signal(sig, defer) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        raise KeyboardInterrupt(f"signal {received[0]} during the lab's removal")
+    return deferred(lambda: progress("removing the lab (forced); it takes a moment"))
 
 
 class _Shell:
@@ -224,9 +207,12 @@ class Lab:
             errors = [f.exception() for f in futures]
         except BaseException:
             self._cancelled.set()
+            # The boot threads stop within a poll; a second Ctrl-C must not let one create a
+            # container after the teardown has looked for them.
+            with _uninterrupted(self.progress):
+                pool.shutdown(wait=True)
             raise
-        finally:
-            pool.shutdown(wait=True)
+        pool.shutdown(wait=True)
         for host, error in zip(hosts, errors):
             if error is None:
                 self.running[host.name] = host
@@ -267,10 +253,14 @@ class Lab:
         while time.monotonic() < deadline:
             if self._cancelled.is_set():
                 raise HostStartError(host.name, "boot interrupted")
-            down = self.down(host.name, host)
-            if down is not None:
-                raise HostStartError(host.name, "the container stopped while booting", str(down))
-            done, state = host.init.booted(shell.run(host.init.readiness))
+            probe = shell.run(host.init.readiness)
+            if probe.rc == -1:  # the engine refused the exec: is the container still there?
+                down = self.down(host.name, host)
+                if down is not None:
+                    raise HostStartError(
+                        host.name, "the container stopped while booting", str(down)
+                    )
+            done, state = host.init.booted(probe)
             if done:
                 if host.init.degraded(state):
                     # Said at boot, per unit (with what the sandbox could not give it).

@@ -8,6 +8,7 @@ the selected tests need), report sections, and the fixtures. The work lives in
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
@@ -16,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import config as cfg
-from .exceptions import DockerlabError
+from .exceptions import DockerlabError, UnknownImageError
 from .images import Recipe, catalogue
 from .labfile import LabSpec, load_lab_file
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
+from .signals import handling, raise_interrupt
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -38,6 +40,7 @@ class _State:
     identity: SessionIdentity | None = None  # made at start-up, so the header can show it
     engine: Engine | None = None
     kept: list[str] = field(default_factory=list)  # how to enter and remove kept labs
+    signals: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     # Where the session is, for the line an interrupt prints.
     where: str = "start-up"
     last_step: str = ""
@@ -65,12 +68,18 @@ def pytest_configure(config: pytest.Config) -> None:
         state.spec, state.recipes = _load(state.settings)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
-    if state.spec is not None:
-        from .labels import SessionIdentity
+    if state.spec is None:
+        return
+    # From here on a SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C, so a build
+    # or a boot before the first test is cleaned up like the rest.
+    state.signals.enter_context(handling((signal.SIGTERM,), raise_interrupt, only_default=True))
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None and getattr(config.option, "numprocesses", None):
+        return  # an xdist controller: each worker is a session of its own, with its own id
+    from .labels import SessionIdentity
 
-        config.pluginmanager.register(_InterruptLine(config), "dockerlab-interrupt")
-        workerinput = getattr(config, "workerinput", None)
-        state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
+    config.pluginmanager.register(_InterruptLine(config), "dockerlab-interrupt")
+    state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
 
 
 def _load(settings: cfg.Settings) -> tuple[LabSpec | None, dict[str, Recipe]]:
@@ -79,27 +88,22 @@ def _load(settings: cfg.Settings) -> tuple[LabSpec | None, dict[str, Recipe]]:
         return None, {}
     spec = load_lab_file(settings.lab_file)
     recipes = catalogue(spec.images.recipes)
-    known = ", ".join(sorted(recipes))
+    known = sorted(recipes)
     if settings.image is not None:
         if settings.image not in recipes:
-            raise DockerlabError(
-                f"{settings.image_origin} {settings.image}: unknown image; known images: {known}"
-            )
+            where = f"{settings.image_origin} {settings.image}: unknown image"
+            raise UnknownImageError(settings.image, where, known)
         # One image for the whole run: it replaces the lab file's default and its matrix.
         spec = spec.on_image(settings.image)
         spec = replace(spec, images=replace(spec.images, matrix=()))
     for name in spec.images.matrix:
         if name not in recipes:
-            raise DockerlabError(
-                f"lab file {spec.path}: images.matrix names unknown image {name!r}; "
-                f"known images: {known}"
-            )
+            where = f"lab file {spec.path}: images.matrix names unknown image {name!r}"
+            raise UnknownImageError(name, where, known)
     for host in spec.hosts.values():
         if host.image not in recipes:
-            raise DockerlabError(
-                f"lab file {spec.path}: host {host.name!r} uses unknown image {host.image!r}; "
-                f"known images: {known}"
-            )
+            where = f"lab file {spec.path}: host {host.name!r} uses unknown image {host.image!r}"
+            raise UnknownImageError(host.image, where, known)
     return spec, recipes
 
 
@@ -107,19 +111,18 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(STATE_KEY, None)
     if state is None or state.spec is None:
         return None
-    assert state.identity is not None
-    return (
-        f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; "
-        f"session {state.identity.session_id})"
+    session = (
+        f"session {state.identity.session_id}"
+        if state.identity is not None
+        else "one session per xdist worker: python -m pytest_dockerlab list"
     )
+    return f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; {session})"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     state = config.stash[STATE_KEY]
-    group_by_hosts = config.pluginmanager.hasplugin("xdist")
     problems = []
     for item in items:
         marker = item.get_closest_marker(MARKER)
@@ -142,9 +145,6 @@ def pytest_collection_modifyitems(
             problems.append(f"{item.nodeid}: {exc}" if item.nodeid not in str(exc) else str(exc))
             continue
         item.stash[HOSTS_KEY] = names
-        if group_by_hosts and item.get_closest_marker("xdist_group") is None:
-            # With --dist loadgroup, the tests of one host set share a worker and its lab.
-            item.add_marker(pytest.mark.xdist_group(f"dockerlab:{','.join(names)}"))
     if problems:
         state.collection_failed = True
         raise pytest.UsageError("dockerlab: " + "\n".join(problems))
@@ -227,8 +227,10 @@ def pytest_runtest_makereport(
         report.sections.append(("dockerlab: ansible output", output))
     view = item.stash.get(VIEW_KEY, None)
     if view is not None and report.failed and call.when != "teardown":
-        for section, text in view.diagnostics():
-            report.sections.append((section, text))
+        try:
+            report.sections.extend(view.diagnostics())
+        except DockerlabError as exc:  # the engine went away: the failure is still the news
+            report.sections.append(("dockerlab: no diagnostics", str(exc)))
     return report
 
 
@@ -345,7 +347,9 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
                 if first == request.node.nodeid
                 else f"(the whole output of this run is in the report of {first})"
             )
-        raise failures[0]
+        # One error object for many tests: without a fresh traceback, each raise would add
+        # this test's frames to the ones before.
+        raise failures[0].with_traceback(None)
     view = current.view(names)
     request.node.stash[VIEW_KEY] = view
     return view
@@ -404,6 +408,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.signals.close()
     if state is not None and state.engine is not None:
         state.engine.close()
         state.engine = None

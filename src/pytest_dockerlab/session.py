@@ -94,9 +94,9 @@ class LabSession:
         try:
             self._start(missing)
         except DockerlabError as exc:
+            # The hosts that did boot were never converged: none of them is usable either.
             for name in missing:
-                if name not in self.lab.running:
-                    self.setup_failures.setdefault(name, exc)
+                self.setup_failures.setdefault(name, exc)
 
     def _start(self, names: Sequence[str]) -> None:
         spec, recipes = self.lab.spec, self.lab.recipes

@@ -155,3 +155,60 @@ def test_a_host_killed_mid_session_is_named_with_its_exit_code(
     )
     assert "Windows" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*- dockerlab web: host is down -*"])
+
+
+FAST_PLAYBOOK = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.command: "true"
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_after_a_playbook_ran_still_ends_the_session(
+    pytester: pytest.Pytester, docker_client: Any, signum: int
+) -> None:
+    # ansible-runner's own handlers used to stay after a run: Ctrl-C was ignored from then on.
+    pytester.makefile(".yml", dockerlab="ansible: {playbooks: [site.yml]}\nhosts:\n  web: {}\n")
+    (pytester.path / "site.yml").write_text(FAST_PLAYBOOK)
+    pytester.makepyfile(
+        """
+        import time
+
+        def test_slow(lab):
+            print("test started", flush=True)
+            time.sleep(120)
+        """
+    )
+    proc = start(pytester, "-s")
+    sid = session_of(wait_for(proc, "test started"))
+    elapsed, rest = interrupt(proc, signum)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, rest
+    assert elapsed < 10, rest
+    assert leftovers(docker_client, sid) == []
+
+
+def test_a_signal_during_an_image_build_ends_the_session(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    write_recipe(
+        pytester.path,
+        "slowbuild",
+        'ARG BASE\nFROM ${BASE}\nRUN sleep 120\nCMD ["/sbin/init"]\n',
+        "init: systemd\nbase: debian:12\nbootstrap: bookworm\n",
+    )
+    pytester.makefile(
+        ".yml", dockerlab="images: {recipes: [recipes]}\nhosts:\n  web: {image: slowbuild}\n"
+    )
+    pytester.makepyfile("def test_x(lab): pass\n")
+    proc = start(pytester)
+    sid = session_of(wait_for(proc, "building image slowbuild"))
+    time.sleep(2)
+    elapsed, rest = interrupt(proc, signal.SIGTERM)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, rest
+    assert elapsed < 15, rest
+    assert "(last lab step: " in rest and "slowbuild" in rest
+    assert leftovers(docker_client, sid) == []
+    built = [t for i in docker_client.images.list() for t in i.tags if "slowbuild" in t]
+    assert built == [], "an interrupted build must not leave a tagged image"
