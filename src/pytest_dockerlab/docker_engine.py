@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -379,6 +380,19 @@ class DockerEngine(_Images, _Labelled, _NetworkFaults):
                     container.remove(force=True, v=True)
             except EngineError as removal:
                 log.warning("dockerlab: %s", removal)
+            if "ipv6" in exc.cause and any("ipv6" in key for key in profile.sysctls):
+                # A kernel without IPv6 has no such setting: boot without ::1 on loopback.
+                log.info("dockerlab: %s: no IPv6 on this engine's kernel", hostname)
+                without = {k: v for k, v in profile.sysctls.items() if "ipv6" not in k}
+                return self.run_container(
+                    name=name,
+                    image=image,
+                    hostname=hostname,
+                    labels=labels,
+                    profile=replace(profile, sysctls=without),
+                    environment=environment,
+                    settings=settings,
+                )
             raise HostStartError(hostname, exc.cause, hint) from exc
         return str(container.id)
 
@@ -549,8 +563,9 @@ def _create_kwargs(profile: RunProfile, settings: ContainerSpec | None = None) -
             key = f"{port.container_port}/{port.protocol}"
             ports.setdefault(key, []).append((port.host_ip, port.host_port))
         kwargs["ports"] = ports
-    if settings.sysctls:
-        kwargs["sysctls"] = dict(settings.sysctls)
+    sysctls = {**profile.sysctls, **settings.sysctls}
+    if sysctls:
+        kwargs["sysctls"] = sysctls
     if settings.etc_hosts:
         kwargs["extra_hosts"] = dict(settings.etc_hosts)
     if settings.ulimits:

@@ -71,6 +71,7 @@ class RunProfile:
     privileged: bool = False
     capabilities: tuple[str, ...] = ()  # added to the engine's default set
     security_opts: tuple[str, ...] = ()  # e.g. a seccomp profile for sandboxed units
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
     def docker_run_flags(self) -> list[str]:
         """The same profile as ``docker run`` flags, for people reproducing a host by hand."""
@@ -83,6 +84,7 @@ class RunProfile:
         if self.cgroupns:
             flags.append(f"--cgroupns={self.cgroupns}")
         flags += [f"--cap-add {cap}" for cap in self.capabilities]
+        flags += [f"--sysctl {key}={value}" for key, value in self.sysctls.items()]
         for opt in self.security_opts:
             # The profile's JSON is long: name it; `python -m pytest_dockerlab seccomp` prints it.
             shown = "seccomp=sandbox.json" if opt == _SANDBOX[0] else opt
@@ -146,6 +148,12 @@ def sandbox_seccomp() -> str:
 
 _SANDBOX = (f"seccomp={sandbox_seccomp()}",)
 _BASE_TMPFS = {"/run": "exec", "/run/lock": "", "/tmp": "exec"}
+# A VM has ::1 on its loopback; Docker turns IPv6 off in a container on a network without it,
+# and services that listen on localhost by both addresses (memcached and unbound as Debian
+# ships them) then fail with "Cannot assign requested address". Only the loopback is
+# touched: no IPv6 reaches the lab network. An engine whose kernel has no IPv6 at all
+# refuses the setting; the host is then started without it.
+LOOPBACK_IPV6 = {"net.ipv6.conf.lo.disable_ipv6": "0"}
 _CONTAINER_ENV = {"container": "docker"}
 
 CGROUP_V1 = RunProfile(
@@ -159,6 +167,7 @@ CGROUP_V1 = RunProfile(
     volumes={"/sys/fs/cgroup/systemd": {"bind": "/sys/fs/cgroup/systemd", "mode": "rw"}},
     environment=_CONTAINER_ENV,
     security_opts=_SANDBOX,
+    sysctls=LOOPBACK_IPV6,
 )
 
 CGROUP_V2 = RunProfile(
@@ -173,6 +182,7 @@ CGROUP_V2 = RunProfile(
     volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
     environment=_CONTAINER_ENV,
     security_opts=_SANDBOX,
+    sysctls=LOOPBACK_IPV6,
 )
 
 CGROUP_V2_PRIVATE = RunProfile(
@@ -185,6 +195,7 @@ CGROUP_V2_PRIVATE = RunProfile(
     tmpfs=_BASE_TMPFS,
     environment=_CONTAINER_ENV,
     security_opts=_SANDBOX,
+    sysctls=LOOPBACK_IPV6,
 )
 
 PODMAN = RunProfile(
@@ -199,6 +210,7 @@ SYSVINIT = RunProfile(
     tmpfs=_BASE_TMPFS,
     # ctrl-alt-del to init: the recipes make it halt, running the rc0 scripts.
     stop_signal="SIGINT",
+    sysctls=LOOPBACK_IPV6,
 )
 
 

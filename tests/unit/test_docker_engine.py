@@ -604,8 +604,10 @@ def test_a_host_without_settings_gets_the_default_limits_and_nothing_else() -> N
     assert kwargs["mem_limit"] == 2 * 1024**3
     assert kwargs["pids_limit"] == 4096
     assert "nano_cpus" not in kwargs
-    for absent in ("cap_drop", "ports", "sysctls", "extra_hosts", "ulimits", "command"):
+    for absent in ("cap_drop", "ports", "extra_hosts", "ulimits", "command"):
         assert absent not in kwargs
+    # Only the profile's own: ::1 on the loopback, as a VM has.
+    assert kwargs["sysctls"] == {"net.ipv6.conf.lo.disable_ipv6": "0"}
     assert kwargs["tmpfs"] == dict(V1.tmpfs)
     assert kwargs["volumes"] == {src: dict(spec) for src, spec in V1.volumes.items()}
 

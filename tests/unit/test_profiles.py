@@ -42,7 +42,7 @@ def test_cgroup_v1_gets_the_least_privileged_profile() -> None:
         "-e container=docker --stop-signal SIGRTMIN+3 --tmpfs /run:exec --tmpfs /run/lock "
         "--tmpfs /tmp:exec --tmpfs /sys/fs/cgroup "
         "-v /sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw --cgroupns=host "
-        "--security-opt seccomp=sandbox.json"
+        "--sysctl net.ipv6.conf.lo.disable_ipv6=0 --security-opt seccomp=sandbox.json"
     )
     assert not profile.privileged
     assert not profile.capabilities
