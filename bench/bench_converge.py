@@ -40,7 +40,8 @@ def converge_run() -> dict[str, float]:
     figures = {}
     with lab:
         t0 = time.perf_counter()
-        lab.start(["web", "db"], tags)
+        failures = lab.start(["web", "db"], tags)
+        assert not failures, failures
         figures["boot_s"] = time.perf_counter() - t0
         result = converger.run("playbooks/site.yml", ["web", "db"])
         assert result.ok, result.describe_failure()

@@ -43,7 +43,8 @@ def remove_image_and_rootfs(engine: Engine, name: str, suite: str) -> None:
 def boot_once(engine: Engine, lab_file: Path, tag: str) -> float:
     spec = load_lab_file(lab_file)
     with Lab(spec, engine, catalogue(), SessionIdentity.create(), progress=lambda _: None) as lab:
-        lab.start(["h"], {spec.hosts["h"].image: tag})
+        failures = lab.start(["h"], {spec.hosts["h"].image: tag})
+        assert not failures, failures
         return lab.running["h"].boot_seconds
 
 

@@ -36,7 +36,8 @@ def one_run(lab_file: Path, progress: Callable[[str], None]) -> dict[str, float]
     tags, _ = ImageBuilder(engine, progress).prepare([recipes["debian12"]])
     lab = Lab(spec, engine, recipes, SessionIdentity.create(), progress=progress)
     with lab:
-        lab.start(["web", "db"], tags)
+        failures = lab.start(["web", "db"], tags)
+        assert not failures, failures
         t_booted = time.perf_counter()
         restart = lab.restart("web")
         t_exec = time.perf_counter()

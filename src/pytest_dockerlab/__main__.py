@@ -41,7 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     which = clean.add_mutually_exclusive_group(required=True)
     which.add_argument(
-        "--session", type=_session_id, help="the session id that --dockerlab-keep printed"
+        "--session",
+        type=_session_id,
+        action="append",
+        help="a session id, as the run's header or --dockerlab-keep printed (repeatable); "
+        "a session whose process is still running is left unless --force",
     )
     which.add_argument(
         "--all",
@@ -49,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="every kept lab, and every lab whose owner process on this machine is gone",
     )
     clean.add_argument(
-        "--force", action="store_true", help="with --all: also labs of live or remote sessions"
+        "--force",
+        action="store_true",
+        help="also labs of sessions still running here, or owned by another machine",
     )
 
     commands.add_parser(
@@ -166,22 +172,26 @@ def lab_table(labs: Sequence[LabSummary], now: float) -> list[str]:
     return lines
 
 
-def _clean(engine: Engine, session: str | None, force: bool) -> int:
+def _clean(engine: Engine, sessions: Sequence[str] | None, force: bool) -> int:
     from .cleanup import ALIVE, DEAD, owner_state
 
-    if session is not None:
-        targets = [session]
-    else:
-        here = socket.gethostname()
-        targets = []
-        for sid, owner in engine.sessions().items():
-            kept = owner.get(lbl.KEEP) == "true"
-            state = owner_state(owner, here)
-            if kept or state == DEAD or force:
-                targets.append(sid)
-            else:
-                where = "alive" if state == ALIVE else f"owned by {owner.get(lbl.OWNER_HOST, '?')}"
-                _say(f"left session {sid} ({where}; --force removes it)")
+    here = socket.gethostname()
+    owners = engine.sessions()
+    targets = []
+    for sid in sessions if sessions is not None else list(owners):
+        owner = owners.get(sid)
+        if owner is None:
+            continue  # nothing carries it: said below
+        state = owner_state(owner, here)
+        kept = owner.get(lbl.KEEP) == "true"
+        # A lab whose session still runs is in use, kept or not: only --force takes it away.
+        # --all also takes kept labs whose owner is on another machine; a session named by
+        # its id must be over (its owner here is gone).
+        if force or state == DEAD or (sessions is None and kept and state != ALIVE):
+            targets.append(sid)
+        else:
+            where = "still running" if state == ALIVE else f"owned by {owner.get(lbl.OWNER_HOST)}"
+            _say(f"left session {sid} ({where}; --force removes it)")
     removed = 0
     for sid in targets:
         found = engine.find({lbl.SESSION: sid})
@@ -190,7 +200,11 @@ def _clean(engine: Engine, session: str | None, force: bool) -> int:
             _say(f"removed session {sid}: {found.describe()}")
             removed += 1
     if not removed:
-        what = f"no resource carries session {session}" if session else "no kept or orphaned lab"
+        if sessions is not None:
+            missing = [sid for sid in sessions if sid not in owners]
+            what = f"no resource carries session {', '.join(missing or sessions)}"
+        else:
+            what = "no kept or orphaned lab"
         sys.stderr.write(f"dockerlab: nothing removed: {what} on {engine.address}\n")
         return 1
     return 0

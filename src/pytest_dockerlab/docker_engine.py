@@ -363,7 +363,9 @@ class DockerEngine(_Images, _Labelled, _NetworkFaults):
                     **kwargs,
                 )
         except EngineError as exc:
-            raise HostStartError(hostname, exc.cause) from exc
+            raise HostStartError(
+                hostname, exc.cause, _refusal_hint(profile, settings, exc.cause)
+            ) from None
         try:
             for network in others:
                 with _translate("connect to a network", name):
@@ -393,7 +395,8 @@ class DockerEngine(_Images, _Labelled, _NetworkFaults):
                     environment=environment,
                     settings=settings,
                 )
-            raise HostStartError(hostname, exc.cause, hint) from exc
+            # The cause is in the message; the SDK's chain is noise to a test's reader.
+            raise HostStartError(hostname, exc.cause, hint) from None
         return str(container.id)
 
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
@@ -512,6 +515,11 @@ def _refusal_hint(profile: RunProfile, settings: ContainerSpec, cause: str) -> s
             "the engine refused a privileged container; drop 'privileged: true' and use "
             "the default profile: this engine refuses --privileged, as one in a sandbox "
             "without CAP_SYS_RESOURCE or a rootless one does"
+        )
+    if "No command specified" in cause:
+        return (
+            "the image has no CMD: a recipe's Dockerfile must end with its init, "
+            'e.g. CMD ["/sbin/init"], as the shipped recipes do'
         )
     if caps and settings.capabilities:
         return (

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _hosts(side: str | Sequence[str]) -> list[str]:
+    # One host may be given by name: partition("web", ["db", "cache"]).
+    return [side] if isinstance(side, str) else list(side)
+
+
 class NetworkFaults:
     """Faults injected into one lab's networks."""
 
@@ -43,8 +48,10 @@ class NetworkFaults:
     def disconnect(self, name: str, network: str | None = None) -> None:
         """Take host ``name`` off ``network`` (every lab network it is on, by default)."""
         host = self.lab.get(name)
+        joined = self.lab.engine.addresses(host.container)
         for net in self._networks(host, network):
-            self.lab.engine.disconnect(self.lab.networks[net], host.container)
+            if self.lab.networks[net] in joined:  # already off it: nothing to do, as connect
+                self.lab.engine.disconnect(self.lab.networks[net], host.container)
         self.lab.progress(f"disconnected {name} from {network or 'every network'}")
 
     def connect(self, name: str, network: str | None = None) -> None:
@@ -60,8 +67,9 @@ class NetworkFaults:
         self.lab.progress(f"connected {name} to {network or 'its networks'}")
 
     @contextlib.contextmanager
-    def partition(self, side_a: Sequence[str], side_b: Sequence[str]) -> Iterator[None]:
+    def partition(self, side_a: str | Sequence[str], side_b: str | Sequence[str]) -> Iterator[None]:
         """No traffic between ``side_a`` and ``side_b`` inside the block; restored after it."""
+        side_a, side_b = _hosts(side_a), _hosts(side_b)
         overlap = set(side_a) & set(side_b)
         if overlap:
             raise DockerlabError(f"partition: {', '.join(sorted(overlap))} on both sides")
@@ -71,12 +79,21 @@ class NetworkFaults:
                      for n in [*side_a, *side_b]}  # fmt: skip
         plan = {a: [ip for b in side_b for ip in addresses[b]] for a in side_a}
         plan.update({b: [ip for a in side_a for ip in addresses[a]] for b in side_b})
+        routes = {(host, ip) for host, ips in plan.items() for ip in ips}
+        if routes & self.lab.cut:
+            # Its healing would also heal the enclosing partition's routes.
+            raise DockerlabError(
+                f"partition: {', '.join(side_a)} and {', '.join(side_b)} are already cut "
+                "apart by an enclosing partition"
+            )
+        self.lab.cut |= routes
         try:
             self._routes(plan, "add")
             self.lab.progress(f"partitioned {', '.join(side_a)} | {', '.join(side_b)}")
             yield
         finally:  # also when only some of the routes went in
             self._routes(plan, "del", strict=False)
+            self.lab.cut -= routes
             self.lab.progress(f"healed {', '.join(side_a)} | {', '.join(side_b)}")
 
     def _routes(self, plan: dict[str, list[str]], verb: str, strict: bool = True) -> None:

@@ -19,14 +19,16 @@ STOP_TIMEOUT = 20.0
 
 # Exit statuses with which systemd reports sandboxing it could not set up, and what to do.
 _SANDBOX_STATUS = {
-    "217": "the unit asks for a user namespace (PrivateUsers=, DynamicUser=) and the engine "
-    "refused it; the plugin's seccomp profile allows it on Docker: is the host running with "
-    "its profile (a custom security_opts seccomp, Podman)?",
+    "217": "the unit asks for a user namespace (PrivateUsers=) and could not make one. The "
+    "default profile's seccomp allows it on Docker; a host's own seccomp or AppArmor option, "
+    "Podman's defaults, or SYS_ADMIN in its capabilities (systemd then sets the namespace up "
+    "another way, which fails in a container) take that away",
     "226": "the unit's sandboxing needs mounts of its own (BindPaths=, BindReadOnlyPaths=, "
     "TemporaryFileSystem=, RootDirectory=, ...), which need CAP_SYS_ADMIN; the default "
     "profile does not grant it. `capabilities: [SYS_ADMIN]` on this host does (on a cgroup v1 "
     "engine that also lets the container mount cgroup hierarchies: use it on machines you "
-    "can throw away)",
+    "can throw away; PrivateUsers= units on that host then fail), or put such units on a "
+    "host of their own",
 }
 
 

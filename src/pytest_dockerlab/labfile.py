@@ -1231,14 +1231,23 @@ def _cpus(doc: _YamlFile, keypath: _KeyPath, value: Any) -> float:
     return float(value)
 
 
+_MIN_PIDS, _MAX_PIDS = 32, 4_194_304
+
+
 def _pids_limit(doc: _YamlFile, keypath: _KeyPath, value: Any) -> int | None:
     if value == _UNLIMITED:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         got = repr(value) if isinstance(value, str) and value else _kind(value)
         doc.fail(keypath, f"must be a number of processes or unlimited, not {got}")
-    if value < 1:
-        doc.fail(keypath, f"must be at least 1, not {value}; write unlimited for no limit")
+    # Fewer than this and systemd itself cannot start its first services; more than the
+    # kernel's own ceiling is a number the engine cannot take.
+    if not _MIN_PIDS <= value <= _MAX_PIDS:
+        doc.fail(
+            keypath,
+            f"must be from {_MIN_PIDS} (what an init and a few services need) to {_MAX_PIDS} "
+            f"(the kernel's ceiling), not {value}; write unlimited for no limit",
+        )
     return value
 
 

@@ -106,8 +106,9 @@ class LabSession:
             if spec.hosts[name].image in reasons:
                 self.unavailable[name] = reasons[spec.hosts[name].image]
         bootable = [n for n in names if n not in self.unavailable]
-        self.lab.start(bootable, tags)
-        failures = self.converger.converge_session(bootable, self.settings.idempotence)
+        self.setup_failures.update(self.lab.start(bootable, tags))
+        booted = [n for n in bootable if n in self.lab.running]
+        failures = self.converger.converge_session(booted, self.settings.idempotence)
         self.setup_failures.update(failures)
 
     def keep_instructions(self) -> str:
@@ -223,14 +224,13 @@ class LabView:
         self._faults.connect(self._check(name), network)
 
     def partition(
-        self, side_a: Sequence[str], side_b: Sequence[str]
+        self, side_a: str | Sequence[str], side_b: str | Sequence[str]
     ) -> contextlib.AbstractContextManager[None]:
         """``with lab.partition(["web"], ["db"]):`` no traffic between the two sides inside
         the block (names still resolve; connections fail with "No route to host"); restored
         on leaving it, whatever happens inside."""
-        return self._faults.partition(
-            [self._check(n) for n in side_a], [self._check(n) for n in side_b]
-        )
+        sides = [[side] if isinstance(side, str) else list(side) for side in (side_a, side_b)]
+        return self._faults.partition(*([self._check(n) for n in side] for side in sides))
 
     def diagnostics(self) -> list[tuple[str, str]]:
         """Report sections for a failed test: each host's failed units and log tail."""

@@ -45,6 +45,20 @@ def test_disconnect_and_connect(lab):
     assert lab.exec("web", "getent hosts db").rc == 0
     assert reach(lab, "web", "db") == "reachable"
 
+def test_partitions_do_not_nest_and_one_host_may_be_named_alone(lab):
+    with lab.partition("web", "db"):
+        with pytest.raises(Exception, match="already cut apart by an enclosing partition"):
+            with lab.partition(["db"], ["web"]):
+                pass
+        assert reach(lab, "web", "db").startswith("cut:")  # the outer one still holds
+    assert reach(lab, "web", "db") == "reachable"
+
+def test_disconnecting_twice_is_harmless(lab):
+    lab.disconnect("db")
+    lab.disconnect("db")
+    lab.connect("db")
+    assert reach(lab, "web", "db") == "reachable"
+
 def test_a_host_on_both_sides_is_refused(lab):
     with pytest.raises(Exception, match="web on both sides"):
         with lab.partition(["web"], ["web", "db"]):
@@ -55,5 +69,5 @@ def test_a_host_on_both_sides_is_refused(lab):
 def test_network_faults(labdir: pytest.Pytester, docker_client: Any) -> None:
     labdir.makepyfile(TESTS)
     result = run(labdir)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)
     assert leftovers(docker_client, session_id(labdir)) == []

@@ -219,3 +219,26 @@ def test_sigterm_tears_the_lab_down(labdir: pytest.Pytester, docker_client: Any)
     )
     run(labdir)
     assert leftovers(docker_client, session_id(labdir)) == []
+
+
+def test_a_host_that_cannot_start_errors_only_its_own_tests(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    # The engine refuses more CPUs than the machine has; the other host is not its business.
+    pytester.makefile(".yml", dockerlab="hosts:\n  good: {}\n  greedy: {cpus: 1000}\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("good")
+        def test_good(lab):
+            assert lab.exec("good", "true").rc == 0
+
+        @pytest.mark.lab("greedy")
+        def test_greedy(lab):
+            pass
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*HostStartError: cannot start host 'greedy': *CPUs*"])

@@ -541,7 +541,9 @@ CATALOGUE = [
         "lab file",
         "`pids_limit: 0`",
         lab_error(
-            3, "hosts.web.pids_limit: must be at least 1, not 0; write unlimited for no limit"
+            3,
+            "hosts.web.pids_limit: must be from 32 (what an init and a few services need) to "
+            "4194304 (the kernel's ceiling), not 0; write unlimited for no limit",
         ),
         files=lab(f"{HOST}    pids_limit: 0\n"),
     ),

@@ -211,3 +211,46 @@ def test_the_docker_engine_lists_labelled_resources_with_their_age() -> None:
         ("volume", "v1", 1700000000.0),
         ("volume", "v2", 0.0),
     ]
+
+
+S_DEAD, S_LIVE, S_KEPT, S_KEPT_LIVE = "dead0000", "aaaa0000", "bbbb0000", "cccc0000"
+
+
+@pytest.mark.parametrize(
+    ("args", "removed", "left"),
+    [
+        # A session named by id is removed only when its process is gone...
+        (["--session", S_DEAD, "--session", S_LIVE], {S_DEAD}, {S_LIVE}),
+        # ...unless --force; --all takes dead sessions and kept labs no live process uses.
+        (["--session", S_LIVE, "--force"], {S_LIVE}, set()),
+        (["--all"], {S_DEAD, S_KEPT}, {S_LIVE, S_KEPT_LIVE}),
+        (["--all", "--force"], {S_DEAD, S_KEPT, S_LIVE, S_KEPT_LIVE}, set()),
+    ],
+)
+def test_clean_never_takes_a_lab_from_a_running_session_without_force(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    removed: set[str],
+    left: set[str],
+) -> None:
+    import socket
+
+    from pytest_dockerlab import __main__ as cli
+
+    engine = FakeEngine()
+    dead, here = _dead_pid(), socket.gethostname()
+    engine.resources = {
+        S_DEAD: owned(S_DEAD, dead, here),
+        S_LIVE: owned(S_LIVE, os.getpid(), here),
+        S_KEPT: owned(S_KEPT, dead, here, keep=True),
+        S_KEPT_LIVE: owned(S_KEPT_LIVE, os.getpid(), here, keep=True),
+    }
+    monkeypatch.setattr("pytest_dockerlab.engine.connect", lambda *a: engine)
+    assert cli.main(["clean", *args]) == 0
+    assert set(engine.resources) == {S_DEAD, S_LIVE, S_KEPT, S_KEPT_LIVE} - removed
+    out = capsys.readouterr().out
+    for sid in removed:
+        assert f"removed session {sid}" in out
+    for sid in left:
+        assert f"left session {sid} (still running; --force removes it)" in out

@@ -942,7 +942,8 @@ BAD_LABS = [
         "pids_limit zero",
         f"{HOST}    pids_limit: 0\n",
         3,
-        "hosts.web.pids_limit: must be at least 1, not 0; write unlimited for no limit",
+        "hosts.web.pids_limit: must be from 32 (what an init and a few services need) to "
+        "4194304 (the kernel's ceiling), not 0; write unlimited for no limit",
     ),
     BadLab(
         "pids_limit a word",
