@@ -21,6 +21,14 @@ SLOW_PLAYBOOK = """
 """
 
 
+FAST_PLAYBOOK = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.command: "true"
+"""
+
+
 def start(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[str]:
     return pytester.popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
@@ -102,10 +110,22 @@ def test_a_signal_while_a_host_hangs_in_boot_does_not_wait_for_the_timeout(
     assert leftovers(docker_client, sid) == []
 
 
+@pytest.mark.parametrize(
+    ("playbook", "signum"),
+    [
+        ("", signal.SIGINT),
+        # ansible-runner's own handlers used to stay after a run: Ctrl-C was ignored from then.
+        ("site.yml", signal.SIGINT),
+        ("site.yml", signal.SIGTERM),
+    ],
+    ids=["SIGINT", "SIGINT-after-a-playbook", "SIGTERM-after-a-playbook"],
+)
 def test_a_signal_during_a_test_removes_the_lab(
-    pytester: pytest.Pytester, docker_client: Any
+    pytester: pytest.Pytester, docker_client: Any, playbook: str, signum: int
 ) -> None:
-    pytester.makefile(".yml", dockerlab="hosts:\n  web: {}\n")
+    ansible = f"ansible: {{playbooks: [{playbook}]}}\n" if playbook else ""
+    pytester.makefile(".yml", dockerlab=f"{ansible}hosts:\n  web: {{}}\n")
+    (pytester.path / "site.yml").write_text(FAST_PLAYBOOK)
     pytester.makepyfile(
         """
         import time
@@ -117,7 +137,7 @@ def test_a_signal_during_a_test_removes_the_lab(
     )
     proc = start(pytester, "-s")
     sid = session_of(wait_for(proc, "test started"))
-    elapsed, rest = interrupt(proc, signal.SIGINT)
+    elapsed, rest = interrupt(proc, signum)
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, rest
     assert elapsed < 10, rest
     assert "dockerlab: interrupted while running test_a_signal_during_a_test" in rest
@@ -155,38 +175,6 @@ def test_a_host_killed_mid_session_is_named_with_its_exit_code(
     )
     assert "Windows" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*- dockerlab web: host is down -*"])
-
-
-FAST_PLAYBOOK = """
-- hosts: all
-  gather_facts: false
-  tasks:
-    - ansible.builtin.command: "true"
-"""
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_after_a_playbook_ran_still_ends_the_session(
-    pytester: pytest.Pytester, docker_client: Any, signum: int
-) -> None:
-    # ansible-runner's own handlers used to stay after a run: Ctrl-C was ignored from then on.
-    pytester.makefile(".yml", dockerlab="ansible: {playbooks: [site.yml]}\nhosts:\n  web: {}\n")
-    (pytester.path / "site.yml").write_text(FAST_PLAYBOOK)
-    pytester.makepyfile(
-        """
-        import time
-
-        def test_slow(lab):
-            print("test started", flush=True)
-            time.sleep(120)
-        """
-    )
-    proc = start(pytester, "-s")
-    sid = session_of(wait_for(proc, "test started"))
-    elapsed, rest = interrupt(proc, signum)
-    assert proc.returncode == pytest.ExitCode.INTERRUPTED, rest
-    assert elapsed < 10, rest
-    assert leftovers(docker_client, sid) == []
 
 
 def test_a_signal_during_an_image_build_ends_the_session(
