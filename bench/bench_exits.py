@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from typing import Any
 import docker
 
 ROOT = Path(__file__).resolve().parents[1]
-SESSION = "pytest-dockerlab.session"
+NS = "pytest-dockerlab"
+SESSION = f"{NS}.session"
 
 SLOW_SITE = """
 - hosts: all
@@ -54,7 +56,8 @@ def read_until(proc: subprocess.Popen[str], text: str) -> str:
     assert proc.stdout is not None
     session = ""
     for line in proc.stdout:
-        if line.startswith("dockerlab: ") and "session " in line:
+        # The header only: a sweep's "removing leftovers of dead session ..." names another.
+        if line.startswith("dockerlab: ") and "(hosts: " in line and "session " in line:
             session = line.rsplit("session ", 1)[1].strip(")\n")
         if text in line:
             return session
@@ -103,9 +106,22 @@ def sigkill_to_gone(client: Any) -> float:
 
 
 def example(client: Any, args: list[str]) -> tuple[float, dict[str, list[str]]]:
-    """Wall time of `pytest examples`, and the hosts each worker created."""
-    created: dict[str, list[str]] = {}
-    since = int(time.time())
+    """Wall time of `pytest examples`, and the hosts each worker created (seen by polling)."""
+    seen: dict[str, tuple[str, str]] = {}  # container id -> (worker, host)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for c in client.api.containers(all=True, filters={"label": SESSION}):
+                labels = c.get("Labels") or {}
+                seen.setdefault(
+                    c["Id"],
+                    (labels.get(f"{NS}.worker", "?"), labels.get(f"{NS}.host", "?")),
+                )
+            done.wait(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "examples", "-q", "-p", "no:cacheprovider", *args],
@@ -114,18 +130,13 @@ def example(client: Any, args: list[str]) -> tuple[float, dict[str, list[str]]]:
         text=True,
     )
     elapsed = time.perf_counter() - started
+    done.set()
+    watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"pytest examples {args} failed:\n{proc.stdout[-3000:]}")
-    events = client.events(
-        since=since,
-        until=int(time.time()) + 1,
-        decode=True,
-        filters={"type": "container", "event": "create", "label": SESSION},
-    )
-    for event in events:
-        attrs = event["Actor"]["Attributes"]
-        worker = attrs.get("pytest-dockerlab.worker", "?")
-        created.setdefault(worker, []).append(attrs.get("pytest-dockerlab.host", "?"))
+    created: dict[str, list[str]] = {}
+    for worker, host in seen.values():
+        created.setdefault(worker, []).append(host)
     return elapsed, {w: sorted(h) for w, h in sorted(created.items())}
 
 
@@ -141,6 +152,7 @@ def row(name: str, values: list[float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-signals", action="store_true", help="only the xdist figures")
     parser.add_argument("--examples", type=int, default=1, help="example runs per -n setting")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -148,11 +160,12 @@ def main() -> int:
     client = docker.from_env()
     out: dict[str, Any] = {}
     print(f"{'figure (seconds)':<34}{'median':>8}{'min':>8}{'max':>8}", flush=True)
-    terms = [sigterm_during_converge(client) for _ in range(args.runs)]
+    runs = 0 if args.skip_signals else args.runs
+    terms = [sigterm_during_converge(client) for _ in range(runs)] or [(0.0, 0)]
     out["sigterm_to_exit_s"] = row("SIGTERM in converge -> exit", [t for t, _ in terms])
     out["left_after_sigterm"] = sum(left for _, left in terms)
     out["sigkill_to_gone_s"] = row(
-        "SIGKILL in test -> lab gone", [sigkill_to_gone(client) for _ in range(args.runs)]
+        "SIGKILL in test -> lab gone", [sigkill_to_gone(client) for _ in range(runs)] or [0.0]
     )
     print(f"resources left after SIGTERM: {out['left_after_sigterm']}", flush=True)
     for label, extra in (("-n 0", []), ("-n 2 --dist loadfile", ["-n", "2", "--dist", "loadfile"])):
