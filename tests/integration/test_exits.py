@@ -190,9 +190,11 @@ def test_a_signal_during_an_image_build_ends_the_session(
         ".yml", dockerlab="images: {recipes: [recipes]}\nhosts:\n  web: {image: slowbuild}\n"
     )
     pytester.makepyfile("def test_x(lab): pass\n")
-    proc = start(pytester)
-    sid = session_of(wait_for(proc, "building image slowbuild"))
-    time.sleep(2)
+    proc = start(pytester, "-rs")
+    sid = session_of(wait_for(proc, "RUN sleep 120"))
+    time.sleep(1)
+    if proc.poll() is not None:  # the build ended by itself: say why, not "not interrupted"
+        raise AssertionError("the build did not last:\n" + proc.communicate()[0])
     elapsed, rest = interrupt(proc, signal.SIGTERM)
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, rest
     assert elapsed < 15, rest
