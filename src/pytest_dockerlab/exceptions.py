@@ -113,16 +113,22 @@ class ContainerGoneError(EngineError):
         self.log_tail = log_tail
         super().__init__(operation, container, cause or f"the container is {state}", status)
 
-    def _describe(self) -> str:
+    def details(self, oom: str = "killed by the OOM killer") -> str:
+        """State, exit code and OOM kill, as one phrase."""
         details = [self.state]
         if self.exit_code is not None:
             details.append(f"exit code {self.exit_code}")
         if self.oom_killed:
-            details.append("killed by the OOM killer")
-        message = f"container {self.container} is not running ({', '.join(details)})"
-        if self.log_tail.strip():
-            message += f"\n--- last output ---\n{self.log_tail.rstrip()}"
-        return message
+            details.append(oom)
+        return ", ".join(details)
+
+    def last_output(self) -> str:
+        """The container's last lines as a block to append, or nothing."""
+        tail = self.log_tail.rstrip()
+        return f"\n--- last output ---\n{tail}" if tail.strip() else ""
+
+    def _describe(self) -> str:
+        return f"container {self.container} is not running ({self.details()}){self.last_output()}"
 
 
 class HostGoneError(DockerlabError):
@@ -135,19 +141,14 @@ class HostGoneError(DockerlabError):
         self.exit_code = gone.exit_code
         self.oom_killed = gone.oom_killed
         self.log_tail = gone.log_tail
-        details = [gone.state]
-        if gone.exit_code is not None:
-            details.append(f"exit code {gone.exit_code}")
-        if gone.oom_killed:
-            details.append("killed by the OOM killer (raise the host's memory limit)")
+        details = gone.details(oom="killed by the OOM killer (raise the host's memory limit)")
         hint = (
             f"lab.restart({host!r}) boots it again"
             if gone.state != "removed"
             else "something removed its container; it cannot be restarted"
         )
-        message = f"host {host!r} is down: container {gone.container} {', '.join(details)}; {hint}"
-        if gone.log_tail.strip():
-            message += f"\n--- last output ---\n{gone.log_tail.rstrip()}"
+        message = f"host {host!r} is down: container {gone.container} {details}; {hint}"
+        message += gone.last_output()
         super().__init__(message)
 
 

@@ -14,7 +14,7 @@ from typing import ClassVar, Protocol
 
 from .engine import ExecResult
 
-_POLL_INTERVAL = 0.2
+POLL_INTERVAL = 0.2  # how often a waiting loop asks a host again
 STOP_TIMEOUT = 20.0
 
 # Exit statuses with which systemd reports sandboxing it could not set up, and what to do.
@@ -103,12 +103,16 @@ class Systemd(InitSystem):
         units = [line.split()[1] for line in listing.splitlines() if line.startswith("●")]
         if not units:
             units = [line.split()[0] for line in listing.splitlines() if line.strip()]
+        if not units:
+            return listing
+        # One call for every failed unit: blocks of Id= and ExecMainStatus= lines.
+        show = shell.run(["systemctl", "show", "-p", "Id,ExecMainStatus", *units]).output
         hints = []
-        for unit in units:
-            show = shell.run(["systemctl", "show", "-p", "ExecMainStatus", "--value", unit])
-            status = show.output.strip()
+        for block in show.strip().split("\n\n"):
+            props = dict(line.partition("=")[::2] for line in block.splitlines())
+            status = props.get("ExecMainStatus", "")
             if status in _SANDBOX_STATUS:
-                hints.append(f"{unit}: status={status}: {_SANDBOX_STATUS[status]}")
+                hints.append(f"{props.get('Id', '?')}: status={status}: {_SANDBOX_STATUS[status]}")
         return "\n".join([listing, *hints]) if hints else listing
 
     def unit_report(self, shell: HostShell, unit: str, lines: int = 30) -> str:
@@ -163,7 +167,7 @@ class SysVInit(InitSystem):
             level, rc_done = sysv_state(shell.run(self.readiness))
             if level == "0" and rc_done:
                 break
-            time.sleep(_POLL_INTERVAL)
+            time.sleep(POLL_INTERVAL)
         shell.stop(0)
 
     def unit_report(self, shell: HostShell, unit: str, lines: int = 30) -> str:

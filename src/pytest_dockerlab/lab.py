@@ -31,15 +31,13 @@ from .exceptions import (
     UnknownHostError,
 )
 from .images import Recipe
-from .init import InitSystem, init_system
+from .init import POLL_INTERVAL, InitSystem, init_system
 from .labels import SessionIdentity
 from .labfile import DEFAULT_NETWORK, HostSpec, LabSpec
 from .profiles import RunProfile, choose_profile
 from .signals import deferred
 
 log = logging.getLogger(__name__)
-
-_POLL_INTERVAL = 0.2
 
 
 @dataclass
@@ -280,7 +278,7 @@ class Lab:
                         f"{host.init.failed(shell)}"
                     )
                 return
-            time.sleep(_POLL_INTERVAL)
+            time.sleep(POLL_INTERVAL)
         raise BootTimeoutError(
             host.name, host.container, self.boot_timeout, state, host.init.log_tail(shell, 40)
         )

@@ -97,3 +97,21 @@ def test_a_systemd_shutdown_is_the_engine_stop_with_its_grace_period() -> None:
     shell = Recorder({})
     Systemd().shut_down(shell)
     assert shell.calls == ["stop 20"]
+
+
+def test_failed_units_say_which_sandboxing_the_engine_could_not_give() -> None:
+    listing = "● redis-server.service loaded failed failed redis\n● cron.service loaded failed"
+    show = "ExecMainStatus=217\nId=redis-server.service\n\nExecMainStatus=1\nId=cron.service\n"
+    shell = Recorder(
+        {
+            "/bin/sh -c systemctl --failed": ExecResult(0, listing),
+            "systemctl show -p Id,ExecMainStatus": ExecResult(0, show),
+        }
+    )
+    report = Systemd().failed(shell).splitlines()
+    assert report[:2] == listing.splitlines()
+    assert report[2].startswith("redis-server.service: status=217: the unit asks for a user")
+    assert len(report) == 3  # cron failed for reasons of its own: no hint
+    assert shell.calls[-1] == (
+        "systemctl show -p Id,ExecMainStatus redis-server.service cron.service"
+    )
