@@ -1,8 +1,14 @@
-"""``python -m pytest_dockerlab``: list and remove labs; prebuild, list or prune images."""
+"""``dockerlab`` (or ``python -m pytest_dockerlab``): labs and images without pytest.
+
+``up``/``shell``/``down`` work a kept lab by hand, ``bake`` saves a converged host as an
+image, ``list``/``clean`` find and remove labs, ``images`` builds, lists and prunes images
+and converge cache entries.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import socket
 import sys
@@ -11,6 +17,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import labels as lbl
+from .cache import ENTRY as CACHE_ENTRY
+from .config import LAB_FILE_NAME
 from .exceptions import DockerlabError
 
 if TYPE_CHECKING:
@@ -20,7 +28,7 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pytest_dockerlab",
+        prog=_prog(),
         description="pytest-dockerlab's labs and images on the engine of DOCKER_HOST",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -58,6 +66,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also labs of sessions still running here, or owned by another machine",
     )
 
+    up = commands.add_parser(
+        "up",
+        help="boot hosts of the lab file (and converge them) without tests, and keep them",
+        description="Boot HOSTS (default: every host) of the lab file as a session would, "
+        "converge them with --converge (the converge cache applies), and keep the lab: "
+        "`shell` enters a host, `pytest --dockerlab-reuse` runs tests on it, `down` removes it.",
+    )
+    up.add_argument("hosts", nargs="*", metavar="HOST", help="lab hosts (default: all)")
+    up.add_argument("--converge", action="store_true", help="apply the lab file's playbooks")
+    down = commands.add_parser(
+        "down",
+        help="remove a kept lab",
+        description="Remove a kept lab: session ID, else the newest kept lab of the lab file.",
+    )
+    shell = commands.add_parser(
+        "shell",
+        aliases=["login"],
+        help="open a login shell in a host of a kept lab (like molecule login)",
+        description="Open a login shell (bash, else sh) in HOST of a kept lab: session ID, "
+        "else the newest kept lab of the lab file that has HOST. A stopped host is started.",
+    )
+    shell.add_argument("host", metavar="HOST", help="a lab host's name")
+    for command in (up, down, shell):
+        if command is not up:
+            command.add_argument(
+                "--session", type=_session_id, help="the kept lab's session id (see `list`)"
+            )
+        command.add_argument(
+            "--lab", metavar="FILE", help=f"the lab file (default: ./{LAB_FILE_NAME})"
+        )
+    bake = commands.add_parser(
+        "bake",
+        help="save a converged host as an ordinary image (as Packer would)",
+        description="Converge HOST of the lab file alone (or take its converge cache entry), "
+        "stop it as a shutdown would, and save its disk as image NAME:TAG with its init as "
+        "the command; prints the docker run flags that boot it.",
+    )
+    bake.add_argument("host", metavar="HOST", help="a lab host's name")
+    bake.add_argument("--tag", required=True, metavar="NAME:TAG", help="the image to make")
+    bake.add_argument("--lab", metavar="FILE", help=f"the lab file (default: ./{LAB_FILE_NAME})")
+
     commands.add_parser(
         "info",
         help="the detected engine and each image's run profile",
@@ -82,8 +131,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "action",
         choices=["build", "list", "prune"],
         help="build: build the images whose current recipe is not built yet; list: name, tag, "
-        "size, age, users, current or outdated; prune: remove outdated images (with --all, "
-        "every image) that no container uses",
+        "size, age, users, current or outdated, then the converge cache's entries; prune: "
+        "remove outdated images (with --all, every image) that no container uses, or with "
+        "--cache the converge cache's entries",
+    )
+    images.add_argument(
+        "--cache", action="store_true", help="prune: remove converge cache entries instead"
+    )
+    images.add_argument(
+        "--older-than",
+        metavar="AGE",
+        type=_duration,
+        default=0.0,
+        help="prune --cache: only entries not used for AGE (e.g. 7d, 12h, 30m)",
     )
     images.add_argument(
         "--all", action="store_true", help="prune: also current images (default: outdated only)"
@@ -123,16 +183,84 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(engine)
         if args.command == "clean":
             return _clean(engine, args.session, args.force)
+        if args.command in ("up", "down", "shell", "login", "bake"):
+            return _lab_command(engine, args)
         if args.command == "info":
             from .images import catalogue, describe_engine
 
             for line in describe_engine(engine, catalogue()):
                 _say(line)
             return 0
-        return _images(engine, args.action, args.names, args.base, args.all)
+        if args.action == "prune" and args.cache:
+            return _prune_cache(engine, args.older_than)
+        status = _images(engine, args.action, args.names, args.base, args.all)
+        if args.action == "list" and not args.names:
+            _list_cache(engine)
+        return status
     except DockerlabError as exc:
         sys.stderr.write(f"dockerlab: {exc}\n")
         return 1
+
+
+def _prog() -> str:
+    name = os.path.basename(sys.argv[0])
+    return "dockerlab" if name == "dockerlab" else "python -m pytest_dockerlab"
+
+
+def _duration(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([dhms]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 7d, 12h or 30m")
+    return float(match[1]) * {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}[match[2]]
+
+
+def _lab_command(engine: Engine, args: argparse.Namespace) -> int:
+    from . import commands
+
+    path = commands.lab_file_here(args.lab)
+    if args.command == "up":
+        return commands.up(engine, path, args.hosts, args.converge, _say)
+    if args.command == "down":
+        return commands.down(engine, path, args.session, _say)
+    if args.command == "bake":
+        return commands.bake(engine, path, args.host, args.tag, _say)
+    return commands.shell(engine, path, args.host, args.session)
+
+
+def _list_cache(engine: Engine) -> None:
+    from .cache import ConvergeCache
+
+    entries = ConvergeCache(engine, _say).entries()
+    if not entries:
+        _say("converge cache: no entries")
+        return
+    now = time.time()
+    _say(f"\n{'CACHE KEY':<12}  {'HOSTS':<16} {'SIZE':>7} {'AGE':>5} {'USED':>5} {'HITS':>4}  LAB")
+    for entry in reversed(entries):
+        used = _age(now - entry.last_used) if entry.last_used else "-"
+        _say(
+            f"{entry.key[:12]:<12}  {', '.join(entry.hosts):<16} {entry.size / 1e6:>5.0f}MB "
+            f"{_age(now - entry.created):>5} {used:>5} {entry.hits:>4}  {entry.lab_file}"
+        )
+
+
+def _prune_cache(engine: Engine, older_than: float) -> int:
+    from .cache import ConvergeCache
+
+    cache = ConvergeCache(engine, _say)
+    now = time.time()
+    for entry in cache.entries():
+        if now - max(entry.last_used, entry.created) < older_than:
+            continue
+        if entry.in_use:
+            _say(f"left cache entry {entry.key[:12]}: {entry.in_use} containers use it")
+            continue
+        cache.drop(entry.key)
+        _say(
+            f"removed cache entry {entry.key[:12]} ({', '.join(entry.hosts)}, "
+            f"{entry.size / 1e6:.0f}MB)"
+        )
+    return 0
 
 
 def _session_id(text: str) -> str:
@@ -235,8 +363,8 @@ def _images(
         _say(f"{'NAME':<18} {'TAG':<44} {'SIZE':>7} {'AGE':>5}  {'IN USE':<13} RECIPE")
     for image in sorted(engine.images(lbl.IMAGE), key=lambda i: i.labels.get(lbl.IMAGE, "")):
         name = image.labels.get(lbl.IMAGE, "?")
-        if names and name not in wanted:
-            continue
+        if (names and name not in wanted) or image.labels.get(CACHE_ENTRY) == "true":
+            continue  # a converge cache entry is listed and pruned with the cache
         tag = image.tags[0] if image.tags else image.id[7:19]
         outdated = not any(t in current for t in image.tags) and not name.startswith("rootfs-")
         if action == "list":

@@ -277,8 +277,12 @@ class Ansible:
         limit: Sequence[str] | None = None,
         extra_vars: Mapping[str, Any] | None = None,
         skip_tags: Sequence[str] = (),
+        idempotence: bool = False,
     ) -> ConvergeResult:
-        """Run one playbook; failures are in the result, not raised."""
+        """Run one playbook; failures are in the result, not raised.
+
+        ``idempotence`` only names the run in progress lines: an idempotence pass.
+        """
         import ansible_runner
 
         if not playbook.is_file():
@@ -303,9 +307,11 @@ class Ansible:
         if self.settings.roles_path:
             envvars["ANSIBLE_ROLES_PATH"] = ":".join(str(p) for p in self.settings.roles_path)
         started = time.monotonic()
-        self.progress(
-            f"converging {playbook.name} on {', '.join(limit or [h.name for h in hosts])}"
-        )
+        on = ", ".join(limit or [h.name for h in hosts])
+        if idempotence:
+            self.progress(f"idempotence pass: running {playbook.name} again on {on}")
+        else:
+            self.progress(f"converging {playbook.name} on {on}")
         # A cancel callback of ours keeps ansible-runner from installing signal handlers of
         # its own, which it never restores (Ctrl-C would be ignored for the rest of the run).
         with noted() as signals, _runner_errors(playbook):
@@ -341,8 +347,9 @@ class Ansible:
             if line.startswith(("ERROR!", "[ERROR]:"))
         ]
         result.elapsed = time.monotonic() - started
+        done = "idempotence pass of" if idempotence else "converged"
         self.progress(
-            f"converged {playbook.name} in {result.elapsed:.1f}s: "
+            f"{done} {playbook.name} in {result.elapsed:.1f}s: "
             f"changed={result.changed} failed={len(result.failed_tasks)} "
             f"unreachable={len(result.unreachable)} rc={result.rc}"
         )

@@ -15,12 +15,13 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import labels as lbl
 from .engine import Engine, Leftovers, Progress, Resource
+from .exceptions import NoKeptLabError
 from .labels import SessionIdentity
 from .signals import handling, raise_interrupt
 
@@ -104,6 +105,8 @@ def sweep_temp(
     for session_id, paths in temp_entries(tmpdir).items():
         if session_id == me.session_id:
             continue
+        if sessions.get(session_id, {}).get(lbl.KEEP) == "true":
+            continue  # a kept lab's runner folder: --dockerlab-reuse finds it again
         owner = temp_owner(tmpdir, session_id) or sessions.get(session_id)
         if owner is not None:
             if owner_state(owner, me.owner_host) != DEAD:
@@ -212,6 +215,9 @@ class LabSummary:
     hosts: tuple[str, ...]  # lab host names, sorted
     variants: tuple[str, ...]  # the images of a matrix lab
     created: float  # epoch seconds of its oldest resource; 0 when the engine does not say
+    lab_file: str = ""  # the lab file it came from ("" from versions that did not say)
+    worker: str = "main"
+    containers: Mapping[str, str] = field(default_factory=dict)  # host -> container name
 
 
 def summarize(
@@ -238,6 +244,56 @@ def summarize(
                     sorted({r.labels[lbl.VARIANT] for r in items if lbl.VARIANT in r.labels})
                 ),
                 created=min(dates, default=0.0),
+                lab_file=labels.get(lbl.LAB_FILE, ""),
+                worker=labels.get(lbl.WORKER, "main"),
+                containers={
+                    r.labels[lbl.HOST]: r.name
+                    for r in items
+                    if r.kind == "container" and lbl.HOST in r.labels
+                },
             )
         )
     return sorted(labs, key=lambda lab: (lab.created or float("inf"), lab.session_id))
+
+
+def kept_lab(
+    labs: Sequence[LabSummary],
+    *,
+    session_id: str | None = None,
+    lab_file: Path | None = None,
+    host: str | None = None,
+) -> LabSummary:
+    """The kept lab named by ``session_id``, else the newest kept one of ``lab_file``
+    (with ``host``); :class:`NoKeptLabError` saying which kept labs there are otherwise.
+
+    A lab whose session still runs is in use, not kept for later: never chosen.
+    """
+    kept = [lab for lab in labs if lab.kept and lab.state != ALIVE]
+    if session_id is not None:
+        chosen = [lab for lab in labs if lab.session_id == session_id]
+        if not chosen:
+            raise NoKeptLabError(f"no lab of session {session_id} on the engine", kept)
+        lab = chosen[0]
+        if lab.state == ALIVE:
+            raise NoKeptLabError(f"session {session_id} is still running", kept)
+        if not lab.kept:
+            raise NoKeptLabError(f"the lab of session {session_id} was not kept", kept)
+    else:
+        candidates = [
+            lab
+            for lab in kept
+            if (lab_file is None or lab.lab_file == str(lab_file))
+            and (host is None or host in lab.containers)
+        ]
+        if not candidates:
+            what = f" of {lab_file}" if lab_file else ""
+            what += f" with host {host!r}" if host else ""
+            raise NoKeptLabError(f"no kept lab{what}", kept)
+        lab = max(candidates, key=lambda lab: (lab.created, lab.session_id))
+    if host is not None and host not in lab.containers:
+        raise NoKeptLabError(
+            f"kept lab {lab.session_id} has no host {host!r} (it has: "
+            f"{', '.join(lab.containers) or 'none'})",
+            kept,
+        )
+    return lab

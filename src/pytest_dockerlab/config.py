@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, MutableSequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .cache import DEFAULT_MAX_BYTES, MODES, parse_size
 from .images import BASE_SOURCES
 
 LAB_FILE_NAME = "dockerlab.yml"
+KEEP_MODES = ("always", "on-failure", "never")
+# --dockerlab-reuse with no id: the newest kept lab of the lab file.
+NEWEST = "newest"
+SESSION_ID = re.compile(r"[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -21,13 +27,21 @@ class Settings:
     """Everything the plugin reads from the command line and ini files."""
 
     lab_file: Path | None = None
-    keep: bool = False
+    keep: str = "never"  # always | on-failure | never
+    reuse: str | None = None  # a kept session's id, NEWEST, or None: a new lab
+    cache: str = "on"  # on | off | refresh
+    cache_max_bytes: int = DEFAULT_MAX_BYTES
     boot_timeout: float = 120.0
     base_source: str = "auto"
     idempotence: bool = False
     image: str | None = None  # every host that does not pin an image runs this one
     image_origin: str = ""  # where ``image`` was set, for messages
     engine: str = "docker"
+
+    @property
+    def keeps(self) -> bool:
+        """The lab stays after the session whatever happens (kept, or a kept one reused)."""
+        return self.keep == "always" or self.reuse is not None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -42,9 +56,30 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--dockerlab-keep",
         dest="dockerlab_keep",
-        action="store_true",
-        default=None,
-        help="keep the lab after the session for debugging, and print how to enter and remove it",
+        nargs="?",
+        const="always",
+        metavar="WHEN",
+        help="keep the lab after the session: always (the default of a bare --dockerlab-keep), "
+        "on-failure or never; a kept lab's end of run says how to enter, reuse and remove it. "
+        "env DOCKERLAB_KEEP, ini dockerlab_keep",
+    )
+    group.addoption(
+        "--dockerlab-reuse",
+        dest="dockerlab_reuse",
+        nargs="?",
+        const=NEWEST,
+        metavar="SESSION",
+        help="run on a kept lab of the same lab file (the newest, or session SESSION) instead "
+        "of a new one: its hosts are not created again, the converge runs again only if what "
+        "it reads changed, and the lab stays kept",
+    )
+    group.addoption(
+        "--dockerlab-cache",
+        dest="dockerlab_cache",
+        choices=MODES,
+        help="converge cache: on (start hosts from the images of a converge that read the same "
+        "content, else converge and save them), off, or refresh (converge and save again). "
+        "env DOCKERLAB_CACHE, ini dockerlab_cache; default on",
     )
     group.addoption(
         "--dockerlab-boot-timeout",
@@ -85,7 +120,13 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("dockerlab_image", help="image for every host that does not pin one")
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")
     parser.addini(
-        "dockerlab_keep", type="bool", default=False, help="keep the lab after the session"
+        "dockerlab_keep", default="never", help="keep the lab: always|on-failure|never"
+    )
+    parser.addini("dockerlab_cache", default="on", help="converge cache: on|off|refresh")
+    parser.addini(
+        "dockerlab_cache_size",
+        default="10G",
+        help="converge cache size cap (e.g. 10G, 500M); least recently used entries go first",
     )
     parser.addini(
         "dockerlab_idempotence", type="bool", default=False, help="check idempotence after converge"
@@ -146,15 +187,78 @@ def resolve(config: pytest.Config) -> Settings:
         raise pytest.UsageError(
             f"dockerlab: {image_origin} is empty; name an image or leave it out"
         )
+    keep_origin, keep = first_set(
+        ("--dockerlab-keep", option.dockerlab_keep),
+        ("DOCKERLAB_KEEP", os.environ.get("DOCKERLAB_KEEP") or None),
+        ("ini dockerlab_keep", config.getini("dockerlab_keep")),
+    )
+    keep = _keep_mode(keep_origin, str(keep))
+    cache_origin, cache = first_set(
+        ("--dockerlab-cache", option.dockerlab_cache),
+        ("DOCKERLAB_CACHE", os.environ.get("DOCKERLAB_CACHE") or None),
+        ("ini dockerlab_cache", config.getini("dockerlab_cache")),
+    )
+    if cache not in MODES:
+        raise pytest.UsageError(
+            f"dockerlab: {cache_origin} must be one of {', '.join(MODES)}, not {cache!r}"
+        )
+    size_origin, size = first_set(
+        ("DOCKERLAB_CACHE_SIZE", os.environ.get("DOCKERLAB_CACHE_SIZE") or None),
+        ("ini dockerlab_cache_size", config.getini("dockerlab_cache_size")),
+    )
+    try:
+        cache_max_bytes = parse_size(str(size))
+    except ValueError:
+        raise pytest.UsageError(
+            f"dockerlab: {size_origin} must be a size such as 10G or 500M, not {size!r}"
+        ) from None
+    reuse = option.dockerlab_reuse
+    if reuse is not None and reuse != NEWEST and not SESSION_ID.fullmatch(reuse):
+        raise pytest.UsageError(
+            f"dockerlab: --dockerlab-reuse takes a session id (8 hex digits, as the header of "
+            f"the kept run printed), not {reuse!r}"
+        )
     return Settings(
         lab_file=lab_file,
-        keep=_flag(option.dockerlab_keep, _ini_flag(config, "dockerlab_keep")),
+        keep=keep,
+        reuse=reuse,
+        cache=str(cache),
+        cache_max_bytes=cache_max_bytes,
         boot_timeout=boot_timeout,
         base_source=str(base_source),
         idempotence=_flag(option.dockerlab_idempotence, _ini_flag(config, "dockerlab_idempotence")),
         image=None if image is None else str(image).strip(),
         image_origin=image_origin if image is not None else "",
     )
+
+
+def _keep_mode(origin: str, value: str) -> str:
+    # An ini file written for the old boolean key still means what it said.
+    word = value.strip().lower()
+    booleans = {"true": "always", "yes": "always", "1": "always", "on": "always",
+                "false": "never", "no": "never", "0": "never", "off": "never"}  # fmt: skip
+    mode = booleans.get(word, word)
+    if mode not in KEEP_MODES:
+        raise pytest.UsageError(
+            f"dockerlab: {origin} must be one of {', '.join(KEEP_MODES)}, not {value!r}"
+        )
+    return mode
+
+
+def split_optional_values(args: MutableSequence[str]) -> None:
+    """Let ``--dockerlab-keep tests/`` mean keep always and test ``tests/``.
+
+    The two flags take an optional value, and argparse would take the next word as it
+    whatever it is; a word that is not a valid value is given back as a separate argument.
+    """
+    valid = {"--dockerlab-keep": set(KEEP_MODES), "--dockerlab-reuse": None}
+    for i, arg in enumerate(list(args[:-1])):
+        if arg not in valid or args[i + 1].startswith("-"):
+            continue
+        choices, word = valid[arg], args[i + 1]
+        if (word in choices) if choices is not None else bool(SESSION_ID.fullmatch(word)):
+            continue
+        args[i] = f"{arg}={'always' if arg == '--dockerlab-keep' else NEWEST}"
 
 
 def first_set(*candidates: tuple[str, Any]) -> tuple[str, Any]:

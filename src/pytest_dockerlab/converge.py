@@ -7,6 +7,7 @@ and which hosts a failure makes unusable.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from .engine import Progress
     from .lab import Lab
     from .labfile import AnsibleSpec
+
+# In the runner's folder of a lab: the cache key each set of hosts was last converged with.
+RUNS_FILE = "converged.json"
 
 # Tags Molecule skips on its idempotence pass; users' playbooks already carry them.
 IDEMPOTENCE_SKIP_TAGS = ("notest", "molecule-notest", "molecule-idempotence-notest")
@@ -62,8 +66,8 @@ class Converger:
 
     The inventory always holds every host of the lab file (a play may read other hosts'
     groups and vars); ``hosts`` limits where tasks run. The runner's private data dirs and
-    the fact cache live in one temporary folder, made on the first run and removed by
-    :meth:`close`.
+    the fact cache live in one temporary folder named for the lab, made on the first run
+    and removed by :meth:`close` unless the lab is kept (a reuse finds it again).
     """
 
     def __init__(self, lab: Lab, spec: AnsibleSpec, progress: Progress) -> None:
@@ -71,17 +75,43 @@ class Converger:
         self.spec = spec
         self.progress = progress
         self._ansible: Ansible | None = None
-        self._workdir: Path | None = None
+
+    @property
+    def workdir(self) -> Path:
+        """Where the runner's private data dirs and the fact cache live."""
+        return Path(tempfile.gettempdir()) / f"{self.lab.identity.prefix}-ansible"
 
     @property
     def ansible(self) -> Ansible:
         if self._ansible is None:
             from .ansible import Ansible
 
-            prefix = f"dockerlab-{self.lab.identity.session_id}-"
-            self._workdir = Path(tempfile.mkdtemp(prefix=prefix))
-            self._ansible = Ansible(self.spec, self._workdir, self.progress)
+            workdir = self.workdir
+            if self.lab.reuse:  # a kept lab's hosts were restarted since: their facts are stale
+                shutil.rmtree(workdir / "facts", ignore_errors=True)
+            workdir.mkdir(mode=0o700, exist_ok=True)
+            self._ansible = Ansible(self.spec, workdir, self.progress)
         return self._ansible
+
+    def converged_key(self, hosts: Sequence[str]) -> str | None:
+        """The cache key of the last converge of exactly ``hosts`` in this lab, if recorded."""
+        try:
+            runs = json.loads((self.workdir / RUNS_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        key = runs.get(",".join(sorted(hosts))) if isinstance(runs, dict) else None
+        return key if isinstance(key, str) else None
+
+    def record_converged(self, hosts: Sequence[str], key: str) -> None:
+        """Remember what the hosts' converge read, for a later ``--dockerlab-reuse``."""
+        path = self.workdir / RUNS_FILE
+        try:
+            runs = json.loads(path.read_text())
+        except (OSError, ValueError):
+            runs = {}
+        runs[",".join(sorted(hosts))] = key
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        path.write_text(json.dumps(runs))
 
     def inventory(self) -> list[InventoryHost]:
         """Every host of the lab file, started or not.
@@ -124,7 +154,12 @@ class Converger:
         alive = [name for name in hosts if down[name] is None]
         if alive:
             result = self.ansible.run(
-                path, self.inventory(), limit=alive, extra_vars=extra_vars, skip_tags=skip_tags
+                path,
+                self.inventory(),
+                limit=alive,
+                extra_vars=extra_vars,
+                skip_tags=skip_tags,
+                idempotence=tuple(skip_tags) == IDEMPOTENCE_SKIP_TAGS,
             )
             for name in result.failed_hosts():
                 down[name] = self.lab.down(name)
@@ -174,7 +209,6 @@ class Converger:
             self._ansible.forget_facts(host)
 
     def close(self) -> None:
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-            self._ansible = None
+        if not self.lab.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._ansible = None

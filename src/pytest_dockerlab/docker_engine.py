@@ -8,6 +8,7 @@ needs to know the SDK's exceptions or shorten their messages.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -34,7 +35,7 @@ from .exceptions import (
     ImageBuildError,
     ImageNotFoundError,
 )
-from .labels import SESSION
+from .labels import KEEP, SESSION
 from .labfile import ContainerSpec
 from .profiles import EngineFacts, RunProfile
 
@@ -140,6 +141,47 @@ class _Images:
         with _translate("remove image", image_id.removeprefix("sha256:")[:12], image=True):
             self._client.api.remove_image(image_id, force=True)
 
+    def image_id(self, ref: str) -> str:
+        with _translate("inspect image", ref, image=True):
+            return str(self._client.api.inspect_image(ref)["Id"])
+
+    def flatten(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
+        # Export and import, not commit: a committed image keeps the container's labels,
+        # and a container a user runs from it would look like one of a session of ours.
+        api = self._client.api
+        with _translate("inspect", container):
+            config = api.inspect_container(container)["Config"]
+        changes = [f"LABEL {json.dumps(key)}={json.dumps(value)}" for key, value in labels.items()]
+        if config.get("Entrypoint"):
+            changes.append(f"ENTRYPOINT {json.dumps(config['Entrypoint'])}")
+        if config.get("Cmd"):
+            changes.append(f"CMD {json.dumps(config['Cmd'])}")
+        for variable in config.get("Env") or ():
+            name, _, value = variable.partition("=")
+            changes.append(f"ENV {name}={json.dumps(value)}")
+        if config.get("StopSignal"):
+            changes.append(f"STOPSIGNAL {config['StopSignal']}")
+        repository, _, tag = ref.partition(":")
+        with _translate("export", container):
+            stream = api.export(container)
+            api.import_image(
+                src=stream, repository=repository, tag=tag or None, changes=changes, stream_src=True
+            )
+        return self.image_id(ref)
+
+    def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
+        repository, _, tag = ref.partition(":")
+        with _translate("commit", container):
+            # A config of labels is merged over the container's own (which pass on otherwise).
+            made = self._client.api.commit(
+                container,
+                repository=repository,
+                tag=tag or None,
+                conf={"Labels": dict(labels)},
+                pause=True,
+            )
+        return str(made["Id"])
+
 
 class _Labelled:
     """Finding and removing what carries the plugin's labels, for teardown and sweeps."""
@@ -196,7 +238,9 @@ class _Labelled:
             ]
         for item in items:
             labels = item.get("Labels") or {}
-            found.setdefault(labels[SESSION], labels)
+            # A kept lab may say so on one resource only (--dockerlab-keep=on-failure's marker).
+            if labels[SESSION] not in found or labels.get(KEEP) == "true":
+                found[labels[SESSION]] = labels
         return found
 
     def labelled(self, labels: Mapping[str, str]) -> list[Resource]:

@@ -129,6 +129,22 @@ class Engine(Protocol):
 
     def remove_image(self, image_id: str) -> None: ...
 
+    def image_id(self, ref: str) -> str:
+        """The id of image ``ref``; ImageNotFoundError when there is none."""
+        ...
+
+    def flatten(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
+        """Save ``container``'s disk as a one-layer image ``ref`` that keeps its command,
+        entrypoint, environment and stop signal, with only ``labels``; returns its id."""
+        ...
+
+    def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
+        """Save ``container``'s disk as image ``ref`` with ``labels`` added; returns its id.
+
+        The container is paused meanwhile, so the image is one moment of its disk.
+        """
+        ...
+
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
         """A bridge network where containers resolve each other's aliases; returns its id."""
         ...

@@ -268,3 +268,17 @@ class IdempotenceError(DockerlabError):
         for host, tasks in sorted(by_host.items()):
             lines += [f"  {host}: {task}" for task in tasks]
         super().__init__("\n".join(lines))
+
+
+class NoKeptLabError(DockerlabError):
+    """``--dockerlab-reuse``, ``shell`` or ``down`` found no kept lab to act on."""
+
+    def __init__(self, problem: str, kept: Sequence[Any]) -> None:
+        self.problem = problem
+        self.kept = [lab.session_id for lab in kept]
+        listing = (
+            f"kept labs: {', '.join(self.kept)} (python -m pytest_dockerlab list)"
+            if self.kept
+            else "no lab is kept: run with --dockerlab-keep, or `dockerlab up`"
+        )
+        super().__init__(f"{problem}; {listing}")

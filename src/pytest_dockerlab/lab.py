@@ -103,6 +103,7 @@ class Lab:
         progress: Progress,
         boot_timeout: float = 120.0,
         keep: bool = False,
+        reuse: bool = False,
     ) -> None:
         self.spec = spec
         self.engine = engine
@@ -116,6 +117,9 @@ class Lab:
         # (host, address) routes a network partition holds cut, so partitions cannot nest.
         self.cut: set[tuple[str, str]] = set()
         self.running: dict[str, RunningHost] = {}
+        # A kept lab this one runs on: its hosts' containers, by host, found on first start.
+        self.reuse = reuse
+        self.adopted: dict[str, str] | None = None
         # Set when the session is interrupted: boot waits in worker threads give up.
         self._cancelled = threading.Event()
 
@@ -134,9 +138,40 @@ class Lab:
             self.teardown()
 
     def labels(self, **extra: str) -> dict[str, str]:
+        extra = {"lab_file": str(self.spec.path), **extra}
         if self.keep:
             extra = {"keep": "true", **extra}
         return self.identity.labels(**extra)
+
+    def keep_now(self) -> None:
+        """Keep this lab after all (a test failed): mark it on the engine, where sweeps,
+        the reaper and ``--dockerlab-reuse`` look."""
+        self.engine.create_volume(self.identity.kept_marker(), self.labels(keep="true"))
+        self.keep = True
+
+    def _adopt(self) -> dict[str, str]:
+        """The kept lab's networks, volumes and containers (host -> container), by label."""
+        mine = {lbl.SESSION: self.identity.session_id}
+        if self.identity.variant:
+            mine[lbl.VARIANT] = self.identity.variant
+        containers = {}
+        for found in self.engine.labelled(mine):
+            labels = found.labels
+            if found.kind == "network" and lbl.NETWORK in labels:
+                self.networks[labels[lbl.NETWORK]] = found.id
+            elif found.kind == "volume" and lbl.VOLUME in labels:
+                self.volumes[labels[lbl.VOLUME]] = found.name
+            elif found.kind == "container" and lbl.HOST in labels:
+                containers[labels[lbl.HOST]] = found.name
+        return containers
+
+    def remove_hosts(self, names: Sequence[str]) -> None:
+        """Remove these hosts' containers (a broken cache image booted none of them)."""
+        containers = tuple(self.identity.container_name(n) for n in names)
+        with _uninterrupted(self.progress):
+            self.engine.remove(Leftovers(containers=containers))
+        for name in names:
+            self.running.pop(name, None)
 
     def teardown(self) -> Leftovers:
         """Remove every container, network and volume of this lab, found by its labels."""
@@ -159,10 +194,15 @@ class Lab:
     # Starting hosts
 
     def start(
-        self, names: Sequence[str], image_tags: Mapping[str, str]
+        self,
+        names: Sequence[str],
+        image_tags: Mapping[str, str],
+        host_images: Mapping[str, str] | None = None,
     ) -> dict[str, DockerlabError]:
         """Boot the named hosts in parallel from ``image_tags`` (image name -> tag), and wait.
 
+        ``host_images`` (host -> image) overrides a host's image: a converge cache entry.
+        On a reused lab, a host whose container is there is started if stopped, not made.
         Returns why each host that did not boot did not: one bad host (a limit the engine
         refuses, an init that never comes up) is that host's failure, not the lab's. A
         Ctrl-C while they boot ends every wait within a poll, not at the boot timeout.
@@ -173,6 +213,9 @@ class Lab:
         wanted = [n for n in names if n not in self.running]
         if not wanted:
             return {}
+        if self.reuse and self.adopted is None:
+            self.adopted = self._adopt()
+        adopted = self.adopted or {}
         # Networks and named volumes are the lab's: made when a host first needs them, once.
         for name in wanted:
             container = self.spec.hosts[name].container
@@ -207,7 +250,15 @@ class Lab:
             )
         pool = ThreadPoolExecutor(max_workers=len(hosts))
         try:
-            futures = [pool.submit(self._boot, h, image_tags[h.spec.image]) for h in hosts]
+            futures = [
+                pool.submit(
+                    self._boot,
+                    h,
+                    (host_images or {}).get(h.name) or image_tags[h.spec.image],
+                    adopted.get(h.name),
+                )
+                for h in hosts
+            ]
             errors = [f.exception() for f in futures]
         except BaseException:
             self._cancelled.set()
@@ -235,9 +286,16 @@ class Lab:
             )
         return failures
 
-    def _boot(self, host: RunningHost, image_tag: str) -> None:
+    def _boot(self, host: RunningHost, image_tag: str, existing: str | None = None) -> None:
         started = time.monotonic()
         host.image = image_tag
+        if existing is not None:  # a kept lab's host: as it was left, rebooted if it stopped
+            host.container = existing
+            if not self.engine.state(existing).running:
+                self.engine.start(existing)
+            self.wait_until_booted(host)
+            host.boot_seconds = time.monotonic() - started
+            return
         self.engine.run_container(
             name=host.container,
             image=image_tag,

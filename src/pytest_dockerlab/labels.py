@@ -18,10 +18,13 @@ WORKER = f"{NAMESPACE}.worker"
 OWNER_PID = f"{NAMESPACE}.owner-pid"
 OWNER_HOST = f"{NAMESPACE}.owner-host"
 HOST = f"{NAMESPACE}.host"
+NETWORK = f"{NAMESPACE}.network"  # a lab network's name in the lab file
+VOLUME = f"{NAMESPACE}.volume"  # a named volume's name in the lab file
 VARIANT = f"{NAMESPACE}.variant"
 IMAGE = f"{NAMESPACE}.image"
 RECIPE_HASH = f"{NAMESPACE}.recipe-hash"
 KEEP = f"{NAMESPACE}.keep"
+LAB_FILE = f"{NAMESPACE}.lab-file"  # the lab file a session's resources come from: for reuse
 
 
 def new_session_id() -> str:
@@ -77,6 +80,10 @@ class SessionIdentity:
     def volume_name(self, volume: str) -> str:
         """The engine's name of a lab's named volume: two sessions never share one."""
         return f"{self.prefix}-vol-{volume}"
+
+    def kept_marker(self) -> str:
+        """The engine's name of the volume that says a lab was kept after its session."""
+        return f"{self.prefix}-kept"
 
     def container_name(self, host: str) -> str:
         return f"{self.prefix}-{host}"

@@ -8,6 +8,7 @@ the selected tests need), report sections, and the fixtures. The work lives in
 from __future__ import annotations
 
 import contextlib
+import copy
 import signal
 import sys
 from collections.abc import Generator, Iterator
@@ -57,6 +58,22 @@ ANSIBLE_OUTPUT_KEY = pytest.StashKey[str]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     cfg.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """``--dockerlab-keep tests/``: the path is a path, not the flag's value."""
+    before = list(args)
+    cfg.split_optional_values(args)
+    if args != before:
+        # The first parse already took the path as the value: parse again for the conftests.
+        confcutdir = early_config.known_args_namespace.confcutdir
+        early_config.known_args_namespace = parser.parse_known_args(
+            args, namespace=copy.copy(early_config.option)
+        )
+        early_config.known_args_namespace.confcutdir = confcutdir
 
 
 @pytest.hookimpl(trylast=True)
@@ -167,8 +184,31 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         state.engine = connect(state.settings.engine)
         if state.settings.image:
             _check_explicit_image(state, state.settings.image, session.config)
+        if state.settings.reuse is not None:
+            _reuse(state, session.config)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
+
+
+def _reuse(state: _State, config: pytest.Config) -> None:
+    """Take the identity of the kept lab to run on: its containers' names follow from it."""
+    import socket
+
+    from .cleanup import kept_lab, summarize
+    from .labels import SESSION
+
+    assert state.engine is not None and state.spec is not None and state.identity is not None
+    if _is_xdist_worker(config):
+        raise DockerlabError("--dockerlab-reuse runs one session on one lab: drop -n")
+    wanted = None if state.settings.reuse == cfg.NEWEST else state.settings.reuse
+    labs = summarize(state.engine.labelled({SESSION: ""}), socket.gethostname())
+    lab = kept_lab(labs, session_id=wanted, lab_file=None if wanted else state.spec.path)
+    if lab.lab_file and lab.lab_file != str(state.spec.path):
+        raise DockerlabError(
+            f"kept lab {lab.session_id} comes from {lab.lab_file}, not {state.spec.path}"
+        )
+    state.identity = replace(state.identity, session_id=lab.session_id, worker=lab.worker)
+    _progress(config)(f"reusing kept lab {lab.session_id} ({', '.join(lab.hosts) or 'no hosts'})")
 
 
 def _check_explicit_image(state: _State, image: str, config: pytest.Config) -> None:
@@ -262,7 +302,7 @@ def _dockerlab_session(request: pytest.FixtureRequest) -> Iterator[SessionIdenti
         raise DockerlabError("no lab for this session (no lab file, or no test needs a host)")
     identity = state.identity
     sweep_stale(state.engine, identity, _progress(request.config))
-    guard = session_guard(state.engine, identity, state.settings.keep)
+    guard = session_guard(state.engine, identity, state.settings.keeps)
     # The reaper covers SIGKILL, which no handler in this process can.
     with watching(identity, state.settings.engine), guard:
         yield identity
@@ -311,9 +351,11 @@ def _dockerlab_lab(
         needed,
         _progress(request.config),
     )
+    failed_before = request.session.testsfailed
     with current:
         yield current
-        if state.settings.keep and current.lab.running:
+        current.keep_if_failed(request.session.testsfailed > failed_before)
+        if current.lab.keep and current.lab.running:
             state.kept.append(current.keep_instructions())
 
 
@@ -391,7 +433,7 @@ class _InterruptLine:
         if state is None or state.identity is None or state.engine is None or reporter is None:
             return
         step = f" (last lab step: {state.last_step})" if state.last_step else ""
-        what = "keeping" if state.settings.keep else "removing"
+        what = "keeping" if state.settings.keeps else "removing"
         reporter.write_line(
             f"dockerlab: interrupted while {state.where}{step}; {what} the lab of session "
             f"{state.identity.session_id}"

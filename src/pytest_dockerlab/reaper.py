@@ -91,6 +91,7 @@ class Reaper:
         self.connect = connect
         self.sleep = sleep
         self.clock = clock
+        self.kept = False  # the lab was kept on purpose: it and its runner folder stay
 
     def run(self) -> Leftovers:
         """Wait for the owner to go, then remove what it left; return what was removed."""
@@ -104,7 +105,8 @@ class Reaper:
         removed, done = self._remove_lab()
         log_file = reaper_log(self.tmpdir, self.session_id)
         entries = temp_entries(self.tmpdir, self.session_id).get(self.session_id, [])
-        remove_temp(p for p in entries if p != log_file)
+        if not self.kept:  # a kept lab's runner folder stays with it, for --dockerlab-reuse
+            remove_temp(p for p in entries if p != log_file)
         if done:
             # Otherwise the log stays: it says why, and names the dead owner for the sweep.
             remove_temp([log_file])
@@ -114,6 +116,7 @@ class Reaper:
         """Everything labelled with the session, or nothing if the lab was kept on purpose."""
         if engine.find({lbl.SESSION: self.session_id, lbl.KEEP: "true"}):
             log.info("session %s was kept: leaving its lab", self.session_id)
+            self.kept = True
             return Leftovers()
         return engine.find({lbl.SESSION: self.session_id})
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from . import labels as lbl
+from .cache import ConvergeCache, RunKey, run_key
 from .converge import Converger
 from .evidence import diagnostics
 from .exceptions import DockerlabError, HostNotSelectedError, IdempotenceError, UnknownHostError
@@ -56,9 +58,12 @@ class LabSession:
             identity,
             progress=progress,
             boot_timeout=settings.boot_timeout,
-            keep=settings.keep,
+            keep=settings.keeps,
+            reuse=settings.reuse is not None,
         )
         self.converger = Converger(self.lab, spec.ansible, progress)
+        self.cache = ConvergeCache(engine, progress, settings.cache_max_bytes)
+        self.last_run: RunKey | None = None  # the key of the last converge run started
         # Hosts whose image cannot be had or booted on this engine, with the reason: their
         # tests skip. (An image named with --dockerlab-image is checked at start-up instead.)
         self.unavailable: dict[str, str] = {}
@@ -106,19 +111,110 @@ class LabSession:
             if spec.hosts[name].image in reasons:
                 self.unavailable[name] = reasons[spec.hosts[name].image]
         bootable = [n for n in names if n not in self.unavailable]
+        run = self.last_run = self._run_key(bootable, tags)
+        if run is not None and self._skip_converge(run, tags):
+            return
         self.setup_failures.update(self.lab.start(bootable, tags))
         booted = [n for n in bootable if n in self.lab.running]
-        failures = self.converger.converge_session(booted, self.settings.idempotence)
+        failures = self.converger.converge_session(booted, self._idempotence)
         self.setup_failures.update(failures)
+        if run is None or failures or booted != bootable:
+            return
+        self.converger.record_converged(run.hosts, run.key)
+        if self.settings.cache != "off" and self._cacheable(run):
+            containers = {h: self.lab.running[h].container for h in run.hosts}
+            sizes = {i.id: i.size for i in self.lab.engine.images(lbl.IMAGE)}
+            bases = {h: sizes.get(self._base_ids[h], 0) for h in run.hosts}
+            try:
+                seconds = self.cache.store(run, containers, bases, spec.path)
+            except DockerlabError as exc:  # the lab is converged: a cache is only a saving
+                self.progress(f"converge cache: could not save entry {run.short}: {exc}")
+                return
+            self.progress(
+                f"converge cache: saved {', '.join(run.hosts)} as entry {run.short} "
+                f"in {seconds:.1f}s"
+            )
+
+    @property
+    def _idempotence(self) -> bool:
+        return self.settings.idempotence or self.lab.spec.ansible.idempotence
+
+    def _run_key(self, hosts: Sequence[str], tags: Mapping[str, str]) -> RunKey | None:
+        """The key of converging ``hosts``, or None when there is nothing to converge."""
+        spec = self.lab.spec
+        if not spec.ansible.playbooks or not hosts:
+            return None
+        self._base_ids = {h: self.lab.engine.image_id(tags[spec.hosts[h].image]) for h in hosts}
+        return run_key(spec, hosts, self._base_ids, idempotence=self._idempotence)
+
+    def _cacheable(self, run: RunKey) -> bool:
+        # A named volume's content is not in a container's image: a hit would lose it.
+        with_volumes = [h for h in run.hosts if self.lab.spec.hosts[h].container.named_volumes]
+        if with_volumes:
+            self.progress(
+                f"converge cache: not used for {', '.join(run.hosts)}: "
+                f"{', '.join(with_volumes)} keeps data in named volumes, which no image holds"
+            )
+        return not with_volumes
+
+    def _skip_converge(self, run: RunKey, tags: Mapping[str, str]) -> bool:
+        """Start the hosts of ``run`` without a converge if what it reads did not change.
+
+        A reused lab skips when its last converge of these hosts had the same key; otherwise
+        the cache is asked. True when the hosts run, converged, and nothing is left to do.
+        """
+        hosts = ", ".join(run.hosts)
+        if self.lab.reuse:
+            if self.converger.converged_key(run.hosts) != run.key:
+                self.progress(f"reused lab: {hosts} converge again (what it reads changed)")
+                return False
+            self.setup_failures.update(self.lab.start(run.hosts, tags))
+            self.progress(f"reused lab: {hosts} converged with the same content; no converge")
+            return True
+        if self.settings.cache != "on" or not self._cacheable(run):
+            return False
+        hit = self.cache.lookup(run)
+        if hit is None:
+            why = self.cache.why_missed(run, self.lab.spec.path)
+            self.progress(f"converge cache: miss for {hosts} (entry {run.short}): {why}")
+            return False
+        failures = self.lab.start(run.hosts, tags, host_images=hit)
+        if failures:
+            # A broken entry (an image that no longer boots) costs a converge, never a session.
+            reason = next(iter(failures.values()))
+            self.progress(
+                f"converge cache: entry {run.short} did not boot ({reason}); removing it "
+                "and converging"
+            )
+            self.lab.remove_hosts(run.hosts)
+            self.cache.drop(run.key)
+            return False
+        self.converger.record_converged(run.hosts, run.key)
+        skipped = "converge and idempotence pass" if self._idempotence else "converge"
+        self.progress(
+            f"converge cache: hit for {hosts} (entry {run.short}): started from their "
+            f"converged images, {skipped} skipped"
+        )
+        return True
+
+    def keep_if_failed(self, failed: bool) -> None:
+        """``--dockerlab-keep=on-failure``: keep the lab when one of its tests failed."""
+        if self.settings.keep == "on-failure" and failed and not self.lab.keep and self.lab.running:
+            self.lab.keep_now()
 
     def keep_instructions(self) -> str:
-        """How to enter each host of a kept lab, and how to remove it."""
+        """How to enter each host of a kept lab, reuse it, and remove it."""
         sid = self.lab.identity.session_id
-        lines = [f"kept lab {sid} (--dockerlab-keep); enter a host with:"]
-        lines += [
-            f"  docker exec -it {h.container} bash   # {h.name}" for h in self.lab.running.values()
-        ]
-        lines.append(f"remove it with:\n  python -m pytest_dockerlab clean --session {sid}")
+        lines = [f"kept lab {sid} ({self.lab.spec.path}); enter a host with:"]
+        for host in self.lab.running.values():
+            lines.append(
+                f"  dockerlab shell {host.name} --session {sid}"
+                f"   # or: docker exec -it {host.container} bash"
+            )
+        lines.append(f"run the tests on it again:\n  pytest --dockerlab-reuse={sid}")
+        lines.append(f"remove it with:\n  dockerlab down --session {sid}")
+        if self.converger.workdir.is_dir():
+            lines.append(f"ansible-runner's data (inventory, artifacts): {self.converger.workdir}")
         return "\n".join(lines)
 
     def view(self, names: Sequence[str]) -> LabView:

@@ -553,7 +553,9 @@ CATALOGUE = [
         "lab file",
         "`ansible: {playbook: ...}` (singular)",
         lab_error(
-            2, "ansible: unknown key 'playbook' (allowed: extra_vars, playbooks, roles_path)"
+            2,
+            "ansible: unknown key 'playbook' (allowed: extra_vars, idempotence, playbooks, "
+            "roles_path)",
         ),
         files=lab(f"ansible:\n  playbook: site.yml\n{HOST}"),
     ),
@@ -861,7 +863,7 @@ CATALOGUE = [
         "ini-keep",
         "ini",
         "`dockerlab_keep = maybe` in `pytest.ini`",
-        "ERROR: dockerlab: ini dockerlab_keep must be true or false (or yes/no, on/off, 1/0), "
+        "ERROR: dockerlab: ini dockerlab_keep must be one of always, on-failure, never, "
         "not 'maybe'",
         files=ini("dockerlab_keep = maybe"),
     ),

@@ -14,6 +14,12 @@ dockerlab_keep = true
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DOCKERLAB_KEEP", "DOCKERLAB_CACHE", "DOCKERLAB_CACHE_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.delenv("DOCKERLAB_IMAGE", raising=False)
@@ -23,7 +29,7 @@ def ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Py
 
 def test_the_ini_sets_a_project_default(ini: pytest.Pytester) -> None:
     settings = resolve(ini.parseconfig())
-    assert (settings.image, settings.boot_timeout, settings.keep) == ("debian11", 30.0, True)
+    assert (settings.image, settings.boot_timeout, settings.keep) == ("debian11", 30.0, "always")
     assert settings.image_origin == "ini dockerlab_image"
 
 
@@ -87,4 +93,84 @@ def test_a_bad_ini_timeout_names_the_ini_key(pytester: pytest.Pytester) -> None:
 def test_an_option_turns_off_nothing_it_was_not_given(ini: pytest.Pytester) -> None:
     settings = resolve(ini.parseconfig("--dockerlab-idempotence"))
     assert settings.idempotence is True
-    assert settings.keep is True  # from the ini: an unrelated flag leaves it alone
+    assert settings.keep == "always"  # from the ini: an unrelated flag leaves it alone
+
+
+@pytest.mark.parametrize(
+    ("args", "keep", "paths"),
+    [
+        (("--dockerlab-keep",), "always", []),
+        (("--dockerlab-keep", "tests"), "always", ["tests"]),
+        (("--dockerlab-keep", "on-failure", "tests"), "on-failure", ["tests"]),
+        (("--dockerlab-keep=never", "tests"), "never", ["tests"]),
+        (("tests", "--dockerlab-keep", "-x"), "always", ["tests"]),
+    ],
+)
+def test_a_bare_keep_means_always_and_leaves_a_path_after_it_alone(
+    pytester: pytest.Pytester, args: tuple[str, ...], keep: str, paths: list[str]
+) -> None:
+    pytester.mkdir("tests")
+    config = pytester.parseconfig(*args)
+    assert resolve(config).keep == keep
+    assert [p.rsplit("/", 1)[-1] for p in config.args if p.endswith("tests")] == paths
+
+
+def test_a_bare_reuse_means_the_newest_and_leaves_a_path_alone(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("tests")
+    config = pytester.parseconfig("--dockerlab-reuse", "tests")
+    assert resolve(config).reuse == "newest"
+    assert config.args[-1].endswith("tests")
+    assert resolve(pytester.parseconfig("--dockerlab-reuse", "0a1b2c3d")).reuse == "0a1b2c3d"
+
+
+@pytest.mark.parametrize(
+    ("ini_line", "env", "args", "expected"),
+    [
+        ("dockerlab_keep = on-failure", None, (), "on-failure"),
+        ("dockerlab_keep = false", None, (), "never"),
+        ("dockerlab_keep = on-failure", "always", (), "always"),
+        ("dockerlab_keep = always", "on-failure", ("--dockerlab-keep=never",), "never"),
+    ],
+)
+def test_keep_resolves_option_then_environment_then_ini(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    ini_line: str,
+    env: str | None,
+    args: tuple[str, ...],
+    expected: str,
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini_line}\n")
+    if env:
+        monkeypatch.setenv("DOCKERLAB_KEEP", env)
+    assert resolve(pytester.parseconfig(*args)).keep == expected
+
+
+@pytest.mark.parametrize(
+    ("ini_line", "args", "message"),
+    [
+        ("dockerlab_keep = sometimes", (), "ini dockerlab_keep must be one of always, on-failure"),
+        ("", ("--dockerlab-keep=sometimes",), "--dockerlab-keep must be one of always"),
+        ("dockerlab_cache = maybe", (), "ini dockerlab_cache must be one of on, off, refresh"),
+        ("dockerlab_cache_size = lots", (), "ini dockerlab_cache_size must be a size such as 10G"),
+        ("", ("--dockerlab-reuse=web",), "--dockerlab-reuse takes a session id"),
+    ],
+)
+def test_bad_keep_cache_and_reuse_values_name_where_they_came_from(
+    pytester: pytest.Pytester, ini_line: str, args: tuple[str, ...], message: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini_line}\n")
+    with pytest.raises(pytest.UsageError, match=message):
+        resolve(pytester.parseconfig(*args))
+
+
+def test_the_cache_is_on_by_default_and_the_environment_beats_the_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert resolve(pytester.parseconfig()).cache == "on"
+    pytester.makeini("[pytest]\ndockerlab_cache = off\ndockerlab_cache_size = 500M\n")
+    settings = resolve(pytester.parseconfig())
+    assert (settings.cache, settings.cache_max_bytes) == ("off", 500 * 1024**2)
+    monkeypatch.setenv("DOCKERLAB_CACHE", "refresh")
+    assert resolve(pytester.parseconfig()).cache == "refresh"
+    assert resolve(pytester.parseconfig("--dockerlab-cache", "on")).cache == "on"

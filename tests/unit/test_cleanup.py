@@ -22,6 +22,7 @@ from pytest_dockerlab.cleanup import (
     UNCLAIMED_TEMP_AGE,
     UNKNOWN,
     LabSummary,
+    kept_lab,
     owner_state,
     reaper_log,
     summarize,
@@ -30,6 +31,7 @@ from pytest_dockerlab.cleanup import (
 )
 from pytest_dockerlab.docker_engine import DockerEngine
 from pytest_dockerlab.engine import Resource
+from pytest_dockerlab.exceptions import NoKeptLabError
 from pytest_dockerlab.labels import SessionIdentity
 
 from .fakes import FakeEngine
@@ -98,13 +100,13 @@ def test_sweep_removes_temporary_folders_of_dead_sessions_only(tmp_path: Path) -
     }
     gone = [
         folder("dockerlab-dead0000-abc123"),  # its owner, from the engine's labels, is dead
-        folder("dockerlab-cee00000-abc123"),  # the lab stays; its converge folder need not
         folder("dockerlab-0dd10000-abc123"),  # on no engine, but its reaper's log: owner dead
         reaper_log_of("0dd10000", dead),
         folder("dockerlab-01d00000-abc123", old),  # nobody claims it, untouched for long
     ]
     stays = [
         folder("dockerlab-0e000000-abc123", old),  # mine
+        folder("dockerlab-cee00000-abc123"),  # a kept lab's runner folder: a reuse needs it
         folder("dockerlab-a11e0000-abc123", old),  # a live session on this engine
         folder("dockerlab-fa500000-abc123", old),  # another machine's session: can't tell
         # A live session on another engine: its reaper's log says the owner lives.
@@ -153,12 +155,62 @@ def test_summarize_groups_resources_by_session_oldest_first() -> None:
         Resource("volume", "v", "v", {"other": "label"}, 1.0),
     ]
     labs = summarize(resources, "here", alive=lambda pid: pid == 11)
+    web, both = {"web": "n"}, {"web": "n", "db": "n"}
     assert labs == [
-        LabSummary("cee00000", "7@here", DEAD, True, ("db",), (), 1500.0),
-        LabSummary("fa500000", "12@here", DEAD, False, ("web",), ("debian11", "debian13"), 1800.0),
-        LabSummary("aaaa0000", "11@here", ALIVE, False, ("db", "web"), (), 1990.0),
+        LabSummary("cee00000", "7@here", DEAD, True, ("db",), (), 1500.0, containers={"db": "n"}),
+        LabSummary(
+            "fa500000", "12@here", DEAD, False, ("web",), ("debian11", "debian13"), 1800.0,
+            containers=web,
+        ),
+        LabSummary("aaaa0000", "11@here", ALIVE, False, ("db", "web"), (), 1990.0, containers=both),
         LabSummary("bbbb0000", "13@here", DEAD, False, (), (), 0.0),
-    ]
+    ]  # fmt: skip
+
+
+def kept(sid: str, created: float, lab_file: str = "/p/dockerlab.yml", **kw: object) -> LabSummary:
+    options: dict = {"state": DEAD, "kept": True, "hosts": ("db", "web"), "variants": (),
+                     "containers": {"web": f"c-{sid}-web", "db": f"c-{sid}-db"}, **kw}  # fmt: skip
+    return LabSummary(sid, "1@here", created=created, lab_file=lab_file, **options)
+
+
+LABS = [
+    kept("0ld00000", 100.0),
+    kept("11e00000", 300.0),
+    kept("0e500000", 200.0, lab_file="/other/dockerlab.yml"),
+    kept("a11e0000", 400.0, state=ALIVE),
+    kept("0a000000", 500.0, kept=False),
+    kept("db000000", 50.0, containers={"db": "c-db"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "chosen"),
+    [
+        ({"lab_file": Path("/p/dockerlab.yml")}, "11e00000"),  # the newest kept, not in use
+        ({"lab_file": Path("/other/dockerlab.yml")}, "0e500000"),
+        ({"session_id": "0ld00000"}, "0ld00000"),
+        ({"host": "web"}, "11e00000"),
+        ({"host": "db", "lab_file": Path("/other/dockerlab.yml")}, "0e500000"),
+    ],
+)
+def test_kept_lab_is_the_one_named_or_the_newest_of_the_lab_file(kwargs: dict, chosen: str) -> None:
+    assert kept_lab(LABS, **kwargs).session_id == chosen
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"session_id": "a11e0000"}, "session a11e0000 is still running"),
+        ({"session_id": "0a000000"}, "the lab of session 0a000000 was not kept"),
+        ({"session_id": "ffff0000"}, "no lab of session ffff0000 on the engine"),
+        ({"lab_file": Path("/none/dockerlab.yml")}, "no kept lab of /none/dockerlab.yml"),
+        ({"session_id": "db000000", "host": "web"}, "kept lab db000000 has no host 'web'"),
+    ],
+)
+def test_no_kept_lab_says_why_and_lists_the_kept_ones(kwargs: dict, message: str) -> None:
+    with pytest.raises(NoKeptLabError, match=message) as caught:
+        kept_lab(LABS, **kwargs)
+    assert "kept labs: 0ld00000, 11e00000, 0e500000, db000000" in str(caught.value)
 
 
 def test_list_shows_owner_state_kept_hosts_and_age() -> None:

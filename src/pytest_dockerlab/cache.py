@@ -1,0 +1,437 @@
+"""The converge cache: converged hosts kept as images, keyed by what the converge read.
+
+A session converge's result depends on the base images, the content of the playbooks
+and of everything they can load (roles, collections, group and host vars, templates,
+files, plugins), the extra vars, the lab's definition of its hosts, which hosts the run
+limits to, and the versions of Ansible, ansible-runner and this plugin. :func:`run_key`
+digests all of that (file content, never mtimes) into one key per run; :class:`ConvergeCache`
+commits each host of a successful run to an image tagged by that key, and starts the
+next session's hosts from those images instead of converging again.
+
+A hit host is the converged host after a reboot: its disk is what the converge left,
+its processes start fresh from its init.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import labels as lbl
+from .exceptions import DockerlabError
+
+if TYPE_CHECKING:
+    from .engine import Engine, ImageInfo, Progress
+    from .labfile import LabSpec
+
+log = logging.getLogger(__name__)
+
+MODES = ("on", "off", "refresh")
+REPOSITORY = f"{lbl.NAMESPACE}/cache"
+DEFAULT_MAX_BYTES = 10 * 1024**3
+
+# Labels of a cache entry's images (one image per host of the run).
+ENTRY = f"{lbl.NAMESPACE}.cache-entry"  # "true" on cache images only
+KEY = f"{lbl.NAMESPACE}.cache-key"
+RUN_HOSTS = f"{lbl.NAMESPACE}.cache-hosts"
+LAB_FILE = f"{lbl.NAMESPACE}.cache-lab"
+MANIFEST = f"{lbl.NAMESPACE}.cache-manifest"
+BASE_SIZE = f"{lbl.NAMESPACE}.cache-base-size"
+
+# Folders that hold no Ansible content, wherever they are (a role's own tests and
+# Molecule scenarios are not loaded by a play either).
+_SKIP_DIRS = frozenset(
+    {".git", "__pycache__", ".pytest_cache", ".tox", ".venv", ".mypy_cache", ".ruff_cache",
+     "tests", "molecule"}
+)  # fmt: skip
+# Folders beside a playbook that Ansible reads (vars, roles, plugins, files and templates).
+_ANSIBLE_DIRS = (
+    "group_vars", "host_vars", "roles", "collections", "templates", "files", "vars", "tasks",
+    "handlers", "library", "module_utils", "filter_plugins", "lookup_plugins",
+    "action_plugins", "callback_plugins", "test_plugins", "plugins",
+)  # fmt: skip
+# Playbook-folder files a play may import or include (other playbooks, task lists, vars).
+_PLAYBOOK_SUFFIXES = (".yml", ".yaml", ".json", ".j2")
+
+
+def _skipped_file(name: str) -> bool:
+    """Documentation and Python tests: never read by a play."""
+    lower = name.lower()
+    return (
+        lower.endswith((".md", ".rst", ".pyc"))
+        or lower.startswith(("readme", "license", "changelog"))
+        or (lower.startswith("test_") and lower.endswith(".py"))
+        or lower == "conftest.py"
+    )
+
+
+def ansible_files(spec: LabSpec) -> list[Path]:
+    """Every file the lab's playbooks can load, in a stable order.
+
+    The playbooks; beside each, the YAML and templates a play may import and the folders
+    Ansible looks in (``roles``, ``group_vars``, ``templates``, ...); every roles path. Not
+    the tests, READMEs or the lab file itself: editing those keeps the cache.
+    Inside ``files`` and ``templates`` every file counts: a task may copy any of them.
+    """
+    found: dict[Path, None] = {}
+    lab_file = spec.path.resolve()
+    for playbook in spec.ansible.playbooks:
+        found[playbook.resolve()] = None
+    for folder in dict.fromkeys(p.resolve().parent for p in spec.ansible.playbooks):
+        for entry in sorted(folder.iterdir()):
+            if entry.is_file() and entry.suffix in _PLAYBOOK_SUFFIXES and entry != lab_file:
+                found[entry] = None
+        for name in _ANSIBLE_DIRS:
+            found.update(dict.fromkeys(_walk(folder / name)))
+    for path in spec.ansible.roles_path:
+        found.update(dict.fromkeys(_walk(path)))
+    return sorted(found)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Files under ``root``, following symlinked folders once (roles are often linked)."""
+    if not root.is_dir():
+        return
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        verbatim = {"files", "templates"} & set(Path(folder).relative_to(root).parts)
+        if not verbatim:
+            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        dirs.sort()
+        for name in sorted(files):
+            if verbatim or not _skipped_file(name):
+                yield Path(folder, name)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:  # a dangling link: its absence is content too
+        return _digest(f"unreadable: {exc.strerror}".encode())
+    return h.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for dist in ("ansible-core", "ansible-runner", "pytest-dockerlab"):
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[dist] = "none"
+    return found
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What one converge run read, digested: ``key`` names it, ``manifest`` says by part."""
+
+    hosts: tuple[str, ...]
+    manifest: Mapping[str, str]  # "file <path>" or "setting <name>" -> digest
+
+    @property
+    def key(self) -> str:
+        return _digest(_canonical(sorted(self.manifest.items())).encode())
+
+    @property
+    def short(self) -> str:
+        return self.key[:12]
+
+
+def run_key(
+    spec: LabSpec,
+    hosts: Sequence[str],
+    base_images: Mapping[str, str],
+    *,
+    idempotence: bool,
+    tool_versions: Mapping[str, str] | None = None,
+) -> RunKey:
+    """The key of converging ``hosts`` of ``spec``, each from image id ``base_images[host]``.
+
+    Per run, not per host: a play reads other hosts' groups and vars, so the whole
+    inventory is part of every run's key, and each host of the run with all its settings.
+    """
+    root = spec.root.resolve()
+    manifest: dict[str, str] = {}
+    for path in ansible_files(spec):
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        manifest[f"file {name}"] = _file_digest(path)
+    settings: dict[str, Any] = {
+        "playbooks": [
+            str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+            for p in spec.ansible.playbooks
+        ],
+        "extra_vars": spec.ansible.extra_vars,
+        "hosts of the run (--limit)": sorted(hosts),
+        "idempotence pass": idempotence,
+        "versions of ansible-core, ansible-runner, pytest-dockerlab": dict(
+            tool_versions if tool_versions is not None else versions()
+        ),
+    }
+    for name, host in spec.hosts.items():
+        if name in hosts:
+            settings[f"host {name}"] = host
+            settings[f"base image of {name}"] = base_images[name]
+        else:  # only what the inventory shows of it
+            settings[f"host {name}"] = {"groups": host.groups, "vars": host.vars}
+    for name, value in settings.items():
+        manifest[f"setting {name}"] = _digest(_canonical(value).encode())
+    return RunKey(tuple(hosts), manifest)
+
+
+def what_changed(old: Mapping[str, str], new: Mapping[str, str], limit: int = 4) -> str:
+    """The parts of ``new`` that differ from ``old``, briefly: "changed roles/a/x.j2; ..."."""
+    changed = [k for k in new if k in old and old[k] != new[k]]
+    added = [k for k in new if k not in old]
+    removed = [k for k in old if k not in new]
+    parts = (
+        [f"changed {k.partition(' ')[2]}" for k in changed]
+        + [f"new {k.partition(' ')[2]}" for k in added]
+        + [f"removed {k.partition(' ')[2]}" for k in removed]
+    )
+    if not parts:
+        return "nothing that the key covers (the entry was removed)"
+    more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
+def _compact(manifest: Mapping[str, str]) -> str:
+    # A label, so short digests: enough to tell what changed, the key itself is full length.
+    return json.dumps({k: v[:12] for k, v in manifest.items()}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """The images of one run's cached result, as ``images list`` shows them."""
+
+    key: str
+    hosts: tuple[str, ...]
+    lab_file: str
+    images: Mapping[str, ImageInfo]  # host -> image
+    hits: int = 0
+    last_used: float = 0.0
+
+    @property
+    def created(self) -> float:
+        return max(i.created for i in self.images.values())
+
+    @property
+    def size(self) -> int:
+        """Bytes this entry adds to its base images."""
+        return sum(
+            max(0, i.size - int(i.labels.get(BASE_SIZE, "0") or 0)) for i in self.images.values()
+        )
+
+    @property
+    def in_use(self) -> int:
+        return sum(i.containers for i in self.images.values())
+
+
+class Stats:
+    """Hits and last use per entry, in a small file beside the user's other caches."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        self.path = path or base / "pytest-dockerlab" / "converge-cache.json"
+
+    def read(self) -> dict[str, dict[str, float]]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, float]]]:
+        from filelock import FileLock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{self.path}.lock", timeout=30):
+            data = self.read()
+            yield data
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            tmp.replace(self.path)
+
+    def used(self, key: str, hit: bool) -> None:
+        try:
+            with self._locked() as data:
+                entry = data.setdefault(key, {"hits": 0, "used": 0.0})
+                entry["hits"] = entry.get("hits", 0) + (1 if hit else 0)
+                entry["used"] = time.time()
+        except (OSError, TimeoutError) as exc:  # bookkeeping: never a reason to fail a run
+            log.warning("dockerlab: cannot record cache use in %s: %s", self.path, exc)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        with contextlib.suppress(OSError, TimeoutError), self._locked() as data:
+            for key in keys:
+                data.pop(key, None)
+
+
+class ConvergeCache:
+    """Cache entries on one engine: look a run up, store it, drop it, evict the oldest."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        progress: Progress,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        stats: Stats | None = None,
+    ) -> None:
+        self.engine = engine
+        self.progress = progress
+        self.max_bytes = max_bytes
+        self.stats = stats or Stats()
+
+    def entries(self) -> list[CacheEntry]:
+        """Every entry on the engine, least recently used first."""
+        by_key: dict[str, dict[str, ImageInfo]] = {}
+        for image in self.engine.images(f"{ENTRY}=true"):
+            key, host = image.labels.get(KEY, ""), image.labels.get(lbl.HOST, "")
+            if key and host:
+                by_key.setdefault(key, {})[host] = image
+        stats = self.stats.read()
+        found = []
+        for key, images in by_key.items():
+            labels = next(iter(images.values())).labels
+            hosts = tuple(h for h in labels.get(RUN_HOSTS, "").split(",") if h)
+            usage = stats.get(key, {})
+            found.append(
+                CacheEntry(
+                    key=key,
+                    hosts=hosts,
+                    lab_file=labels.get(LAB_FILE, ""),
+                    images=images,
+                    hits=int(usage.get("hits", 0)),
+                    last_used=float(usage.get("used", 0.0)),
+                )
+            )
+        return sorted(found, key=lambda e: max(e.last_used, e.created))
+
+    def lookup(self, run: RunKey) -> dict[str, str] | None:
+        """The image of each host of ``run`` (host -> image id), or None on a miss.
+
+        An entry missing any host's image is no entry.
+        """
+        images = {
+            i.labels.get(lbl.HOST, ""): i.id
+            for i in self.engine.images(f"{KEY}={run.key}")
+            if i.labels.get(ENTRY) == "true"
+        }
+        if not all(h in images for h in run.hosts):
+            return None
+        self.stats.used(run.key, hit=True)
+        return {h: images[h] for h in run.hosts}
+
+    def why_missed(self, run: RunKey, lab_file: Path) -> str:
+        """What differs from the newest entry of the same lab file and hosts."""
+        same = [
+            e
+            for e in self.entries()
+            if e.lab_file == str(lab_file) and sorted(e.hosts) == sorted(run.hosts)
+        ]
+        if not same:
+            return "no entry yet for these hosts of this lab file"
+        newest = max(same, key=lambda e: e.created)
+        raw = next(iter(newest.images.values())).labels.get(MANIFEST, "{}")
+        try:
+            old = json.loads(raw)
+        except ValueError:
+            return "the newest entry's manifest is unreadable"
+        return what_changed(old, {k: v[:12] for k, v in run.manifest.items()})
+
+    def store(
+        self, run: RunKey, containers: Mapping[str, str], base_sizes: Mapping[str, int],
+        lab_file: Path,
+    ) -> float:  # fmt: skip
+        """Commit each host's container (host -> container) as this run's entry; the seconds."""
+        started = time.monotonic()
+        labels = {
+            ENTRY: "true",
+            KEY: run.key,
+            RUN_HOSTS: ",".join(run.hosts),
+            LAB_FILE: str(lab_file),
+            MANIFEST: _compact(run.manifest),
+            # A container's labels pass into its image: these must not pass on to the
+            # containers a later session starts from it.
+            lbl.KEEP: "false",
+        }
+
+        def commit(host: str) -> str:
+            return self.engine.commit(
+                containers[host],
+                f"{REPOSITORY}:{run.short}-{host}",
+                {**labels, lbl.HOST: host, BASE_SIZE: str(base_sizes.get(host, 0))},
+            )
+
+        with ThreadPoolExecutor(max_workers=len(run.hosts)) as pool:
+            list(pool.map(commit, run.hosts))
+        self.stats.used(run.key, hit=False)
+        self.evict(keep=run.key)
+        return time.monotonic() - started
+
+    def drop(self, key: str) -> None:
+        """Remove an entry's images (those no container uses)."""
+        for image in self.engine.images(f"{KEY}={key}"):
+            if image.labels.get(ENTRY) == "true" and not image.containers:
+                with contextlib.suppress(DockerlabError):
+                    self.engine.remove_image(image.id)
+        self.stats.forget([key])
+
+    def evict(self, keep: str = "") -> list[CacheEntry]:
+        """Remove least recently used entries until the cache fits ``max_bytes``."""
+        entries = self.entries()
+        total = sum(e.size for e in entries)
+        removed = []
+        for entry in entries:
+            if total <= self.max_bytes:
+                break
+            if entry.key == keep or entry.in_use:
+                continue
+            self.drop(entry.key)
+            total -= entry.size
+            removed.append(entry)
+            self.progress(
+                f"converge cache over {self.max_bytes / 1e9:.1f}GB: removed entry "
+                f"{entry.key[:12]} ({entry.size / 1e6:.0f}MB, {', '.join(entry.hosts)})"
+            )
+        return removed
+
+
+def parse_size(text: str) -> int:
+    """``"10G"``, ``"500M"``, ``"1024"`` (bytes) -> bytes; ValueError otherwise."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in units else (raw, "")
+    value = float(number)
+    if value < 0:
+        raise ValueError(text)
+    return int(value * units[unit])

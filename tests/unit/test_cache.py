@@ -1,0 +1,238 @@
+"""The converge cache's key: what a converge reads changes it, nothing else does."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerlab.cache import RunKey, ansible_files, parse_size, run_key, what_changed
+from pytest_dockerlab.labfile import load_lab_file
+
+LAB = """\
+ansible:
+  playbooks: [playbooks/site.yml]
+  roles_path: [roles]
+  extra_vars: {env: test}
+hosts:
+  web: {groups: [webservers], vars: {http_port: 80}}
+  db: {groups: [dbservers]}
+"""
+
+FILES = {
+    "playbooks/site.yml": "- hosts: all\n  roles: [webapp]\n",
+    "playbooks/group_vars/all.yml": "greeting: hello\n",
+    "playbooks/templates/motd.j2": "{{ greeting }}\n",
+    "roles/webapp/tasks/main.yml": "- ansible.builtin.debug: {msg: hi}\n",
+    "roles/webapp/templates/site.conf.j2": "listen {{ http_port }};\n",
+    "roles/webapp/files/index.html": "<p>hello</p>\n",
+    "roles/webapp/README.md": "# webapp\n",
+    "roles/webapp/tests/test.yml": "- hosts: localhost\n",
+    "roles/webapp/molecule/default/tests/test_default.py": "def test(): pass\n",
+    "test_web.py": "def test_web(): pass\n",
+    "conftest.py": "",
+    "README.md": "# the lab\n",
+}
+
+VERSIONS = {"ansible-core": "2.17.0", "ansible-runner": "2.4.0", "pytest-dockerlab": "0.1"}
+BASES = {"web": "sha256:base12", "db": "sha256:base12"}
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Path:
+    (tmp_path / "dockerlab.yml").write_text(LAB)
+    for name, text in FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def key_of(root: Path, hosts: tuple[str, ...] = ("web", "db"), **kwargs: object) -> RunKey:
+    spec = load_lab_file(root / "dockerlab.yml")
+    options: dict = {"idempotence": False, "tool_versions": VERSIONS, **kwargs}
+    return run_key(spec, hosts, BASES, **options)
+
+
+def edit(relative: str, text: str) -> Callable[[Path], None]:
+    def change(root: Path) -> None:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+
+    return change
+
+
+def replace_in_lab(old: str, new: str) -> Callable[[Path], None]:
+    def change(root: Path) -> None:
+        lab_file = root / "dockerlab.yml"
+        lab_file.write_text(lab_file.read_text().replace(old, new))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (edit("roles/webapp/templates/site.conf.j2", "listen 8080;\n"), "site.conf.j2"),
+        (edit("playbooks/group_vars/all.yml", "greeting: bye\n"), "group_vars/all.yml"),
+        (edit("roles/webapp/tasks/main.yml", "- debug: {msg: bye}\n"), "tasks/main.yml"),
+        (edit("roles/webapp/files/index.html", "<p>bye</p>\n"), "files/index.html"),
+        (edit("roles/webapp/handlers/main.yml", "- name: h\n  debug: {}\n"), "handlers"),
+        (edit("playbooks/templates/motd.j2", "{{ greeting }}!\n"), "motd.j2"),
+        (edit("playbooks/tasks.yml", "- debug: {}\n"), "playbooks/tasks.yml"),
+        (replace_in_lab("{env: test}", "{env: prod}"), "extra_vars"),
+        (replace_in_lab("http_port: 80", "http_port: 81"), "host web"),
+        (replace_in_lab("db: {groups: [dbservers]}", "db: {groups: [db]}"), "host db"),
+        (
+            replace_in_lab("web: {groups:", "web: {cpus: 1, groups:"),
+            "host web",
+        ),
+    ],
+    ids=[
+        "role-template",
+        "group-vars",
+        "role-task",
+        "role-file",
+        "new-role-file",
+        "playbook-template",
+        "new-task-file",
+        "extra-var",
+        "host-var",
+        "other-host-group",
+        "host-container-setting",
+    ],
+)
+def test_what_a_converge_reads_changes_the_key_and_is_named(
+    lab_dir: Path, change: Callable[[Path], None], named: str
+) -> None:
+    before = key_of(lab_dir)
+    change(lab_dir)
+    after = key_of(lab_dir)
+    assert after.key != before.key
+    assert named in what_changed(before.manifest, after.manifest)
+
+
+def test_a_new_playbook_changes_the_key(lab_dir: Path) -> None:
+    before = key_of(lab_dir)
+    edit("playbooks/extra.yml", "- hosts: all\n  tasks: []\n")(lab_dir)
+    replace_in_lab("[playbooks/site.yml]", "[playbooks/site.yml, playbooks/extra.yml]")(lab_dir)
+    after = key_of(lab_dir)
+    assert after.key != before.key
+    assert "playbooks" in what_changed(before.manifest, after.manifest)
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "test_web.py",
+        "README.md",
+        "conftest.py",
+        "roles/webapp/README.md",
+        "roles/webapp/tests/test.yml",
+        "roles/webapp/molecule/default/tests/test_default.py",
+        "docs/notes.txt",
+    ],
+)
+def test_tests_and_docs_keep_the_key(lab_dir: Path, relative: str) -> None:
+    before = key_of(lab_dir)
+    edit(relative, "edited\n")(lab_dir)
+    assert key_of(lab_dir).key == before.key
+
+
+def test_only_content_counts_not_mtimes(lab_dir: Path) -> None:
+    before = key_of(lab_dir)
+    for path in lab_dir.rglob("*"):
+        os.utime(path, (1, 1))
+    assert key_of(lab_dir).key == before.key
+
+
+def test_comments_in_the_lab_file_keep_the_key(lab_dir: Path) -> None:
+    before = key_of(lab_dir)
+    replace_in_lab("hosts:\n", "# the hosts\nhosts:\n")(lab_dir)
+    assert key_of(lab_dir).key == before.key
+
+
+def test_a_host_outside_the_run_counts_only_as_the_inventory_shows_it(lab_dir: Path) -> None:
+    before = key_of(lab_dir, hosts=("web",))
+    replace_in_lab("db: {groups: [dbservers]}", "db: {groups: [dbservers], cpus: 1}")(lab_dir)
+    assert key_of(lab_dir, hosts=("web",)).key == before.key
+    replace_in_lab("[dbservers]", "[db]")(lab_dir)
+    assert key_of(lab_dir, hosts=("web",)).key != before.key
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"idempotence": True},
+        {"tool_versions": {**VERSIONS, "ansible-core": "2.18.0"}},
+    ],
+    ids=["idempotence", "ansible-version"],
+)
+def test_run_settings_change_the_key(lab_dir: Path, kwargs: dict) -> None:
+    assert key_of(lab_dir, **kwargs).key != key_of(lab_dir).key
+
+
+def test_the_limit_and_the_base_image_change_the_key(lab_dir: Path) -> None:
+    spec = load_lab_file(lab_dir / "dockerlab.yml")
+    both = run_key(spec, ("web", "db"), BASES, idempotence=False, tool_versions=VERSIONS)
+    web = run_key(spec, ("web",), BASES, idempotence=False, tool_versions=VERSIONS)
+    rebuilt = run_key(
+        spec, ("web", "db"), {**BASES, "db": "sha256:new"}, idempotence=False,
+        tool_versions=VERSIONS,
+    )  # fmt: skip
+    assert len({both.key, web.key, rebuilt.key}) == 3
+    assert "base image of db" in what_changed(both.manifest, rebuilt.manifest)
+
+
+def test_files_under_roles_path_and_beside_the_playbook_are_read(lab_dir: Path) -> None:
+    spec = load_lab_file(lab_dir / "dockerlab.yml")
+    names = {str(p.relative_to(lab_dir)) for p in ansible_files(spec)}
+    assert {
+        "playbooks/site.yml",
+        "playbooks/group_vars/all.yml",
+        "roles/webapp/templates/site.conf.j2",
+        "roles/webapp/files/index.html",
+    } <= names
+    assert not {n for n in names if "test" in n or n.endswith(".md")}
+
+
+def test_a_symlinked_role_is_read_through_the_link(lab_dir: Path, tmp_path_factory) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere") / "linked"
+    (outside / "tasks").mkdir(parents=True)
+    (outside / "tasks" / "main.yml").write_text("- debug: {}\n")
+    (lab_dir / "roles" / "linked").symlink_to(outside)
+    before = key_of(lab_dir)
+    (outside / "tasks" / "main.yml").write_text("- debug: {msg: changed}\n")
+    assert key_of(lab_dir).key != before.key
+
+
+def test_what_changed_is_short_when_much_changed() -> None:
+    old = {f"file f{i}": "a" for i in range(10)}
+    new = {f"file f{i}": "b" for i in range(10)}
+    text = what_changed(old, new)
+    assert text.startswith("changed f0; changed f1")
+    assert text.endswith("(+6 more)")
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("10G", 10 * 1024**3), ("500M", 500 * 1024**2), ("1.5GiB", int(1.5 * 1024**3)),
+     ("2048", 2048), ("64kb", 64 * 1024)],
+)  # fmt: skip
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "-1G", "G"])
+def test_parse_size_refuses_what_is_not_a_size(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+def test_an_unreadable_file_is_content_too(lab_dir: Path) -> None:
+    (lab_dir / "roles" / "webapp" / "tasks" / "gone.yml").symlink_to(lab_dir / "missing.yml")
+    before = key_of(lab_dir)
+    (lab_dir / "missing.yml").write_text(textwrap.dedent("- debug: {}\n"))
+    assert key_of(lab_dir).key != before.key
