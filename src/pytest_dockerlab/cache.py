@@ -393,7 +393,12 @@ class ConvergeCache:
             )
 
         with ThreadPoolExecutor(max_workers=len(run.hosts)) as pool:
-            list(pool.map(commit, run.hosts))
+            made = set(pool.map(commit, run.hosts))
+        # A refresh moved the tags: the images it replaced would linger untagged.
+        for image in self.engine.images(f"{KEY}={run.key}"):
+            if image.id not in made and not image.containers:
+                with contextlib.suppress(DockerlabError):
+                    self.engine.remove_image(image.id)
         self.stats.used(run.key, hit=False)
         self.evict(keep=run.key)
         return time.monotonic() - started

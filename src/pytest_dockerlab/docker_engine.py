@@ -159,14 +159,23 @@ class _Images:
         for variable in config.get("Env") or ():
             name, _, value = variable.partition("=")
             changes.append(f"ENV {name}={json.dumps(value)}")
-        if config.get("StopSignal"):
-            changes.append(f"STOPSIGNAL {config['StopSignal']}")
         repository, _, tag = ref.partition(":")
         with _translate("export", container):
             stream = api.export(container)
             api.import_image(
                 src=stream, repository=repository, tag=tag or None, changes=changes, stream_src=True
             )
+        if config.get("StopSignal"):
+            # An import takes no STOPSIGNAL: a commit of a container of it does.
+            with _translate("set the stop signal of", ref):
+                holder = api.create_container(ref)["Id"]
+                try:
+                    api.commit(
+                        holder, repository=repository, tag=tag or None,
+                        conf={"StopSignal": config["StopSignal"]},
+                    )  # fmt: skip
+                finally:
+                    api.remove_container(holder, force=True)
         return self.image_id(ref)
 
     def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:

@@ -41,6 +41,22 @@ def _record_session(request):
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_converge_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions converge for real unless a test asks for the cache: an entry left by an
+    earlier run would turn a converge test into a cache test."""
+    monkeypatch.setenv("DOCKERLAB_CACHE", "off")
+
+
+def remove_cache_entries(client: Any, lab_file: Path) -> None:
+    """The converge cache entries a test's lab file made."""
+    from pytest_dockerlab.cache import ENTRY, LAB_FILE
+
+    for image in client.images.list(filters={"label": f"{LAB_FILE}={lab_file}"}):
+        if image.labels.get(ENTRY) == "true":
+            client.images.remove(image.id, force=True)
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[Any]:
     import docker

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import labelled, leftovers, run, session_id
+from .conftest import labelled, leftovers, remove_cache_entries, run, session_id
 
 pytestmark = pytest.mark.integration
 
@@ -259,8 +259,16 @@ def test_the_example_lab_passes(pytester: pytest.Pytester, docker_client: Any) -
     """The README's first quick-start command: nginx + PostgreSQL, converged and checked."""
     shutil.copytree(EXAMPLES, pytester.path / "examples")
     before = labelled(docker_client)
-    result = run(pytester, "examples", timeout=1200)
-    result.assert_outcomes(passed=11)
+    try:
+        cold = run(pytester, "examples", "--dockerlab-cache=refresh", timeout=1200)
+        cold.assert_outcomes(passed=10)
+        cold.stdout.fnmatch_lines(["*idempotence pass of site.yml in *s: changed=0 failed=0*"])
+        # The same suite on a cache hit: the hosts are the converged hosts after a reboot.
+        hit = run(pytester, "examples", "--dockerlab-cache=on", timeout=600)
+        hit.assert_outcomes(passed=10)
+        hit.stdout.fnmatch_lines(["dockerlab: converge cache: hit for web, db *"])
+    finally:
+        remove_cache_entries(docker_client, pytester.path / "examples" / "dockerlab.yml")
     assert labelled(docker_client) == before
 
 

@@ -179,10 +179,13 @@ def test_keep_leaves_the_lab_and_says_how_to_enter_and_remove_it(
     sid = session_id(labdir)
     result.stdout.fnmatch_lines(
         [
-            f"kept lab {sid} (--dockerlab-keep); enter a host with:",
-            f"  docker exec -it dockerlab-{sid}-main-db bash   # db",
+            f"kept lab {sid} (*dockerlab.yml); enter a host with:",
+            f"  dockerlab shell db --session {sid}"
+            f"   # or: docker exec -it dockerlab-{sid}-main-db bash",
+            "run the tests on it again:",
+            f"  pytest --dockerlab-reuse={sid}",
             "remove it with:",
-            f"  python -m pytest_dockerlab clean --session {sid}",
+            f"  dockerlab down --session {sid}",
         ]
     )
     kept = leftovers(docker_client, sid)
