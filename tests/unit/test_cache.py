@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from pytest_dockerlab.cache import RunKey, ansible_files, parse_size, run_key, what_changed
+from pytest_dockerlab.cache import (
+    ConvergeCache,
+    RunKey,
+    Stats,
+    ansible_files,
+    parse_size,
+    run_key,
+    what_changed,
+)
+from pytest_dockerlab.engine import ImageInfo
 from pytest_dockerlab.labfile import load_lab_file
 
 LAB = """\
@@ -236,3 +246,82 @@ def test_an_unreadable_file_is_content_too(lab_dir: Path) -> None:
     before = key_of(lab_dir)
     (lab_dir / "missing.yml").write_text(textwrap.dedent("- debug: {}\n"))
     assert key_of(lab_dir).key != before.key
+
+
+class Images:
+    """Stands in for the engine's image half: labelled images, commits, removals."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, ImageInfo] = {}
+        self.removed: list[str] = []
+
+    def images_labelled(self, label: str) -> list[ImageInfo]:
+        key, _, value = label.partition("=")
+        return [i for i in self.images.values() if key in i.labels and i.labels[key] == value]
+
+    def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
+        image_id = f"sha256:{len(self.images):04d}"
+        self.images[image_id] = ImageInfo(image_id, (ref,), dict(labels), 300_000_000, 1000.0, 0)
+        return image_id
+
+    def remove_image(self, image_id: str) -> None:
+        self.removed.append(image_id)
+        del self.images[image_id]
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> ConvergeCache:
+    engine = Images()
+    fake = SimpleNamespace(
+        images=engine.images_labelled, commit=engine.commit, remove_image=engine.remove_image,
+        store=engine,
+    )  # fmt: skip
+    return ConvergeCache(fake, lambda _: None, stats=Stats(tmp_path / "stats.json"))  # type: ignore[arg-type]
+
+
+def store(cache: ConvergeCache, lab_dir: Path, hosts: tuple[str, ...] = ("web", "db")) -> RunKey:
+    run = key_of(lab_dir, hosts=hosts)
+    containers = {h: f"c-{h}" for h in hosts}
+    cache.store(run, containers, {h: 200_000_000 for h in hosts}, lab_dir / "dockerlab.yml")
+    return run
+
+
+def test_a_stored_run_is_found_whole_and_a_missing_image_is_a_miss(
+    cache: ConvergeCache, lab_dir: Path
+) -> None:
+    run = store(cache, lab_dir)
+    found = cache.lookup(run)
+    assert found is not None and set(found) == {"web", "db"}
+    (entry,) = cache.entries()
+    assert (entry.hosts, entry.hits, entry.size) == (("web", "db"), 1, 200_000_000)
+    engine = cache.engine.store  # type: ignore[attr-defined]
+    engine.remove_image(found["db"])
+    assert cache.lookup(run) is None
+
+
+def test_a_miss_names_what_changed_since_the_newest_entry(
+    cache: ConvergeCache, lab_dir: Path
+) -> None:
+    assert "no entry yet" in cache.why_missed(key_of(lab_dir), lab_dir / "dockerlab.yml")
+    store(cache, lab_dir)
+    edit("roles/webapp/templates/site.conf.j2", "listen 1;\n")(lab_dir)
+    changed = key_of(lab_dir)
+    assert cache.lookup(changed) is None
+    why = cache.why_missed(changed, lab_dir / "dockerlab.yml")
+    assert why == "changed roles/webapp/templates/site.conf.j2"
+
+
+def test_over_the_cap_the_least_recently_used_entries_go(
+    cache: ConvergeCache, lab_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter(range(1_000, 10_000, 10))
+    monkeypatch.setattr("pytest_dockerlab.cache.time.time", lambda: next(clock))
+    cache.max_bytes = 1_000_000_000  # everything fits: 100MB over the base per host
+    first = store(cache, lab_dir)
+    store(cache, lab_dir, hosts=("web",))
+    cache.lookup(first)  # used after the second: the second is now the oldest in use
+    edit("playbooks/group_vars/all.yml", "greeting: bye\n")(lab_dir)
+    cache.max_bytes = 400_000_000  # 500MB now: one entry must go
+    third = store(cache, lab_dir)
+    # The second was used last before the first's hit: it goes, not the older first.
+    assert {e.key for e in cache.entries()} == {first.key, third.key}
