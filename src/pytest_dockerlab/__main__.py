@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import labels as lbl
 from .cache import ENTRY as CACHE_ENTRY
-from .config import LAB_FILE_NAME
+from .config import LAB_FILE_NAME, SESSION_ID
 from .exceptions import DockerlabError
 
 if TYPE_CHECKING:
@@ -200,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DockerlabError as exc:
         sys.stderr.write(f"dockerlab: {exc}\n")
         return 1
+    except KeyboardInterrupt:
+        # What up or bake had made is removed already (their sessions' exits ran).
+        sys.stderr.write("dockerlab: interrupted\n")
+        return 130
 
 
 def _prog() -> str:
@@ -265,7 +269,7 @@ def _prune_cache(engine: Engine, older_than: float) -> int:
 
 def _session_id(text: str) -> str:
     # An empty or partial id would match far more than one session's resources.
-    if not re.fullmatch(r"[0-9a-f]{8}", text):
+    if not SESSION_ID.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a session id (8 hex digits, as printed in the run's header)"
         )
@@ -273,9 +277,9 @@ def _session_id(text: str) -> str:
 
 
 def _list(engine: Engine) -> int:
-    from .cleanup import summarize
+    from .cleanup import labs_on
 
-    labs = summarize(engine.labelled({lbl.SESSION: ""}), socket.gethostname())
+    labs = labs_on(engine)
     if not labs:
         _say(f"no lab on {engine.address}")
         return 0
@@ -374,7 +378,11 @@ def _images(
                 f"  {users:<13} {'outdated' if outdated else 'current'}"
             )
         elif (outdated or prune_all) and not image.containers:
-            engine.remove_image(image.id)
+            try:
+                engine.remove_image(image.id)
+            except DockerlabError as exc:  # e.g. converge cache entries are built on it
+                _say(f"left {name} {tag}: {exc} (images prune --cache removes cache entries)")
+                continue
             _say(f"removed {name} {tag} ({image.size / 1e6:.0f}MB)")
     return 0
 

@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,28 +49,23 @@ RUN_HOSTS = f"{lbl.NAMESPACE}.cache-hosts"
 LAB_FILE = f"{lbl.NAMESPACE}.cache-lab"
 MANIFEST = f"{lbl.NAMESPACE}.cache-manifest"
 BASE_SIZE = f"{lbl.NAMESPACE}.cache-base-size"
+# A session's own labels, blanked in its cache images.
+SESSION_LABELS = (lbl.SESSION, lbl.WORKER, lbl.OWNER_PID, lbl.OWNER_HOST, lbl.VARIANT, lbl.KEEP,
+                  lbl.LAB_FILE)  # fmt: skip
 
 # Folders that hold no Ansible content, wherever they are (a role's own tests and
-# Molecule scenarios are not loaded by a play either).
-_SKIP_DIRS = frozenset(
-    {".git", "__pycache__", ".pytest_cache", ".tox", ".venv", ".mypy_cache", ".ruff_cache",
-     "tests", "molecule"}
-)  # fmt: skip
-# Folders beside a playbook that Ansible reads (vars, roles, plugins, files and templates).
-_ANSIBLE_DIRS = (
-    "group_vars", "host_vars", "roles", "collections", "templates", "files", "vars", "tasks",
-    "handlers", "library", "module_utils", "filter_plugins", "lookup_plugins",
-    "action_plugins", "callback_plugins", "test_plugins", "plugins",
-)  # fmt: skip
-# Playbook-folder files a play may import or include (other playbooks, task lists, vars).
-_PLAYBOOK_SUFFIXES = (".yml", ".yaml", ".json", ".j2")
+# Molecule scenarios are not loaded by a play either; hidden folders are tools' state).
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "tests", "molecule"})
+# Folders whose every file a task may copy or template.
+_VERBATIM_DIRS = frozenset({"files", "templates"})
 
 
 def _skipped_file(name: str) -> bool:
-    """Documentation and Python tests: never read by a play."""
+    """Documentation, Python tests and tools' files: never read by a play."""
     lower = name.lower()
     return (
-        lower.endswith((".md", ".rst", ".pyc"))
+        lower.startswith(".")
+        or lower.endswith((".md", ".rst", ".pyc"))
         or lower.startswith(("readme", "license", "changelog"))
         or (lower.startswith("test_") and lower.endswith(".py"))
         or lower == "conftest.py"
@@ -79,23 +75,20 @@ def _skipped_file(name: str) -> bool:
 def ansible_files(spec: LabSpec) -> list[Path]:
     """Every file the lab's playbooks can load, in a stable order.
 
-    The playbooks; beside each, the YAML and templates a play may import and the folders
-    Ansible looks in (``roles``, ``group_vars``, ``templates``, ...); every roles path. Not
-    the tests, READMEs or the lab file itself: editing those keeps the cache.
-    Inside ``files`` and ``templates`` every file counts: a task may copy any of them.
+    The folder of each playbook, whole (plays import playbooks and task lists, read vars
+    files, ``ansible.cfg``, and copy or run any file beside them), and every roles path.
+    Not tests, READMEs, hidden folders, a role's ``tests``/``molecule`` or the lab file
+    itself: editing those keeps the cache. Inside ``files`` and ``templates`` every file
+    counts: a task may copy any of them.
     """
     found: dict[Path, None] = {}
-    lab_file = spec.path.resolve()
     for playbook in spec.ansible.playbooks:
         found[playbook.resolve()] = None
     for folder in dict.fromkeys(p.resolve().parent for p in spec.ansible.playbooks):
-        for entry in sorted(folder.iterdir()):
-            if entry.is_file() and entry.suffix in _PLAYBOOK_SUFFIXES and entry != lab_file:
-                found[entry] = None
-        for name in _ANSIBLE_DIRS:
-            found.update(dict.fromkeys(_walk(folder / name)))
+        found.update(dict.fromkeys(_walk(folder)))
     for path in spec.ansible.roles_path:
         found.update(dict.fromkeys(_walk(path)))
+    found.pop(spec.path.resolve(), None)  # its hosts and settings count as parsed, below
     return sorted(found)
 
 
@@ -110,9 +103,10 @@ def _walk(root: Path) -> Iterator[Path]:
             dirs[:] = []
             continue
         seen.add(real)
-        verbatim = {"files", "templates"} & set(Path(folder).relative_to(root).parts)
+        parts = {root.name, *Path(folder).relative_to(root).parts}
+        verbatim = bool(_VERBATIM_DIRS & parts)
         if not verbatim:
-            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
         dirs.sort()
         for name in sorted(files):
             if verbatim or not _skipped_file(name):
@@ -141,12 +135,27 @@ def _canonical(value: Any) -> str:
 
 
 def versions() -> dict[str, str]:
+    """The installed versions of what runs a converge (``ansible`` ships the collections)."""
     found = {}
-    for dist in ("ansible-core", "ansible-runner", "pytest-dockerlab"):
+    for dist in ("ansible-core", "ansible", "ansible-runner", "pytest-dockerlab"):
         try:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             found[dist] = "none"
+    return found
+
+
+def ansible_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What outside the lab configures Ansible: ``ANSIBLE_*`` variables and the config files
+    Ansible would read before the playbook folder's own (which is hashed with the folder)."""
+    environ = os.environ if environ is None else environ
+    found = {k: v for k, v in sorted(environ.items()) if k.startswith("ANSIBLE_")}
+    for name, path in (
+        ("$ANSIBLE_CONFIG", environ.get("ANSIBLE_CONFIG")),
+        ("~/.ansible.cfg", str(Path.home() / ".ansible.cfg")),
+    ):
+        if path and Path(path).is_file():
+            found[name] = _file_digest(Path(path))
     return found
 
 
@@ -159,10 +168,12 @@ class RunKey:
 
     @property
     def key(self) -> str:
+        """The digest of the whole manifest: the entry's name."""
         return _digest(_canonical(sorted(self.manifest.items())).encode())
 
     @property
     def short(self) -> str:
+        """The key as messages and image tags show it."""
         return self.key[:12]
 
 
@@ -190,6 +201,10 @@ def run_key(
             for p in spec.ansible.playbooks
         ],
         "extra_vars": spec.ansible.extra_vars,
+        "roles_path (its order picks between roles of one name)": [
+            str(p) for p in spec.ansible.roles_path
+        ],
+        "Ansible's environment and config files": ansible_environment(),
         "hosts of the run (--limit)": sorted(hosts),
         "idempotence pass": idempotence,
         "versions of ansible-core, ansible-runner, pytest-dockerlab": dict(
@@ -198,7 +213,8 @@ def run_key(
     }
     for name, host in spec.hosts.items():
         if name in hosts:
-            settings[f"host {name}"] = host
+            # Whether it names its image is the lab file's business; the image id counts.
+            settings[f"host {name}"] = dataclasses.replace(host, pinned=False)
             settings[f"base image of {name}"] = base_images[name]
         else:  # only what the inventory shows of it
             settings[f"host {name}"] = {"groups": host.groups, "vars": host.vars}
@@ -241,6 +257,7 @@ class CacheEntry:
 
     @property
     def created(self) -> float:
+        """When its newest image was made (epoch seconds)."""
         return max(i.created for i in self.images.values())
 
     @property
@@ -252,6 +269,7 @@ class CacheEntry:
 
     @property
     def in_use(self) -> int:
+        """How many containers run from its images."""
         return sum(i.containers for i in self.images.values())
 
 
@@ -263,6 +281,7 @@ class Stats:
         self.path = path or base / "pytest-dockerlab" / "converge-cache.json"
 
     def read(self) -> dict[str, dict[str, float]]:
+        """Per key: ``hits`` and ``used`` (epoch seconds); empty when unreadable."""
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -282,6 +301,7 @@ class Stats:
             tmp.replace(self.path)
 
     def used(self, key: str, hit: bool) -> None:
+        """Record a use of entry ``key`` now (a hit counts one more)."""
         try:
             with self._locked() as data:
                 entry = data.setdefault(key, {"hits": 0, "used": 0.0})
@@ -291,6 +311,7 @@ class Stats:
             log.warning("dockerlab: cannot record cache use in %s: %s", self.path, exc)
 
     def forget(self, keys: Iterable[str]) -> None:
+        """Drop removed entries' records."""
         with contextlib.suppress(OSError, TimeoutError), self._locked() as data:
             for key in keys:
                 data.pop(key, None)
@@ -380,9 +401,9 @@ class ConvergeCache:
             RUN_HOSTS: ",".join(run.hosts),
             LAB_FILE: str(lab_file),
             MANIFEST: _compact(run.manifest),
-            # A container's labels pass into its image: these must not pass on to the
-            # containers a later session starts from it.
-            lbl.KEEP: "false",
+            # A container's labels pass into its image and on to containers started from
+            # it: blank the session's (a label cannot be removed; empty reads as unset).
+            **dict.fromkeys(SESSION_LABELS, ""),
         }
 
         def commit(host: str) -> str:
@@ -394,9 +415,10 @@ class ConvergeCache:
 
         with ThreadPoolExecutor(max_workers=len(run.hosts)) as pool:
             made = set(pool.map(commit, run.hosts))
-        # A refresh moved the tags: the images it replaced would linger untagged.
+        # A refresh moved the tags: the images it replaced would linger untagged. (A tagged
+        # one is a concurrent session's store of the same key: it stays.)
         for image in self.engine.images(f"{KEY}={run.key}"):
-            if image.id not in made and not image.containers:
+            if image.id not in made and not image.tags and not image.containers:
                 with contextlib.suppress(DockerlabError):
                     self.engine.remove_image(image.id)
         self.stats.used(run.key, hit=False)
@@ -437,6 +459,6 @@ def parse_size(text: str) -> int:
     raw = text.strip().upper().removesuffix("B").removesuffix("I")
     number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in units else (raw, "")
     value = float(number)
-    if value < 0:
+    if not math.isfinite(value) or value < 0:
         raise ValueError(text)
     return int(value * units[unit])

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -231,17 +232,20 @@ def summarize(
             by_session.setdefault(session_id, []).append(resource)
     labs = []
     for session_id, items in by_session.items():
-        labels = items[0].labels
+        # A reused lab's resources have its first owner and the one using it now: the lab
+        # is in use while any of them lives.
+        states = [owner_state(r.labels, here, alive) for r in items]
+        labels = items[states.index(ALIVE)].labels if ALIVE in states else items[0].labels
         dates = [r.created for r in items if r.created > 0]
         labs.append(
             LabSummary(
                 session_id=session_id,
                 owner=f"{labels.get(lbl.OWNER_PID, '?')}@{labels.get(lbl.OWNER_HOST, '?')}",
-                state=owner_state(labels, here, alive),
+                state=ALIVE if ALIVE in states else states[0],
                 kept=any(r.labels.get(lbl.KEEP) == "true" for r in items),
                 hosts=tuple(sorted({r.labels[lbl.HOST] for r in items if lbl.HOST in r.labels})),
                 variants=tuple(
-                    sorted({r.labels[lbl.VARIANT] for r in items if lbl.VARIANT in r.labels})
+                    sorted({r.labels[lbl.VARIANT] for r in items if r.labels.get(lbl.VARIANT)})
                 ),
                 created=min(dates, default=0.0),
                 lab_file=labels.get(lbl.LAB_FILE, ""),
@@ -254,6 +258,11 @@ def summarize(
             )
         )
     return sorted(labs, key=lambda lab: (lab.created or float("inf"), lab.session_id))
+
+
+def labs_on(engine: Engine) -> list[LabSummary]:
+    """Every lab on ``engine``, oldest first."""
+    return summarize(engine.labelled({lbl.SESSION: ""}), socket.gethostname())
 
 
 def kept_lab(

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from . import labels as lbl
-from .cleanup import LabSummary, kept_lab, remove_temp, summarize, temp_entries
+from .cleanup import kept_lab, labs_on, remove_temp, temp_entries
 from .config import LAB_FILE_NAME, Settings
 from .engine import Engine
 from .exceptions import DockerlabError, UnknownHostError
@@ -52,10 +52,6 @@ def _hosts(spec: LabSpec, names: Sequence[str]) -> list[str]:
     return list(names) or list(spec.host_names)
 
 
-def _labs(engine: Engine) -> list[LabSummary]:
-    return summarize(engine.labelled({lbl.SESSION: ""}), socket.gethostname())
-
-
 def _session(spec: LabSpec, engine: Engine, names: Sequence[str], say: Say) -> LabSession:
     settings = Settings(lab_file=spec.path)
     recipes = catalogue(spec.images.recipes)
@@ -84,11 +80,9 @@ def up(engine: Engine, path: Path | None, names: Sequence[str], converge: bool, 
 
 def down(engine: Engine, path: Path | None, session_id: str | None, say: Say) -> int:
     """Remove a kept lab: the one named, else the newest kept lab of the lab file here."""
-    lab = kept_lab(_labs(engine), session_id=session_id, lab_file=None if session_id else path)
+    lab = kept_lab(labs_on(engine), session_id=session_id, lab_file=None if session_id else path)
     found = engine.find({lbl.SESSION: lab.session_id})
     engine.remove(found)
-    import tempfile
-
     remove_temp(temp_entries(Path(tempfile.gettempdir()), lab.session_id).get(lab.session_id, []))
     say(f"removed kept lab {lab.session_id}: {found.describe()}")
     return 0
@@ -96,7 +90,7 @@ def down(engine: Engine, path: Path | None, session_id: str | None, say: Say) ->
 
 def shell(engine: Engine, path: Path | None, host: str, session_id: str | None) -> int:
     """Replace this process with a login shell in ``host`` of a kept lab (``molecule login``)."""
-    labs = _labs(engine)
+    labs = labs_on(engine)
     lab = kept_lab(labs, session_id=session_id, lab_file=None if session_id else path, host=host)
     container = lab.containers[host]
     if not engine.state(container).running:
@@ -105,7 +99,10 @@ def shell(engine: Engine, path: Path | None, host: str, session_id: str | None) 
     if docker is None:
         raise DockerlabError("the docker command is not installed: it opens the terminal")
     login = "command -v bash >/dev/null && exec bash -l || exec sh -l"
-    os.execv(docker, ["docker", "exec", "-it", container, "/bin/sh", "-c", login])
+    try:
+        os.execv(docker, ["docker", "exec", "-it", container, "/bin/sh", "-c", login])
+    except OSError as exc:
+        raise DockerlabError(f"cannot run {docker}: {exc.strerror}") from exc
     return 0  # not reached
 
 

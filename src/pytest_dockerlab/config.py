@@ -119,9 +119,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("dockerlab_image", help="image for every host that does not pin one")
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")
-    parser.addini(
-        "dockerlab_keep", default="never", help="keep the lab: always|on-failure|never"
-    )
+    parser.addini("dockerlab_keep", default="never", help="keep the lab: always|on-failure|never")
     parser.addini("dockerlab_cache", default="on", help="converge cache: on|off|refresh")
     parser.addini(
         "dockerlab_cache_size",
@@ -256,7 +254,9 @@ def split_optional_values(args: MutableSequence[str]) -> None:
         if arg not in valid or args[i + 1].startswith("-"):
             continue
         choices, word = valid[arg], args[i + 1]
-        if (word in choices) if choices is not None else bool(SESSION_ID.fullmatch(word)):
+        if choices is None:
+            choices = {word} if word == NEWEST or SESSION_ID.fullmatch(word) else set()
+        if word in choices:
             continue
         args[i] = f"{arg}={'always' if arg == '--dockerlab-keep' else NEWEST}"
 

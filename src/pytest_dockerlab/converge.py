@@ -8,7 +8,9 @@ and which hosts a failure makes unusable.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -90,6 +92,10 @@ class Converger:
             if self.lab.reuse:  # a kept lab's hosts were restarted since: their facts are stale
                 shutil.rmtree(workdir / "facts", ignore_errors=True)
             workdir.mkdir(mode=0o700, exist_ok=True)
+            # A predictable name in a shared folder: it must be ours, not a link planted there.
+            info = os.lstat(workdir)
+            if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
+                raise DockerlabError(f"{workdir} is not a folder of this user's: remove it")
             self._ansible = Ansible(self.spec, workdir, self.progress)
         return self._ansible
 
@@ -141,6 +147,7 @@ class Converger:
         *,
         extra_vars: Mapping[str, Any] | None = None,
         skip_tags: Sequence[str] = (),
+        idempotence: bool = False,
     ) -> ConvergeResult:
         """Run a playbook (relative to the lab file) on ``hosts``; failures are in the result.
 
@@ -159,7 +166,7 @@ class Converger:
                 limit=alive,
                 extra_vars=extra_vars,
                 skip_tags=skip_tags,
-                idempotence=tuple(skip_tags) == IDEMPOTENCE_SKIP_TAGS,
+                idempotence=idempotence,
             )
             for name in result.failed_hosts():
                 down[name] = self.lab.down(name)
@@ -184,7 +191,7 @@ class Converger:
         """Run ``playbook`` again; raise :class:`IdempotenceError` listing what still changed."""
         from .ansible import raise_for_failure
 
-        result = self.run(playbook, hosts, skip_tags=IDEMPOTENCE_SKIP_TAGS)
+        result = self.run(playbook, hosts, skip_tags=IDEMPOTENCE_SKIP_TAGS, idempotence=True)
         raise_for_failure(result)
         if result.changed_tasks:
             raise IdempotenceError(result.playbook, result.changed_tasks)
@@ -197,7 +204,9 @@ class Converger:
         if not self.spec.playbooks or not hosts:
             return {}
         return converge_session(
-            lambda playbook, on, skip: self.run(playbook, on, skip_tags=skip),
+            lambda playbook, on, skip: self.run(
+                playbook, on, skip_tags=skip, idempotence=bool(skip)
+            ),
             self.spec.playbooks,
             hosts,
             idempotence,

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cleanup import LabSummary
 
 
 class DockerlabError(Exception):
@@ -273,11 +276,11 @@ class IdempotenceError(DockerlabError):
 class NoKeptLabError(DockerlabError):
     """``--dockerlab-reuse``, ``shell`` or ``down`` found no kept lab to act on."""
 
-    def __init__(self, problem: str, kept: Sequence[Any]) -> None:
+    def __init__(self, problem: str, kept: Sequence[LabSummary]) -> None:
         self.problem = problem
         self.kept = [lab.session_id for lab in kept]
         listing = (
-            f"kept labs: {', '.join(self.kept)} (python -m pytest_dockerlab list)"
+            f"kept labs: {', '.join(self.kept)} (dockerlab list)"
             if self.kept
             else "no lab is kept: run with --dockerlab-keep, or `dockerlab up`"
         )

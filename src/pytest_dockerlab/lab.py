@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from . import labels as lbl
-from .engine import Engine, ExecResult, Leftovers, Progress
+from .engine import Engine, ExecResult, Leftovers, Progress, Resource
 from .exceptions import (
     BootTimeoutError,
     ContainerGoneError,
@@ -119,7 +119,7 @@ class Lab:
         self.running: dict[str, RunningHost] = {}
         # A kept lab this one runs on: its hosts' containers, by host, found on first start.
         self.reuse = reuse
-        self.adopted: dict[str, str] | None = None
+        self.adopted: dict[str, Resource] | None = None
         # Set when the session is interrupted: boot waits in worker threads give up.
         self._cancelled = threading.Event()
 
@@ -136,6 +136,8 @@ class Lab:
     ) -> None:
         if not self.keep:
             self.teardown()
+        else:
+            self.release()
 
     def labels(self, **extra: str) -> dict[str, str]:
         extra = {"lab_file": str(self.spec.path), **extra}
@@ -149,8 +151,15 @@ class Lab:
         self.engine.create_volume(self.identity.kept_marker(), self.labels(keep="true"))
         self.keep = True
 
-    def _adopt(self) -> dict[str, str]:
-        """The kept lab's networks, volumes and containers (host -> container), by label."""
+    def kept_hosts(self) -> dict[str, str]:
+        """On a reused lab, its hosts' containers (host -> container); found once."""
+        if self.reuse and self.adopted is None:
+            self.adopted = self._adopt()
+        return {host: found.name for host, found in (self.adopted or {}).items()}
+
+    def _adopt(self) -> dict[str, Resource]:
+        """The kept lab's networks, volumes and containers (by host), found by label; and a
+        claim on it, so that no other session, ``down`` or ``clean`` takes it meanwhile."""
         mine = {lbl.SESSION: self.identity.session_id}
         if self.identity.variant:
             mine[lbl.VARIANT] = self.identity.variant
@@ -162,8 +171,16 @@ class Lab:
             elif found.kind == "volume" and lbl.VOLUME in labels:
                 self.volumes[labels[lbl.VOLUME]] = found.name
             elif found.kind == "container" and lbl.HOST in labels:
-                containers[labels[lbl.HOST]] = found.name
+                containers[labels[lbl.HOST]] = found
+        claim = self.identity.claim_marker()
+        self.engine.remove(Leftovers(volumes=(claim,)))  # a dead session's claim
+        self.engine.create_volume(claim, self.labels(keep="true"))
         return containers
+
+    def release(self) -> None:
+        """Give up the claim of a reused lab (it stays kept)."""
+        if self.adopted is not None:
+            self.engine.remove(Leftovers(volumes=(self.identity.claim_marker(),)))
 
     def remove_hosts(self, names: Sequence[str]) -> None:
         """Remove these hosts' containers (a broken cache image booted none of them)."""
@@ -213,9 +230,7 @@ class Lab:
         wanted = [n for n in names if n not in self.running]
         if not wanted:
             return {}
-        if self.reuse and self.adopted is None:
-            self.adopted = self._adopt()
-        adopted = self.adopted or {}
+        self.kept_hosts()
         # Networks and named volumes are the lab's: made when a host first needs them, once.
         for name in wanted:
             container = self.spec.hosts[name].container
@@ -255,7 +270,7 @@ class Lab:
                     self._boot,
                     h,
                     (host_images or {}).get(h.name) or image_tags[h.spec.image],
-                    adopted.get(h.name),
+                    (self.adopted or {}).get(h.name),
                 )
                 for h in hosts
             ]
@@ -286,13 +301,23 @@ class Lab:
             )
         return failures
 
-    def _boot(self, host: RunningHost, image_tag: str, existing: str | None = None) -> None:
+    def _boot(self, host: RunningHost, image_tag: str, existing: Resource | None = None) -> None:
         started = time.monotonic()
         host.image = image_tag
         if existing is not None:  # a kept lab's host: as it was left, rebooted if it stopped
-            host.container = existing
-            if not self.engine.state(existing).running:
-                self.engine.start(existing)
+            was = existing.labels.get(lbl.RECIPE_HASH)
+            if was != host.recipe.digest:
+                raise HostStartError(
+                    host.name,
+                    f"the kept lab's container runs another image ({existing.labels.get(lbl.IMAGE)}"
+                    f", recipe {was}) than the lab file asks for now ({host.recipe.name}, recipe "
+                    f"{host.recipe.digest})",
+                    f"remove it (dockerlab down --session {self.identity.session_id}) and run "
+                    "without --dockerlab-reuse",
+                )
+            host.container = existing.name
+            if not self.engine.state(existing.name).running:
+                self.engine.start(existing.name)
             self.wait_until_booted(host)
             host.boot_seconds = time.monotonic() - started
             return

@@ -81,6 +81,10 @@ class SessionIdentity:
         """The engine's name of a lab's named volume: two sessions never share one."""
         return f"{self.prefix}-vol-{volume}"
 
+    def claim_marker(self) -> str:
+        """The engine's name of the volume that says a session is using a kept lab now."""
+        return f"{self.prefix}-in-use"
+
     def kept_marker(self) -> str:
         """The engine's name of the volume that says a lab was kept after its session."""
         return f"{self.prefix}-kept"

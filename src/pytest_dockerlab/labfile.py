@@ -58,7 +58,7 @@ _CONTAINER_KEYS = (
     "volumes",
 )
 _HOST_KEYS = tuple(sorted(("env", "groups", "image", "privileged", "vars", *_CONTAINER_KEYS)))
-_ANSIBLE_KEYS = ("extra_vars", "idempotence", "playbooks", "roles_path")
+_ANSIBLE_KEYS = ("cache", "extra_vars", "idempotence", "playbooks", "roles_path")
 _IMAGES_KEYS = ("matrix", "recipes")
 _RECIPE_KEYS = ("base", "bootstrap", "cgroup", "cgroup_reason", "dockerfile", "init", "python")
 _CGROUP_VERSIONS = (1, 2)
@@ -233,6 +233,7 @@ class AnsibleSpec:
     roles_path: tuple[Path, ...] = ()
     extra_vars: Mapping[str, Any] = field(default_factory=dict)
     idempotence: bool = False  # run the playbooks a second time after the session converge
+    cache: bool = True  # the converge cache may hold this lab's converges
 
 
 @dataclass(frozen=True)
@@ -615,14 +616,17 @@ def _parse_ansible(doc: _YamlFile, root: Path, value: Any) -> AnsibleSpec:
             doc.fail(where, f"playbook not found: {playbook}")
         playbooks.append(playbook)
     roles = _paths(doc, (*at, "roles_path"), raw.get("roles_path"))
-    idempotence = raw.get("idempotence", False)
-    if not isinstance(idempotence, bool):
-        doc.fail((*at, "idempotence"), f"must be true or false, not {_kind(idempotence)}")
+    flags = {"idempotence": False, "cache": True}
+    for key, default in flags.items():
+        flags[key] = raw.get(key, default)
+        if not isinstance(flags[key], bool):
+            doc.fail((*at, key), f"must be true or false, not {_kind(flags[key])}")
     return AnsibleSpec(
         playbooks=tuple(playbooks),
         roles_path=tuple((root / text).resolve() for _, text in roles),
         extra_vars=_ansible_variables(doc, (*at, "extra_vars"), raw.get("extra_vars")),
-        idempotence=idempotence,
+        idempotence=flags["idempotence"],
+        cache=flags["cache"],
     )
 
 

@@ -46,6 +46,7 @@ class _State:
     where: str = "start-up"
     last_step: str = ""
     collection_failed: bool = False  # a marker error: nothing more to say about hosts
+    lab_failures: int = 0  # reports of tests using the lab that failed: keep on failure
     # The first test that showed a failed run's whole Ansible output, by run.
     shown_output: dict[int, str] = field(default_factory=dict)
 
@@ -192,17 +193,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _reuse(state: _State, config: pytest.Config) -> None:
     """Take the identity of the kept lab to run on: its containers' names follow from it."""
-    import socket
-
-    from .cleanup import kept_lab, summarize
-    from .labels import SESSION
+    from .cleanup import kept_lab, labs_on
 
     assert state.engine is not None and state.spec is not None and state.identity is not None
     if _is_xdist_worker(config):
         raise DockerlabError("--dockerlab-reuse runs one session on one lab: drop -n")
     wanted = None if state.settings.reuse == cfg.NEWEST else state.settings.reuse
-    labs = summarize(state.engine.labelled({SESSION: ""}), socket.gethostname())
-    lab = kept_lab(labs, session_id=wanted, lab_file=None if wanted else state.spec.path)
+    lab = kept_lab(
+        labs_on(state.engine), session_id=wanted, lab_file=None if wanted else state.spec.path
+    )
     if lab.lab_file and lab.lab_file != str(state.spec.path):
         raise DockerlabError(
             f"kept lab {lab.session_id} comes from {lab.lab_file}, not {state.spec.path}"
@@ -262,6 +261,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, Any]:
     report = yield
+    if report.failed and HOSTS_KEY in item.stash:
+        item.config.stash[STATE_KEY].lab_failures += 1
     output = item.stash.get(ANSIBLE_OUTPUT_KEY, None)
     if output and report.failed:
         report.sections.append(("dockerlab: ansible output", output))
@@ -351,10 +352,10 @@ def _dockerlab_lab(
         needed,
         _progress(request.config),
     )
-    failed_before = request.session.testsfailed
+    failed_before = state.lab_failures
     with current:
         yield current
-        current.keep_if_failed(request.session.testsfailed > failed_before)
+        current.keep_if_failed(state.lab_failures > failed_before)
         if current.lab.keep and current.lab.running:
             state.kept.append(current.keep_instructions())
 

@@ -64,6 +64,7 @@ class LabSession:
         self.converger = Converger(self.lab, spec.ansible, progress)
         self.cache = ConvergeCache(engine, progress, settings.cache_max_bytes)
         self.last_run: RunKey | None = None  # the key of the last converge run started
+        self._base_ids: dict[str, str] = {}  # host -> the id of the image it boots from
         # Hosts whose image cannot be had or booted on this engine, with the reason: their
         # tests skip. (An image named with --dockerlab-image is checked at start-up instead.)
         self.unavailable: dict[str, str] = {}
@@ -112,7 +113,8 @@ class LabSession:
                 self.unavailable[name] = reasons[spec.hosts[name].image]
         bootable = [n for n in names if n not in self.unavailable]
         run = self.last_run = self._run_key(bootable, tags)
-        if run is not None and self._skip_converge(run, tags):
+        cacheable = run is not None and self._cacheable(run)
+        if run is not None and self._skip_converge(run, tags, cacheable):
             return
         self.setup_failures.update(self.lab.start(bootable, tags))
         booted = [n for n in bootable if n in self.lab.running]
@@ -121,33 +123,44 @@ class LabSession:
         if run is None or failures or booted != bootable:
             return
         self.converger.record_converged(run.hosts, run.key)
-        if self.settings.cache != "off" and self._cacheable(run):
-            containers = {h: self.lab.running[h].container for h in run.hosts}
-            sizes = {i.id: i.size for i in self.lab.engine.images(lbl.IMAGE)}
-            bases = {h: sizes.get(self._base_ids[h], 0) for h in run.hosts}
-            try:
-                seconds = self.cache.store(run, containers, bases, spec.path)
-            except DockerlabError as exc:  # the lab is converged: a cache is only a saving
-                self.progress(f"converge cache: could not save entry {run.short}: {exc}")
-                return
-            self.progress(
-                f"converge cache: saved {', '.join(run.hosts)} as entry {run.short} "
-                f"in {seconds:.1f}s"
-            )
+        # A reused lab's hosts hold more than this converge: earlier ones, hands, tests.
+        if cacheable and self.settings.cache != "off" and not self.lab.reuse:
+            self._store(run)
+
+    def _store(self, run: RunKey) -> None:
+        containers = {h: self.lab.running[h].container for h in run.hosts}
+        sizes = {i.id: i.size for i in self.lab.engine.images(lbl.IMAGE)}
+        bases = {h: sizes.get(self._base_ids[h], 0) for h in run.hosts}
+        try:
+            seconds = self.cache.store(run, containers, bases, self.lab.spec.path)
+        except DockerlabError as exc:  # the lab is converged: a cache is only a saving
+            self.progress(f"converge cache: could not save entry {run.short}: {exc}")
+            return
+        self.progress(
+            f"converge cache: saved {', '.join(run.hosts)} as entry {run.short} in {seconds:.1f}s"
+        )
 
     @property
     def _idempotence(self) -> bool:
         return self.settings.idempotence or self.lab.spec.ansible.idempotence
 
     def _run_key(self, hosts: Sequence[str], tags: Mapping[str, str]) -> RunKey | None:
-        """The key of converging ``hosts``, or None when there is nothing to converge."""
-        spec = self.lab.spec
+        """The key of converging ``hosts``; None when nothing converges or nothing needs it."""
+        spec, settings = self.lab.spec, self.settings
         if not spec.ansible.playbooks or not hosts:
             return None
+        if settings.cache == "off" and settings.keep == "never" and settings.reuse is None:
+            return None  # neither the cache nor a later reuse will ask
         self._base_ids = {h: self.lab.engine.image_id(tags[spec.hosts[h].image]) for h in hosts}
         return run_key(spec, hosts, self._base_ids, idempotence=self._idempotence)
 
     def _cacheable(self, run: RunKey) -> bool:
+        """Whether the cache may hold this run (said once, when it may not)."""
+        if self.settings.cache == "off" or self.lab.reuse:
+            return False
+        if not self.lab.spec.ansible.cache:
+            self.progress("converge cache: off for this lab (ansible.cache: false)")
+            return False
         # A named volume's content is not in a container's image: a hit would lose it.
         with_volumes = [h for h in run.hosts if self.lab.spec.hosts[h].container.named_volumes]
         if with_volumes:
@@ -157,7 +170,7 @@ class LabSession:
             )
         return not with_volumes
 
-    def _skip_converge(self, run: RunKey, tags: Mapping[str, str]) -> bool:
+    def _skip_converge(self, run: RunKey, tags: Mapping[str, str], cacheable: bool) -> bool:
         """Start the hosts of ``run`` without a converge if what it reads did not change.
 
         A reused lab skips when its last converge of these hosts had the same key; otherwise
@@ -165,13 +178,17 @@ class LabSession:
         """
         hosts = ", ".join(run.hosts)
         if self.lab.reuse:
+            missing = [h for h in run.hosts if h not in self.lab.kept_hosts()]
+            if missing:
+                self.progress(f"reused lab: {hosts} converge ({', '.join(missing)} not in it)")
+                return False
             if self.converger.converged_key(run.hosts) != run.key:
                 self.progress(f"reused lab: {hosts} converge again (what it reads changed)")
                 return False
             self.setup_failures.update(self.lab.start(run.hosts, tags))
             self.progress(f"reused lab: {hosts} converged with the same content; no converge")
             return True
-        if self.settings.cache != "on" or not self._cacheable(run):
+        if self.settings.cache != "on" or not cacheable:
             return False
         hit = self.cache.lookup(run)
         if hit is None:

@@ -205,7 +205,6 @@ def test_keep_on_failure_keeps_the_lab_and_reuse_runs_on_it(
     assert f"dockerlab-{sid}-main-web" in kept
 
     small_lab.makepyfile(test_lab=REUSED)
-    started = time.monotonic()
     reused = run(small_lab, "--dockerlab-reuse")
     reused.assert_outcomes(passed=1)
     reused.stdout.fnmatch_lines(
@@ -217,13 +216,14 @@ def test_keep_on_failure_keeps_the_lab_and_reuse_runs_on_it(
     assert "converging" not in reused.stdout.str()
     assert session_id(small_lab) == sid
     assert sorted(leftovers(docker_client, sid)) == sorted(kept)  # still kept, nothing new
-    assert time.monotonic() - started < 30
 
     motd(small_lab, "edited")
     small_lab.makepyfile(test_lab=REUSED)
-    again = run(small_lab, f"--dockerlab-reuse={sid}")
+    again = run(small_lab, f"--dockerlab-reuse={sid}", "--dockerlab-cache=on")
     again.assert_outcomes(passed=1)
     again.stdout.fnmatch_lines(["dockerlab: reused lab: web, db converge again*"])
+    # Hosts that hold earlier converges and a failed test's doings are no cache entry.
+    assert "converge cache" not in again.stdout.str()
 
     down = cli("down", "--session", sid, cwd=small_lab.path)
     # web and db, their network, and the volume that marks the lab as kept
@@ -257,7 +257,7 @@ def test_up_shell_and_down_in_a_real_terminal(
         shell.close()
         assert shell.exitstatus == 3
     finally:
-        down = cli("down", cwd=small_lab.path)
+        down = cli("down", cwd=small_lab.path, check=False)
     assert down.stdout.startswith(f"removed kept lab {sid}")
     assert leftovers(docker_client, sid) == []
     nothing = cli("down", cwd=small_lab.path, check=False)

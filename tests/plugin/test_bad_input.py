@@ -554,8 +554,8 @@ CATALOGUE = [
         "`ansible: {playbook: ...}` (singular)",
         lab_error(
             2,
-            "ansible: unknown key 'playbook' (allowed: extra_vars, idempotence, playbooks, "
-            "roles_path)",
+            "ansible: unknown key 'playbook' (allowed: cache, extra_vars, idempotence, "
+            "playbooks, roles_path)",
         ),
         files=lab(f"ansible:\n  playbook: site.yml\n{HOST}"),
     ),

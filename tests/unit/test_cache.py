@@ -92,6 +92,9 @@ def replace_in_lab(old: str, new: str) -> Callable[[Path], None]:
         (edit("roles/webapp/handlers/main.yml", "- name: h\n  debug: {}\n"), "handlers"),
         (edit("playbooks/templates/motd.j2", "{{ greeting }}!\n"), "motd.j2"),
         (edit("playbooks/tasks.yml", "- debug: {}\n"), "playbooks/tasks.yml"),
+        (edit("playbooks/files/README.md", "copied by a task\n"), "files/README.md"),
+        (edit("playbooks/ansible.cfg", "[defaults]\nforks=1\n"), "playbooks/ansible.cfg"),
+        (edit("playbooks/scripts/setup.sh", "echo hi\n"), "scripts/setup.sh"),
         (replace_in_lab("{env: test}", "{env: prod}"), "extra_vars"),
         (replace_in_lab("http_port: 80", "http_port: 81"), "host web"),
         (replace_in_lab("db: {groups: [dbservers]}", "db: {groups: [db]}"), "host db"),
@@ -108,6 +111,9 @@ def replace_in_lab(old: str, new: str) -> Callable[[Path], None]:
         "new-role-file",
         "playbook-template",
         "new-task-file",
+        "file-named-like-docs",
+        "ansible-cfg",
+        "script-beside-the-playbook",
         "extra-var",
         "host-var",
         "other-host-group",
@@ -170,6 +176,15 @@ def test_a_host_outside_the_run_counts_only_as_the_inventory_shows_it(lab_dir: P
     assert key_of(lab_dir, hosts=("web",)).key == before.key
     replace_in_lab("[dbservers]", "[db]")(lab_dir)
     assert key_of(lab_dir, hosts=("web",)).key != before.key
+
+
+def test_ansible_environment_changes_the_key(
+    lab_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = key_of(lab_dir)
+    monkeypatch.setenv("ANSIBLE_JINJA2_NATIVE", "True")
+    after = key_of(lab_dir)
+    assert "Ansible's environment" in what_changed(before.manifest, after.manifest)
 
 
 @pytest.mark.parametrize(

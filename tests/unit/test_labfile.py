@@ -962,7 +962,8 @@ BAD_LABS = [
         "unknown ansible key",
         f"ansible:\n  playbook: playbooks/site.yml\n{HOST}",
         2,
-        "ansible: unknown key 'playbook' (allowed: extra_vars, idempotence, playbooks, roles_path)",
+        "ansible: unknown key 'playbook' "
+        "(allowed: cache, extra_vars, idempotence, playbooks, roles_path)",
     ),
     BadLab(
         "playbooks a number",

@@ -7,6 +7,12 @@ ENV container=docker \
     DEBIAN_FRONTEND=noninteractive \
     LANG=C.UTF-8
 
+# As Debian's official images (debuerreotype): a throwaway container's dpkg need not fsync
+# each file it unpacks (a cold converge's package installs take a quarter less time), and
+# apt fetches no translated descriptions. `./run bench coldpath` measures both.
+RUN echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/docker-apt-speedup \
+ && echo 'Acquire::Languages "none";' > /etc/apt/apt.conf.d/docker-no-languages
+
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       systemd systemd-sysv dbus python3 python3-apt sudo ca-certificates iproute2 procps \
