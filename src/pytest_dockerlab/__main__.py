@@ -157,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    if args.command == "images" and args.older_than and not (args.action == "prune" and args.cache):
+        parser.error("--older-than applies to `images prune --cache` only")
     if args.command == "seccomp":
         import json
 
@@ -200,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DockerlabError as exc:
         sys.stderr.write(f"dockerlab: {exc}\n")
         return 1
+    except BrokenPipeError:  # `dockerlab images list | head`: the reader has enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         # What up or bake had made is removed already (their sessions' exits ran).
         sys.stderr.write("dockerlab: interrupted\n")
@@ -364,7 +369,7 @@ def _images(
     wanted = {r.name for r in chosen}
     now = time.time()
     if action == "list":
-        _say(f"{'NAME':<18} {'TAG':<44} {'SIZE':>7} {'AGE':>5}  {'IN USE':<13} RECIPE")
+        _say(f"{'NAME':<18} {'TAG':<50} {'SIZE':>7} {'AGE':>5}  {'IN USE':<13} RECIPE")
     for image in sorted(engine.images(lbl.IMAGE), key=lambda i: i.labels.get(lbl.IMAGE, "")):
         name = image.labels.get(lbl.IMAGE, "?")
         if (names and name not in wanted) or image.labels.get(CACHE_ENTRY) == "true":
@@ -374,7 +379,7 @@ def _images(
         if action == "list":
             users = f"{image.containers} containers" if image.containers else "no"
             _say(
-                f"{name:<18} {tag:<44} {image.size / 1e6:>5.0f}MB {_age(now - image.created):>5}"
+                f"{name:<18} {tag:<50} {image.size / 1e6:>5.0f}MB {_age(now - image.created):>5}"
                 f"  {users:<13} {'outdated' if outdated else 'current'}"
             )
         elif (outdated or prune_all) and not image.containers:

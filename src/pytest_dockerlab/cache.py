@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 MODES = ("on", "off", "refresh")
 REPOSITORY = f"{lbl.NAMESPACE}/cache"
 DEFAULT_MAX_BYTES = 10 * 1024**3
+PER_RUN = 3  # entries kept per lab file and hosts: the current one and two before it
 
 # Labels of a cache entry's images (one image per host of the run).
 ENTRY = f"{lbl.NAMESPACE}.cache-entry"  # "true" on cache images only
@@ -53,43 +54,106 @@ BASE_SIZE = f"{lbl.NAMESPACE}.cache-base-size"
 SESSION_LABELS = (lbl.SESSION, lbl.WORKER, lbl.OWNER_PID, lbl.OWNER_HOST, lbl.VARIANT, lbl.KEEP,
                   lbl.LAB_FILE)  # fmt: skip
 
-# Folders that hold no Ansible content, wherever they are (a role's own tests and
-# Molecule scenarios are not loaded by a play either; hidden folders are tools' state).
-_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "tests", "molecule"})
-# Folders whose every file a task may copy or template.
+# Folders that hold no Ansible content wherever they are: tools' caches and environments.
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
+# Inside a role (a folder with tasks/ or meta/): what Ansible never loads from it.
+_ROLE_SKIP_DIRS = frozenset({"tests", "molecule"})
+# Folders whose every file a task may copy, template or run.
 _VERBATIM_DIRS = frozenset({"files", "templates"})
+# Folders of Ansible plugins and modules: their Python files count, whatever their names.
+_PLUGIN_DIRS = frozenset({"library", "module_utils", "plugins"})
+# What tools and test runs write beside a lab: reports, logs, editors' backups.
+_GENERATED = (".pyc", ".log", ".retry", ".xml", "~", ".swp", ".bak", ".orig")
 
 
-def _skipped_file(name: str) -> bool:
-    """Documentation, Python tests and tools' files: never read by a play."""
+def _skipped_file(name: str, plugins: bool) -> bool:
+    """Documentation, Python tests and generated files: never read by a play."""
     lower = name.lower()
+    stem, dot, suffix = lower.rpartition(".")
+    if not dot:
+        stem, suffix = lower, ""
+    doc = stem.startswith(("readme", "license", "changelog", "copying", "authors"))
+    python_test = not plugins and (
+        lower == "conftest.py" or (lower.endswith(".py") and "test" in lower.split(".")[0])
+    )
     return (
         lower.startswith(".")
-        or lower.endswith((".md", ".rst", ".pyc"))
-        or lower.startswith(("readme", "license", "changelog"))
-        or (lower.startswith("test_") and lower.endswith(".py"))
-        or lower == "conftest.py"
+        or lower.endswith((".md", ".rst", *_GENERATED))
+        or (doc and suffix in ("", "txt"))
+        or python_test
     )
 
 
 def ansible_files(spec: LabSpec) -> list[Path]:
     """Every file the lab's playbooks can load, in a stable order.
 
-    The folder of each playbook, whole (plays import playbooks and task lists, read vars
-    files, ``ansible.cfg``, and copy or run any file beside them), and every roles path.
-    Not tests, READMEs, hidden folders, a role's ``tests``/``molecule`` or the lab file
-    itself: editing those keeps the cache. Inside ``files`` and ``templates`` every file
-    counts: a task may copy any of them.
+    The whole folder of the lab file and of each playbook (plays import playbooks and task
+    lists, read vars files, ``ansible.cfg`` and lookups, copy or run any file around them,
+    reach ``../shared``), every roles path, and the roles and collections paths an
+    ``ansible.cfg`` there names. Not Python tests, documentation, hidden folders, generated
+    files (logs, JUnit XML, backups), files git ignores, a role's ``tests``/``molecule``,
+    or the lab file itself: editing those keeps the cache. Inside ``files`` and
+    ``templates`` every file counts. Files outside these folders are not seen: a play that
+    reads one needs ``ansible: {cache: false}``.
     """
     found: dict[Path, None] = {}
     for playbook in spec.ansible.playbooks:
         found[playbook.resolve()] = None
-    for folder in dict.fromkeys(p.resolve().parent for p in spec.ansible.playbooks):
-        found.update(dict.fromkeys(_walk(folder)))
-    for path in spec.ansible.roles_path:
-        found.update(dict.fromkeys(_walk(path)))
+    folders = [spec.root.resolve(), *(p.resolve().parent for p in spec.ansible.playbooks)]
+    roots = dict.fromkeys([*folders, *spec.ansible.roles_path])
+    for folder in dict.fromkeys(folders):
+        roots.update(dict.fromkeys(config_paths(folder / "ansible.cfg")))
+    for root in _outermost(roots):
+        ignored = _git_ignored(root)
+        found.update(dict.fromkeys(p for p in _walk(root) if p not in ignored))
     found.pop(spec.path.resolve(), None)  # its hosts and settings count as parsed, below
     return sorted(found)
+
+
+def config_paths(cfg: Path) -> list[Path]:
+    """The roles and collections paths an ``ansible.cfg`` names, relative to its folder."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(cfg)
+    except (configparser.Error, UnicodeDecodeError):
+        return []
+    found = []
+    for key in ("roles_path", "collections_path", "collections_paths"):
+        for entry in parser.get("defaults", key, fallback="").split(os.pathsep):
+            if entry.strip():
+                path = Path(os.path.expandvars(os.path.expanduser(entry.strip())))
+                found.append((cfg.parent / path).resolve())
+    return found
+
+
+def _outermost(roots: Iterable[Path]) -> list[Path]:
+    """The folders not inside another of them (each file is walked once)."""
+    ordered = sorted({r.resolve() for r in roots}, key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for root in ordered:
+        if not any(root.is_relative_to(k) for k in kept):
+            kept.append(root)
+    return kept
+
+
+def _git_ignored(root: Path) -> set[Path]:
+    """Files under ``root`` that git ignores (reports, build output), if it is a checkout."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None or not root.is_dir():
+        return set()
+    try:
+        listed = subprocess.run(
+            [git, "ls-files", "--others", "--ignored", "--exclude-standard", "-z"],
+            cwd=root, capture_output=True, timeout=30, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return set()  # not a checkout, or git cannot tell: every file counts
+    return {(root / name).resolve() for name in listed.stdout.decode().split("\0") if name}
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -105,12 +169,20 @@ def _walk(root: Path) -> Iterator[Path]:
         seen.add(real)
         parts = {root.name, *Path(folder).relative_to(root).parts}
         verbatim = bool(_VERBATIM_DIRS & parts)
+        plugins = bool(_PLUGIN_DIRS & parts) or any(p.endswith("_plugins") for p in parts)
         if not verbatim:
-            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
+            role = "tasks" in dirs or "meta" in dirs
+            dirs[:] = [
+                d
+                for d in dirs
+                if d not in _SKIP_DIRS
+                and not d.startswith(".")
+                and not (role and d in _ROLE_SKIP_DIRS)
+            ]
         dirs.sort()
         for name in sorted(files):
-            if verbatim or not _skipped_file(name):
-                yield Path(folder, name)
+            if verbatim or not _skipped_file(name, plugins):
+                yield Path(folder, name).resolve()
 
 
 def _digest(data: bytes) -> str:
@@ -422,8 +494,21 @@ class ConvergeCache:
                 with contextlib.suppress(DockerlabError):
                     self.engine.remove_image(image.id)
         self.stats.used(run.key, hit=False)
+        self._forget_older(run, str(lab_file))
         self.evict(keep=run.key)
         return time.monotonic() - started
+
+    def _forget_older(self, run: RunKey, lab_file: str) -> None:
+        """Keep the newest :data:`PER_RUN` entries of these hosts of this lab file: each
+        edit makes one, and the older ones are rarely asked for again."""
+        same = [
+            e
+            for e in self.entries()
+            if e.lab_file == lab_file and sorted(e.hosts) == sorted(run.hosts)
+            and e.key != run.key and not e.in_use
+        ]  # fmt: skip
+        for entry in sorted(same, key=lambda e: e.created, reverse=True)[PER_RUN - 1 :]:
+            self.drop(entry.key)
 
     def drop(self, key: str) -> None:
         """Remove an entry's images (those no container uses)."""

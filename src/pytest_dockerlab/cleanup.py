@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import labels as lbl
 from .engine import Engine, Leftovers, Progress, Resource
-from .exceptions import NoKeptLabError
+from .exceptions import DockerlabError, NoKeptLabError
 from .labels import SessionIdentity
 from .signals import handling, raise_interrupt
 
@@ -219,6 +219,7 @@ class LabSummary:
     lab_file: str = ""  # the lab file it came from ("" from versions that did not say)
     worker: str = "main"
     containers: Mapping[str, str] = field(default_factory=dict)  # host -> container name
+    images: Mapping[str, str] = field(default_factory=dict)  # host -> its image's name
 
 
 def summarize(
@@ -255,6 +256,11 @@ def summarize(
                     for r in items
                     if r.kind == "container" and lbl.HOST in r.labels
                 },
+                images={
+                    r.labels[lbl.HOST]: r.labels.get(lbl.IMAGE, "")
+                    for r in items
+                    if r.kind == "container" and lbl.HOST in r.labels
+                },
             )
         )
     return sorted(labs, key=lambda lab: (lab.created or float("inf"), lab.session_id))
@@ -284,7 +290,11 @@ def kept_lab(
             raise NoKeptLabError(f"no lab of session {session_id} on the engine", kept)
         lab = chosen[0]
         if lab.state == ALIVE:
-            raise NoKeptLabError(f"session {session_id} is still running", kept)
+            what = "kept lab" if lab.kept else "the lab of session"
+            raise DockerlabError(
+                f"{what} {session_id} is in use by a running session ({lab.owner}); "
+                "wait for it to end"
+            )
         if not lab.kept:
             raise NoKeptLabError(f"the lab of session {session_id} was not kept", kept)
     else:

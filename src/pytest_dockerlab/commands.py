@@ -7,10 +7,14 @@ lab; ``bake`` saves a converged host as an ordinary image that ``docker run`` bo
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import shutil
 import signal
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +26,7 @@ from .engine import Engine
 from .exceptions import DockerlabError, UnknownHostError
 from .images import catalogue
 from .labels import SessionIdentity
-from .labfile import LabSpec, load_lab_file
+from .labfile import ContainerSpec, LabSpec, load_lab_file
 from .session import LabSession
 from .signals import handling, raise_interrupt
 
@@ -78,9 +82,20 @@ def up(engine: Engine, path: Path | None, names: Sequence[str], converge: bool, 
     return 1 if session.setup_failures or session.unavailable else 0
 
 
+def _which_lab(path: Path | None, session_id: str | None) -> Path | None:
+    """The lab file to pick the newest kept lab of; None when a session id names it."""
+    if session_id is None and path is None:
+        # The newest kept lab of the whole engine may be anyone's: never guess it.
+        raise DockerlabError(
+            f"no {LAB_FILE_NAME} in {Path.cwd()}: pass --lab PATH, or --session ID "
+            "(dockerlab list shows them)"
+        )
+    return None if session_id else path
+
+
 def down(engine: Engine, path: Path | None, session_id: str | None, say: Say) -> int:
     """Remove a kept lab: the one named, else the newest kept lab of the lab file here."""
-    lab = kept_lab(labs_on(engine), session_id=session_id, lab_file=None if session_id else path)
+    lab = kept_lab(labs_on(engine), session_id=session_id, lab_file=_which_lab(path, session_id))
     found = engine.find({lbl.SESSION: lab.session_id})
     engine.remove(found)
     remove_temp(temp_entries(Path(tempfile.gettempdir()), lab.session_id).get(lab.session_id, []))
@@ -90,26 +105,72 @@ def down(engine: Engine, path: Path | None, session_id: str | None, say: Say) ->
 
 def shell(engine: Engine, path: Path | None, host: str, session_id: str | None) -> int:
     """Replace this process with a login shell in ``host`` of a kept lab (``molecule login``)."""
-    labs = labs_on(engine)
-    lab = kept_lab(labs, session_id=session_id, lab_file=None if session_id else path, host=host)
+    lab_file = _which_lab(path, session_id)
+    lab = kept_lab(labs_on(engine), session_id=session_id, lab_file=lab_file, host=host)
     container = lab.containers[host]
     if not engine.state(container).running:
-        engine.start(container)  # a kept lab survives a reboot of the engine stopped
+        # A kept lab survives a restart of the engine stopped: boot it as `up` would.
+        engine.start(container)
+        _wait_for_init(engine, container, lab.images.get(host, ""))
     docker = shutil.which("docker")
     if docker is None:
         raise DockerlabError("the docker command is not installed: it opens the terminal")
     login = "command -v bash >/dev/null && exec bash -l || exec sh -l"
+    # Without a terminal (a pipe, CI), a shell still reads its commands from stdin.
+    tty = ["-it"] if sys.stdin.isatty() else ["-i"]
     try:
-        os.execv(docker, ["docker", "exec", "-it", container, "/bin/sh", "-c", login])
+        os.execv(docker, ["docker", "exec", *tty, container, "/bin/sh", "-c", login])
     except OSError as exc:
         raise DockerlabError(f"cannot run {docker}: {exc.strerror}") from exc
     return 0  # not reached
 
 
+def _wait_for_init(engine: Engine, container: str, image: str, timeout: float = 120) -> None:
+    """Until the host's init says it has booted (the recipe's init, systemd if unknown)."""
+    from .init import POLL_INTERVAL, init_system
+
+    recipe = catalogue().get(image)
+    init = init_system(recipe.init if recipe else "systemd")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = init.booted(engine.exec(container, init.readiness))
+        except DockerlabError:
+            done = False
+        if done:
+            return
+        time.sleep(POLL_INTERVAL)
+    raise DockerlabError(f"{container} did not finish booting in {timeout:.0f}s")
+
+
+# An image reference as docker takes it: [host[:port]/]path[:tag], the path in lower case.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"(?:(?:[a-zA-Z0-9-]+\.[a-zA-Z0-9.-]+|localhost)(?::[0-9]+)?/)?"
+    rf"{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+)
+
+
+def check_reference(ref: str) -> None:
+    """Refuse a tag docker would refuse, before anything boots or converges."""
+    if not _REFERENCE.fullmatch(ref):
+        raise DockerlabError(
+            f"--tag {ref!r} is not an image name docker takes: NAME[:TAG] with NAME in lower "
+            "case (letters, digits, . _ -, / between parts), e.g. myorg/web:1"
+        )
+
+
 def bake(engine: Engine, path: Path | None, host: str, ref: str, say: Say) -> int:
     """Converge ``host`` alone (or take its cache entry) and save it as image ``ref``."""
+    check_reference(ref)
     spec = _load(path)
     _hosts(spec, [host])
+    settings = spec.hosts[host].container
+    if settings.named_volumes:
+        say(
+            f"note: {host}'s named volumes ({', '.join(settings.named_volumes)}) are not part "
+            "of an image: what the converge wrote there is not baked"
+        )
     with handling((signal.SIGTERM,), raise_interrupt, only_default=True):
         session = _session(spec, engine, [host], say)
         with session:
@@ -117,7 +178,9 @@ def bake(engine: Engine, path: Path | None, host: str, ref: str, say: Say) -> in
             if error:
                 raise DockerlabError(f"cannot bake host {host!r}: {error}")
             running = session.lab.running[host]
-            # Stopped as a shutdown would: the image is a disk at rest, not one mid-write.
+            # Every container of the image gets its own machine id at boot, and no journal
+            # of the lab's; then stopped as a shutdown would: a disk at rest.
+            session.lab.exec(host, _FORGET_IDENTITY)
             running.init.shut_down(session.lab.shell(host))
             labels = {BAKED: f"{spec.path}:{host}"}
             if session.last_run is not None:
@@ -127,5 +190,14 @@ def bake(engine: Engine, path: Path | None, host: str, ref: str, say: Say) -> in
     say(f"baked {host} of {spec.path} as {ref} ({image.removeprefix('sha256:')[:12]})")
     say(f"boot it with:\n  docker run -d --name {host} --hostname {host} {flags} {ref}")
     if "sandbox.json" in flags:
-        say("  (sandbox.json: python -m pytest_dockerlab seccomp > sandbox.json)")
+        say("  (sandbox.json: dockerlab seccomp > sandbox.json)")
+    own = [f.name for f in dataclasses.fields(settings) if f.name != "networks"
+           and getattr(settings, f.name) != getattr(ContainerSpec(), f.name)]  # fmt: skip
+    if own:
+        say(f"  (plus the flags of {host}'s own settings in the lab file: {', '.join(own)})")
     return 0
+
+
+_FORGET_IDENTITY = (
+    ": > /etc/machine-id 2>/dev/null; rm -f /var/lib/dbus/machine-id; rm -rf /var/log/journal/*"
+)

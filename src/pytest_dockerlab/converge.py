@@ -99,14 +99,15 @@ class Converger:
             self._ansible = Ansible(self.spec, workdir, self.progress)
         return self._ansible
 
-    def converged_key(self, hosts: Sequence[str]) -> str | None:
-        """The cache key of the last converge of exactly ``hosts`` in this lab, if recorded."""
+    def converged_runs(self) -> dict[tuple[str, ...], str]:
+        """The cache key of each set of hosts this lab's converges ran on, as recorded."""
         try:
             runs = json.loads((self.workdir / RUNS_FILE).read_text())
         except (OSError, ValueError):
-            return None
-        key = runs.get(",".join(sorted(hosts))) if isinstance(runs, dict) else None
-        return key if isinstance(key, str) else None
+            return {}
+        if not isinstance(runs, dict):
+            return {}
+        return {tuple(k.split(",")): v for k, v in runs.items() if isinstance(v, str)}
 
     def record_converged(self, hosts: Sequence[str], key: str) -> None:
         """Remember what the hosts' converge read, for a later ``--dockerlab-reuse``."""

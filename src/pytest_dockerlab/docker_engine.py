@@ -174,6 +174,11 @@ class _Images:
                         holder, repository=repository, tag=tag or None,
                         conf={"StopSignal": config["StopSignal"]},
                     )  # fmt: skip
+                except _SDK_ERRORS:
+                    # No half-made image (one without its stop signal) under that name.
+                    with contextlib.suppress(*_SDK_ERRORS):
+                        api.remove_image(ref, force=True)
+                    raise
                 finally:
                     api.remove_container(holder, force=True)
         return self.image_id(ref)

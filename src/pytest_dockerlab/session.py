@@ -176,13 +176,14 @@ class LabSession:
         A reused lab skips when its last converge of these hosts had the same key; otherwise
         the cache is asked. True when the hosts run, converged, and nothing is left to do.
         """
-        hosts = ", ".join(run.hosts)
+        variant = self.lab.identity.variant  # a matrix: say which image's lab this is
+        hosts = ", ".join(run.hosts) + (f" on {variant}" if variant else "")
         if self.lab.reuse:
             missing = [h for h in run.hosts if h not in self.lab.kept_hosts()]
             if missing:
                 self.progress(f"reused lab: {hosts} converge ({', '.join(missing)} not in it)")
                 return False
-            if self.converger.converged_key(run.hosts) != run.key:
+            if not self._converged_before(run):
                 self.progress(f"reused lab: {hosts} converge again (what it reads changed)")
                 return False
             self.setup_failures.update(self.lab.start(run.hosts, tags))
@@ -214,6 +215,29 @@ class LabSession:
         )
         return True
 
+    def _converged_before(self, run: RunKey) -> bool:
+        """Whether a converge of this reused lab ran on these hosts (or more) with what
+        the converge reads now: a reuse with ``-k`` that selects fewer hosts needs none."""
+        spec, engine = self.lab.spec, self.lab.engine
+        for hosts, key in self.converger.converged_runs().items():
+            if not set(run.hosts) <= set(hosts) or not set(hosts) <= set(spec.hosts):
+                continue
+            if sorted(hosts) == sorted(run.hosts):
+                if key == run.key:
+                    return True
+                continue
+            try:
+                ids = {
+                    h: self._base_ids.get(h)
+                    or engine.image_id(self.lab.recipes[spec.hosts[h].image].tag)
+                    for h in hosts
+                }
+            except DockerlabError:
+                continue  # an image of that run is gone: it cannot be the same run
+            if run_key(spec, hosts, ids, idempotence=self._idempotence).key == key:
+                return True
+        return False
+
     def keep_if_failed(self, failed: bool) -> None:
         """``--dockerlab-keep=on-failure``: keep the lab when one of its tests failed."""
         if self.settings.keep == "on-failure" and failed and not self.lab.keep and self.lab.running:
@@ -223,10 +247,14 @@ class LabSession:
         """How to enter each host of a kept lab, reuse it, and remove it."""
         sid = self.lab.identity.session_id
         lines = [f"kept lab {sid} ({self.lab.spec.path}); enter a host with:"]
-        for host in self.lab.running.values():
+        containers = {
+            **self.lab.kept_hosts(),
+            **{h.name: h.container for h in self.lab.running.values()},
+        }
+        for name in (n for n in self.lab.spec.host_names if n in containers):
             lines.append(
-                f"  dockerlab shell {host.name} --session {sid}"
-                f"   # or: docker exec -it {host.container} bash"
+                f"  dockerlab shell {name} --session {sid}"
+                f"   # or: docker exec -it {containers[name]} bash"
             )
         lines.append(f"run the tests on it again:\n  pytest --dockerlab-reuse={sid}")
         lines.append(f"remove it with:\n  dockerlab down --session {sid}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -95,6 +97,10 @@ def replace_in_lab(old: str, new: str) -> Callable[[Path], None]:
         (edit("playbooks/files/README.md", "copied by a task\n"), "files/README.md"),
         (edit("playbooks/ansible.cfg", "[defaults]\nforks=1\n"), "playbooks/ansible.cfg"),
         (edit("playbooks/scripts/setup.sh", "echo hi\n"), "scripts/setup.sh"),
+        (edit("shared/vars.yml", "a: 1\n"), "shared/vars.yml"),
+        (edit("playbooks/license.yml", "- debug: {}\n"), "playbooks/license.yml"),
+        (edit("playbooks/tests/setup.yml", "- debug: {}\n"), "playbooks/tests/setup.yml"),
+        (edit("playbooks/library/test_mod.py", "print(1)\n"), "library/test_mod.py"),
         (replace_in_lab("{env: test}", "{env: prod}"), "extra_vars"),
         (replace_in_lab("http_port: 80", "http_port: 81"), "host web"),
         (replace_in_lab("db: {groups: [dbservers]}", "db: {groups: [db]}"), "host db"),
@@ -114,6 +120,10 @@ def replace_in_lab(old: str, new: str) -> Callable[[Path], None]:
         "file-named-like-docs",
         "ansible-cfg",
         "script-beside-the-playbook",
+        "vars-outside-the-playbook-folder",
+        "task-file-named-like-docs",
+        "task-file-in-a-tests-folder",
+        "module-named-like-a-test",
         "extra-var",
         "host-var",
         "other-host-group",
@@ -148,7 +158,13 @@ def test_a_new_playbook_changes_the_key(lab_dir: Path) -> None:
         "roles/webapp/README.md",
         "roles/webapp/tests/test.yml",
         "roles/webapp/molecule/default/tests/test_default.py",
-        "docs/notes.txt",
+        "docs/notes.md",
+        "LICENSE",
+        "report.xml",
+        "pytest.log",
+        "playbooks/site.yml~",
+        ".pytest_cache/v/cache/lastfailed",
+        "tests/test_web_tier.py",
     ],
 )
 def test_tests_and_docs_keep_the_key(lab_dir: Path, relative: str) -> None:
@@ -223,6 +239,26 @@ def test_files_under_roles_path_and_beside_the_playbook_are_read(lab_dir: Path) 
     assert not {n for n in names if "test" in n or n.endswith(".md")}
 
 
+def test_roles_an_ansible_cfg_names_are_read(lab_dir: Path, tmp_path_factory) -> None:
+    elsewhere = tmp_path_factory.mktemp("extroles")
+    (elsewhere / "r2" / "tasks").mkdir(parents=True)
+    (elsewhere / "r2" / "tasks" / "main.yml").write_text("- debug: {}\n")
+    edit("playbooks/ansible.cfg", f"[defaults]\nroles_path = {elsewhere}:../roles\n")(lab_dir)
+    before = key_of(lab_dir)
+    (elsewhere / "r2" / "tasks" / "main.yml").write_text("- debug: {msg: changed}\n")
+    assert key_of(lab_dir).key != before.key
+
+
+def test_files_git_ignores_keep_the_key(lab_dir: Path) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("no git here")
+    subprocess.run(["git", "init", "-q", str(lab_dir)], check=True)
+    edit(".gitignore", "/out/\n")(lab_dir)
+    before = key_of(lab_dir)
+    edit("out/result.json", "{}\n")(lab_dir)
+    assert key_of(lab_dir).key == before.key
+
+
 def test_a_symlinked_role_is_read_through_the_link(lab_dir: Path, tmp_path_factory) -> None:
     outside = tmp_path_factory.mktemp("elsewhere") / "linked"
     (outside / "tasks").mkdir(parents=True)
@@ -285,13 +321,14 @@ class Images:
 
 
 @pytest.fixture
-def cache(tmp_path: Path) -> ConvergeCache:
+def cache(tmp_path_factory: pytest.TempPathFactory) -> ConvergeCache:
     engine = Images()
     fake = SimpleNamespace(
         images=engine.images_labelled, commit=engine.commit, remove_image=engine.remove_image,
         store=engine,
     )  # fmt: skip
-    return ConvergeCache(fake, lambda _: None, stats=Stats(tmp_path / "stats.json"))  # type: ignore[arg-type]
+    stats = Stats(tmp_path_factory.mktemp("stats") / "stats.json")
+    return ConvergeCache(fake, lambda _: None, stats=stats)  # type: ignore[arg-type]
 
 
 def store(cache: ConvergeCache, lab_dir: Path, hosts: tuple[str, ...] = ("web", "db")) -> RunKey:

@@ -31,7 +31,7 @@ from pytest_dockerlab.cleanup import (
 )
 from pytest_dockerlab.docker_engine import DockerEngine
 from pytest_dockerlab.engine import Resource
-from pytest_dockerlab.exceptions import NoKeptLabError
+from pytest_dockerlab.exceptions import DockerlabError, NoKeptLabError
 from pytest_dockerlab.labels import SessionIdentity
 
 from .fakes import FakeEngine
@@ -156,13 +156,16 @@ def test_summarize_groups_resources_by_session_oldest_first() -> None:
     ]
     labs = summarize(resources, "here", alive=lambda pid: pid == 11)
     web, both = {"web": "n"}, {"web": "n", "db": "n"}
+    web_images, both_images = {"web": ""}, {"web": "", "db": ""}
     assert labs == [
-        LabSummary("cee00000", "7@here", DEAD, True, ("db",), (), 1500.0, containers={"db": "n"}),
+        LabSummary("cee00000", "7@here", DEAD, True, ("db",), (), 1500.0,
+                   containers={"db": "n"}, images={"db": ""}),
         LabSummary(
             "fa500000", "12@here", DEAD, False, ("web",), ("debian11", "debian13"), 1800.0,
-            containers=web,
+            containers=web, images=web_images,
         ),
-        LabSummary("aaaa0000", "11@here", ALIVE, False, ("db", "web"), (), 1990.0, containers=both),
+        LabSummary("aaaa0000", "11@here", ALIVE, False, ("db", "web"), (), 1990.0,
+                   containers=both, images=both_images),
         LabSummary("bbbb0000", "13@here", DEAD, False, (), (), 0.0),
     ]  # fmt: skip
 
@@ -197,10 +200,15 @@ def test_kept_lab_is_the_one_named_or_the_newest_of_the_lab_file(kwargs: dict, c
     assert kept_lab(LABS, **kwargs).session_id == chosen
 
 
+def test_a_kept_lab_in_use_is_refused_as_in_use() -> None:
+    with pytest.raises(DockerlabError, match=r"kept lab a11e0000 is in use by a running session "
+                       r"\(1@here\); wait for it to end"):  # fmt: skip
+        kept_lab(LABS, session_id="a11e0000")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"session_id": "a11e0000"}, "session a11e0000 is still running"),
         ({"session_id": "0a000000"}, "the lab of session 0a000000 was not kept"),
         ({"session_id": "ffff0000"}, "no lab of session ffff0000 on the engine"),
         ({"lab_file": Path("/none/dockerlab.yml")}, "no kept lab of /none/dockerlab.yml"),
