@@ -104,8 +104,7 @@ def ansible_files(spec: LabSpec) -> list[Path]:
     for folder in dict.fromkeys(folders):
         roots.update(dict.fromkeys(config_paths(folder / "ansible.cfg")))
     for root in _outermost(roots):
-        ignored = _git_ignored(root)
-        found.update(dict.fromkeys(p for p in _walk(root) if p not in ignored))
+        found.update(dict.fromkeys(_walk(root, _git_ignored(root))))
     found.pop(spec.path.resolve(), None)  # its hosts and settings count as parsed, below
     return sorted(found)
 
@@ -139,7 +138,8 @@ def _outermost(roots: Iterable[Path]) -> list[Path]:
 
 
 def _git_ignored(root: Path) -> set[Path]:
-    """Files under ``root`` that git ignores (reports, build output), if it is a checkout."""
+    """Files and folders under ``root`` that git ignores (reports, build output, virtual
+    environments), if it is a checkout; an ignored folder is one entry, not its files."""
     import shutil
     import subprocess
 
@@ -148,7 +148,7 @@ def _git_ignored(root: Path) -> set[Path]:
         return set()
     try:
         listed = subprocess.run(
-            [git, "ls-files", "--others", "--ignored", "--exclude-standard", "-z"],
+            [git, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"],
             cwd=root, capture_output=True, timeout=30, check=True,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
@@ -156,8 +156,9 @@ def _git_ignored(root: Path) -> set[Path]:
     return {(root / name).resolve() for name in listed.stdout.decode().split("\0") if name}
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Files under ``root``, following symlinked folders once (roles are often linked)."""
+def _walk(root: Path, ignored: frozenset[Path] | set[Path] = frozenset()) -> Iterator[Path]:
+    """Files under ``root`` but ``ignored`` ones, following symlinked folders once (roles are
+    often linked)."""
     if not root.is_dir():
         return
     seen: set[str] = set()
@@ -178,11 +179,13 @@ def _walk(root: Path) -> Iterator[Path]:
                 if d not in _SKIP_DIRS
                 and not d.startswith(".")
                 and not (role and d in _ROLE_SKIP_DIRS)
+                and Path(folder, d).resolve() not in ignored
             ]
         dirs.sort()
         for name in sorted(files):
-            if verbatim or not _skipped_file(name, plugins):
-                yield Path(folder, name).resolve()
+            path = Path(folder, name).resolve()
+            if (verbatim or not _skipped_file(name, plugins)) and path not in ignored:
+                yield path
 
 
 def _digest(data: bytes) -> str:

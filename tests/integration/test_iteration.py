@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 import tarfile
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,19 +79,28 @@ def cli(
 @pytest.fixture
 def small_lab(pytester: pytest.Pytester, docker_client: Any) -> Iterator[pytest.Pytester]:
     """A two-host lab with a small converge; its cache entries are removed afterwards."""
-    pytester.makefile(".yml", dockerlab=LAB, site=SITE)
-    (pytester.path / "templates").mkdir()
+    # In a folder of its own: the outer folder gets pytester's and the recorder's files,
+    # which the lab's cache key would read.
+    folder = pytester.mkdir("lab")
+    (folder / "dockerlab.yml").write_text(LAB)
+    (folder / "site.yml").write_text(SITE)
+    (folder / "templates").mkdir()
     motd(pytester, "hello")
     pytester.makeconftest(RECORD_SESSION)
+    pytester.makeini("[pytest]\ndockerlab_file = lab/dockerlab.yml\n")
     yield pytester
-    remove_cache_entries(docker_client, pytester.path / "dockerlab.yml")
+    remove_cache_entries(docker_client, folder / "dockerlab.yml")
 
 
 def motd(pytester: pytest.Pytester, text: str) -> None:
-    (pytester.path / "templates" / "motd.j2").write_text(
+    (pytester.path / "lab" / "templates" / "motd.j2").write_text(
         "{{ '" + text + "' }} on {{ inventory_hostname }}\n"
     )
-    pytester.makepyfile(test_lab=TESTS.replace("{MOTD}", text))
+    write_tests(pytester, TESTS.replace("{MOTD}", text))
+
+
+def write_tests(pytester: pytest.Pytester, source: str, name: str = "test_lab.py") -> None:
+    (pytester.path / "lab" / name).write_text(textwrap.dedent(source))
 
 
 def test_the_cache_skips_an_unchanged_converge_and_misses_on_an_edit(
@@ -111,8 +121,8 @@ def test_the_cache_skips_an_unchanged_converge_and_misses_on_an_edit(
     assert "converging site.yml" not in hit.stdout.str()
 
     # A test and a README are not what a converge reads: still a hit.
-    (small_lab.path / "README.md").write_text("# notes\n")
-    small_lab.makepyfile(test_more="def test_more(lab): pass\n")
+    (small_lab.path / "lab" / "README.md").write_text("# notes\n")
+    write_tests(small_lab, "def test_more(lab): pass\n", "test_more.py")
     run(small_lab, "--dockerlab-cache=on").stdout.fnmatch_lines(
         ["*converge cache: hit for web, db*"]
     )
@@ -130,7 +140,7 @@ def test_the_cache_skips_an_unchanged_converge_and_misses_on_an_edit(
     assert "converging site.yml on web, db" in off.stdout.str()
 
     listing = cli("images", "list").stdout
-    assert str(small_lab.path / "dockerlab.yml") in listing
+    assert str(small_lab.path / "lab" / "dockerlab.yml") in listing
     assert "db, web" in listing or "web, db" in listing
 
 
@@ -138,7 +148,7 @@ def test_a_cache_image_that_does_not_boot_falls_back_to_a_converge(
     small_lab: pytest.Pytester, docker_client: Any
 ) -> None:
     run(small_lab, "--dockerlab-cache=on").assert_outcomes(passed=1)
-    lab_file = str(small_lab.path / "dockerlab.yml")
+    lab_file = str(small_lab.path / "lab" / "dockerlab.yml")
     (web,) = [
         i
         for i in docker_client.images.list(filters={"label": f"{LAB_FILE}={lab_file}"})
@@ -181,11 +191,11 @@ def test_same_host_as_before(lab):
 def test_keep_on_failure_keeps_the_lab_and_reuse_runs_on_it(
     small_lab: pytest.Pytester, docker_client: Any
 ) -> None:
-    small_lab.makepyfile(test_lab="def test_passes(lab): pass\n")
+    write_tests(small_lab, "def test_passes(lab): pass\n")
     run(small_lab, "--dockerlab-keep=on-failure").assert_outcomes(passed=1)
     assert leftovers(docker_client, session_id(small_lab)) == []  # passed: nothing kept
 
-    small_lab.makepyfile(test_lab=FAILING)
+    write_tests(small_lab, FAILING)
     failed = run(small_lab, "--dockerlab-keep=on-failure", "--dockerlab-cache=off")
     failed.assert_outcomes(failed=1)
     sid = session_id(small_lab)
@@ -204,7 +214,7 @@ def test_keep_on_failure_keeps_the_lab_and_reuse_runs_on_it(
     kept = leftovers(docker_client, sid)
     assert f"dockerlab-{sid}-main-web" in kept
 
-    small_lab.makepyfile(test_lab=REUSED)
+    write_tests(small_lab, REUSED)
     reused = run(small_lab, "--dockerlab-reuse")
     reused.assert_outcomes(passed=1)
     reused.stdout.fnmatch_lines(
@@ -218,14 +228,14 @@ def test_keep_on_failure_keeps_the_lab_and_reuse_runs_on_it(
     assert sorted(leftovers(docker_client, sid)) == sorted(kept)  # still kept, nothing new
 
     motd(small_lab, "edited")
-    small_lab.makepyfile(test_lab=REUSED)
+    write_tests(small_lab, REUSED)
     again = run(small_lab, f"--dockerlab-reuse={sid}", "--dockerlab-cache=on")
     again.assert_outcomes(passed=1)
     again.stdout.fnmatch_lines(["dockerlab: reused lab: web, db converge again*"])
     # Hosts that hold earlier converges and a failed test's doings are no cache entry.
     assert "converge cache" not in again.stdout.str()
 
-    down = cli("down", "--session", sid, cwd=small_lab.path)
+    down = cli("down", "--session", sid, cwd=small_lab.path / "lab")
     # web and db, their network, and the volume that marks the lab as kept
     assert down.stdout.strip() == f"removed kept lab {sid}: 2 containers, 1 networks, 1 volumes"
     assert leftovers(docker_client, sid) == []
@@ -240,13 +250,15 @@ def test_up_shell_and_down_in_a_real_terminal(
 ) -> None:
     import pexpect
 
-    up = cli("up", "web", "--converge", cwd=small_lab.path)
+    up = cli("up", "web", "--converge", cwd=small_lab.path / "lab")
     sid = up.stdout.split("kept lab ", 1)[1].split()[0]
     assert f"dockerlab shell web --session {sid}" in up.stdout
     try:
         dockerlab = Path(sys.executable).parent / "dockerlab"  # the console script
-        shell = pexpect.spawn(str(dockerlab), ["shell", "web"], cwd=str(small_lab.path), timeout=60,
-                              encoding="utf-8", env={**os.environ, "TERM": "dumb"})  # fmt: skip
+        shell = pexpect.spawn(
+            str(dockerlab), ["shell", "web"], cwd=str(small_lab.path / "lab"), timeout=60,
+            encoding="utf-8", env={**os.environ, "TERM": "dumb"},
+        )  # fmt: skip
         shell.expect(r"[#$] ")
         shell.sendline("cat /etc/motd-lab; echo tty=$(tty | cut -c1-8); hostname")
         shell.expect("hello on web")
@@ -257,10 +269,10 @@ def test_up_shell_and_down_in_a_real_terminal(
         shell.close()
         assert shell.exitstatus == 3
     finally:
-        down = cli("down", cwd=small_lab.path, check=False)
+        down = cli("down", cwd=small_lab.path / "lab", check=False)
     assert down.stdout.startswith(f"removed kept lab {sid}")
     assert leftovers(docker_client, sid) == []
-    nothing = cli("down", cwd=small_lab.path, check=False)
+    nothing = cli("down", cwd=small_lab.path / "lab", check=False)
     assert nothing.returncode == 1
     assert "no kept lab of " in nothing.stderr
 
@@ -269,8 +281,8 @@ def test_a_baked_image_boots_outside_the_plugin_with_the_service_running(
     small_lab: pytest.Pytester, docker_client: Any, tmp_path: Path
 ) -> None:
     tag = f"dockerlab-test-baked:{os.getpid()}"
-    baked = cli("bake", "web", "--tag", tag, "--lab", str(small_lab.path / "dockerlab.yml"))
-    assert f"baked web of {small_lab.path / 'dockerlab.yml'} as {tag}" in baked.stdout
+    baked = cli("bake", "web", "--tag", tag, "--lab", str(small_lab.path / "lab" / "dockerlab.yml"))
+    assert f"baked web of {small_lab.path / 'lab' / 'dockerlab.yml'} as {tag}" in baked.stdout
     command = baked.stdout.split("boot it with:\n", 1)[1].splitlines()[0].strip()
     seccomp = tmp_path / "sandbox.json"
     seccomp.write_text(cli("seccomp").stdout)
