@@ -22,7 +22,7 @@ from typing import Any
 
 from .engine import Progress
 from .exceptions import ConvergeError, DockerlabError, PlaybookNotFoundError
-from .labfile import AnsibleSpec
+from .labfile import AnsibleSpec, RunOptions
 from .signals import noted
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class ConvergeResult:
     failed_tasks: list[TaskResult] = field(default_factory=list)
     unreachable: list[TaskResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # playbook-level errors (syntax, roles)
+    deprecations: list[str] = field(default_factory=list)  # Ansible's deprecation warnings
     # Per failed host, what it said about itself right after the run: failed units, and the
     # status and log of a service a failed task was about.
     evidence: dict[str, str] = field(default_factory=dict)
@@ -240,6 +241,38 @@ def _unit(action: str, res: Mapping[str, Any]) -> str:
     return found.group(1).rstrip(":") if found else ""
 
 
+def deprecations(output: str) -> list[str]:
+    """Ansible's ``[DEPRECATION WARNING]:`` messages in ``output``, each joined into one line."""
+    found: list[str] = []
+    current: list[str] | None = None
+    for line in output.splitlines():
+        if line.startswith("[DEPRECATION WARNING]:"):
+            current = [line.removeprefix("[DEPRECATION WARNING]:").strip()]
+            found.append("")
+        elif current is not None and line.startswith(" ") and line.strip():
+            current.append(line.strip())
+        else:
+            current = None
+        if current is not None:
+            found[-1] = " ".join(current)
+    return list(dict.fromkeys(found))
+
+
+def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
+    """An ``ansible.cfg`` from a mapping of its sections (lists joined with commas)."""
+    lines = []
+    for section, settings in sections.items():
+        lines.append(f"[{section}]")
+        for key, value in settings.items():
+            if isinstance(value, bool):
+                value = str(value)
+            elif isinstance(value, (list, tuple)):
+                value = ",".join(map(str, value))
+            lines.append(f"{key} = {value}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def ansible_search_path() -> str:
     """PATH for the runner: this interpreter's scripts first (a virtualenv need not be on PATH)."""
     search = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
@@ -278,11 +311,18 @@ class Ansible:
         extra_vars: Mapping[str, Any] | None = None,
         skip_tags: Sequence[str] = (),
         idempotence: bool = False,
+        options: RunOptions | None = None,
+        roles_path: Sequence[Path] = (),
+        collections_path: Sequence[Path] = (),
     ) -> ConvergeResult:
         """Run one playbook; failures are in the result, not raised.
 
-        ``idempotence`` only names the run in progress lines: an idempotence pass.
+        ``options`` (the lab file's by default) are what ansible-playbook's command line
+        would say; ``roles_path`` and ``collections_path`` come before the lab file's (the
+        role under test, installed requirements). ``idempotence`` only names the run in
+        progress lines: an idempotence pass.
         """
+        options = options or self.settings.run
         import ansible_runner
 
         if not playbook.is_file():
@@ -295,7 +335,8 @@ class Ansible:
             "ANSIBLE_PIPELINING": str(self.pipelining),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            # Shown: the plugin turns them into pytest warnings.
+            "ANSIBLE_DEPRECATION_WARNINGS": "True",
             "ANSIBLE_GATHERING": "smart",
             "ANSIBLE_CACHE_PLUGIN": "jsonfile",
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.fact_cache),
@@ -304,8 +345,20 @@ class Ansible:
             "ANSIBLE_NOCOLOR": "True",
             "PATH": ansible_search_path(),
         }
-        if self.settings.roles_path:
-            envvars["ANSIBLE_ROLES_PATH"] = ":".join(str(p) for p in self.settings.roles_path)
+        roles = [*roles_path, *self.settings.roles_path]
+        if roles:
+            envvars["ANSIBLE_ROLES_PATH"] = ":".join(str(p) for p in roles)
+        if collections_path:
+            # Ansible's own default after ours: the collections the ansible package ships.
+            default = "~/.ansible/collections:/usr/share/ansible/collections"
+            envvars["ANSIBLE_COLLECTIONS_PATH"] = ":".join([*map(str, collections_path), default])
+        if options.vault_password_file is not None:
+            envvars["ANSIBLE_VAULT_PASSWORD_FILE"] = str(options.vault_password_file)
+        if isinstance(options.config, Path):
+            envvars["ANSIBLE_CONFIG"] = str(options.config)
+        elif options.config is not None:
+            envvars["ANSIBLE_CONFIG"] = str(write_config(private / "ansible.cfg", options.config))
+        envvars.update(options.env)
         started = time.monotonic()
         on = ", ".join(limit or [h.name for h in hosts])
         if idempotence:
@@ -323,7 +376,15 @@ class Ansible:
                 limit=",".join(limit) if limit else None,
                 extravars={**self.settings.extra_vars, **(extra_vars or {})},
                 envvars=envvars,
-                skip_tags=",".join(skip_tags) if skip_tags else None,
+                skip_tags=",".join([*options.skip_tags, *skip_tags]) or None,
+                tags=",".join(options.tags) or None,
+                verbosity=options.verbosity or None,
+                cmdline=" ".join(
+                    flag
+                    for flag, on in (("--check", options.check), ("--diff", options.diff))
+                    if on
+                )
+                or None,
                 forks=max(5, len(hosts)),
                 quiet=True,
                 event_handler=collector,
@@ -346,6 +407,7 @@ class Ansible:
             for line in result.output.splitlines()
             if line.startswith(("ERROR!", "[ERROR]:"))
         ]
+        result.deprecations = deprecations(result.output)
         result.elapsed = time.monotonic() - started
         done = "idempotence pass of" if idempotence else "converged"
         self.progress(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import labels as lbl
 from .exceptions import DockerlabError
+from .project import requirements_digest, under_test
 
 if TYPE_CHECKING:
     from .engine import Engine, ImageInfo, Progress
@@ -97,13 +98,18 @@ def ansible_files(spec: LabSpec) -> list[Path]:
     reads one needs ``ansible: {cache: false}``.
     """
     found: dict[Path, None] = {}
-    for playbook in spec.ansible.playbooks:
+    playbooks = [*spec.ansible.prepare, *spec.ansible.playbooks]
+    for playbook in playbooks:
         found[playbook.resolve()] = None
-    folders = [spec.root.resolve(), *(p.resolve().parent for p in spec.ansible.playbooks)]
+    folders = [spec.root.resolve(), *(p.resolve().parent for p in playbooks)]
     roots = dict.fromkeys([*folders, *spec.ansible.roles_path])
+    found_under_test = under_test(spec.root.resolve())
+    if found_under_test is not None:  # the role or collection the lab file tests
+        roots[found_under_test.root] = None
     for folder in dict.fromkeys(folders):
         roots.update(dict.fromkeys(config_paths(folder / "ansible.cfg")))
-    for root in _outermost(roots):
+    # Each on its own, nested or not: a role's walk skips its molecule/, where a lab may be.
+    for root in roots:
         found.update(dict.fromkeys(_walk(root, _git_ignored(root))))
     found.pop(spec.path.resolve(), None)  # its hosts and settings count as parsed, below
     return sorted(found)
@@ -125,16 +131,6 @@ def config_paths(cfg: Path) -> list[Path]:
                 path = Path(os.path.expandvars(os.path.expanduser(entry.strip())))
                 found.append((cfg.parent / path).resolve())
     return found
-
-
-def _outermost(roots: Iterable[Path]) -> list[Path]:
-    """The folders not inside another of them (each file is walked once)."""
-    ordered = sorted({r.resolve() for r in roots}, key=lambda p: len(p.parts))
-    kept: list[Path] = []
-    for root in ordered:
-        if not any(root.is_relative_to(k) for k in kept):
-            kept.append(root)
-    return kept
 
 
 def _git_ignored(root: Path) -> set[Path]:
@@ -273,8 +269,14 @@ def run_key(
     settings: dict[str, Any] = {
         "playbooks": [
             str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
-            for p in spec.ansible.playbooks
-        ],
+            for p in (*spec.ansible.prepare, None, *spec.ansible.playbooks)
+            if p is not None
+        ]
+        + [f"{len(spec.ansible.prepare)} prepare"],
+        "ansible options (check, diff, tags, verbosity, config, env)": spec.ansible.run,
+        "requirements": requirements_digest(spec.ansible.requirements)
+        if spec.ansible.requirements
+        else None,
         "extra_vars": spec.ansible.extra_vars,
         "roles_path (its order picks between roles of one name)": [
             str(p) for p in spec.ansible.roles_path
@@ -348,12 +350,16 @@ class CacheEntry:
         return sum(i.containers for i in self.images.values())
 
 
+def cache_home() -> Path:
+    """This user's folder of pytest-dockerlab caches (``$XDG_CACHE_HOME/pytest-dockerlab``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pytest-dockerlab"
+
+
 class Stats:
     """Hits and last use per entry, in a small file beside the user's other caches."""
 
     def __init__(self, path: Path | None = None) -> None:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        self.path = path or base / "pytest-dockerlab" / "converge-cache.json"
+        self.path = path or cache_home() / "converge-cache.json"
 
     def read(self) -> dict[str, dict[str, float]]:
         """Per key: ``hits`` and ``used`` (epoch seconds); empty when unreadable."""

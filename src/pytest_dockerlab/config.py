@@ -31,6 +31,7 @@ class Settings:
     reuse: str | None = None  # a kept session's id, NEWEST, or None: a new lab
     cache: str = "on"  # on | off | refresh
     cache_max_bytes: int = DEFAULT_MAX_BYTES
+    ansible_verbosity: int | None = None  # over the lab file's ansible.verbosity
     boot_timeout: float = 120.0
     base_source: str = "auto"
     idempotence: bool = False
@@ -72,6 +73,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="run on a kept lab of the same lab file (the newest, or session SESSION) instead "
         "of a new one: its hosts are not created again, the converge runs again only if what "
         "it reads changed, and the lab stays kept",
+    )
+    group.addoption(
+        "--dockerlab-ansible-verbosity",
+        dest="dockerlab_ansible_verbosity",
+        type=int,
+        choices=range(7),
+        metavar="N",
+        help="Ansible's verbosity, 0 to 6 (as -v to -vvvvvv), over the lab file's "
+        "ansible.verbosity; the output is in a failed test's report",
     )
     group.addoption(
         "--dockerlab-cache",
@@ -222,6 +232,7 @@ def resolve(config: pytest.Config) -> Settings:
         reuse=reuse,
         cache=str(cache),
         cache_max_bytes=cache_max_bytes,
+        ansible_verbosity=option.dockerlab_ansible_verbosity,
         boot_timeout=boot_timeout,
         base_source=str(base_source),
         idempotence=_flag(option.dockerlab_idempotence, _ini_flag(config, "dockerlab_idempotence")),

@@ -23,16 +23,18 @@ if TYPE_CHECKING:
     from .ansible import Ansible, ConvergeResult, InventoryHost
     from .engine import Progress
     from .lab import Lab
-    from .labfile import AnsibleSpec
+    from .labfile import AnsibleSpec, RunOptions
 
 # In the runner's folder of a lab: the cache key each set of hosts was last converged with.
 RUNS_FILE = "converged.json"
 
-# Tags Molecule skips on its idempotence pass; users' playbooks already carry them.
-IDEMPOTENCE_SKIP_TAGS = ("notest", "molecule-notest", "molecule-idempotence-notest")
+# Tags Molecule skips in every converge, and also on its idempotence pass; users'
+# playbooks already carry them.
+CONVERGE_SKIP_TAGS = ("notest", "molecule-notest")
+IDEMPOTENCE_SKIP_TAGS = (*CONVERGE_SKIP_TAGS, "molecule-idempotence-notest")
 
-# (playbook, hosts, tags to skip) -> what the run did
-RunPlaybook = Callable[[Path, Sequence[str], Sequence[str]], "ConvergeResult"]
+# (playbook, hosts, tags to skip, whether it is the idempotence pass) -> what the run did
+RunPlaybook = Callable[[Path, Sequence[str], Sequence[str], bool], "ConvergeResult"]
 
 
 def converge_session(
@@ -47,16 +49,16 @@ def converge_session(
     """
     failures: dict[str, DockerlabError] = {}
     for playbook in playbooks:
-        passes = [(), IDEMPOTENCE_SKIP_TAGS] if idempotence else [()]
-        for skip_tags in passes:
+        passes = [CONVERGE_SKIP_TAGS, IDEMPOTENCE_SKIP_TAGS][: 2 if idempotence else 1]
+        for again, skip_tags in enumerate(passes):
             try:
-                result = run(playbook, hosts, skip_tags)
+                result = run(playbook, hosts, skip_tags, bool(again))
             except DockerlabError as exc:
                 return {**failures, **dict.fromkeys(hosts, exc)}
             if not result.ok:
                 error = ConvergeError(result.describe_failure(), result)
                 return {**failures, **dict.fromkeys(hosts, error)}
-            if skip_tags and result.changed_tasks:
+            if again and result.changed_tasks:
                 changed = IdempotenceError(result.playbook, result.changed_tasks)
                 for task in result.changed_tasks:
                     failures.setdefault(task.host, changed)
@@ -77,6 +79,8 @@ class Converger:
         self.spec = spec
         self.progress = progress
         self._ansible: Ansible | None = None
+        self._extra_paths: tuple[list[Path], list[Path]] | None = None
+        self.deprecations: list[str] = []  # Ansible's, not yet shown as pytest warnings
 
     @property
     def workdir(self) -> Path:
@@ -98,6 +102,31 @@ class Converger:
                 raise DockerlabError(f"{workdir} is not a folder of this user's: remove it")
             self._ansible = Ansible(self.spec, workdir, self.progress)
         return self._ansible
+
+    @property
+    def extra_paths(self) -> tuple[list[Path], list[Path]]:
+        """Roles and collections paths before the lab file's: the role or collection under
+        test, linked by its names; the installed requirements. Found on the first run."""
+        if self._extra_paths is None:
+            from .cache import cache_home
+            from .project import install_requirements, link_under_test, under_test
+
+            roles: list[Path] = []
+            collections: list[Path] = []
+            found = under_test(self.lab.spec.root.resolve())
+            if found is not None:
+                linked_roles, linked_collections = link_under_test(found, self.workdir)
+                roles += [linked_roles] if linked_roles else []
+                collections += [linked_collections] if linked_collections else []
+                self.progress(f"{found.kind} under test: {', '.join(found.names)} ({found.root})")
+            if self.spec.requirements is not None:
+                installed = install_requirements(
+                    self.spec.requirements, cache_home() / "requirements", self.progress
+                )
+                roles.append(installed[0])
+                collections.append(installed[1])
+            self._extra_paths = (roles, collections)
+        return self._extra_paths
 
     def converged_runs(self) -> dict[tuple[str, ...], str]:
         """The cache key of each set of hosts this lab's converges ran on, as recorded."""
@@ -149,6 +178,7 @@ class Converger:
         extra_vars: Mapping[str, Any] | None = None,
         skip_tags: Sequence[str] = (),
         idempotence: bool = False,
+        options: RunOptions | None = None,
     ) -> ConvergeResult:
         """Run a playbook (relative to the lab file) on ``hosts``; failures are in the result.
 
@@ -168,6 +198,9 @@ class Converger:
                 extra_vars=extra_vars,
                 skip_tags=skip_tags,
                 idempotence=idempotence,
+                options=options,
+                roles_path=self.extra_paths[0],
+                collections_path=self.extra_paths[1],
             )
             for name in result.failed_hosts():
                 down[name] = self.lab.down(name)
@@ -178,6 +211,7 @@ class Converger:
                     result.evidence[name] = evidence(self.lab, name, list(dict.fromkeys(units)))
                 except DockerlabError as exc:  # the failure stays the news, not the engine's
                     result.evidence[name] = f"(no evidence: {exc})"
+            self.deprecations.extend(result.deprecations)
         else:
             result = ConvergeResult(playbook=path, rc=4)
         for name, gone in down.items():
@@ -205,8 +239,8 @@ class Converger:
         if not self.spec.playbooks or not hosts:
             return {}
         return converge_session(
-            lambda playbook, on, skip: self.run(
-                playbook, on, skip_tags=skip, idempotence=bool(skip)
+            lambda playbook, on, skip, again: self.run(
+                playbook, on, skip_tags=skip, idempotence=again
             ),
             self.spec.playbooks,
             hosts,

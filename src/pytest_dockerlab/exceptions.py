@@ -285,3 +285,7 @@ class NoKeptLabError(DockerlabError):
             else "no lab is kept: run with --dockerlab-keep, or `dockerlab up`"
         )
         super().__init__(f"{problem}; {listing}")
+
+
+class AnsibleDeprecationWarning(UserWarning):
+    """A deprecation Ansible announced while applying the lab's playbooks."""

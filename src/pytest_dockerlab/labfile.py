@@ -58,7 +58,11 @@ _CONTAINER_KEYS = (
     "volumes",
 )
 _HOST_KEYS = tuple(sorted(("env", "groups", "image", "privileged", "vars", *_CONTAINER_KEYS)))
-_ANSIBLE_KEYS = ("cache", "extra_vars", "idempotence", "playbooks", "roles_path")
+_ANSIBLE_KEYS = (
+    "cache", "check", "cleanup", "config", "diff", "env", "extra_vars", "idempotence",
+    "playbooks", "prepare", "requirements", "roles_path", "skip_tags", "tags",
+    "vault_password_file", "verbosity",
+)  # fmt: skip
 _IMAGES_KEYS = ("matrix", "recipes")
 _RECIPE_KEYS = ("base", "bootstrap", "cgroup", "cgroup_reason", "dockerfile", "init", "python")
 _CGROUP_VERSIONS = (1, 2)
@@ -234,6 +238,24 @@ class AnsibleSpec:
     extra_vars: Mapping[str, Any] = field(default_factory=dict)
     idempotence: bool = False  # run the playbooks a second time after the session converge
     cache: bool = True  # the converge cache may hold this lab's converges
+    prepare: tuple[Path, ...] = ()  # once after boot, before the converge; not idempotence-checked
+    cleanup: tuple[Path, ...] = ()  # before the lab is removed
+    requirements: Path | None = None  # requirements.yml: roles and collections to install
+    run: RunOptions = field(default_factory=lambda: RunOptions())
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How ansible-playbook runs: what its command line and environment would say."""
+
+    check: bool = False
+    diff: bool = False
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    verbosity: int = 0
+    vault_password_file: Path | None = None
+    config: Path | Mapping[str, Mapping[str, Any]] | None = None  # ansible.cfg or its sections
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -607,27 +629,99 @@ def _parse_host(
 def _parse_ansible(doc: _YamlFile, root: Path, value: Any) -> AnsibleSpec:
     at = ("ansible",)
     raw = doc.section(at, value, _ANSIBLE_KEYS, "must be a mapping")
-    playbooks = []
-    for where, text in _paths(doc, (*at, "playbooks"), raw.get("playbooks")):
-        playbook = (root / text).resolve()
-        if playbook.is_dir():
-            doc.fail(where, f"{playbook} is a folder, not a playbook")
-        if not playbook.is_file():
-            doc.fail(where, f"playbook not found: {playbook}")
-        playbooks.append(playbook)
+    stages = {
+        stage: tuple(_playbook(doc, where, root, text) for where, text in _paths(
+            doc, (*at, stage), raw.get(stage)
+        ))
+        for stage in ("playbooks", "prepare", "cleanup")
+    }  # fmt: skip
     roles = _paths(doc, (*at, "roles_path"), raw.get("roles_path"))
+    requirements = None
+    if raw.get("requirements") is not None:
+        requirements = _existing_file(doc, (*at, "requirements"), root, raw["requirements"])
     flags = {"idempotence": False, "cache": True}
     for key, default in flags.items():
         flags[key] = raw.get(key, default)
         if not isinstance(flags[key], bool):
             doc.fail((*at, key), f"must be true or false, not {_kind(flags[key])}")
     return AnsibleSpec(
-        playbooks=tuple(playbooks),
+        playbooks=stages["playbooks"],
         roles_path=tuple((root / text).resolve() for _, text in roles),
         extra_vars=_ansible_variables(doc, (*at, "extra_vars"), raw.get("extra_vars")),
         idempotence=flags["idempotence"],
         cache=flags["cache"],
+        prepare=stages["prepare"],
+        cleanup=stages["cleanup"],
+        requirements=requirements,
+        run=parse_run_options(doc, at, root, raw),
     )
+
+
+def parse_run_options(
+    doc: _YamlFile, at: _KeyPath, root: Path, raw: Mapping[str, Any]
+) -> RunOptions:
+    """check, diff, tags, skip_tags, verbosity, vault_password_file, config and env."""
+    flags = {}
+    for key in ("check", "diff"):
+        flags[key] = raw.get(key, False)
+        if not isinstance(flags[key], bool):
+            doc.fail((*at, key), f"must be true or false, not {_kind(flags[key])}")
+    tags = {
+        key: tuple(text for _, text in _strings(
+            doc, (*at, key), raw.get(key), "a tag", "tags", lone_ok=True, null_ok=True
+        ))
+        for key in ("tags", "skip_tags")
+    }  # fmt: skip
+    verbosity = raw.get("verbosity", 0)
+    if isinstance(verbosity, bool) or not isinstance(verbosity, int) or not 0 <= verbosity <= 6:
+        doc.fail(
+            (*at, "verbosity"), f"must be a number from 0 to 6 (-v to -vvvvvv), not {verbosity!r}"
+        )
+    vault = None
+    if raw.get("vault_password_file") is not None:
+        vault = _existing_file(doc, (*at, "vault_password_file"), root, raw["vault_password_file"])
+    config: Path | dict[str, dict[str, Any]] | None = None
+    value = raw.get("config")
+    if isinstance(value, str):
+        config = _existing_file(doc, (*at, "config"), root, value)
+    elif isinstance(value, dict):
+        config = {}
+        for section, settings in value.items():
+            if not isinstance(settings, dict):
+                doc.fail((*at, "config", section), "must be a mapping of ansible.cfg settings "
+                         f"(e.g. defaults: {{forks: 10}}), not {_kind(settings)}")  # fmt: skip
+            config[str(section)] = {str(k): v for k, v in settings.items()}
+    elif value is not None:
+        doc.fail((*at, "config"), "must be an ansible.cfg path or a mapping of its sections, "
+                 f"not {_kind(value)}")  # fmt: skip
+    return RunOptions(
+        check=flags["check"],
+        diff=flags["diff"],
+        tags=tags["tags"],
+        skip_tags=tags["skip_tags"],
+        verbosity=verbosity,
+        vault_password_file=vault,
+        config=config,
+        env=_environment(doc, (*at, "env"), raw.get("env")),
+    )
+
+
+def _playbook(doc: _YamlFile, where: _KeyPath, root: Path, text: str) -> Path:
+    playbook = (root / text).resolve()
+    if playbook.is_dir():
+        doc.fail(where, f"{playbook} is a folder, not a playbook")
+    if not playbook.is_file():
+        doc.fail(where, f"playbook not found: {playbook}")
+    return playbook
+
+
+def _existing_file(doc: _YamlFile, where: _KeyPath, root: Path, value: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        doc.fail(where, f"must be a path, not {_kind(value)}")
+    path = (root / value).resolve()
+    if not path.is_file():
+        doc.fail(where, f"file not found: {path}")
+    return path
 
 
 def _parse_images(doc: _YamlFile, root: Path, value: Any) -> ImagesSpec:

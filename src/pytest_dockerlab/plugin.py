@@ -11,6 +11,7 @@ import contextlib
 import copy
 import signal
 import sys
+import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import config as cfg
-from .exceptions import DockerlabError, UnknownImageError
+from .exceptions import AnsibleDeprecationWarning, DockerlabError, UnknownImageError
 from .images import Recipe, catalogue
 from .labfile import LabSpec, load_lab_file
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
@@ -393,6 +394,11 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
         # One error object for many tests: without a fresh traceback, each raise would add
         # this test's frames to the ones before.
         raise failures[0].with_traceback(None)
+    # Ansible's deprecation warnings, said where pytest says warnings (they used to be off).
+    while current.converger.deprecations:
+        warnings.warn(
+            AnsibleDeprecationWarning(current.converger.deprecations.pop(0)), stacklevel=1
+        )
     view = current.view(names)
     request.node.stash[VIEW_KEY] = view
     return view

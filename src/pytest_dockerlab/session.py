@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import labels as lbl
 from .cache import ConvergeCache, RunKey, run_key
-from .converge import Converger
+from .converge import CONVERGE_SKIP_TAGS, Converger
 from .evidence import diagnostics
-from .exceptions import DockerlabError, HostNotSelectedError, IdempotenceError, UnknownHostError
+from .exceptions import (
+    ConvergeError,
+    DockerlabError,
+    HostNotSelectedError,
+    IdempotenceError,
+    UnknownHostError,
+)
 from .faults import NetworkFaults
 from .images import ImageBuilder, Recipe
 from .lab import Lab
@@ -48,6 +55,9 @@ class LabSession:
         progress: Progress,
     ) -> None:
         self.settings = settings
+        if settings.ansible_verbosity is not None:  # --dockerlab-ansible-verbosity
+            run = replace(spec.ansible.run, verbosity=settings.ansible_verbosity)
+            spec = replace(spec, ansible=replace(spec.ansible, run=run))
         self.needed = tuple(needed)
         self.progress = progress
         self.builder = ImageBuilder(engine, progress, settings.base_source)
@@ -76,6 +86,7 @@ class LabSession:
         with self._stack as stack:
             stack.enter_context(self.lab)
             stack.callback(self.converger.close)
+            stack.push(self._cleanup)
             self._start(self.needed)
             self._stack = stack.pop_all()
         return self
@@ -118,7 +129,9 @@ class LabSession:
             return
         self.setup_failures.update(self.lab.start(bootable, tags))
         booted = [n for n in bootable if n in self.lab.running]
-        failures = self.converger.converge_session(booted, self._idempotence)
+        failures = self._prepare(booted) or self.converger.converge_session(
+            booted, self._idempotence
+        )
         self.setup_failures.update(failures)
         if run is None or failures or booted != bootable:
             return
@@ -126,6 +139,36 @@ class LabSession:
         # A reused lab's hosts hold more than this converge: earlier ones, hands, tests.
         if cacheable and self.settings.cache != "off" and not self.lab.reuse:
             self._store(run)
+
+    def _prepare(self, hosts: Sequence[str]) -> dict[str, DockerlabError]:
+        """``ansible.prepare`` on freshly booted hosts: once, before the converge, never in
+        the idempotence pass (a cache hit's image has it done already)."""
+        for playbook in self.lab.spec.ansible.prepare if hosts else ():
+            result = self.converger.run(playbook, hosts)
+            if not result.ok:
+                error = ConvergeError(f"prepare: {result.describe_failure()}", result)
+                return dict.fromkeys(hosts, error)
+        return {}
+
+    def _cleanup(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """``ansible.cleanup`` before the lab goes; its failure is said, the removal goes on.
+        Not after Ctrl-C: the user asked the session to stop."""
+        if self.lab.keep or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
+            return  # a kept lab stays as it was for a look; Ctrl-C asked for no more runs
+        hosts = list(self.lab.running)
+        for playbook in self.lab.spec.ansible.cleanup if hosts else ():
+            try:
+                result = self.converger.run(playbook, hosts)
+            except DockerlabError as exc:
+                self.progress(f"cleanup {Path(playbook).name} could not run: {exc}")
+                continue
+            if not result.ok:
+                self.progress(f"cleanup {result.describe_failure()}")
 
     def _store(self, run: RunKey) -> None:
         containers = {h: self.lab.running[h].container for h in run.hosts}
@@ -331,14 +374,35 @@ class LabView:
         hosts: Sequence[str] | None = None,
         extra_vars: dict[str, Any] | None = None,
         skip_tags: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        check: bool = False,
+        diff: bool = False,
+        verbosity: int | None = None,
     ) -> ConvergeResult:
         """Run a playbook (path relative to the lab file) on this test's hosts.
 
-        Returns a ``ConvergeResult`` (``.ok``, ``.changed``, ``.hosts``, ``.failed_tasks``,
+        As ``ansible-playbook`` would with ``--tags``, ``--skip-tags``, ``--check``,
+        ``--diff`` and ``-v``; on top of the lab file's ``ansible:`` options. Tasks tagged
+        ``notest`` or ``molecule-notest`` are skipped, as in every converge. Returns a
+        ``ConvergeResult`` (``.ok``, ``.changed``, ``.hosts``, ``.failed_tasks``,
         ``.changed_tasks``); a failed run is in the result, not raised.
         """
         targets = [self._check(n) for n in hosts] if hosts else list(self._names)
-        return self._converger.run(playbook, targets, extra_vars=extra_vars, skip_tags=skip_tags)
+        base = self._lab.spec.ansible.run
+        options = replace(
+            base,
+            tags=(*base.tags, *tags),
+            check=check or base.check,
+            diff=diff or base.diff,
+            verbosity=base.verbosity if verbosity is None else verbosity,
+        )
+        return self._converger.run(
+            playbook,
+            targets,
+            extra_vars=extra_vars,
+            skip_tags=(*CONVERGE_SKIP_TAGS, *skip_tags),
+            options=options,
+        )
 
     def assert_idempotent(
         self, playbook: str | Path, *, hosts: Sequence[str] | None = None

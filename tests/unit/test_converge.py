@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_dockerlab.ansible import ConvergeResult, TaskResult
-from pytest_dockerlab.converge import IDEMPOTENCE_SKIP_TAGS, converge_session
+from pytest_dockerlab.converge import (
+    CONVERGE_SKIP_TAGS,
+    IDEMPOTENCE_SKIP_TAGS,
+    converge_session,
+)
 from pytest_dockerlab.exceptions import (
     ConvergeError,
     DockerlabError,
@@ -25,9 +29,10 @@ class Runs:
         self.calls: list[tuple[str, tuple[str, ...], bool]] = []
 
     def __call__(
-        self, playbook: Path, hosts: Sequence[str], skip_tags: Sequence[str]
+        self, playbook: Path, hosts: Sequence[str], skip_tags: Sequence[str], second: bool
     ) -> ConvergeResult:
-        second = tuple(skip_tags) == IDEMPOTENCE_SKIP_TAGS
+        # Molecule's tags: notest ones in every converge, one more on the idempotence pass.
+        assert tuple(skip_tags) == (IDEMPOTENCE_SKIP_TAGS if second else CONVERGE_SKIP_TAGS)
         self.calls.append((playbook.name, tuple(hosts), second))
         answer = self.script.get((playbook, second), ConvergeResult(playbook=playbook))
         if isinstance(answer, DockerlabError):

@@ -1,0 +1,216 @@
+"""What a lab's playbooks need around them: the role under test, and its requirements.
+
+A lab file inside a role's repository (``molecule/default/dockerlab.yml`` beside
+``meta/main.yml`` two folders up) tests that role: it is put on the roles path under its
+``namespace.name``, its ``role_name`` and its folder name, through links in a folder of the
+run's own, never in the user's tree. A lab file inside a collection gets the collection on
+the collections path. ``ansible.requirements`` are installed once per content into a cache
+shared by sessions, and used from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .engine import Progress
+from .exceptions import DockerlabError
+
+log = logging.getLogger(__name__)
+
+
+class RequirementsError(DockerlabError):
+    """``ansible.requirements`` could not be installed: which requirement, and why."""
+
+    def __init__(self, path: Path, requirement: str, cause: str) -> None:
+        self.path = path
+        self.requirement = requirement
+        self.cause = cause
+        what = f"requirement {requirement}" if requirement else "requirements"
+        super().__init__(f"{path}: {what} could not be installed: {cause}")
+
+
+@dataclass(frozen=True)
+class UnderTest:
+    """The role or collection a lab file's repository holds."""
+
+    root: Path
+    names: tuple[str, ...]  # the names plays may use for it
+    kind: str  # "role" or "collection"
+
+
+def under_test(start: Path) -> UnderTest | None:
+    """The role (``meta/main.yml``) or collection (``galaxy.yml``) ``start`` sits in, if any."""
+    for folder in [start, *start.parents]:
+        meta = folder / "meta" / "main.yml"
+        if meta.is_file() and (folder / "tasks").is_dir():
+            return UnderTest(folder, role_names(folder, _yaml(meta)), "role")
+        galaxy = folder / "galaxy.yml"
+        if galaxy.is_file():
+            data = _yaml(galaxy)
+            namespace, name = data.get("namespace"), data.get("name")
+            if isinstance(namespace, str) and isinstance(name, str):
+                return UnderTest(folder, (f"{namespace}.{name}",), "collection")
+        if (folder / ".git").exists():
+            return None  # the repository's top: nothing above is the project's
+    return None
+
+
+def role_names(root: Path, meta: dict[str, Any]) -> tuple[str, ...]:
+    """``namespace.role_name`` (the namespace, else the author, as Molecule takes it),
+    ``role_name`` and the folder's name."""
+    info = meta.get("galaxy_info") if isinstance(meta.get("galaxy_info"), dict) else {}
+    assert isinstance(info, dict)
+    role_name = str(info.get("role_name") or root.name)
+    if role_name.startswith("ansible-role-"):
+        role_name = role_name.removeprefix("ansible-role-")
+    namespace = info.get("namespace") or info.get("author")
+    names = [f"{namespace}.{role_name}"] if isinstance(namespace, str) and namespace else []
+    names += [role_name, root.name]
+    return tuple(dict.fromkeys(n for n in names if "/" not in n))
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def link_under_test(found: UnderTest, folder: Path) -> tuple[Path | None, Path | None]:
+    """Links to the role or collection under test in ``folder``: (roles path, collections path)."""
+    if found.kind == "role":
+        roles = folder / "roles-under-test"
+        roles.mkdir(parents=True, exist_ok=True)
+        for name in found.names:
+            _link(roles / name, found.root)
+        return roles, None
+    namespace, name = found.names[0].split(".", 1)
+    collections = folder / "collections-under-test"
+    (collections / "ansible_collections" / namespace).mkdir(parents=True, exist_ok=True)
+    _link(collections / "ansible_collections" / namespace / name, found.root)
+    return None, collections
+
+
+def _link(link: Path, target: Path) -> None:
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target, target_is_directory=True)
+
+
+# Requirements
+
+
+def requirements_digest(path: Path) -> str:
+    """Of the requirements file and of the local sources it names (paths, tarballs)."""
+    h = hashlib.sha256(path.read_bytes())
+    for source in local_sources(path):
+        h.update(str(source).encode())
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+        for file in files:
+            h.update(str(file.relative_to(source.parent)).encode())
+            h.update(file.read_bytes())
+    return h.hexdigest()
+
+
+def local_sources(path: Path) -> list[Path]:
+    """The requirements' sources that are files or folders on this machine."""
+    data = yaml.safe_load(path.read_text())
+    entries = data if isinstance(data, list) else [
+        *(data.get("roles") or []), *(data.get("collections") or [])
+    ] if isinstance(data, dict) else []  # fmt: skip
+    found = []
+    for entry in entries:
+        source = entry.get("src") or entry.get("source") or entry.get("name") if isinstance(
+            entry, dict
+        ) else entry  # fmt: skip
+        if not isinstance(source, str):
+            continue
+        candidate = (path.parent / source.removeprefix("file://")).resolve()
+        if candidate.exists():
+            found.append(candidate)
+    return found
+
+
+def install_requirements(path: Path, cache: Path, progress: Progress) -> tuple[Path, Path]:
+    """Roles and collections of ``path`` installed under ``cache``, once per content.
+
+    Returns (roles path, collections path). A second session with the same content finds
+    them there and needs no network.
+    """
+    from filelock import FileLock
+
+    digest = requirements_digest(path)[:16]
+    target = cache / digest
+    roles, collections = target / "roles", target / "collections"
+    if (target / "complete").exists():
+        return roles, collections
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / f"{digest}.lock"), timeout=600):
+        if (target / "complete").exists():  # another session installed them meanwhile
+            return roles, collections
+        progress(f"installing requirements of {path.name} into {target}")
+        partial = cache / f"{digest}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        data = yaml.safe_load(path.read_text())
+        has_roles = isinstance(data, list) or (isinstance(data, dict) and data.get("roles"))
+        has_collections = isinstance(data, dict) and data.get("collections")
+        if has_roles:
+            _galaxy(path, ["role", "install", "-r", str(path), "-p", str(partial / "roles")])
+        if has_collections:
+            _galaxy(
+                path,
+                ["collection", "install", "-r", str(path), "-p", str(partial / "collections")],
+            )
+        (partial / "roles").mkdir(parents=True, exist_ok=True)
+        (partial / "collections").mkdir(parents=True, exist_ok=True)
+        (partial / "complete").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    return roles, collections
+
+
+def _galaxy(path: Path, args: list[str]) -> None:
+    galaxy = shutil.which("ansible-galaxy", path=sysconfig.get_path("scripts") + os.pathsep
+                          + os.environ.get("PATH", ""))  # fmt: skip
+    if galaxy is None:
+        raise RequirementsError(path, "", "ansible-galaxy not found (pip install ansible)")
+    try:
+        done = subprocess.run(
+            [galaxy, *args], cwd=path.parent, capture_output=True, text=True, timeout=900
+        )
+    except subprocess.TimeoutExpired:
+        raise RequirementsError(path, "", "ansible-galaxy did not finish in 15 minutes") from None
+    if done.returncode != 0:
+        requirement, cause = _galaxy_failure(done.stdout + done.stderr)
+        raise RequirementsError(path, requirement, cause)
+
+
+def _galaxy_failure(output: str) -> tuple[str, str]:
+    """Which requirement ansible-galaxy gave up on, and its words for why."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("ERROR!", "[ERROR]:", "- ", "[WARNING]:"))]
+    requirement = ""
+    for line in lines:
+        if "was NOT installed successfully" in line:
+            requirement = line.removeprefix("- ").split(" was NOT", 1)[0].strip()
+        elif "Failed to resolve the requested dependencies map" in line or "from source" in line:
+            requirement = requirement or line
+    cause = next(
+        (line.split("ERROR!", 1)[-1].split("[ERROR]:", 1)[-1].strip() for line in reversed(errors)
+         if "ERROR" in line),
+        lines[-1] if lines else "ansible-galaxy failed",
+    )  # fmt: skip
+    return requirement, cause
