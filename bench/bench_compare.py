@@ -69,8 +69,17 @@ def kept_session(output: str) -> str:
     return match[1]
 
 
-def example_cold() -> float:
-    return pytest("examples", "--dockerlab-cache=off")[0]
+def example_cold() -> dict[str, float]:
+    elapsed, out = pytest("examples", "--dockerlab-cache=off")
+    figures = {"example_cold_s": elapsed}
+    for name, pattern in (
+        ("example_cold_converge_s", r"converged site\.yml in ([\d.]+)s"),
+        ("example_cold_idempotence_s", r"idempotence pass of site\.yml in ([\d.]+)s"),
+    ):
+        found = re.search(pattern, out)
+        if found:
+            figures[name] = float(found[1])
+    return figures
 
 
 def example_hit() -> float:
@@ -212,8 +221,9 @@ def main() -> int:
     try:
         for round_ in range(args.runs):
             print(f"round {round_ + 1}/{args.runs}", flush=True)
+            for name, value in example_cold().items():
+                figures.setdefault(name, []).append(value)
             cases: dict[str, Callable[[], float]] = {
-                "example_cold_s": example_cold,
                 "example_hit_s": example_hit,
                 "nginx_cold_s": nginx_cold,
                 "nginx_hit_s": nginx_hit,

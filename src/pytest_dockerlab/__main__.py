@@ -107,6 +107,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     bake.add_argument("--tag", required=True, metavar="NAME:TAG", help="the image to make")
     bake.add_argument("--lab", metavar="FILE", help=f"the lab file (default: ./{LAB_FILE_NAME})")
 
+    importer = commands.add_parser(
+        "import-molecule",
+        help="write the dockerlab.yml equivalent of a Molecule scenario",
+        description="Read SCENARIO/molecule.yml (platforms, provisioner inventory vars, env, "
+        "config options, playbooks) and write the equivalent lab file; list what could not "
+        "carry over. pytest --dockerlab-molecule SCENARIO runs a scenario without this step.",
+    )
+    importer.add_argument(
+        "scenario", metavar="SCENARIO", help="a scenario folder (molecule/default)"
+    )
+    importer.add_argument(
+        "--output", metavar="FILE", help="where to write it (default: SCENARIO/dockerlab.yml)"
+    )
+    importer.add_argument("--force", action="store_true", help="overwrite an existing file")
+
     commands.add_parser(
         "info",
         help="the detected engine and each image's run profile",
@@ -166,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _say(json.dumps(json.loads(sandbox_seccomp()), indent=2))
         return 0
+    if args.command == "import-molecule":
+        return _import_molecule(args.scenario, args.output, args.force)
     if args.command == "images":
         from .images import catalogue
 
@@ -209,6 +226,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What up or bake had made is removed already (their sessions' exits ran).
         sys.stderr.write("dockerlab: interrupted\n")
         return 130
+
+
+def _import_molecule(scenario: str, output: str | None, force: bool) -> int:
+    from pathlib import Path
+
+    from .images import catalogue
+    from .labfile import parse_lab
+    from .molecule import convert, write_lab_file
+
+    try:
+        converted = convert(Path(scenario), catalogue())
+        parse_lab(converted.lab, converted.path)  # what pytest would refuse, refused now
+    except DockerlabError as exc:
+        sys.stderr.write(f"dockerlab: {exc}\n")
+        return 1
+    target = Path(output) if output else converted.folder / "dockerlab.yml"
+    if target.exists() and not force:
+        sys.stderr.write(f"dockerlab: {target} exists; --force overwrites it\n")
+        return 1
+    write_lab_file(converted, target.resolve())
+    _say(f"wrote {target} ({len(converted.lab['hosts'])} hosts from {converted.path})")
+    for note in converted.notes:
+        _say(f"not carried: {note}")
+    _say(f"run it with: pytest {target.parent}")
+    return 0
 
 
 def _prog() -> str:

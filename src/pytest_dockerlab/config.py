@@ -32,6 +32,7 @@ class Settings:
     cache: str = "on"  # on | off | refresh
     cache_max_bytes: int = DEFAULT_MAX_BYTES
     ansible_verbosity: int | None = None  # over the lab file's ansible.verbosity
+    molecule: Path | None = None  # a Molecule scenario folder to run instead of a lab file
     boot_timeout: float = 120.0
     base_source: str = "auto"
     idempotence: bool = False
@@ -73,6 +74,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="run on a kept lab of the same lab file (the newest, or session SESSION) instead "
         "of a new one: its hosts are not created again, the converge runs again only if what "
         "it reads changed, and the lab stays kept",
+    )
+    group.addoption(
+        "--dockerlab-molecule",
+        dest="dockerlab_molecule",
+        metavar="DIR",
+        help="run a Molecule scenario (molecule/default): its platforms as the lab, its "
+        "converge, idempotence pass and verify.yml as test items, its testinfra tests on "
+        "every platform. ini: dockerlab_molecule",
     )
     group.addoption(
         "--dockerlab-ansible-verbosity",
@@ -131,6 +140,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")
     parser.addini("dockerlab_keep", default="never", help="keep the lab: always|on-failure|never")
     parser.addini("dockerlab_cache", default="on", help="converge cache: on|off|refresh")
+    parser.addini("dockerlab_molecule", help="a Molecule scenario folder to run as the lab")
     parser.addini(
         "dockerlab_cache_size",
         default="10G",
@@ -226,8 +236,18 @@ def resolve(config: pytest.Config) -> Settings:
             f"dockerlab: --dockerlab-reuse takes a session id (8 hex digits, as the header of "
             f"the kept run printed), not {reuse!r}"
         )
+    molecule = option.dockerlab_molecule or config.getini("dockerlab_molecule") or None
+    molecule_path = None
+    if molecule:
+        base = Path.cwd() if option.dockerlab_molecule else config.rootpath
+        molecule_path = (base / str(molecule)).resolve()
+        if not (molecule_path / "molecule.yml").is_file():
+            raise pytest.UsageError(
+                f"dockerlab: --dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}"
+            )
     return Settings(
         lab_file=lab_file,
+        molecule=molecule_path,
         keep=keep,
         reuse=reuse,
         cache=str(cache),

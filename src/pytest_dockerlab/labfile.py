@@ -39,7 +39,7 @@ _GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED_GROUPS = ("all", "ungrouped")
 _DNS_LABEL = "(lower-case letters, digits and '-', at most 63 characters)"
 
-_TOP_KEYS = ("ansible", "hosts", "image", "images")
+_TOP_KEYS = ("ansible", "hosts", "image", "images", "molecule")
 # A host's container settings, named as Molecule's docker platforms name them.
 _CONTAINER_KEYS = (
     "cap_drop",
@@ -274,6 +274,7 @@ class LabSpec:
     hosts: Mapping[str, HostSpec]
     ansible: AnsibleSpec = field(default_factory=AnsibleSpec)
     images: ImagesSpec = field(default_factory=ImagesSpec)
+    molecule: Path | None = None  # a lab file that names a Molecule scenario, and no hosts
 
     @property
     def root(self) -> Path:
@@ -529,6 +530,17 @@ def _parse_lab(doc: _YamlFile, data: Any) -> LabSpec:
     if not isinstance(data, dict):
         doc.fail((), f"the top level must be a mapping with a 'hosts' key, not {_kind(data)}")
     doc.refuse_unknown((), data, _TOP_KEYS)
+    if "molecule" in data:
+        # The lab is a Molecule scenario's: the plugin reads it from there.
+        extra = sorted(set(data) - {"molecule"})
+        if extra:
+            doc.fail((extra[0],), "cannot be set beside 'molecule': the scenario says it")
+        scenario = data["molecule"]
+        if not isinstance(scenario, str) or not (doc.path.parent / scenario).is_dir():
+            doc.fail(
+                ("molecule",), f"must be a scenario folder (molecule/default), not {scenario!r}"
+            )
+        return LabSpec(path=doc.path, hosts={}, molecule=(doc.path.parent / scenario).resolve())
     if "hosts" not in data:
         doc.fail_file("no 'hosts': a lab needs a mapping of host name to settings")
 

@@ -26,8 +26,11 @@ from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
 from .signals import handling, raise_interrupt
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .engine import Engine
     from .labels import SessionIdentity
+    from .molecule import Scenario
     from .session import LabSession, LabView
 
 
@@ -37,6 +40,7 @@ class _State:
 
     settings: cfg.Settings
     spec: LabSpec | None = None
+    scenario: Scenario | None = None  # the Molecule scenario the lab comes from, if any
     recipes: dict[str, Recipe] = field(default_factory=dict)
     needed: tuple[str, ...] = ()
     identity: SessionIdentity | None = None  # made at start-up, so the header can show it
@@ -84,7 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = _State(settings=cfg.resolve(config))
     config.stash[STATE_KEY] = state
     try:
-        state.spec, state.recipes = _load(state.settings)
+        state.spec, state.recipes, state.scenario = _load(state.settings)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     if state.spec is None:
@@ -99,13 +103,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(_InterruptLine(config), "dockerlab-interrupt")
     state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
+    if state.scenario is not None and getattr(config.option, "hosts", None) is None:
+        # The scenario's testinfra tests run on every platform, as Molecule's verifier has
+        # them: testinfra's own --hosts, naming the lab's containers.
+        config.option.hosts = ",".join(
+            f"docker://{state.identity.container_name(h)}" for h in state.spec.host_names
+        )
 
 
-def _load(settings: cfg.Settings) -> tuple[LabSpec | None, dict[str, Recipe]]:
-    """The lab file (None without one) and every recipe it may use, checked together."""
-    if settings.lab_file is None:
-        return None, {}
-    spec = load_lab_file(settings.lab_file)
+def _load(
+    settings: cfg.Settings,
+) -> tuple[LabSpec | None, dict[str, Recipe], Scenario | None]:
+    """The lab (None without one), every recipe it may use, and the Molecule scenario it
+    comes from (if it does), checked together."""
+    scenario = None
+    if settings.molecule is not None:
+        spec, scenario = _scenario(settings.molecule)
+    elif settings.lab_file is None:
+        return None, {}, None
+    else:
+        spec = load_lab_file(settings.lab_file)
+        if spec.molecule is not None:
+            spec, scenario = _scenario(spec.molecule)
     recipes = catalogue(spec.images.recipes)
     known = sorted(recipes)
     if settings.image is not None:
@@ -123,10 +142,18 @@ def _load(settings: cfg.Settings) -> tuple[LabSpec | None, dict[str, Recipe]]:
         if host.image not in recipes:
             where = f"lab file {spec.path}: host {host.name!r} uses unknown image {host.image!r}"
             raise UnknownImageError(host.image, where, known)
-    return spec, recipes
+    return spec, recipes, scenario
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def _scenario(folder: Path) -> tuple[LabSpec, Scenario]:
+    from .labfile import parse_lab
+    from .molecule import convert
+
+    scenario = convert(folder, catalogue())
+    return parse_lab(scenario.lab, scenario.path), scenario
+
+
+def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
     state = config.stash.get(STATE_KEY, None)
     if state is None or state.spec is None:
         return None
@@ -135,7 +162,22 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         if state.identity is not None
         else "one session per xdist worker: python -m pytest_dockerlab list"
     )
-    return f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; {session})"
+    lines = [f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; {session})"]
+    if state.scenario is not None:
+        lines += [f"dockerlab: molecule.yml not carried: {note}" for note in state.scenario.notes]
+    return lines
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A Molecule scenario's molecule.yml: its converge, idempotence pass and verify."""
+    state = parent.config.stash.get(STATE_KEY, None)
+    if state is None or state.scenario is None or file_path != state.scenario.path:
+        return None
+    from .molecule import ScenarioFile
+
+    collector = ScenarioFile.from_parent(parent, path=file_path)
+    collector.scenario = state.scenario
+    return collector
 
 
 def pytest_collection_modifyitems(
@@ -145,7 +187,13 @@ def pytest_collection_modifyitems(
     problems = []
     for item in items:
         marker = item.get_closest_marker(MARKER)
-        uses_lab = "lab" in getattr(item, "fixturenames", ())
+        fixtures = getattr(item, "fixturenames", ())
+        # A scenario's own items, and its testinfra tests (on every platform).
+        uses_lab = (
+            "lab" in fixtures
+            or "_dockerlab_lab" in fixtures
+            or (state.scenario is not None and "_testinfra_host" in fixtures)
+        )
         if marker is None and not uses_lab:
             continue
         if state.spec is None:
@@ -232,7 +280,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
     # Before pytest_configure: read the settings and the lab file's recipes ourselves.
     try:
-        _, recipes = _load(cfg.resolve(config))
+        _, recipes, _ = _load(cfg.resolve(config))
         engine = connect()
     except (DockerlabError, pytest.UsageError) as exc:
         sys.stderr.write(f"dockerlab: {str(exc).removeprefix('dockerlab: ')}\n")
@@ -402,6 +450,18 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
     view = current.view(names)
     request.node.stash[VIEW_KEY] = view
     return view
+
+
+@pytest.fixture(autouse=True)
+def _dockerlab_scenario_hosts(request: pytest.FixtureRequest) -> None:
+    """A Molecule scenario's testinfra tests need the lab up (and converged) first."""
+    state = request.config.stash.get(STATE_KEY, None)
+    if (
+        state is not None
+        and state.scenario is not None
+        and ("_testinfra_host" in request.fixturenames)
+    ):
+        request.getfixturevalue("lab")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,0 +1,184 @@
+"""Molecule scenarios read as labs: platforms, images, provisioner, what does not carry."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerlab.images import catalogue
+from pytest_dockerlab.labfile import load_lab_file, parse_lab
+from pytest_dockerlab.molecule import ScenarioError, convert, expand, recipe_for, write_lab_file
+from pytest_dockerlab.project import role_names, under_test
+
+NTP = Path(__file__).parents[1] / "integration" / "labs" / "geerlingguy.ntp"
+KNOWN = catalogue()
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expanded"),
+    [
+        ("${MOLECULE_DISTRO:-rockylinux9}", {}, "rockylinux9"),
+        ("${MOLECULE_DISTRO:-rockylinux9}", {"MOLECULE_DISTRO": "debian12"}, "debian12"),
+        ("${MOLECULE_DISTRO:-rockylinux9}", {"MOLECULE_DISTRO": ""}, "rockylinux9"),
+        ("${X-default}", {"X": ""}, ""),
+        ('${MOLECULE_DOCKER_COMMAND:-""}', {}, '""'),
+        ("$HOME/x", {"HOME": "/root"}, "/root/x"),
+    ],
+)
+def test_variables_expand_as_molecule_expands_them(
+    text: str, environ: dict[str, str], expanded: str
+) -> None:
+    assert expand(text, environ) == expanded
+
+
+@pytest.mark.parametrize(
+    ("image", "recipe"),
+    [
+        ("geerlingguy/docker-debian12-ansible:latest", "debian12"),
+        ("docker.io/geerlingguy/docker-ubuntu2204-ansible", "ubuntu2204"),
+        ("debian:12", "debian12"),
+        ("debian:bookworm", "debian12"),
+        ("ubuntu:24.04", "ubuntu2404"),
+        ("debian13", "debian13"),
+        ("quay.io/someone/fedora:40", None),
+    ],
+)
+def test_images_map_to_recipes(image: str, recipe: str | None) -> None:
+    assert recipe_for(image, KNOWN) == recipe
+
+
+def scenario(tmp_path: Path, molecule_yml: str, **playbooks: str) -> Path:
+    folder = tmp_path / "molecule" / "default"
+    folder.mkdir(parents=True)
+    (folder / "molecule.yml").write_text(molecule_yml)
+    for name, text in {"converge": "- hosts: all\n  tasks: []\n", **playbooks}.items():
+        (folder / f"{name}.yml").write_text(text)
+    return folder
+
+
+MULTI = """
+dependency: {name: galaxy}
+driver: {name: docker}
+platforms:
+  - name: web
+    image: geerlingguy/docker-${MOLECULE_DISTRO:-debian12}-ansible:latest
+    groups: [webservers]
+    privileged: true
+    cgroupns_mode: host
+    volumes: [/sys/fs/cgroup:/sys/fs/cgroup:rw, /srv:/srv:ro]
+    capabilities: [NET_ADMIN]
+    published_ports: ["8080:80"]
+    env: {APP_ENV: test}
+    command: /lib/systemd/systemd
+  - name: db
+    image: debian:12
+    groups: [dbservers]
+    children: [primary]
+provisioner:
+  name: ansible
+  env: {ANSIBLE_FORCE_HANDLERS: "true"}
+  config_options: {defaults: {forks: 10}}
+  options: {vvv: true, diff: true}
+  inventory:
+    group_vars:
+      all: {site: example}
+      webservers: {http_port: 80}
+    host_vars:
+      web: {http_port: 8080}
+verifier: {name: ansible}
+"""
+
+
+def test_a_scenario_becomes_a_lab_the_parser_accepts(tmp_path: Path) -> None:
+    folder = scenario(tmp_path, MULTI, prepare="- hosts: all\n  tasks: []\n", verify="[]\n")
+    converted = convert(folder, KNOWN, environ={})
+    lab = converted.lab
+    assert lab["image"] == "debian12"  # one image for all: --dockerlab-image moves them
+    web, db = lab["hosts"]["web"], lab["hosts"]["db"]
+    assert web["groups"] == ["webservers"]
+    assert web["vars"] == {"site": "example", "http_port": 8080}  # host vars win
+    assert web["capabilities"] == ["NET_ADMIN"]
+    assert web["volumes"] == ["/srv:/srv:ro"]
+    assert web["published_ports"] == ["8080:80"]
+    assert web["env"] == {"APP_ENV": "test"}
+    assert db["groups"] == ["dbservers", "primary"]
+    ansible = lab["ansible"]
+    assert ansible["playbooks"] == [str(folder / "converge.yml")]
+    assert ansible["prepare"] == [str(folder / "prepare.yml")]
+    assert ansible["idempotence"] is True
+    assert ansible["env"] == {"ANSIBLE_FORCE_HANDLERS": "true"}
+    assert ansible["config"] == {"defaults": {"forks": 10}}
+    assert (ansible["verbosity"], ansible["diff"]) == (3, True)
+    assert converted.verify == folder / "verify.yml"
+    notes = "\n".join(converted.notes)
+    assert "web: privileged: True is not carried" in notes
+    assert "web: the cgroup mount is dropped" in notes
+    assert "db: children groups are groups the host is in" in notes
+    assert "command" not in notes  # the init: what the profile runs anyway
+    spec = parse_lab(lab, converted.path)
+    assert spec.host_names == ("web", "db")
+    assert spec.ansible.run.config == {"defaults": {"forks": 10}}
+
+
+def test_the_distro_variable_picks_the_image(tmp_path: Path) -> None:
+    folder = scenario(tmp_path, MULTI)
+    converted = convert(folder, KNOWN, environ={"MOLECULE_DISTRO": "debian13"})
+    assert converted.lab["hosts"]["web"]["image"] == "debian13"
+    assert converted.lab["hosts"]["db"]["image"] == "debian12"
+
+
+@pytest.mark.parametrize(
+    ("molecule_yml", "message"),
+    [
+        ("platforms: []\n", "no platforms"),
+        ("platforms:\n  - name: x\n    image: quay.io/a/fedora:40\n", "is none of this plugin's"),
+        ("platforms: [{image: debian12}]\n", "a platform has no name"),
+        ("platforms: [{name: x, image: debian12}]\nprovisioner: {playbooks: {converge: no.yml}}\n",
+         "the converge playbook no.yml is not there"),
+        ("platforms: [\n", "molecule.yml does not parse"),
+    ],
+)  # fmt: skip
+def test_a_scenario_that_cannot_run_says_why(
+    tmp_path: Path, molecule_yml: str, message: str
+) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        convert(scenario(tmp_path, molecule_yml), KNOWN, environ={})
+
+
+def test_import_writes_a_lab_file_that_loads(tmp_path: Path) -> None:
+    folder = scenario(tmp_path, MULTI)
+    converted = convert(folder, KNOWN, environ={})
+    target = folder / "dockerlab.yml"
+    write_lab_file(converted, target)
+    text = target.read_text()
+    assert "# not carried: web: privileged: True is not carried" in text
+    assert "playbooks:\n  - converge.yml" in text  # relative to the lab file
+    assert load_lab_file(target).host_names == ("web", "db")
+
+
+def test_a_real_roles_scenario_converts(tmp_path: Path) -> None:
+    role = tmp_path / "ansible-role-ntp"
+    shutil.copytree(NTP, role)
+    converted = convert(
+        role / "molecule" / "default", KNOWN, environ={"MOLECULE_DISTRO": "debian12"}
+    )
+    assert converted.lab["image"] == "debian12"
+    assert list(converted.lab["hosts"]) == ["instance"]
+    found = under_test(role / "molecule" / "default")
+    assert found is not None and found.root == role
+    assert found.names == ("geerlingguy.ntp", "ntp", "ansible-role-ntp")
+
+
+@pytest.mark.parametrize(
+    ("meta", "names"),
+    [
+        ({"galaxy_info": {"namespace": "acme", "role_name": "web"}}, ("acme.web", "web", "r")),
+        ({"galaxy_info": {"author": "jane", "role_name": "ansible-role-db"}},
+         ("jane.db", "db", "r")),
+        ({}, ("r",)),
+    ],
+)  # fmt: skip
+def test_role_names_follow_galaxy_info(meta: dict, names: tuple[str, ...], tmp_path: Path) -> None:
+    assert role_names(tmp_path / "r", meta) == names
