@@ -193,7 +193,8 @@ CATALOGUE = [
         "a misspelt top-level key `hostz:`",
         lab_error(
             1,
-            "unknown key 'hostz' at the top level (allowed: ansible, hosts, image, images)",
+            "unknown key 'hostz' at the top level "
+            "(allowed: ansible, hosts, image, images, molecule)",
         ),
         files=lab("hostz:\n  web: {}\nhosts:\n  web: {}\n"),
     ),

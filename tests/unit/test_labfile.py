@@ -396,7 +396,8 @@ BAD_LABS = [
         "unknown top-level keys",
         "hostz:\n  web: {}\nhosts:\n  web: {}\nimage_: debian12\n",
         1,
-        "unknown keys 'hostz', 'image_' at the top level (allowed: ansible, hosts, image, images)",
+        "unknown keys 'hostz', 'image_' at the top level "
+        "(allowed: ansible, hosts, image, images, molecule)",
     ),
     BadLab(
         "no hosts",
