@@ -195,22 +195,39 @@ def _galaxy(path: Path, args: list[str]) -> None:
         raise RequirementsError(path, "", "ansible-galaxy did not finish in 15 minutes") from None
     if done.returncode != 0:
         requirement, cause = _galaxy_failure(done.stdout + done.stderr)
+        source = _source_of(path, requirement)
+        if source and source != requirement:
+            requirement = f"{requirement} (src {source})"
         raise RequirementsError(path, requirement, cause)
+
+
+def _source_of(path: Path, requirement: str) -> str:
+    """Where the requirements file says ``requirement`` comes from."""
+    data = yaml.safe_load(path.read_text())
+    entries = data if isinstance(data, list) else [
+        *(data.get("roles") or []), *(data.get("collections") or [])
+    ] if isinstance(data, dict) else []  # fmt: skip
+    for entry in entries:
+        if isinstance(entry, dict) and requirement in (entry.get("name"), entry.get("src")):
+            return str(entry.get("src") or entry.get("source") or "")
+    return ""
 
 
 def _galaxy_failure(output: str) -> tuple[str, str]:
     """Which requirement ansible-galaxy gave up on, and its words for why."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("ERROR!", "[ERROR]:", "- ", "[WARNING]:"))]
-    requirement = ""
-    for line in lines:
-        if "was NOT installed successfully" in line:
-            requirement = line.removeprefix("- ").split(" was NOT", 1)[0].strip()
-        elif "Failed to resolve the requested dependencies map" in line or "from source" in line:
-            requirement = requirement or line
-    cause = next(
-        (line.split("ERROR!", 1)[-1].split("[ERROR]:", 1)[-1].strip() for line in reversed(errors)
-         if "ERROR" in line),
-        lines[-1] if lines else "ansible-galaxy failed",
-    )  # fmt: skip
-    return requirement, cause
+    said = []
+    for line in output.splitlines():
+        text = line.strip()
+        for prefix in ("[WARNING]:", "[ERROR]:", "ERROR!"):
+            text = text.removeprefix(prefix).strip()
+        text = text.removeprefix("- ").strip()
+        if " was NOT installed successfully:" in text:
+            requirement, _, cause = text.partition(" was NOT installed successfully:")
+            return requirement.strip(), cause.strip()
+        if (
+            text
+            and line.lstrip().startswith(("[ERROR]:", "ERROR!"))
+            and "--ignore-errors" not in text
+        ):
+            said.append(text)
+    return "", said[-1] if said else (output.strip().splitlines() or ["ansible-galaxy failed"])[-1]

@@ -1,0 +1,261 @@
+"""What a Molecule user brings: a role's own scenario, requirements, stages, Ansible options."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import RECORD_SESSION, leftovers, run, session_id
+
+pytestmark = pytest.mark.integration
+
+NTP = Path(__file__).parent / "labs" / "geerlingguy.ntp"
+
+VERIFY = """
+- name: Verify
+  hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.package_facts:
+    - ansible.builtin.assert:
+        that: "'ntpsec' in ansible_facts.packages"
+"""
+
+TESTINFRA = """
+def test_the_role_installed_ntpsec(host):
+    assert host.package("ntpsec").is_installed
+    assert host.file("/etc/ntpsec/ntp.conf").contains("pool.ntp.org")
+"""
+
+
+def test_a_real_roles_molecule_scenario_runs_as_it_is(
+    pytester: pytest.Pytester, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    role = pytester.path / "ansible-role-ntp"
+    shutil.copytree(NTP, role)
+    scenario = role / "molecule" / "default"
+    (scenario / "verify.yml").write_text(VERIFY)
+    (scenario / "tests").mkdir()
+    (scenario / "tests" / "test_default.py").write_text(TESTINFRA)
+    monkeypatch.setenv("MOLECULE_DISTRO", "debian12")  # the scenario's default is rockylinux9
+    result = run(pytester, "--dockerlab-molecule", str(scenario), "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "dockerlab: molecule.yml not carried: instance: privileged: True is not carried*",
+            "*role under test: geerlingguy.ntp, ntp, ansible-role-ntp (*ansible-role-ntp)",
+            "*molecule.yml::converge PASSED*",
+            "*molecule.yml::idempotence PASSED*",
+            "*molecule.yml::verify PASSED*",
+            "*test_default.py::test_the_role_installed_ntpsec*dockerlab-*instance* PASSED*",
+        ]
+    )
+    # The role was linked by its names in a folder of the run's, never in the user's tree.
+    assert not [p for p in role.rglob("*") if p.is_symlink()]
+    assert labelled_by(docker_client, result) == []
+
+    # The same scenario named by a lab file; its notes are said again.
+    (role / "dockerlab.yml").write_text("molecule: molecule/default\n")
+    again = run(pytester, str(role / "molecule"), "--dockerlab-file", str(role / "dockerlab.yml"))
+    again.assert_outcomes(passed=4)
+
+
+def labelled_by(client: Any, result: pytest.RunResult) -> list[str]:
+    header = next(line for line in result.outlines if "; session " in line)
+    return leftovers(client, header.rsplit("session ", 1)[1].rstrip(")"))
+
+
+def test_a_scenario_whose_converge_fails_fails_its_converge_item(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    scenario = pytester.path / "molecule" / "default"
+    scenario.mkdir(parents=True)
+    (scenario / "molecule.yml").write_text(
+        "platforms:\n  - name: instance\n    image: geerlingguy/docker-debian12-ansible\n"
+    )
+    (scenario / "converge.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Break\n      ansible.builtin.command: /bin/false\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", str(scenario))
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  instance: TASK [Break] (ansible.builtin.command): non-zero return code",
+            "*Captured ansible output call*",
+            "FAILED molecule/default/molecule.yml::converge - Failed: playbook *",
+        ]
+    )
+
+
+ROLE_META = "galaxy_info:\n  namespace: acme\n  role_name: base\n  author: acme\n"
+COLLECTION = """namespace: acme
+name: tools
+version: 1.0.0
+readme: README.md
+authors: [acme]
+"""
+REQUIREMENTS = """roles:
+  - name: acme.base
+    src: ./base.tar.gz
+collections:
+  - name: ./acme-tools-1.0.0.tar.gz
+    type: file
+"""
+USES_THEM = """
+- hosts: all
+  gather_facts: false
+  roles: [acme.base, acme.tools.hello]
+"""
+USED = """
+def test_both_ran(lab):
+    web = lab.host("web")
+    assert web.file("/etc/from-role").exists
+    assert web.file("/etc/from-collection").exists
+"""
+
+
+def requirements_lab(pytester: pytest.Pytester) -> None:
+    source = pytester.path / "sources"
+    (source / "base" / "tasks").mkdir(parents=True)
+    (source / "base" / "meta").mkdir()
+    (source / "base" / "meta" / "main.yml").write_text(ROLE_META)
+    (source / "base" / "tasks" / "main.yml").write_text(
+        "- ansible.builtin.copy: {dest: /etc/from-role, content: x}\n"
+    )
+    with tarfile.open(pytester.path / "base.tar.gz", "w:gz") as tar:
+        tar.add(source / "base", arcname="base")
+    collection = source / "acme" / "tools"
+    (collection / "roles" / "hello" / "tasks").mkdir(parents=True)
+    (collection / "galaxy.yml").write_text(COLLECTION)
+    (collection / "README.md").write_text("# tools\n")
+    (collection / "roles" / "hello" / "tasks" / "main.yml").write_text(
+        "- ansible.builtin.copy: {dest: /etc/from-collection, content: x}\n"
+    )
+    galaxy = Path(sys.executable).parent / "ansible-galaxy"
+    subprocess.run(
+        [galaxy, "collection", "build", str(collection), "--output-path", str(pytester.path)],
+        check=True,
+        capture_output=True,
+    )
+    (pytester.path / "requirements.yml").write_text(REQUIREMENTS)
+    pytester.makefile(
+        ".yml",
+        dockerlab="ansible:\n  playbooks: [site.yml]\n  requirements: requirements.yml\n"
+        "hosts:\n  web: {}\n",
+        site=USES_THEM,
+    )
+    pytester.makepyfile(USED)
+
+
+def test_requirements_install_once_from_local_tarballs_and_then_need_nothing(
+    pytester: pytest.Pytester, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(pytester.path / "cache"))
+    requirements_lab(pytester)
+    first = run(pytester)
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(["dockerlab: installing requirements of requirements.yml into *"])
+    # Installed once: the next session with the same content takes them from the cache.
+    second = run(pytester)
+    second.assert_outcomes(passed=1)
+    assert "installing requirements" not in second.stdout.str()
+
+    (pytester.path / "requirements.yml").write_text(
+        REQUIREMENTS.replace("./base.tar.gz", "./missing.tar.gz")
+    )
+    broken = run(pytester)
+    broken.assert_outcomes(errors=1)
+    broken.stdout.fnmatch_lines(
+        [
+            "*requirements.yml: requirement acme.base (src ./missing.tar.gz) could not be *"
+        ]
+    )
+
+
+STAGES_LAB = """
+ansible:
+  prepare: [prepare.yml]
+  playbooks: [site.yml]
+  cleanup: [cleanup.yml]
+  idempotence: true
+  env: {LAB_VALUE: from-the-lab-file, CLEANUP_FILE: "%s"}
+  config: {defaults: {error_on_undefined_vars: true}}
+hosts:
+  web: {}
+"""
+PREPARE = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.shell: echo prepare >> /root/log
+"""
+SITE = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Log each converge (Molecule users tag such a task for the idempotence pass)
+      ansible.builtin.shell: echo converge >> /root/log
+      tags: [molecule-idempotence-notest]
+    - name: Write what the environment says
+      ansible.builtin.copy: {dest: /root/env, content: "{{ lookup('env', 'LAB_VALUE') }}"}
+      tags: [envfile]
+    - name: Never in a converge
+      ansible.builtin.file: {path: /root/notest-ran, state: touch}
+      tags: [notest]
+"""
+CLEANUP = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{{ lookup('env', 'CLEANUP_FILE') }}"
+        content: "cleaned {{ inventory_hostname }}"
+      delegate_to: localhost
+"""
+STAGES_TEST = """
+def test_stages_tags_and_options(lab):
+    web = lab.host("web")
+    # prepare once, converge once: the idempotence pass skipped the tagged task
+    assert web.file("/root/log").content_string == "prepare\\nconverge\\n"
+    assert web.file("/root/env").content_string == "from-the-lab-file"
+    assert not web.file("/root/notest-ran").exists
+    checked = lab.converge("site.yml", check=True)
+    assert checked.ok
+    assert web.file("/root/log").content_string == "prepare\\nconverge\\n"  # check mode
+    tagged = lab.converge("site.yml", tags=["envfile"])
+    assert tagged.ok and [t.task for t in tagged.changed_tasks] == []
+    assert web.file("/root/log").content_string == "prepare\\nconverge\\n"  # only the tag
+"""
+
+
+def test_prepare_cleanup_notest_tags_and_options(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    mark = pytester.path / "cleanup-ran"
+    pytester.makefile(
+        ".yml",
+        dockerlab=STAGES_LAB % mark,
+        prepare=PREPARE,
+        site=SITE,
+        cleanup=CLEANUP,
+    )
+    pytester.makepyfile(STAGES_TEST)
+    pytester.makeconftest(RECORD_SESSION)
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "dockerlab: converging prepare.yml on web",
+            "dockerlab: converging site.yml on web",
+            "dockerlab: idempotence pass: running site.yml again on web",
+        ]
+    )
+    assert mark.read_text() == "cleaned web"  # before the lab went
+    assert leftovers(docker_client, session_id(pytester)) == []
