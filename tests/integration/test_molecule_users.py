@@ -173,9 +173,7 @@ def test_requirements_install_once_from_local_tarballs_and_then_need_nothing(
     broken = run(pytester)
     broken.assert_outcomes(errors=1)
     broken.stdout.fnmatch_lines(
-        [
-            "*requirements.yml: requirement acme.base (src ./missing.tar.gz) could not be *"
-        ]
+        ["*requirements.yml: requirement acme.base (src ./missing.tar.gz) could not be *"]
     )
 
 
