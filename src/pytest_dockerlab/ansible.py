@@ -322,7 +322,7 @@ class Ansible:
         role under test, installed requirements). ``idempotence`` only names the run in
         progress lines: an idempotence pass.
         """
-        options = options or self.settings.run
+        options = options or self.settings.run.shared()
         import ansible_runner
 
         if not playbook.is_file():

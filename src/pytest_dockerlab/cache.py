@@ -79,6 +79,8 @@ def _skipped_file(name: str, plugins: bool) -> bool:
     )
     return (
         lower.startswith(".")
+        # Lab definitions, which Ansible never reads; the run's own counts as parsed.
+        or lower in ("dockerlab.yml", "molecule.yml")
         or lower.endswith((".md", ".rst", *_GENERATED))
         or (doc and suffix in ("", "txt"))
         or python_test
@@ -267,16 +269,20 @@ def run_key(
         name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         manifest[f"file {name}"] = _file_digest(path)
     settings: dict[str, Any] = {
-        "playbooks": [
-            str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
-            for p in (*spec.ansible.prepare, None, *spec.ansible.playbooks)
-            if p is not None
-        ]
-        + [f"{len(spec.ansible.prepare)} prepare"],
-        "ansible options (check, diff, tags, verbosity, config, env)": spec.ansible.run,
-        "requirements": requirements_digest(spec.ansible.requirements)
-        if spec.ansible.requirements
-        else None,
+        "prepare, then playbooks": [
+            [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in stage]
+            for stage in (spec.ansible.prepare, spec.ansible.playbooks)
+        ],
+        # How loud a run is changes nothing it does.
+        "ansible options (check, diff, tags, config, env)": dataclasses.replace(
+            spec.ansible.run, verbosity=0
+        ),
+        "content of config and vault password files": [
+            _file_digest(p)
+            for p in (spec.ansible.run.config, spec.ansible.run.vault_password_file)
+            if isinstance(p, Path)
+        ],
+        "requirements": [requirements_digest(p) for p in spec.ansible.requirements],
         "extra_vars": spec.ansible.extra_vars,
         "roles_path (its order picks between roles of one name)": [
             str(p) for p in spec.ansible.roles_path

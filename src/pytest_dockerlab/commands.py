@@ -24,9 +24,10 @@ from .cleanup import kept_lab, labs_on, remove_temp, temp_entries
 from .config import LAB_FILE_NAME, Settings
 from .engine import Engine
 from .exceptions import DockerlabError, UnknownHostError
-from .images import catalogue
+from .images import Recipe, catalogue
 from .labels import SessionIdentity
-from .labfile import ContainerSpec, LabSpec, load_lab_file
+from .labfile import ContainerSpec, LabSpec
+from .loading import load_lab
 from .session import LabSession
 from .signals import handling, raise_interrupt
 
@@ -43,10 +44,13 @@ def lab_file_here(path: str | None) -> Path | None:
     return here if here.is_file() else None
 
 
-def _load(path: Path | None) -> LabSpec:
+def _load(path: Path | None) -> tuple[LabSpec, dict[str, Recipe]]:
+    """The lab of ``path`` (or of the Molecule scenario it names) and its recipes."""
     if path is None:
         raise DockerlabError(f"no {LAB_FILE_NAME} in {Path.cwd()}: pass --lab PATH")
-    return load_lab_file(path)
+    spec, recipes, _ = load_lab(Settings(lab_file=path))
+    assert spec is not None  # a lab file was given
+    return spec, recipes
 
 
 def _hosts(spec: LabSpec, names: Sequence[str]) -> list[str]:
@@ -56,24 +60,22 @@ def _hosts(spec: LabSpec, names: Sequence[str]) -> list[str]:
     return list(names) or list(spec.host_names)
 
 
-def _session(spec: LabSpec, engine: Engine, names: Sequence[str], say: Say) -> LabSession:
+def _session(
+    spec: LabSpec, recipes: dict[str, Recipe], engine: Engine, names: Sequence[str], say: Say
+) -> LabSession:
     settings = Settings(lab_file=spec.path)
-    recipes = catalogue(spec.images.recipes)
-    for name in names:
-        if spec.hosts[name].image not in recipes:
-            raise DockerlabError(f"host {name!r} uses unknown image {spec.hosts[name].image!r}")
     return LabSession(spec, engine, recipes, SessionIdentity.create(), settings, names, say)
 
 
 def up(engine: Engine, path: Path | None, names: Sequence[str], converge: bool, say: Say) -> int:
     """Boot ``names`` (every host by default), converge them if asked, and keep them."""
-    spec = _load(path)
+    spec, recipes = _load(path)
     hosts = _hosts(spec, names)
     if not converge:
         spec = replace(spec, ansible=replace(spec.ansible, playbooks=()))
     # Until the lab is up, Ctrl-C or SIGTERM removes what was made; afterwards it is kept.
     with handling((signal.SIGTERM,), raise_interrupt, only_default=True):
-        session = _session(spec, engine, hosts, say)
+        session = _session(spec, recipes, engine, hosts, say)
         with session:
             session.lab.keep_now()
     for name, error in {**session.unavailable, **session.setup_failures}.items():
@@ -163,7 +165,7 @@ def check_reference(ref: str) -> None:
 def bake(engine: Engine, path: Path | None, host: str, ref: str, say: Say) -> int:
     """Converge ``host`` alone (or take its cache entry) and save it as image ``ref``."""
     check_reference(ref)
-    spec = _load(path)
+    spec, recipes = _load(path)
     _hosts(spec, [host])
     settings = spec.hosts[host].container
     if settings.named_volumes:
@@ -172,7 +174,7 @@ def bake(engine: Engine, path: Path | None, host: str, ref: str, say: Say) -> in
             "of an image: what the converge wrote there is not baked"
         )
     with handling((signal.SIGTERM,), raise_interrupt, only_default=True):
-        session = _session(spec, engine, [host], say)
+        session = _session(spec, recipes, engine, [host], say)
         with session:
             error = session.unavailable.get(host) or session.setup_failures.get(host)
             if error:

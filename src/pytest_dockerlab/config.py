@@ -238,9 +238,15 @@ def resolve(config: pytest.Config) -> Settings:
         )
     molecule = option.dockerlab_molecule or config.getini("dockerlab_molecule") or None
     molecule_path = None
+    if molecule and option.dockerlab_file:
+        raise pytest.UsageError(
+            "dockerlab: --dockerlab-molecule and --dockerlab-file name two labs; pass one"
+        )
     if molecule:
         base = Path.cwd() if option.dockerlab_molecule else config.rootpath
         molecule_path = (base / str(molecule)).resolve()
+        if molecule_path.name == "molecule.yml":  # the file named instead of its folder
+            molecule_path = molecule_path.parent
         if not (molecule_path / "molecule.yml").is_file():
             raise pytest.UsageError(
                 f"dockerlab: --dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}"

@@ -119,9 +119,9 @@ class Converger:
                 roles += [linked_roles] if linked_roles else []
                 collections += [linked_collections] if linked_collections else []
                 self.progress(f"{found.kind} under test: {', '.join(found.names)} ({found.root})")
-            if self.spec.requirements is not None:
+            for requirements in self.spec.requirements:
                 installed = install_requirements(
-                    self.spec.requirements, cache_home() / "requirements", self.progress
+                    requirements, cache_home() / "requirements", self.progress
                 )
                 roles.append(installed[0])
                 collections.append(installed[1])
@@ -240,7 +240,7 @@ class Converger:
             return {}
         return converge_session(
             lambda playbook, on, skip, again: self.run(
-                playbook, on, skip_tags=skip, idempotence=again
+                playbook, on, skip_tags=skip, idempotence=again, options=self.spec.run
             ),
             self.spec.playbooks,
             hosts,

@@ -240,7 +240,7 @@ class AnsibleSpec:
     cache: bool = True  # the converge cache may hold this lab's converges
     prepare: tuple[Path, ...] = ()  # once after boot, before the converge; not idempotence-checked
     cleanup: tuple[Path, ...] = ()  # before the lab is removed
-    requirements: Path | None = None  # requirements.yml: roles and collections to install
+    requirements: tuple[Path, ...] = ()  # requirements.yml files: roles and collections
     run: RunOptions = field(default_factory=lambda: RunOptions())
 
 
@@ -256,6 +256,12 @@ class RunOptions:
     vault_password_file: Path | None = None
     config: Path | Mapping[str, Mapping[str, Any]] | None = None  # ansible.cfg or its sections
     env: Mapping[str, str] = field(default_factory=dict)
+
+    def shared(self) -> RunOptions:
+        """What every run takes (config, env, vault, diff, verbosity); ``check``, ``tags``
+        and ``skip_tags`` are the session converge's: a prepare, a cleanup, a verify or a
+        test's ``lab.converge`` runs whole unless it says otherwise."""
+        return replace(self, check=False, tags=(), skip_tags=())
 
 
 @dataclass(frozen=True)
@@ -648,9 +654,13 @@ def _parse_ansible(doc: _YamlFile, root: Path, value: Any) -> AnsibleSpec:
         for stage in ("playbooks", "prepare", "cleanup")
     }  # fmt: skip
     roles = _paths(doc, (*at, "roles_path"), raw.get("roles_path"))
-    requirements = None
-    if raw.get("requirements") is not None:
-        requirements = _existing_file(doc, (*at, "requirements"), root, raw["requirements"])
+    requirements = []
+    for where, text in _paths(doc, (*at, "requirements"), raw.get("requirements")):
+        requirements.append(_existing_file(doc, where, root, text))
+        try:
+            yaml.safe_load(requirements[-1].read_text())
+        except yaml.YAMLError as exc:
+            doc.fail(where, f"{requirements[-1]} does not parse: {exc}")
     flags = {"idempotence": False, "cache": True}
     for key, default in flags.items():
         flags[key] = raw.get(key, default)
@@ -664,7 +674,7 @@ def _parse_ansible(doc: _YamlFile, root: Path, value: Any) -> AnsibleSpec:
         cache=flags["cache"],
         prepare=stages["prepare"],
         cleanup=stages["cleanup"],
-        requirements=requirements,
+        requirements=tuple(requirements),
         run=parse_run_options(doc, at, root, raw),
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .exceptions import DockerlabError, IdempotenceError
+from .exceptions import AnsibleDeprecationWarning, DockerlabError, IdempotenceError
 
 # ${VAR}, ${VAR:-default}, ${VAR-default} and $VAR, as Molecule expands molecule.yml.
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")
@@ -34,20 +35,13 @@ _WELL_KNOWN = (
         r":(?P<version>[\w.]+)"
     ),
 )
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13", "jammy": "22.04", "noble": "24.04"}
 # Molecule's own playbooks by stage, in the scenario folder unless the provisioner says.
 _STAGES = ("prepare", "converge", "side_effect", "cleanup", "verify")
 # Platform keys carried as a host's container settings, with our name for them.
-_CONTAINER_KEYS = {
-    "capabilities": "capabilities",
-    "security_opts": "security_opts",
-    "tmpfs": "tmpfs",
-    "volumes": "volumes",
-    "published_ports": "published_ports",
-    "etc_hosts": "etc_hosts",
-    "env": "env",
-    "ulimits": "ulimits",
-}
+_CONTAINER_KEYS = ("capabilities", "security_opts", "tmpfs", "volumes", "published_ports",
+                   "etc_hosts", "env", "ulimits")  # fmt: skip
 # Platform keys our run profile replaces: said once, not carried.
 _PROFILE_KEYS = ("privileged", "cgroupns_mode", "command", "override_command")
 
@@ -68,12 +62,15 @@ class Scenario:
     folder: Path
     lab: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-    verify: Path | None = None  # verify.yml, run as a test item
-    side_effect: Path | None = None
+    verify: Path | None = None  # verify.yml (the Ansible verifier), a test item
+    side_effect: Path | None = None  # side_effect.yml, a test item before verify
     tests: Path | None = None  # the testinfra verifier's folder
+    testinfra: bool = False  # the verifier is testinfra: tests/ runs on every platform
+    environment: dict[str, str] = field(default_factory=dict)  # MOLECULE_* for the runs
 
     @property
     def path(self) -> Path:
+        """The scenario's molecule.yml."""
         return self.folder / "molecule.yml"
 
 
@@ -93,14 +90,15 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
 
 
 def molecule_environment(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables Molecule sets for a scenario, under the caller's."""
+    """The caller's environment with the variables Molecule sets for a scenario (its own
+    win, as in Molecule)."""
     project = folder.parent.parent
     return {
+        **environ,
         "MOLECULE_SCENARIO_NAME": folder.name,
         "MOLECULE_SCENARIO_DIRECTORY": str(folder),
         "MOLECULE_PROJECT_DIRECTORY": str(project),
         "MOLECULE_EPHEMERAL_DIRECTORY": str(folder / ".dockerlab"),
-        **environ,
     }
 
 
@@ -139,31 +137,77 @@ def convert(
         raise ScenarioError(folder, f"molecule.yml does not parse: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(folder, "molecule.yml must be a mapping")
+    try:
+        return _convert(folder, data, env, known)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        # A shape the checks below do not name: still the scenario's error, not a traceback.
+        raise ScenarioError(
+            folder, f"molecule.yml has a setting of an unexpected shape ({exc})"
+        ) from None
+
+
+def _mapping(folder: Path, where: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ScenarioError(folder, f"{where} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _convert(
+    folder: Path, data: dict[str, Any], env: Mapping[str, str], known: Mapping[str, Any]
+) -> Scenario:
     scenario = Scenario(folder, {})
     notes = scenario.notes
-    driver = (data.get("driver") or {}).get("name", "docker")
+    scenario.environment = {k: v for k, v in env.items() if k.startswith("MOLECULE_")}
+    driver = _mapping(folder, "driver", data.get("driver")).get("name", "docker")
     if driver not in ("docker", "podman", "default", "delegated"):
         notes.append(f"driver {driver!r}: the lab runs on the Docker engine instead")
     platforms = data.get("platforms") or []
     if not isinstance(platforms, list) or not platforms:
         raise ScenarioError(folder, "no platforms: a lab needs at least one host")
-    provisioner = data.get("provisioner") or {}
-    inventory = provisioner.get("inventory") or {}
-    host_vars = inventory.get("host_vars") or {}
-    group_vars = inventory.get("group_vars") or {}
+    provisioner = _mapping(folder, "provisioner", data.get("provisioner"))
+    inventory = _mapping(folder, "provisioner.inventory", provisioner.get("inventory"))
+    host_vars = _mapping(folder, "provisioner.inventory.host_vars", inventory.get("host_vars"))
+    group_vars = _mapping(folder, "provisioner.inventory.group_vars", inventory.get("group_vars"))
     hosts: dict[str, dict[str, Any]] = {}
     images: dict[str, str] = {}
-    for platform in platforms:
+    for index, platform in enumerate(platforms):
+        platform = _mapping(folder, f"platforms[{index}]", platform)
         name = str(platform.get("name", ""))
         if not name:
-            raise ScenarioError(folder, "a platform has no name")
+            raise ScenarioError(folder, f"platforms[{index}] has no name")
+        if not _HOST_NAME.fullmatch(name):
+            raise ScenarioError(
+                folder,
+                f"platforms[{index}].name {name!r}: hosts here resolve each other by name, so a "
+                "name is a DNS label (lower-case letters, digits, '-'): rename the platform",
+            )
         host: dict[str, Any] = {}
         groups = [*(platform.get("groups") or []), *(platform.get("children") or [])]
         if platform.get("children"):
             notes.append(f"{name}: children groups are groups the host is in (no nesting)")
         if groups:
             host["groups"] = list(dict.fromkeys(map(str, groups)))
+        if name in hosts:
+            raise ScenarioError(folder, f"platforms[{index}].name {name!r} appears twice")
         image = str(platform.get("image") or "")
+        if not image:
+            raise ScenarioError(
+                folder, f"platforms[{index}] ({name}) has no image (an unset variable?)"
+            )
+        dockerfile = platform.get("dockerfile") or (
+            "Dockerfile.j2" if (folder / "Dockerfile.j2").is_file() else None
+        )
+        if dockerfile and not platform.get("pre_build_image", False):
+            # Molecule builds this platform from a template of its own: no recipe of ours
+            # would run its steps.
+            raise ScenarioError(
+                folder,
+                f"platform {name} is built from Molecule's {dockerfile} (pre_build_image is "
+                "not true): its steps would not run here; use a prebuilt image such as "
+                f"geerlingguy/docker-debian12-ansible, or a recipe ({', '.join(known)})",
+            )
         recipe = recipe_for(image, known)
         if recipe is None:
             dockerfile = platform.get("dockerfile")
@@ -177,9 +221,13 @@ def convert(
         images[name] = recipe
         if recipe != image:
             notes.append(f"{name}: image {image} runs as this plugin's {recipe}")
-        for key, ours in _CONTAINER_KEYS.items():
+        for key in _CONTAINER_KEYS:
             if key in platform:
                 value = platform[key]
+                if key in ("volumes", "capabilities", "security_opts", "published_ports") and (
+                    not isinstance(value, list)
+                ):
+                    raise ScenarioError(folder, f"platforms[{index}].{key} must be a list")
                 if key == "volumes":
                     value = [v for v in value if not str(v).startswith("/sys/fs/cgroup")]
                     if len(value) < len(platform[key]):
@@ -190,7 +238,7 @@ def convert(
                 if key == "env":
                     host["env"] = {str(k): str(v) for k, v in value.items()}
                     continue
-                host[ours] = value
+                host[key] = value
         for key in _PROFILE_KEYS:
             if platform.get(key) and not (key == "command" and _is_init(platform[key])):
                 notes.append(f"{name}: {key}: {platform[key]!r} is not carried: the least-"
@@ -200,15 +248,19 @@ def convert(
         for key in sorted(other):
             notes.append(f"{name}: {key} is not carried")
         variables: dict[str, Any] = {}
-        for group in ["all", *groups]:
+        # Ansible's order: all, then groups of one depth by name (a later one wins); a host
+        # of no group is in ungrouped.
+        for group in ["all", *(sorted(map(str, groups)) or ["ungrouped"])]:
             variables.update(group_vars.get(group) or {})
         variables.update(host_vars.get(name) or {})
         if variables:
             host["vars"] = variables
         hosts[name] = host
     if group_vars:
-        notes.append("group_vars became host vars of the group's hosts (same values; host "
-                     "vars still win)")  # fmt: skip
+        notes.append(
+            "inventory group_vars became host vars of the group's hosts (host vars still "
+            "win; so do they over a group_vars/ folder, unlike in Molecule)"
+        )
     distinct = set(images.values())
     lab: dict[str, Any] = {}
     if len(distinct) == 1:
@@ -219,10 +271,20 @@ def convert(
     lab["hosts"] = hosts
     lab["ansible"] = _ansible(folder, data, provisioner, scenario)
     scenario.lab = lab
-    verifier = data.get("verifier") or {}
-    tests = folder / str(verifier.get("directory") or "tests")
-    if verifier.get("name", "ansible") == "testinfra" or tests.is_dir():
-        scenario.tests = tests if tests.is_dir() else None
+    verifier = _mapping(folder, "verifier", data.get("verifier"))
+    scenario.testinfra = verifier.get("name", "ansible") == "testinfra"
+    scenario.tests = folder / str(verifier.get("directory") or "tests")
+    if not scenario.testinfra:
+        if scenario.tests.is_dir():
+            notes.append(f"{scenario.tests.name}/ is not run: the verifier is ansible, as in "
+                         "Molecule (verifier: {name: testinfra} runs it)")  # fmt: skip
+    else:
+        scenario.verify = None
+    sequence = _mapping(folder, "scenario", data.get("scenario")).get("test_sequence")
+    if sequence:
+        notes.append("scenario.test_sequence is not followed: the items are converge, "
+                     "idempotence, side_effect and verify")  # fmt: skip
+    lab["ansible"].setdefault("env", {}).update(scenario.environment)
     return scenario
 
 
@@ -268,15 +330,16 @@ def _ansible(
         ansible["diff"] = True
     for key in sorted(set(options) - {"diff"} - {k for k in options if re.fullmatch(r"v+", k)}):
         notes.append(f"provisioner option {key} is not carried")
-    dependency = data.get("dependency") or {}
-    dep_options = dependency.get("options") or {}
-    requirements = dep_options.get("requirements-file") or dep_options.get("role-file")
-    for candidate in ([folder / str(requirements)] if requirements else [
-        folder / "requirements.yml", folder / "collections.yml"
-    ]):  # fmt: skip
-        if candidate.is_file():
-            ansible["requirements"] = str(candidate)
-            break
+    dependency = _mapping(folder, "dependency", data.get("dependency"))
+    dep_options = _mapping(folder, "dependency.options", dependency.get("options"))
+    # Molecule's role-file (requirements.yml) and requirements-file (collections.yml): both.
+    files = [dep_options.get("role-file") or "requirements.yml",
+             dep_options.get("requirements-file") or "collections.yml"]  # fmt: skip
+    found_files = [str(folder / f) for f in files if (folder / f).is_file()]
+    if found_files and dependency.get("enabled", True) and dependency.get("name") != "shell":
+        ansible["requirements"] = found_files
+    elif dependency.get("name") == "shell":
+        notes.append("the shell dependency command is not run")
     for key in ("links", "hosts"):
         if (provisioner.get("inventory") or {}).get(key):
             notes.append(f"provisioner inventory {key} is not carried")
@@ -287,7 +350,19 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
     """The scenario as a ``dockerlab.yml`` at ``target``, paths relative to its folder,
     headed by what did not carry over."""
     lab = _relative(scenario.lab, target.parent)
+    # What this machine's Molecule variables were at import: not for a file to commit.
+    env = {k: v for k, v in (lab["ansible"].get("env") or {}).items()
+           if k not in scenario.environment}  # fmt: skip
+    if env:
+        lab["ansible"]["env"] = env
+    else:
+        lab["ansible"].pop("env", None)
     header = [f"# Converted from {scenario.path} by `dockerlab import-molecule`."]
+    if scenario.testinfra:
+        header.append(
+            "# tests/ uses testinfra's host fixture: under this file it would be this machine;"
+            " run the scenario with --dockerlab-molecule, or use lab.host(NAME) in them."
+        )
     if scenario.verify:
         verify = os.path.relpath(scenario.verify, target.parent)
         header.append(f"# verify: call lab.converge({verify!r}) in a test.")
@@ -295,14 +370,14 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
     target.write_text("\n".join(header) + "\n" + yaml.safe_dump(lab, sort_keys=False))
 
 
-def _relative(value: Any, base: Path) -> Any:
-    if isinstance(value, dict):
-        return {k: _relative(v, base) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_relative(v, base) for v in value]
-    if isinstance(value, str) and value.startswith("/") and Path(value).exists():
-        return os.path.relpath(value, base)
-    return value
+def _relative(lab: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The lab with its playbook and requirements paths relative to ``base`` (nothing else:
+    a var that happens to name a path stays as written)."""
+    ansible = dict(lab.get("ansible") or {})
+    for key in ("playbooks", "prepare", "cleanup", "requirements"):
+        if key in ansible:
+            ansible[key] = [os.path.relpath(p, base) for p in ansible[key]]
+    return {**lab, "ansible": ansible}
 
 
 # The scenario as test items
@@ -313,28 +388,34 @@ class ScenarioFile(pytest.File):
     verify playbook, each a test item."""
 
     scenario: Scenario
-    hosts: tuple[str, ...]
 
     def collect(self) -> Iterator[pytest.Item]:
         yield pytest.Function.from_parent(self, name="converge", callobj=_converge)
         yield pytest.Function.from_parent(self, name="idempotence", callobj=_idempotence)
+        if self.scenario.side_effect is not None:
+            yield pytest.Function.from_parent(self, name="side_effect", callobj=_side_effect)
         if self.scenario.verify is not None:
             yield pytest.Function.from_parent(self, name="verify", callobj=_verify)
 
 
-def _failures(current: Any, request: pytest.FixtureRequest) -> dict[str, Any]:
+def _failures(current: Any) -> dict[str, Any]:
     names = current.lab.spec.host_names
     current.ensure(names)
     for name in names:
         if name in current.unavailable:
-            pytest.skip(f"host {name}: {current.unavailable[name]}")
+            # Molecule fails a scenario it cannot create: a skip would pass a CI job.
+            pytest.fail(f"platform {name}: {current.unavailable[name]}", pytrace=False)
+    while current.converger.deprecations:
+        warnings.warn(
+            AnsibleDeprecationWarning(current.converger.deprecations.pop(0)), stacklevel=1
+        )
     return {n: current.setup_failures[n] for n in names if n in current.setup_failures}
 
 
 def _converge(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
     """The scenario's converge: every platform converged."""
     failures = {
-        n: e for n, e in _failures(_dockerlab_lab, request).items()
+        n: e for n, e in _failures(_dockerlab_lab).items()
         if not isinstance(e, IdempotenceError)
     }  # fmt: skip
     if failures:
@@ -347,7 +428,7 @@ def _converge(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
 
 def _idempotence(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
     """The scenario's idempotence pass: the converge again changed nothing."""
-    failures = _failures(_dockerlab_lab, request)
+    failures = _failures(_dockerlab_lab)
     changed = [e for e in failures.values() if isinstance(e, IdempotenceError)]
     if changed:
         pytest.fail(str(changed[0]), pytrace=False)
@@ -357,11 +438,25 @@ def _idempotence(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
 
 def _verify(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
     """The scenario's verify.yml (Molecule's Ansible verifier) on every platform."""
-    failures = _failures(_dockerlab_lab, request)
+    failures = _failures(_dockerlab_lab)
     if failures:
         pytest.skip("the converge failed: nothing to verify")
-    scenario = request.node.parent.scenario
-    result = _dockerlab_lab.converger.run(scenario.verify, list(_dockerlab_lab.lab.running))
+    _run_stage(_dockerlab_lab, request, request.node.parent.scenario.verify)
+
+
+def _side_effect(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
+    """The scenario's side_effect.yml, before its verify (Molecule's sequence)."""
+    if _failures(_dockerlab_lab):
+        pytest.skip("the converge failed: no side effect")
+    _run_stage(_dockerlab_lab, request, request.node.parent.scenario.side_effect)
+
+
+def _run_stage(current: Any, request: pytest.FixtureRequest, playbook: Path) -> None:
+    from .converge import CONVERGE_SKIP_TAGS
+
+    result = current.converger.run(
+        playbook, list(current.lab.running), skip_tags=CONVERGE_SKIP_TAGS
+    )
     if not result.ok:
         request.node.add_report_section("call", "ansible output", result.output)
         pytest.fail(result.describe_failure(), pytrace=False)

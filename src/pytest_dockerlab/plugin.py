@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import config as cfg
-from .exceptions import AnsibleDeprecationWarning, DockerlabError, UnknownImageError
+from .exceptions import AnsibleDeprecationWarning, DockerlabError
 from .images import Recipe, catalogue
-from .labfile import LabSpec, load_lab_file
+from .labfile import LabSpec
+from .loading import load_lab
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
 from .signals import handling, raise_interrupt
 
@@ -88,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = _State(settings=cfg.resolve(config))
     config.stash[STATE_KEY] = state
     try:
-        state.spec, state.recipes, state.scenario = _load(state.settings)
+        state.spec, state.recipes, state.scenario = load_lab(state.settings)
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     if state.spec is None:
@@ -103,54 +104,49 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(_InterruptLine(config), "dockerlab-interrupt")
     state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
-    if state.scenario is not None and getattr(config.option, "hosts", None) is None:
-        # The scenario's testinfra tests run on every platform, as Molecule's verifier has
-        # them: testinfra's own --hosts, naming the lab's containers.
-        config.option.hosts = ",".join(
-            f"docker://{state.identity.container_name(h)}" for h in state.spec.host_names
+    if state.scenario is not None:
+        _scenario_verifier(config, state)
+
+
+def _scenario_verifier(config: pytest.Config, state: _State) -> None:
+    """What a scenario's testinfra tests expect from Molecule's verifier: an inventory of the
+    platforms (``MOLECULE_INVENTORY_FILE``), the ``MOLECULE_*`` variables, and testinfra's
+    ``--hosts`` and ``--ansible-inventory`` naming the platforms (test ids stay the
+    platforms' names: ``ansible://instance``)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from .ansible import InventoryHost, ansible_search_path, build_inventory
+
+    assert state.spec is not None and state.identity is not None and state.scenario is not None
+    identity, spec = state.identity, state.spec
+    inventory = Path(tempfile.gettempdir()) / f"{identity.prefix}-inventory.yml"
+    hosts = [
+        InventoryHost(
+            name, identity.container_name(name), h.groups, h.vars, state.recipes[h.image].python
         )
+        for name, h in spec.hosts.items()
+    ]
+    inventory.write_text(yaml.safe_dump(build_inventory(hosts)))
+    before = dict(os.environ)
+    # testinfra reads the inventory with ansible-inventory, from this environment's scripts.
+    os.environ.update(
+        {**state.scenario.environment, "MOLECULE_INVENTORY_FILE": str(inventory),
+         "PATH": ansible_search_path()}
+    )  # fmt: skip
 
+    def restore() -> None:
+        os.environ.clear()
+        os.environ.update(before)
+        inventory.unlink(missing_ok=True)
 
-def _load(
-    settings: cfg.Settings,
-) -> tuple[LabSpec | None, dict[str, Recipe], Scenario | None]:
-    """The lab (None without one), every recipe it may use, and the Molecule scenario it
-    comes from (if it does), checked together."""
-    scenario = None
-    if settings.molecule is not None:
-        spec, scenario = _scenario(settings.molecule)
-    elif settings.lab_file is None:
-        return None, {}, None
-    else:
-        spec = load_lab_file(settings.lab_file)
-        if spec.molecule is not None:
-            spec, scenario = _scenario(spec.molecule)
-    recipes = catalogue(spec.images.recipes)
-    known = sorted(recipes)
-    if settings.image is not None:
-        if settings.image not in recipes:
-            where = f"{settings.image_origin} {settings.image}: unknown image"
-            raise UnknownImageError(settings.image, where, known)
-        # One image for the whole run: it replaces the lab file's default and its matrix.
-        spec = spec.on_image(settings.image)
-        spec = replace(spec, images=replace(spec.images, matrix=()))
-    for name in spec.images.matrix:
-        if name not in recipes:
-            where = f"lab file {spec.path}: images.matrix names unknown image {name!r}"
-            raise UnknownImageError(name, where, known)
-    for host in spec.hosts.values():
-        if host.image not in recipes:
-            where = f"lab file {spec.path}: host {host.name!r} uses unknown image {host.image!r}"
-            raise UnknownImageError(host.image, where, known)
-    return spec, recipes, scenario
-
-
-def _scenario(folder: Path) -> tuple[LabSpec, Scenario]:
-    from .labfile import parse_lab
-    from .molecule import convert
-
-    scenario = convert(folder, catalogue())
-    return parse_lab(scenario.lab, scenario.path), scenario
+    state.signals.callback(restore)
+    if state.scenario.testinfra and getattr(config.option, "hosts", None) is None:
+        config.option.hosts = ",".join(f"ansible://{name}" for name in spec.host_names)
+        config.option.ansible_inventory = str(inventory)
 
 
 def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
@@ -166,6 +162,16 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
     if state.scenario is not None:
         lines += [f"dockerlab: molecule.yml not carried: {note}" for note in state.scenario.notes]
     return lines
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A scenario's tests/ run only with the testinfra verifier, as in Molecule (without
+    it, their ``host`` would be this machine)."""
+    state = config.stash.get(STATE_KEY, None)
+    scenario = state.scenario if state is not None else None
+    if scenario is not None and not scenario.testinfra and collection_path == scenario.tests:
+        return True
+    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -280,7 +286,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
     # Before pytest_configure: read the settings and the lab file's recipes ourselves.
     try:
-        _, recipes, _ = _load(cfg.resolve(config))
+        _, recipes, _ = load_lab(cfg.resolve(config))
         engine = connect()
     except (DockerlabError, pytest.UsageError) as exc:
         sys.stderr.write(f"dockerlab: {str(exc).removeprefix('dockerlab: ')}\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -66,17 +67,23 @@ def under_test(start: Path) -> UnderTest | None:
 
 
 def role_names(root: Path, meta: dict[str, Any]) -> tuple[str, ...]:
-    """``namespace.role_name`` (the namespace, else the author, as Molecule takes it),
-    ``role_name`` and the folder's name."""
-    info = meta.get("galaxy_info") if isinstance(meta.get("galaxy_info"), dict) else {}
-    assert isinstance(info, dict)
-    role_name = str(info.get("role_name") or root.name)
-    if role_name.startswith("ansible-role-"):
-        role_name = role_name.removeprefix("ansible-role-")
+    """The names Molecule (ansible-compat) gives a role: ``namespace.role_name`` (the
+    namespace, else the author; only when that makes a valid name), ``role_name`` (else
+    the folder's name without ``ansible-role-``), and the folder's own name."""
+    raw = meta.get("galaxy_info")
+    info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    role_name = str(info.get("role_name") or "")
+    if not role_name:
+        role_name = re.sub(r"^(ansible-role-|ansible-)", "", root.name).split(".", 2)[-1]
     namespace = info.get("namespace") or info.get("author")
-    names = [f"{namespace}.{role_name}"] if isinstance(namespace, str) and namespace else []
+    names = []
+    if isinstance(namespace, str) and _FQRN.fullmatch(f"{namespace}.{role_name}"):
+        names.append(f"{namespace}.{role_name}")
     names += [role_name, root.name]
     return tuple(dict.fromkeys(n for n in names if "/" not in n))
+
+
+_FQRN = re.compile(r"[a-z0-9][a-z0-9_]+\.[a-z][a-z0-9_]+")
 
 
 def _yaml(path: Path) -> dict[str, Any]:
@@ -118,28 +125,51 @@ def requirements_digest(path: Path) -> str:
     h = hashlib.sha256(path.read_bytes())
     for source in local_sources(path):
         h.update(str(source).encode())
-        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+        files = [source]
+        if source.is_dir():  # a role's or collection's folder: not its .git or other tools'
+            files = sorted(
+                p
+                for p in source.rglob("*")
+                if p.is_file() and not any(s.startswith(".") for s in p.relative_to(source).parts)
+            )
         for file in files:
             h.update(str(file.relative_to(source.parent)).encode())
             h.update(file.read_bytes())
     return h.hexdigest()
 
 
+def _entries(path: Path) -> list[Any]:
+    """The roles and collections a requirements file lists (old style: a list of roles)."""
+    data = yaml.safe_load(path.read_text())
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        return [*(data.get("roles") or []), *(data.get("collections") or [])]
+    return []
+
+
+def _source(entry: Any) -> str:
+    if isinstance(entry, dict):
+        value = entry.get("src") or entry.get("source") or entry.get("name")
+        return value if isinstance(value, str) else ""
+    return entry if isinstance(entry, str) else ""
+
+
+def _name(entry: Any) -> str:
+    return str(entry.get("name") or _source(entry)) if isinstance(entry, dict) else str(entry)
+
+
+def _looks_local(source: str) -> bool:
+    return source.startswith(("./", "../", "/", "file://")) or source.endswith((".tar.gz", ".tgz"))
+
+
 def local_sources(path: Path) -> list[Path]:
     """The requirements' sources that are files or folders on this machine."""
-    data = yaml.safe_load(path.read_text())
-    entries = data if isinstance(data, list) else [
-        *(data.get("roles") or []), *(data.get("collections") or [])
-    ] if isinstance(data, dict) else []  # fmt: skip
     found = []
-    for entry in entries:
-        source = entry.get("src") or entry.get("source") or entry.get("name") if isinstance(
-            entry, dict
-        ) else entry  # fmt: skip
-        if not isinstance(source, str):
-            continue
-        candidate = (path.parent / source.removeprefix("file://")).resolve()
-        if candidate.exists():
+    for entry in _entries(path):
+        source = _source(entry)
+        candidate = (path.parent / source.removeprefix("file://")).resolve() if source else None
+        if candidate is not None and candidate.exists():
             found.append(candidate)
     return found
 
@@ -150,15 +180,33 @@ def install_requirements(path: Path, cache: Path, progress: Progress) -> tuple[P
     Returns (roles path, collections path). A second session with the same content finds
     them there and needs no network.
     """
-    from filelock import FileLock
-
+    for entry in _entries(path):
+        source = _source(entry)
+        if (
+            source
+            and _looks_local(source)
+            and not (path.parent / source.removeprefix("file://")).exists()
+        ):
+            # ansible-galaxy would take it for a Galaxy name and blame the network.
+            raise RequirementsError(path, _name(entry), f"{source} not found")
     digest = requirements_digest(path)[:16]
     target = cache / digest
-    roles, collections = target / "roles", target / "collections"
     if (target / "complete").exists():
-        return roles, collections
-    cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache / f"{digest}.lock"), timeout=600):
+        return target / "roles", target / "collections"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        return _install(path, cache, digest, progress)
+    except (OSError, TimeoutError) as exc:  # filelock's Timeout is a TimeoutError
+        raise RequirementsError(path, "", f"cannot install into {cache}: {exc}") from exc
+
+
+def _install(path: Path, cache: Path, digest: str, progress: Progress) -> tuple[Path, Path]:
+    from filelock import FileLock
+
+    target = cache / digest
+    roles, collections = target / "roles", target / "collections"
+    # Longer than one ansible-galaxy may take: a second session waits for the first.
+    with FileLock(str(cache / f"{digest}.lock"), timeout=1000):
         if (target / "complete").exists():  # another session installed them meanwhile
             return roles, collections
         progress(f"installing requirements of {path.name} into {target}")
@@ -203,11 +251,7 @@ def _galaxy(path: Path, args: list[str]) -> None:
 
 def _source_of(path: Path, requirement: str) -> str:
     """Where the requirements file says ``requirement`` comes from."""
-    data = yaml.safe_load(path.read_text())
-    entries = data if isinstance(data, list) else [
-        *(data.get("roles") or []), *(data.get("collections") or [])
-    ] if isinstance(data, dict) else []  # fmt: skip
-    for entry in entries:
+    for entry in _entries(path):
         if isinstance(entry, dict) and requirement in (entry.get("name"), entry.get("src")):
             return str(entry.get("src") or entry.get("source") or "")
     return ""

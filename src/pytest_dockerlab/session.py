@@ -143,11 +143,16 @@ class LabSession:
     def _prepare(self, hosts: Sequence[str]) -> dict[str, DockerlabError]:
         """``ansible.prepare`` on freshly booted hosts: once, before the converge, never in
         the idempotence pass (a cache hit's image has it done already)."""
-        for playbook in self.lab.spec.ansible.prepare if hosts else ():
-            result = self.converger.run(playbook, hosts)
+        # A reused lab's hosts were prepared when they were made.
+        fresh = [h for h in hosts if h not in self.lab.kept_hosts()]
+        for playbook in self.lab.spec.ansible.prepare if fresh else ():
+            try:
+                result = self.converger.run(playbook, fresh, skip_tags=CONVERGE_SKIP_TAGS)
+            except DockerlabError as exc:
+                return dict.fromkeys(fresh, exc)
             if not result.ok:
                 error = ConvergeError(f"prepare: {result.describe_failure()}", result)
-                return dict.fromkeys(hosts, error)
+                return dict.fromkeys(fresh, error)
         return {}
 
     def _cleanup(
@@ -160,10 +165,10 @@ class LabSession:
         Not after Ctrl-C: the user asked the session to stop."""
         if self.lab.keep or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
             return  # a kept lab stays as it was for a look; Ctrl-C asked for no more runs
-        hosts = list(self.lab.running)
+        hosts = [name for name in self.lab.running if self.lab.down(name) is None]
         for playbook in self.lab.spec.ansible.cleanup if hosts else ():
             try:
-                result = self.converger.run(playbook, hosts)
+                result = self.converger.run(playbook, hosts, skip_tags=CONVERGE_SKIP_TAGS)
             except DockerlabError as exc:
                 self.progress(f"cleanup {Path(playbook).name} could not run: {exc}")
                 continue
@@ -185,7 +190,9 @@ class LabSession:
 
     @property
     def _idempotence(self) -> bool:
-        return self.settings.idempotence or self.lab.spec.ansible.idempotence
+        # In check mode nothing is applied: a second pass would change it all again.
+        wanted = self.settings.idempotence or self.lab.spec.ansible.idempotence
+        return wanted and not self.lab.spec.ansible.run.check
 
     def _run_key(self, hosts: Sequence[str], tags: Mapping[str, str]) -> RunKey | None:
         """The key of converging ``hosts``; None when nothing converges or nothing needs it."""
@@ -376,24 +383,30 @@ class LabView:
         skip_tags: Sequence[str] = (),
         tags: Sequence[str] = (),
         check: bool = False,
-        diff: bool = False,
+        diff: bool | None = None,
         verbosity: int | None = None,
     ) -> ConvergeResult:
         """Run a playbook (path relative to the lab file) on this test's hosts.
 
         As ``ansible-playbook`` would with ``--tags``, ``--skip-tags``, ``--check``,
-        ``--diff`` and ``-v``; on top of the lab file's ``ansible:`` options. Tasks tagged
+        ``--diff`` and ``-v``, with the lab file's config, env, vault password, diff and
+        verbosity (its tags and check mode are the session converge's). Tasks tagged
         ``notest`` or ``molecule-notest`` are skipped, as in every converge. Returns a
         ``ConvergeResult`` (``.ok``, ``.changed``, ``.hosts``, ``.failed_tasks``,
         ``.changed_tasks``); a failed run is in the result, not raised.
         """
         targets = [self._check(n) for n in hosts] if hosts else list(self._names)
-        base = self._lab.spec.ansible.run
+        if verbosity is not None and not 0 <= verbosity <= 6:
+            raise ValueError(f"verbosity must be 0 to 6 (-v to -vvvvvv), not {verbosity!r}")
+        # A lone tag is one tag, not its letters.
+        tags = (tags,) if isinstance(tags, str) else tuple(tags)
+        skip_tags = (skip_tags,) if isinstance(skip_tags, str) else tuple(skip_tags)
+        base = self._lab.spec.ansible.run.shared()
         options = replace(
             base,
-            tags=(*base.tags, *tags),
-            check=check or base.check,
-            diff=diff or base.diff,
+            tags=tags,
+            check=check,
+            diff=base.diff if diff is None else diff,
             verbosity=base.verbosity if verbosity is None else verbosity,
         )
         return self._converger.run(

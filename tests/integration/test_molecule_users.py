@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import RECORD_SESSION, leftovers, run, session_id
+from .conftest import RECORD_SESSION, leftovers, remove_cache_entries, run, session_id
 
 pytestmark = pytest.mark.integration
 
@@ -44,26 +44,38 @@ def test_a_real_roles_molecule_scenario_runs_as_it_is(
     (scenario / "tests").mkdir()
     (scenario / "tests" / "test_default.py").write_text(TESTINFRA)
     monkeypatch.setenv("MOLECULE_DISTRO", "debian12")  # the scenario's default is rockylinux9
-    result = run(pytester, "--dockerlab-molecule", str(scenario), "-v")
-    result.assert_outcomes(passed=4)
+    cached = "--dockerlab-cache=on"
+    result = run(pytester, "--dockerlab-molecule", str(scenario), "-v", cached)
+    # The Ansible verifier (Molecule's default): verify.yml runs, tests/ does not.
+    result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
             "dockerlab: molecule.yml not carried: instance: privileged: True is not carried*",
+            "dockerlab: molecule.yml not carried: tests/ is not run: the verifier is ansible*",
             "*role under test: geerlingguy.ntp, ntp, ansible-role-ntp (*ansible-role-ntp)",
             "*molecule.yml::converge PASSED*",
             "*molecule.yml::idempotence PASSED*",
             "*molecule.yml::verify PASSED*",
-            "*test_default.py::test_the_role_installed_ntpsec*dockerlab-*instance* PASSED*",
         ]
     )
     # The role was linked by its names in a folder of the run's, never in the user's tree.
     assert not [p for p in role.rglob("*") if p.is_symlink()]
     assert labelled_by(docker_client, result) == []
 
-    # The same scenario named by a lab file; its notes are said again.
+    # The testinfra verifier, and the scenario named by a lab file: tests/ runs once per
+    # platform, with the platform's name in its id (a cache hit: the lab did not change).
+    with (scenario / "molecule.yml").open("a") as f:
+        f.write("verifier:\n  name: testinfra\n")
     (role / "dockerlab.yml").write_text("molecule: molecule/default\n")
-    again = run(pytester, str(role / "molecule"), "--dockerlab-file", str(role / "dockerlab.yml"))
-    again.assert_outcomes(passed=4)
+    again = run(pytester, "--dockerlab-file", str(role / "dockerlab.yml"), "-v", cached)
+    again.assert_outcomes(passed=3)
+    again.stdout.fnmatch_lines(
+        [
+            "*converge cache: hit for instance*",
+            "*test_default.py::test_the_role_installed_ntpsec[[]ansible://instance[]] PASSED*",
+        ]
+    )
+    remove_cache_entries(docker_client, scenario / "molecule.yml")
 
 
 def labelled_by(client: Any, result: pytest.RunResult) -> list[str]:
@@ -173,7 +185,7 @@ def test_requirements_install_once_from_local_tarballs_and_then_need_nothing(
     broken = run(pytester)
     broken.assert_outcomes(errors=1)
     broken.stdout.fnmatch_lines(
-        ["*requirements.yml: requirement acme.base (src ./missing.tar.gz) could not be *"]
+        ["*requirements.yml: requirement acme.base could not be installed: ./missing.tar.gz not*"]
     )
 
 

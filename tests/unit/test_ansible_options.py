@@ -34,7 +34,7 @@ def test_options_read_as_the_command_line_would_say_them(tmp_path: Path) -> None
     )
     ansible = spec.ansible
     assert ansible.prepare == ansible.cleanup == (tmp_path / "site.yml",)
-    assert ansible.requirements == tmp_path / "requirements.yml"
+    assert ansible.requirements == (tmp_path / "requirements.yml",)
     assert ansible.run == RunOptions(
         check=True,
         diff=True,

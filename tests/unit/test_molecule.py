@@ -108,7 +108,8 @@ def test_a_scenario_becomes_a_lab_the_parser_accepts(tmp_path: Path) -> None:
     assert ansible["playbooks"] == [str(folder / "converge.yml")]
     assert ansible["prepare"] == [str(folder / "prepare.yml")]
     assert ansible["idempotence"] is True
-    assert ansible["env"] == {"ANSIBLE_FORCE_HANDLERS": "true"}
+    assert ansible["env"]["ANSIBLE_FORCE_HANDLERS"] == "true"
+    assert ansible["env"]["MOLECULE_SCENARIO_DIRECTORY"] == str(folder)  # as Molecule sets it
     assert ansible["config"] == {"defaults": {"forks": 10}}
     assert (ansible["verbosity"], ansible["diff"]) == (3, True)
     assert converted.verify == folder / "verify.yml"
@@ -134,7 +135,11 @@ def test_the_distro_variable_picks_the_image(tmp_path: Path) -> None:
     [
         ("platforms: []\n", "no platforms"),
         ("platforms:\n  - name: x\n    image: quay.io/a/fedora:40\n", "is none of this plugin's"),
-        ("platforms: [{image: debian12}]\n", "a platform has no name"),
+        ("platforms: [{image: debian12}]\n", r"platforms\[0\] has no name"),
+        ("platforms: [{name: ubuntu_2204, image: debian12}]\n", "is a DNS label"),
+        ("driver: docker\nplatforms: [{name: x, image: debian12}]\n", "driver must be a mapping"),
+        ("platforms: [x]\n", r"platforms\[0\] must be a mapping"),
+        ("platforms: [{name: x, image: debian12, volumes: /srv:/srv}]\n", "volumes must be a list"),
         ("platforms: [{name: x, image: debian12}]\nprovisioner: {playbooks: {converge: no.yml}}\n",
          "the converge playbook no.yml is not there"),
         ("platforms: [\n", "molecule.yml does not parse"),
@@ -172,13 +177,18 @@ def test_a_real_roles_scenario_converts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("meta", "names"),
+    ("meta", "folder", "names"),
     [
-        ({"galaxy_info": {"namespace": "acme", "role_name": "web"}}, ("acme.web", "web", "r")),
-        ({"galaxy_info": {"author": "jane", "role_name": "ansible-role-db"}},
-         ("jane.db", "db", "r")),
-        ({}, ("r",)),
+        ({"galaxy_info": {"namespace": "acme", "role_name": "web"}}, "r", ("acme.web", "web", "r")),
+        ({"galaxy_info": {"author": "jane", "role_name": "db"}}, "r", ("jane.db", "db", "r")),
+        ({"galaxy_info": {"author": "acme"}}, "ansible-role-web",
+         ("acme.web", "web", "ansible-role-web")),
+        # Not a valid name: no namespace.role_name, as ansible-compat would not make one.
+        ({"galaxy_info": {"author": "Jeff Geerling", "role_name": "ntp"}}, "r", ("ntp", "r")),
+        ({}, "r", ("r",)),
     ],
 )  # fmt: skip
-def test_role_names_follow_galaxy_info(meta: dict, names: tuple[str, ...], tmp_path: Path) -> None:
-    assert role_names(tmp_path / "r", meta) == names
+def test_role_names_follow_molecule(
+    meta: dict, folder: str, names: tuple[str, ...], tmp_path: Path
+) -> None:
+    assert role_names(tmp_path / folder, meta) == names

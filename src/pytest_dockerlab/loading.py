@@ -1,0 +1,60 @@
+"""What a session runs on: the lab file, or the Molecule scenario it names, with its recipes.
+
+The pytest plugin and the ``up``/``bake`` commands load a lab the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .exceptions import UnknownImageError
+from .images import Recipe, catalogue
+from .labfile import LabSpec, load_lab_file, parse_lab
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .molecule import Scenario
+
+
+def load_lab(
+    settings: Settings,
+) -> tuple[LabSpec | None, dict[str, Recipe], Scenario | None]:
+    """The lab (None without one), every recipe it may use, and the Molecule scenario it
+    comes from (if it does), checked together."""
+    scenario = None
+    if settings.molecule is not None:
+        spec, scenario = scenario_lab(settings.molecule)
+    elif settings.lab_file is None:
+        return None, {}, None
+    else:
+        spec = load_lab_file(settings.lab_file)
+        if spec.molecule is not None:
+            spec, scenario = scenario_lab(spec.molecule)
+    recipes = catalogue(spec.images.recipes)
+    known = sorted(recipes)
+    if settings.image is not None:
+        if settings.image not in recipes:
+            where = f"{settings.image_origin} {settings.image}: unknown image"
+            raise UnknownImageError(settings.image, where, known)
+        # One image for the whole run: it replaces the lab file's default and its matrix.
+        spec = spec.on_image(settings.image)
+        spec = replace(spec, images=replace(spec.images, matrix=()))
+    for name in spec.images.matrix:
+        if name not in recipes:
+            where = f"lab file {spec.path}: images.matrix names unknown image {name!r}"
+            raise UnknownImageError(name, where, known)
+    for host in spec.hosts.values():
+        if host.image not in recipes:
+            where = f"lab file {spec.path}: host {host.name!r} uses unknown image {host.image!r}"
+            raise UnknownImageError(host.image, where, known)
+    return spec, recipes, scenario
+
+
+def scenario_lab(folder: Path) -> tuple[LabSpec, Scenario]:
+    """A Molecule scenario folder as a lab."""
+    from .molecule import convert
+
+    scenario = convert(folder, catalogue())
+    return parse_lab(scenario.lab, scenario.path), scenario
