@@ -110,11 +110,11 @@ def reuse_case(session: str, clock_dir: Path) -> Callable[[], dict[str, float]]:
 
 
 def nginx_cold() -> float:
-    return pytest(".", "--dockerlab-cache=off", cwd=NGINX)[0]
+    return pytest("test_nginx.py", "--dockerlab-cache=off", cwd=NGINX)[0]
 
 
 def nginx_hit() -> float:
-    elapsed, out = pytest(".", "--dockerlab-cache=on", cwd=NGINX)
+    elapsed, out = pytest("test_nginx.py", "--dockerlab-cache=on", cwd=NGINX)
     assert "converge cache: hit" in out, out[-2000:]
     return elapsed
 
@@ -214,7 +214,7 @@ def main() -> int:
     # Untimed: images built, cache entries in place, a kept lab of the example to reuse.
     print("preparing: images, cache entries, a kept lab ...", flush=True)
     pytest("examples", "--dockerlab-cache=refresh")
-    pytest(".", "--dockerlab-cache=refresh", cwd=NGINX)
+    pytest("test_nginx.py", "--dockerlab-cache=refresh", cwd=NGINX)
     session = kept_session(pytest("examples", "--dockerlab-keep", "--dockerlab-cache=off")[1])
     reuse = reuse_case(session, workdir)
     figures: dict[str, list[float]] = {}
