@@ -192,3 +192,28 @@ def test_role_names_follow_molecule(
     meta: dict, folder: str, names: tuple[str, ...], tmp_path: Path
 ) -> None:
     assert role_names(tmp_path / folder, meta) == names
+
+
+def test_a_lab_in_a_collection_links_the_collection(tmp_path: Path) -> None:
+    from pytest_dockerlab.project import link_under_test
+
+    collection = tmp_path / "acme_tools"
+    (collection / "roles" / "hello" / "tasks").mkdir(parents=True)
+    (collection / "galaxy.yml").write_text("namespace: acme\nname: tools\nversion: 1.0.0\n")
+    (collection / "tests" / "lab").mkdir(parents=True)
+    found = under_test(collection / "tests" / "lab")
+    assert found is not None and (found.kind, found.names) == ("collection", ("acme.tools",))
+    roles, collections = link_under_test(found, tmp_path / "run")
+    assert roles is None and collections is not None
+    linked = collections / "ansible_collections" / "acme" / "tools"
+    assert linked.is_symlink() and linked.resolve() == collection
+    assert not [p for p in collection.rglob("*") if p.is_symlink()]  # nothing in the user's tree
+
+
+def test_the_search_for_a_role_stops_at_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "main.yml").write_text("galaxy_info: {role_name: outer}\n")
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "project" / ".git").mkdir(parents=True)
+    (tmp_path / "project" / "labs").mkdir()
+    assert under_test(tmp_path / "project" / "labs") is None
