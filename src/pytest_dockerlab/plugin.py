@@ -113,7 +113,6 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
     platforms (``MOLECULE_INVENTORY_FILE``), the ``MOLECULE_*`` variables, and testinfra's
     ``--hosts`` and ``--ansible-inventory`` naming the platforms (test ids stay the
     platforms' names: ``ansible://instance``)."""
-    import os
     import tempfile
     from pathlib import Path
 
@@ -131,19 +130,14 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
         for name, h in spec.hosts.items()
     ]
     inventory.write_text(yaml.safe_dump(build_inventory(hosts)))
-    before = dict(os.environ)
     # testinfra reads the inventory with ansible-inventory, from this environment's scripts.
-    os.environ.update(
-        {**state.scenario.environment, "MOLECULE_INVENTORY_FILE": str(inventory),
-         "PATH": ansible_search_path()}
-    )  # fmt: skip
-
-    def restore() -> None:
-        os.environ.clear()
-        os.environ.update(before)
-        inventory.unlink(missing_ok=True)
-
-    state.signals.callback(restore)
+    # pytest's MonkeyPatch sets them and gives back exactly what was there.
+    environment = pytest.MonkeyPatch()
+    variables = {**state.scenario.environment, "MOLECULE_INVENTORY_FILE": str(inventory)}
+    for name, value in {**variables, "PATH": ansible_search_path()}.items():
+        environment.setenv(name, value)
+    state.signals.callback(inventory.unlink, missing_ok=True)
+    state.signals.callback(environment.undo)
     if state.scenario.testinfra and getattr(config.option, "hosts", None) is None:
         config.option.hosts = ",".join(f"ansible://{name}" for name in spec.host_names)
         config.option.ansible_inventory = str(inventory)
