@@ -195,9 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"known images: {', '.join(known)}"
             )
     try:
+        from .address import resolve
         from .engine import connect
 
-        engine = connect()
+        address = resolve()
+        # Ansible's connection and the shell's `docker exec` reach the same engine as the SDK.
+        os.environ.update(address.environment())
+        engine = connect(address=address)
         if args.command in ("list", "ls"):
             return _list(engine)
         if args.command == "clean":

@@ -268,7 +268,10 @@ def summarize(
 
 def labs_on(engine: Engine) -> list[LabSummary]:
     """Every lab on ``engine``, oldest first."""
-    return summarize(engine.labelled({lbl.SESSION: ""}), socket.gethostname())
+    resources = engine.labelled({lbl.SESSION: ""})
+    # A session's build lock is not part of a lab (the sweep still removes it with the rest).
+    labs = [r for r in resources if lbl.LOCK not in r.labels]
+    return summarize(labs, socket.gethostname())
 
 
 def kept_lab(

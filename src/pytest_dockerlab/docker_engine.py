@@ -26,6 +26,7 @@ import docker
 import docker.errors
 import urllib3.exceptions
 
+from .address import EngineAddress, resolve
 from .engine import ContainerState, ExecResult, ImageInfo, Leftovers, Progress, Resource
 from .exceptions import (
     ContainerGoneError,
@@ -35,7 +36,7 @@ from .exceptions import (
     ImageBuildError,
     ImageNotFoundError,
 )
-from .labels import KEEP, SESSION
+from .labels import KEEP, LOCK, NAMESPACE, SESSION
 from .labfile import ContainerSpec
 from .profiles import EngineFacts, RunProfile
 
@@ -52,6 +53,7 @@ _SETTLE_SECONDS = 0.5
 
 # What the SDK raises: its own errors, and requests' and urllib3's underneath (requests'
 # exceptions are OSErrors, as are the socket's own).
+LOCK_IMAGE = f"{NAMESPACE}/lock:1"
 _SDK_ERRORS = (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError)
 
 
@@ -286,6 +288,58 @@ class _Labelled:
         return found
 
 
+class _Locks:
+    """Build locks as marker containers: the engine gives a name to one container only."""
+
+    _client: docker.DockerClient
+
+    def try_lock(self, name: str, labels: Mapping[str, str]) -> bool:
+        api = self._client.api
+        for attempt in range(2):
+            try:
+                api.create_container(
+                    LOCK_IMAGE,
+                    command=["lock"],
+                    name=name,
+                    labels=dict(labels),
+                    network_disabled=True,
+                    host_config=api.create_host_config(network_mode="none"),
+                )
+                return True
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:
+                    return False
+                if exc.status_code != 404 or attempt:
+                    raise _engine_error("create build lock", name, exc) from exc
+            except _SDK_ERRORS as exc:
+                raise _engine_error("create build lock", name, exc) from exc
+            # The marker's image: an empty layer, made on the engine, no registry needed.
+            with _translate("import", LOCK_IMAGE):
+                repository, _, tag = LOCK_IMAGE.partition(":")
+                api.import_image_from_data(
+                    b"\0" * 1024, repository=repository, tag=tag,
+                    changes=[f'LABEL "{LOCK}"="image"'],
+                )  # fmt: skip
+        return False
+
+    def lock_holder(self, name: str) -> Mapping[str, str] | None:
+        try:
+            found = self._client.api.inspect_container(name)
+        except docker.errors.NotFound:
+            return None
+        except _SDK_ERRORS as exc:
+            raise _engine_error("inspect build lock", name, exc) from exc
+        return dict(found.get("Config", {}).get("Labels") or {})
+
+    def unlock(self, name: str) -> None:
+        try:
+            self._client.api.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            pass
+        except _SDK_ERRORS as exc:
+            raise _engine_error("remove build lock", name, exc) from exc
+
+
 class _NetworkFaults:
     """Moving containers between networks, and running network tools beside them."""
 
@@ -338,28 +392,31 @@ class _NetworkFaults:
         return ExecResult(rc=rc, output=output.decode(errors="replace"))
 
 
-class DockerEngine(_Images, _Labelled, _NetworkFaults):
+class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
     """An :class:`~pytest_dockerlab.engine.Engine` backed by ``docker.DockerClient``.
 
     Images, label sweeps and network faults live in the bases; this class connects, and
     runs the networks and the containers.
     """
 
-    def __init__(self, client: docker.DockerClient | None = None) -> None:
-        """Connect to the engine of ``DOCKER_HOST`` (tests pass a ``client`` stand-in)."""
-        self._address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    def __init__(
+        self, address: EngineAddress | None = None, client: docker.DockerClient | None = None
+    ) -> None:
+        """Connect to ``address`` (resolved here when not given; tests pass a ``client``)."""
+        self._address = resolve() if address is None else address
         self._facts: EngineFacts | None = None
         if client is not None:
             self._client = client
             return
-        where = self._address if "DOCKER_HOST" in os.environ else f"{self._address} (default)"
-        if self._address.startswith("unix://") and not os.path.exists(self._address[7:]):
-            raise EngineUnavailableError(where, "the socket does not exist: is dockerd running?")
+        where, host = self._address.describe(), self._address.host
+        if host.startswith("unix://") and not os.path.exists(host[7:]):
+            tried = ", ".join(self._address.tried) or host[7:]
+            raise EngineUnavailableError(where, f"no engine socket at {tried}")
         try:
-            client = docker.from_env(timeout=_API_TIMEOUT)
+            client = docker.DockerClient(timeout=_API_TIMEOUT, **self._address.client_kwargs())
         except _SDK_ERRORS as exc:
             raise EngineUnavailableError(where, _short(exc)) from exc
-        except ValueError as exc:  # the SDK parses DOCKER_HOST with urllib and int()
+        except ValueError as exc:  # the SDK parses the address with urllib and int()
             raise EngineUnavailableError(where, f"not a valid engine address: {exc}") from exc
         try:
             client.ping()
@@ -370,6 +427,10 @@ class DockerEngine(_Images, _Labelled, _NetworkFaults):
 
     @property
     def address(self) -> str:
+        return self._address.describe()
+
+    @property
+    def endpoint(self) -> EngineAddress:
         return self._address
 
     def facts(self) -> EngineFacts:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from .address import EngineAddress
 from .profiles import EngineFacts, RunProfile
 
 if TYPE_CHECKING:  # labfile imports init, which imports this module
@@ -103,7 +104,12 @@ class Engine(Protocol):
     """
 
     @property
-    def address(self) -> str: ...
+    def address(self) -> str:
+        """Where the engine is and why, for people: ``unix:///... (DOCKER_HOST)``."""
+        ...
+
+    @property
+    def endpoint(self) -> EngineAddress: ...
 
     def facts(self) -> EngineFacts: ...
 
@@ -143,6 +149,21 @@ class Engine(Protocol):
 
         The container is paused meanwhile, so the image is one moment of its disk.
         """
+        ...
+
+    def try_lock(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Create the marker ``name`` with ``labels``; False when it exists already.
+
+        The engine makes one marker of a name, whichever machine asks: a lock for every
+        client of a shared engine."""
+        ...
+
+    def lock_holder(self, name: str) -> Mapping[str, str] | None:
+        """The labels of marker ``name``, None when there is none."""
+        ...
+
+    def unlock(self, name: str) -> None:
+        """Remove marker ``name``; gone already is fine."""
         ...
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
@@ -224,12 +245,15 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def connect(kind: str = "docker") -> Engine:
-    """Connect to an engine of ``kind``; :class:`EngineUnavailableError` when none answers."""
+def connect(kind: str = "docker", address: EngineAddress | None = None) -> Engine:
+    """Connect to an engine of ``kind`` at ``address`` (resolved when not given);
+    :class:`EngineUnavailableError` when none answers there."""
     try:
         target = ENGINES[kind]
     except KeyError:
         raise ValueError(f"unknown engine {kind!r}; known: {', '.join(ENGINES)}") from None
     module_name, _, class_name = target.partition(":")
-    factory: Callable[[], Engine] = getattr(importlib.import_module(module_name), class_name)
-    return factory()
+    factory: Callable[[EngineAddress | None], Engine] = getattr(
+        importlib.import_module(module_name), class_name
+    )
+    return factory(address)

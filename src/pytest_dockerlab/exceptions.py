@@ -6,6 +6,7 @@ host, which container, what the engine said) and builds its message from them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,10 +172,32 @@ class EngineUnavailableError(EngineError):
         super().__init__("connect", tried, cause)
 
     def _describe(self) -> str:
-        return (
-            f"no Docker engine reachable at {self.tried} ({self.cause}). "
-            "Start one (as root on Debian: scripts/engine.sh start) or set DOCKER_HOST."
+        return f"no Docker engine reachable at {self.tried} ({self.cause}). {engine_hint()}"
+
+
+def engine_hint(platform: str = sys.platform) -> str:
+    """What a pip user installs and starts on their OS to give the plugin an engine."""
+    if platform == "darwin":
+        how = (
+            "Install and start Docker Desktop, OrbStack or Colima ('brew install colima docker; "
+            "colima start'): their docker context is found by itself"
         )
+    elif platform == "win32":
+        how = (
+            "Install Docker Desktop with its WSL 2 backend and run pytest inside WSL "
+            "(the lab's hosts are Linux containers with systemd)"
+        )
+    else:
+        how = (
+            "Install and start an engine: on Debian or Ubuntu 'sudo apt-get install docker.io; "
+            "sudo systemctl start docker', on Fedora 'sudo dnf install moby-engine; sudo "
+            "systemctl start docker' (or Podman: 'sudo systemctl start podman.socket'), "
+            "then join the docker group or run as root"
+        )
+    return (
+        f"{how}. An engine elsewhere: set DOCKER_HOST (tcp://, ssh://) or DOCKER_CONTEXT "
+        "('docker context ls')."
+    )
 
 
 class ImageBuildError(DockerlabError):

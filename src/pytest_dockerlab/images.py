@@ -9,11 +9,11 @@ and imported, where none does.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -115,28 +115,74 @@ def _is_recipe(path: Path) -> bool:
     return (path / "Dockerfile").is_file() or (path / "recipe.yml").is_file()
 
 
-@contextlib.contextmanager
-def build_lock(tag: str) -> Iterator[None]:
-    """An exclusive lock per image tag, so concurrent sessions never build one tag twice."""
-    from filelock import FileLock
+# A build that has held its lock this long is taken to be dead (its machine may be gone:
+# a shared engine cannot ask another machine about its processes). A cold build is minutes.
+LOCK_LIMIT = 20 * 60.0
 
-    # One folder per user; the uid where there is one (a CI container's uid may have no name).
-    owner = str(os.getuid()) if hasattr(os, "getuid") else getpass.getuser()
-    lock_dir = Path(tempfile.gettempdir()) / f"pytest-dockerlab-{owner}"
-    lock_dir.mkdir(exist_ok=True)
-    with FileLock(lock_dir / (tag.replace("/", "_").replace(":", "_") + ".lock")):
+
+@contextlib.contextmanager
+def build_lock(
+    engine: Engine,
+    tag: str,
+    progress: Progress,
+    owner: Mapping[str, str] | None = None,
+    poll: float = 1.0,
+    limit: float = LOCK_LIMIT,
+) -> Iterator[None]:
+    """An exclusive lock per image tag, held on the engine: sessions of every machine that
+    share an engine build a tag once. The lock is a marker container named after the tag
+    (the engine gives a name to one container only), labelled with its owner (host, pid,
+    session: the reaper and the sweep remove it with a dead session's lab).
+
+    A holder on this machine whose process is gone, or one older than ``limit``, is
+    taken over, and said so.
+    """
+    from .cleanup import DEAD, owner_state
+
+    name = f"{lbl.NAMESPACE}-lock-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
+    labels = dict(owner or {})
+    labels.setdefault(lbl.OWNER_PID, str(os.getpid()))
+    labels.setdefault(lbl.OWNER_HOST, socket.gethostname())
+    here = labels[lbl.OWNER_HOST]
+    waiting = False
+    while not engine.try_lock(name, {**labels, lbl.LOCK: tag, lbl.SINCE: f"{time.time():.0f}"}):
+        holder = engine.lock_holder(name)
+        if holder is None:
+            continue  # released between our try and our look
+        who = f"pid {holder.get(lbl.OWNER_PID, '?')} on {holder.get(lbl.OWNER_HOST, '?')}"
+        age = time.time() - float(holder.get(lbl.SINCE) or 0)
+        if owner_state(holder, here) == DEAD or age > limit:
+            why = "its process is gone" if age <= limit else f"held for {age / 60:.0f} min"
+            progress(f"taking over the build lock of {tag} from {who} ({why})")
+            engine.unlock(name)
+            continue
+        if not waiting:
+            progress(f"waiting for {who} to finish building {tag}")
+            waiting = True
+        time.sleep(poll)
+    try:
         yield
+    finally:
+        engine.unlock(name)
 
 
 class ImageBuilder:
     """Makes sure recipe images exist on an engine, building what is missing."""
 
-    def __init__(self, engine: Engine, progress: Progress, base_source: str = "auto") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        progress: Progress,
+        base_source: str = "auto",
+        owner: Mapping[str, str] | None = None,
+    ) -> None:
+        """``owner``: the labels of the session that builds, put on its build locks."""
         if base_source not in BASE_SOURCES:
             raise ValueError(f"base source must be one of {', '.join(BASE_SOURCES)}")
         self.engine = engine
         self.progress = progress
         self.base_source = base_source
+        self.owner = owner
 
     def prepare(self, recipes: Iterable[Recipe]) -> tuple[dict[str, str], dict[str, str]]:
         """Make ``recipes`` ready on this engine: (tag by image name, reason by image name).
@@ -164,7 +210,7 @@ class ImageBuilder:
         tag = recipe.tag
         if self.engine.image_exists(tag):
             return tag
-        with build_lock(tag):
+        with build_lock(self.engine, tag, self.progress, self.owner):
             if self.engine.image_exists(tag):  # another session built it while we waited
                 return tag
             started = time.monotonic()
@@ -232,7 +278,10 @@ class ImageBuilder:
         mirror = os.environ.get("DOCKERLAB_DEBIAN_MIRROR")
         started = time.monotonic()
         self.progress(f"bootstrapping Debian {suite} with {Path(tool).name} (offline base)")
-        with build_lock(tag), tempfile.TemporaryDirectory(prefix="dockerlab-rootfs-") as tmp:
+        with (
+            build_lock(self.engine, tag, self.progress, self.owner),
+            tempfile.TemporaryDirectory(prefix="dockerlab-rootfs-") as tmp,
+        ):
             if self.engine.image_exists(tag):
                 return tag
             target = Path(tmp) / "rootfs"

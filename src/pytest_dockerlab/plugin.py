@@ -29,6 +29,7 @@ from .signals import handling, raise_interrupt
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .address import EngineAddress
     from .engine import Engine
     from .labels import SessionIdentity
     from .molecule import Scenario
@@ -45,6 +46,7 @@ class _State:
     recipes: dict[str, Recipe] = field(default_factory=dict)
     needed: tuple[str, ...] = ()
     identity: SessionIdentity | None = None  # made at start-up, so the header can show it
+    address: EngineAddress | None = None  # resolved once; every client is handed it
     engine: Engine | None = None
     kept: list[str] = field(default_factory=list)  # how to enter and remove kept labs
     signals: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -94,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     if state.spec is None:
         return
+    _hand_out_address(state)
     # From here on a SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C, so a build
     # or a boot before the first test is cleaned up like the rest.
     state.signals.enter_context(handling((signal.SIGTERM,), raise_interrupt, only_default=True))
@@ -106,6 +109,22 @@ def pytest_configure(config: pytest.Config) -> None:
     state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
     if state.scenario is not None:
         _scenario_verifier(config, state)
+
+
+def _hand_out_address(state: _State) -> None:
+    """Resolve the engine once and point the docker CLI of this process's children at it
+    (Ansible's connection, testinfra's backend, the reaper): they then use the engine the
+    SDK uses, a docker context's included. Given back at the end, as pytest's MonkeyPatch does."""
+    from .address import resolve
+
+    try:
+        state.address = resolve()
+    except DockerlabError as exc:
+        raise pytest.UsageError(f"dockerlab: {exc}") from exc
+    environment = pytest.MonkeyPatch()
+    for name, value in state.address.environment().items():
+        environment.setenv(name, value)
+    state.signals.callback(environment.undo)
 
 
 def _scenario_verifier(config: pytest.Config, state: _State) -> None:
@@ -153,6 +172,8 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         else "one session per xdist worker: python -m pytest_dockerlab list"
     )
     lines = [f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; {session})"]
+    if state.address is not None:
+        lines.append(f"dockerlab: engine {state.address.describe()}")
     if state.scenario is not None:
         lines += [f"dockerlab: molecule.yml not carried: {note}" for note in state.scenario.notes]
     return lines
@@ -231,7 +252,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from .engine import connect
 
     try:
-        state.engine = connect(state.settings.engine)
+        state.engine = connect(state.settings.engine, state.address)
         if state.settings.image:
             _check_explicit_image(state, state.settings.image, session.config)
         if state.settings.reuse is not None:

@@ -60,7 +60,8 @@ class LabSession:
             spec = replace(spec, ansible=replace(spec.ansible, run=run))
         self.needed = tuple(needed)
         self.progress = progress
-        self.builder = ImageBuilder(engine, progress, settings.base_source)
+        # Its build locks carry the session: the reaper removes them if the session dies.
+        self.builder = ImageBuilder(engine, progress, settings.base_source, identity.labels())
         self.lab = Lab(
             spec,
             engine,

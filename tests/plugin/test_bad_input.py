@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dockerlab.exceptions import engine_hint
+
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 DOCS = Path(__file__).parents[2] / "docs" / "bad-input.md"
 THIS = "tests/plugin/test_bad_input.py::test_bad_input"
@@ -36,8 +38,8 @@ GROUP = "(letters, digits and '_', not starting with a digit; not 'all' or 'ungr
 INITS = "systemd, sysvinit"
 RECIPE_KEYS = "base, bootstrap, cgroup, cgroup_reason, dockerfile, init, python"
 NO_ENGINE_LINE = (
-    f"no Docker engine reachable at {NO_ENGINE} (the socket does not exist: is dockerd "
-    "running?). Start one (as root on Debian: scripts/engine.sh start) or set DOCKER_HOST."
+    f"no Docker engine reachable at {NO_ENGINE} (DOCKER_HOST) (no engine socket at "
+    f"/nonexistent/docker.sock). {engine_hint()}"
 )
 
 
@@ -888,8 +890,8 @@ CATALOGUE = [
         "no-engine-refused",
         "engine",
         "`DOCKER_HOST=tcp://127.0.0.1:1`, where nothing listens",
-        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:1 (Connection refused)."
-        " Start one (as root on Debian: scripts/engine.sh start) or set DOCKER_HOST.",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:1 (DOCKER_HOST) "
+        f"(Connection refused). {engine_hint()}",
         files=lab("hosts:\n  web: {}\n"),
         env={"DOCKER_HOST": "tcp://127.0.0.1:1"},
     ),
@@ -897,11 +899,21 @@ CATALOGUE = [
         "no-engine-bad-address",
         "engine",
         "`DOCKER_HOST=tcp://127.0.0.1:abc`, not an address",
-        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:abc (not a valid engine "
-        "address: Port could not be cast to integer value as 'abc'). Start one (as root on "
-        "Debian: scripts/engine.sh start) or set DOCKER_HOST.",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:abc (DOCKER_HOST) (not a "
+        "valid engine address: Port could not be cast to integer value as 'abc'). "
+        f"{engine_hint()}",
         files=lab("hosts:\n  web: {}\n"),
         env={"DOCKER_HOST": "tcp://127.0.0.1:abc"},
+    ),
+    BadInput(
+        "no-engine-context",
+        "engine",
+        "`DOCKER_CONTEXT=nosuch`, a docker context that was never created",
+        "ERROR: dockerlab: no Docker engine reachable at docker context 'nosuch' from "
+        "DOCKER_CONTEXT (no such context in */.docker/contexts ('docker context ls' lists them)). "
+        f"{engine_hint()}",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "", "DOCKER_CONTEXT": "nosuch"},
     ),
     BadInput(
         "marker-error-before-engine",
@@ -1023,7 +1035,10 @@ def test_bad_input(
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
     monkeypatch.delenv("DOCKERLAB_IMAGE", raising=False)
     for name, value in row.env.items():
-        monkeypatch.setenv(name, value)
+        if value:
+            monkeypatch.setenv(name, value)
+        else:  # an empty value: the variable is not set
+            monkeypatch.delenv(name, raising=False)
     for name, content in row.files.items():
         path = pytester.path / name
         path.parent.mkdir(parents=True, exist_ok=True)

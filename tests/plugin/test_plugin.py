@@ -181,8 +181,10 @@ def test_no_engine_stops_the_session_with_one_clear_line(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "ERROR: dockerlab: no Docker engine reachable at unix:///nonexistent/docker.sock (*)."
-            " Start one (as root on Debian: scripts/engine.sh start) or set DOCKER_HOST."
+            "ERROR: dockerlab: no Docker engine reachable at unix:///nonexistent/docker.sock "
+            "(DOCKER_HOST) (no engine socket at /nonexistent/docker.sock). Install and start an "
+            "engine: on Debian or Ubuntu 'sudo apt-get install docker.io; sudo systemctl start "
+            "docker'*"
         ]
     )
     result.assert_outcomes()

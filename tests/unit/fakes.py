@@ -27,6 +27,19 @@ class FakeEngine:
         self.resources: dict[str, dict[str, str]] = {}  # id -> labels
         self.created: dict[str, float] = {}  # id -> epoch seconds (0 when missing)
         self.removed: list[Leftovers] = []
+        self.locks: dict[str, dict[str, str]] = {}  # marker name -> labels
+
+    def try_lock(self, name: str, labels: Mapping[str, str]) -> bool:
+        if name in self.locks:
+            return False
+        self.locks[name] = dict(labels)
+        return True
+
+    def lock_holder(self, name: str) -> Mapping[str, str] | None:
+        return self.locks.get(name)
+
+    def unlock(self, name: str) -> None:
+        self.locks.pop(name, None)
 
     def facts(self) -> EngineFacts:
         return self._facts

@@ -306,7 +306,7 @@ def test_clean_never_takes_a_lab_from_a_running_session_without_force(
         S_KEPT: owned(S_KEPT, dead, here, keep=True),
         S_KEPT_LIVE: owned(S_KEPT_LIVE, os.getpid(), here, keep=True),
     }
-    monkeypatch.setattr("pytest_dockerlab.engine.connect", lambda *a: engine)
+    monkeypatch.setattr("pytest_dockerlab.engine.connect", lambda *a, **kw: engine)
     assert cli.main(["clean", *args]) == 0
     assert set(engine.resources) == {S_DEAD, S_LIVE, S_KEPT, S_KEPT_LIVE} - removed
     out = capsys.readouterr().out

@@ -2,12 +2,23 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from pytest_dockerlab import labels as lbl
 from pytest_dockerlab.exceptions import ImageBuildError
-from pytest_dockerlab.images import RECIPES_DIR, ImageBuilder, catalogue, load_recipe
+from pytest_dockerlab.images import (
+    RECIPES_DIR,
+    ImageBuilder,
+    build_lock,
+    catalogue,
+    load_recipe,
+)
 
 from .fakes import FakeEngine
 
@@ -68,6 +79,60 @@ def test_a_built_tag_is_never_rebuilt() -> None:
     engine = FakeEngine(images=[recipe.tag])
     assert ImageBuilder(engine, lambda _: None).ensure(recipe) == recipe.tag
     assert engine.calls == []
+
+
+def test_the_build_lock_is_held_on_the_engine_while_building() -> None:
+    recipe = catalogue()["debian12"]
+    engine = FakeEngine(images=["debian:12"])
+    held: list[dict[str, str]] = []
+    engine.build = lambda *a, **k: held.extend(engine.locks.values())  # type: ignore[method-assign]
+    owner = {lbl.SESSION: "0123abcd", lbl.OWNER_PID: "42", lbl.OWNER_HOST: "laptop"}
+    ImageBuilder(engine, lambda _: None, owner=owner).ensure(recipe)
+    assert [(h[lbl.LOCK], h[lbl.SESSION], h[lbl.OWNER_HOST]) for h in held] == [
+        (recipe.tag, "0123abcd", "laptop")
+    ]
+    assert engine.locks == {}  # released
+
+
+def held_by(engine: FakeEngine, tag: str, host: str, pid: int, age: float) -> str:
+    """Another session's lock on ``tag``: the marker name build_lock would use."""
+    with build_lock(engine, tag, lambda _: None):
+        (name,) = engine.locks
+    engine.locks[name] = {
+        lbl.LOCK: tag, lbl.OWNER_HOST: host, lbl.OWNER_PID: str(pid),
+        lbl.SINCE: str(time.time() - age),
+    }  # fmt: skip
+    return name
+
+
+def test_a_lock_of_a_dead_process_on_this_machine_is_taken_over() -> None:
+    engine, said = FakeEngine(), []
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    held_by(engine, "img:1", socket.gethostname(), dead.pid, age=5)
+    with build_lock(engine, "img:1", said.append):
+        pass
+    assert said == [
+        f"taking over the build lock of img:1 from pid {dead.pid} on {socket.gethostname()} "
+        "(its process is gone)"
+    ]
+
+
+def test_a_lock_of_another_machine_is_waited_for_until_it_is_too_old() -> None:
+    """A remote holder's pid means nothing here: only its age can say it died."""
+    engine, said = FakeEngine(), []
+    name = held_by(engine, "img:1", "ci-runner-7", 1, age=5)
+    threading.Timer(0.3, engine.unlock, [name]).start()
+    with build_lock(engine, "img:1", said.append, poll=0.05):
+        pass
+    assert said == ["waiting for pid 1 on ci-runner-7 to finish building img:1"]
+    said.clear()
+    held_by(engine, "img:1", "ci-runner-7", 1, age=3600)
+    with build_lock(engine, "img:1", said.append, poll=0.05):
+        pass
+    assert said == [
+        "taking over the build lock of img:1 from pid 1 on ci-runner-7 (held for 60 min)"
+    ]
 
 
 def test_registry_base_is_used_when_it_is_already_there() -> None:
