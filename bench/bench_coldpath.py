@@ -82,7 +82,7 @@ def main() -> int:
     args = parser.parse_args()
     engine = connect()
     recipes = catalogue()
-    tags, _ = ImageBuilder(engine, lambda _: None).prepare([recipes["debian12"]])
+    tags = {"debian12": ImageBuilder(engine, lambda _: None).ensure(recipes["debian12"])}
     variants = build_variants(engine, tags["debian12"])
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(args.runs):

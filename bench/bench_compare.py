@@ -127,7 +127,7 @@ def nginx_plain(workdir: Path) -> float:
 
     engine = connect()
     recipe = catalogue()["debian12"]
-    tags, _ = ImageBuilder(engine, lambda _: None).prepare([recipe])
+    tags = {recipe.name: ImageBuilder(engine, lambda _: None).ensure(recipe)}
     flags = choose_profile(engine.facts(), recipe.init).docker_run_flags()
     engine.close()
     seccomp = workdir / "sandbox.json"

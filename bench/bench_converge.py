@@ -34,7 +34,8 @@ def converge_run() -> dict[str, float]:
     engine = connect()
     spec = load_lab_file(EXAMPLE)
     recipes = catalogue()
-    tags, _ = ImageBuilder(engine, lambda _: None).prepare([recipes[spec.hosts["web"].image]])
+    image = spec.hosts["web"].image
+    tags = {image: ImageBuilder(engine, lambda _: None).ensure(recipes[image])}
     lab = Lab(spec, engine, recipes, SessionIdentity.create(), progress=lambda _: None)
     converger = Converger(lab, spec.ansible, lambda _: None)
     figures = {}

@@ -33,7 +33,7 @@ def one_run(lab_file: Path, progress: Callable[[str], None]) -> dict[str, float]
     engine = connect()
     spec = load_lab_file(lab_file)
     recipes = catalogue()
-    tags, _ = ImageBuilder(engine, progress).prepare([recipes["debian12"]])
+    tags = {"debian12": ImageBuilder(engine, progress).ensure(recipes["debian12"])}
     lab = Lab(spec, engine, recipes, SessionIdentity.create(), progress=progress)
     with lab:
         failures = lab.start(["web", "db"], tags)

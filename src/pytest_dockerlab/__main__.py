@@ -1,8 +1,8 @@
 """``dockerlab`` (or ``python -m pytest_dockerlab``): labs and images without pytest.
 
 ``up``/``shell``/``down`` work a kept lab by hand, ``bake`` saves a converged host as an
-image, ``list``/``clean`` find and remove labs, ``images`` builds, lists and prunes images
-and converge cache entries.
+image, ``list``/``clean`` find and remove labs, ``images`` builds, lists, prunes, saves and
+loads images and converge cache entries.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import labels as lbl
@@ -27,10 +28,38 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    return _run(parser, parse_args(parser, argv))
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "images" and not any(e.startswith("-") for e in extra):
+        # argparse gives `images save --dir D debian12` no place for the names after a flag.
+        args.names = [*args.names, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mine = version("pytest-dockerlab")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        mine = "unknown"
+    return f"%(prog)s {mine} (Python {sys.version.split()[0]})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every command and flag with its help line."""
     parser = argparse.ArgumentParser(
         prog=_prog(),
-        description="pytest-dockerlab's labs and images on the engine of DOCKER_HOST",
+        description="pytest-dockerlab's labs and images on the engine: DOCKER_HOST, else "
+        "DOCKER_CONTEXT, else the docker CLI's current context, else a local engine socket",
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser(
@@ -144,11 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     images.add_argument(
         "action",
-        choices=["build", "list", "prune"],
+        choices=["build", "list", "prune", "save", "load"],
         help="build: build the images whose current recipe is not built yet; list: name, tag, "
         "size, age, users, current or outdated, then the converge cache's entries; prune: "
         "remove outdated images (with --all, every image) that no container uses, or with "
-        "--cache the converge cache's entries",
+        "--cache the converge cache's entries; save: write the built images to --dir (one "
+        "NAME.tar each, for a CI cache); load: load every archive of --dir",
+    )
+    images.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="save, load: the folder of image archives (e.g. a CI cache's path)",
     )
     images.add_argument(
         "--cache", action="store_true", help="prune: remove converge cache entries instead"
@@ -171,7 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="build: where base images come from, as --dockerlab-base (default: auto)",
     )
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "images" and (args.action in ("save", "load")) != bool(args.dir):
+        parser.error("--dir goes with `images save` and `images load`, and they need it")
     if args.command == "images" and args.older_than and not (args.action == "prune" and args.cache):
         parser.error("--older-than applies to `images prune --cache` only")
     if args.command == "seccomp":
@@ -216,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.action == "prune" and args.cache:
             return _prune_cache(engine, args.older_than)
+        if args.action in ("save", "load"):
+            return _archives(engine, args.action, Path(args.dir), args.names)
         status = _images(engine, args.action, args.names, args.base, args.all)
         if args.action == "list" and not args.names:
             _list_cache(engine)
@@ -233,8 +275,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _import_molecule(scenario: str, output: str | None, force: bool) -> int:
-    from pathlib import Path
-
     from .images import catalogue
     from .labfile import parse_lab
     from .molecule import convert, write_lab_file
@@ -390,6 +430,38 @@ def _clean(engine: Engine, sessions: Sequence[str] | None, force: bool) -> int:
             what = "no kept or orphaned lab"
         sys.stderr.write(f"dockerlab: nothing removed: {what} on {engine.address}\n")
         return 1
+    return 0
+
+
+def _archives(engine: Engine, action: str, folder: Path, names: Sequence[str]) -> int:
+    """``images save/load --dir``: the built images as one archive each, for a CI cache.
+
+    A saved image keeps its tag (the recipe's hash): after a load, sessions find it built."""
+    from .images import catalogue
+
+    if action == "load":
+        archives = sorted(folder.glob("*.tar")) if folder.is_dir() else []
+        for archive in archives:
+            with archive.open("rb") as data:
+                engine.load_images(data)
+            _say(f"loaded {archive}")
+        if not archives:
+            _say(f"no image archives in {folder}: the images will be built")
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    recipes = catalogue()
+    for recipe in [r for n, r in recipes.items() if not names or n in names]:
+        if not engine.image_exists(recipe.tag):
+            continue
+        archive = folder / f"{recipe.name}.tar"
+        partial = archive.with_suffix(".tar.partial")
+        with partial.open("wb") as data:
+            engine.save_image(recipe.tag, data)
+        partial.replace(archive)
+        _say(f"saved {recipe.tag} to {archive}")
+    for stale in folder.glob("*.tar"):  # a recipe changed: its old archive would load in vain
+        if stale.stem not in recipes or not engine.image_exists(recipes[stale.stem].tag):
+            stale.unlink()
     return 0
 
 

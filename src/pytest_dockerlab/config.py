@@ -39,6 +39,7 @@ class Settings:
     image: str | None = None  # every host that does not pin an image runs this one
     image_origin: str = ""  # where ``image`` was set, for messages
     engine: str = "docker"
+    artifacts: Path | None = None  # where each lab's evidence is written before it goes
 
     @property
     def keeps(self) -> bool:
@@ -64,6 +65,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="keep the lab after the session: always (the default of a bare --dockerlab-keep), "
         "on-failure or never; a kept lab's end of run says how to enter, reuse and remove it. "
         "env DOCKERLAB_KEEP, ini dockerlab_keep",
+    )
+    group.addoption(
+        "--no-dockerlab-keep",
+        dest="dockerlab_keep",
+        action="store_const",
+        const="never",
+        help="remove the lab after the session whatever an ini file or DOCKERLAB_KEEP says "
+        "(--dockerlab-keep=never)",
     )
     group.addoption(
         "--dockerlab-reuse",
@@ -101,6 +110,22 @@ def add_options(parser: pytest.Parser) -> None:
         "env DOCKERLAB_CACHE, ini dockerlab_cache; default on",
     )
     group.addoption(
+        "--no-dockerlab-cache",
+        dest="dockerlab_cache",
+        action="store_const",
+        const="off",
+        help="converge every run, whatever an ini file or DOCKERLAB_CACHE says "
+        "(--dockerlab-cache=off)",
+    )
+    group.addoption(
+        "--dockerlab-artifacts",
+        dest="dockerlab_artifacts",
+        metavar="DIR",
+        help="write each lab's evidence to DIR before it goes: per host the journal (or "
+        "syslog) and the failed units' status, and each Ansible run's output and events "
+        "(for CI to upload). env DOCKERLAB_ARTIFACTS, ini dockerlab_artifacts",
+    )
+    group.addoption(
         "--dockerlab-boot-timeout",
         dest="dockerlab_boot_timeout",
         metavar="SECONDS",
@@ -123,6 +148,13 @@ def add_options(parser: pytest.Parser) -> None:
         "of any host that still changed error. ini: dockerlab_idempotence",
     )
     group.addoption(
+        "--no-dockerlab-idempotence",
+        dest="dockerlab_idempotence",
+        action="store_false",
+        help="no idempotence pass, whatever an ini file says (the lab file's "
+        "ansible.idempotence still applies)",
+    )
+    group.addoption(
         "--dockerlab-image",
         dest="dockerlab_image",
         metavar="NAME",
@@ -141,6 +173,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("dockerlab_keep", default="never", help="keep the lab: always|on-failure|never")
     parser.addini("dockerlab_cache", default="on", help="converge cache: on|off|refresh")
     parser.addini("dockerlab_molecule", help="a Molecule scenario folder to run as the lab")
+    parser.addini("dockerlab_artifacts", help="folder for each lab's journals and Ansible runs")
     parser.addini(
         "dockerlab_cache_size",
         default="10G",
@@ -251,9 +284,19 @@ def resolve(config: pytest.Config) -> Settings:
             raise pytest.UsageError(
                 f"dockerlab: --dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}"
             )
+    _, artifacts = first_set(
+        ("--dockerlab-artifacts", option.dockerlab_artifacts),
+        ("DOCKERLAB_ARTIFACTS", os.environ.get("DOCKERLAB_ARTIFACTS") or None),
+        ("ini dockerlab_artifacts", config.getini("dockerlab_artifacts") or None),
+    )
+    artifacts_path = None
+    if artifacts:
+        base = config.rootpath if not option.dockerlab_artifacts else Path.cwd()
+        artifacts_path = (base / str(artifacts)).resolve()
     return Settings(
         lab_file=lab_file,
         molecule=molecule_path,
+        artifacts=artifacts_path,
         keep=keep,
         reuse=reuse,
         cache=str(cache),

@@ -143,6 +143,17 @@ class _Images:
         with _translate("remove image", image_id.removeprefix("sha256:")[:12], image=True):
             self._client.api.remove_image(image_id, force=True)
 
+    def save_image(self, ref: str, out: IO[bytes]) -> None:
+        with _translate("save image", ref, image=True):
+            for chunk in self._client.api.get_image(ref):
+                out.write(chunk)
+
+    def load_images(self, archive: IO[bytes]) -> None:
+        with _translate("load images from", getattr(archive, "name", "an archive")):
+            for message in self._client.api.load_image(archive):
+                if "error" in message:
+                    raise EngineError("load images from", str(archive.name), message["error"])
+
     def image_id(self, ref: str) -> str:
         with _translate("inspect image", ref, image=True):
             return str(self._client.api.inspect_image(ref)["Id"])

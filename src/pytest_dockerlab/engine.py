@@ -135,6 +135,14 @@ class Engine(Protocol):
 
     def remove_image(self, image_id: str) -> None: ...
 
+    def save_image(self, ref: str, out: IO[bytes]) -> None:
+        """Write image ``ref`` (with its tag) to ``out`` as ``docker save`` does."""
+        ...
+
+    def load_images(self, archive: IO[bytes]) -> None:
+        """Load the images of a ``docker save`` archive, with their tags."""
+        ...
+
     def image_id(self, ref: str) -> str:
         """The id of image ``ref``; ImageNotFoundError when there is none."""
         ...

@@ -184,26 +184,29 @@ class ImageBuilder:
         self.base_source = base_source
         self.owner = owner
 
-    def prepare(self, recipes: Iterable[Recipe]) -> tuple[dict[str, str], dict[str, str]]:
-        """Make ``recipes`` ready on this engine: (tag by image name, reason by image name).
-
-        An image lands in the second mapping when it cannot boot on this engine or cannot
-        be built here; hosts on it are skipped, not failed.
+    def prepare(
+        self, recipes: Iterable[Recipe]
+    ) -> tuple[dict[str, str], dict[str, str], dict[str, ImageBuildError]]:
+        """Make ``recipes`` ready on this engine: the tag by image name, the reason by image
+        name for those that cannot run on this engine (hosts on them are skipped), and the
+        error by image name for those whose build failed (hosts on them fail: a broken
+        recipe or a network down is news, not a skip).
         """
         facts = self.engine.facts()
         tags: dict[str, str] = {}
         unavailable: dict[str, str] = {}
+        failed: dict[str, ImageBuildError] = {}
         for recipe in recipes:
             reason = recipe.cannot_run_on(facts)
-            if not reason:
-                try:
-                    tags[recipe.name] = self.ensure(recipe)
-                except ImageBuildError as exc:
-                    reason = str(exc)
             if reason:
                 log.warning("dockerlab: %s", reason)
                 unavailable[recipe.name] = reason
-        return tags, unavailable
+                continue
+            try:
+                tags[recipe.name] = self.ensure(recipe)
+            except ImageBuildError as exc:
+                failed[recipe.name] = exc
+        return tags, unavailable, failed
 
     def ensure(self, recipe: Recipe) -> str:
         """Return the tag of ``recipe``'s image, building it (and its base) if needed."""

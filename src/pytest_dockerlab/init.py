@@ -57,6 +57,8 @@ class InitSystem:
     failed_report: ClassVar[tuple[str, str]]
     #: report section title of :meth:`log_tail`
     log_title: ClassVar[str]
+    #: the whole log's file name in an artifacts folder
+    log_file: ClassVar[str]
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:
         """Read the readiness probe: (finished booting, the state it reported)."""
@@ -77,6 +79,10 @@ class InitSystem:
         """The failed-units report's text."""
         return shell.run(["/bin/sh", "-c", self.failed_report[1]]).output.strip()
 
+    def failed_units(self, shell: HostShell) -> list[str]:
+        """The names of the failed services (none where the family cannot tell)."""
+        return []
+
     def unit_report(self, shell: HostShell, unit: str, lines: int = 30) -> str:
         """What one service says about itself: its status and its own log lines."""
         raise NotImplementedError
@@ -87,6 +93,7 @@ class Systemd(InitSystem):
     readiness = ("systemctl", "is-system-running")
     failed_report = ("systemctl --failed", "systemctl --failed --no-legend --no-pager")
     log_title = "journal tail"
+    log_file = "journal.txt"
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:
         lines = probe.output.strip().splitlines()
@@ -98,11 +105,17 @@ class Systemd(InitSystem):
 
     # systemd halts and exits on its stop signal, like a real shutdown: the base method.
 
+    def failed_units(self, shell: HostShell) -> list[str]:
+        return self._units(super().failed(shell))
+
+    @staticmethod
+    def _units(listing: str) -> list[str]:
+        units = [line.split()[1] for line in listing.splitlines() if line.startswith("●")]
+        return units or [line.split()[0] for line in listing.splitlines() if line.strip()]
+
     def failed(self, shell: HostShell) -> str:
         listing = super().failed(shell)
-        units = [line.split()[1] for line in listing.splitlines() if line.startswith("●")]
-        if not units:
-            units = [line.split()[0] for line in listing.splitlines() if line.strip()]
+        units = self._units(listing)
         if not units:
             return listing
         # One call for every failed unit: blocks of Id= and ExecMainStatus= lines.
@@ -153,6 +166,7 @@ class SysVInit(InitSystem):
     # What SysV has instead of failed units: each rc script's own status.
     failed_report = ("service --status-all", "service --status-all 2>&1")
     log_title = "syslog tail"
+    log_file = "syslog.txt"
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:
         level, rc_done = sysv_state(probe)

@@ -284,7 +284,7 @@ class Lab:
             raise
         pool.shutdown(wait=True)
         failures: dict[str, DockerlabError] = {}
-        for host, error in zip(hosts, errors):
+        for host, error in zip(hosts, errors, strict=True):
             if error is None:
                 self.running[host.name] = host
             elif isinstance(error, DockerlabError):

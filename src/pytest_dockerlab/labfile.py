@@ -1183,7 +1183,7 @@ def _published_port(doc: _YamlFile, where: _KeyPath, text: str) -> list[Publishe
             f"{text!r} maps {len(outside)} ports of the engine's machine to {len(inside)} "
             "of the host; give ranges of the same length",
         )
-    return [PublishedPort(p, protocol, ip, h) for p, h in zip(inside, outside)]
+    return [PublishedPort(p, protocol, ip, h) for p, h in zip(inside, outside, strict=True)]
 
 
 def _port_range(doc: _YamlFile, where: _KeyPath, text: str) -> list[int]:

@@ -333,15 +333,26 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed and HOSTS_KEY in item.stash:
         item.config.stash[STATE_KEY].lab_failures += 1
+    if not report.failed:
+        return report
+    sections = []
     output = item.stash.get(ANSIBLE_OUTPUT_KEY, None)
-    if output and report.failed:
-        report.sections.append(("dockerlab: ansible output", output))
+    if output:
+        sections.append(("dockerlab: ansible output", output))
     view = item.stash.get(VIEW_KEY, None)
-    if view is not None and report.failed and call.when != "teardown":
+    if view is not None and call.when != "teardown":
         try:
-            report.sections.extend(view.diagnostics())
+            sections.extend(view.diagnostics())
         except DockerlabError as exc:  # the engine went away: the failure is still the news
-            report.sections.append(("dockerlab: no diagnostics", str(exc)))
+            sections.append(("dockerlab: no diagnostics", str(exc)))
+    # In the failure's own text: the terminal shows it under the traceback, and JUnit XML
+    # (whose <failure> is that text) carries it with no junit_logging setting needed.
+    addsection = getattr(report.longrepr, "addsection", None)
+    for name, content in sections:
+        if addsection is not None:
+            addsection(name, content)
+        else:
+            report.sections.append((name, content))
     return report
 
 

@@ -88,6 +88,7 @@ class LabSession:
             stack.enter_context(self.lab)
             stack.callback(self.converger.close)
             stack.push(self._cleanup)
+            stack.push(self._write_artifacts)  # first at the end: before cleanup and removal
             self._start(self.needed)
             self._stack = stack.pop_all()
         return self
@@ -119,11 +120,14 @@ class LabSession:
     def _start(self, names: Sequence[str]) -> None:
         spec, recipes = self.lab.spec, self.lab.recipes
         images = dict.fromkeys(spec.hosts[n].image for n in names)
-        tags, reasons = self.builder.prepare(recipes[i] for i in images)
+        tags, reasons, build_errors = self.builder.prepare(recipes[i] for i in images)
         for name in names:
-            if spec.hosts[name].image in reasons:
-                self.unavailable[name] = reasons[spec.hosts[name].image]
-        bootable = [n for n in names if n not in self.unavailable]
+            image = spec.hosts[name].image
+            if image in reasons:
+                self.unavailable[name] = reasons[image]
+            elif image in build_errors:
+                self.setup_failures[name] = build_errors[image]
+        bootable = [n for n in names if n in spec.hosts and spec.hosts[n].image in tags]
         run = self.last_run = self._run_key(bootable, tags)
         cacheable = run is not None and self._cacheable(run)
         if run is not None and self._skip_converge(run, tags, cacheable):
@@ -175,6 +179,26 @@ class LabSession:
                 continue
             if not result.ok:
                 self.progress(f"cleanup {result.describe_failure()}")
+
+    def _write_artifacts(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """``--dockerlab-artifacts``: each host's log and failed units, each Ansible run,
+        before anything goes. Not after Ctrl-C: the user asked the session to stop."""
+        from .artifacts import write_artifacts
+
+        folder = self.settings.artifacts
+        if folder is None or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
+            return
+        try:
+            where = write_artifacts(self.lab, self.converger.workdir, folder)
+        except (OSError, DockerlabError) as exc:
+            self.progress(f"artifacts could not be written to {folder}: {exc}")
+            return
+        self.progress(f"artifacts of the lab written to {where}")
 
     def _store(self, run: RunKey) -> None:
         containers = {h: self.lab.running[h].container for h in run.hosts}

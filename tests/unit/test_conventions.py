@@ -1,0 +1,137 @@
+"""What a user of the package meets first: help everywhere, a version, negations, any OS."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerlab.__main__ import build_parser, main, parse_args
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the floor's Python
+    import tomli as tomllib
+
+ROOT = Path(__file__).parents[2]
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(parser.prog, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _parsers(sub)
+    return found
+
+
+def test_every_command_and_flag_has_help() -> None:
+    parser = build_parser()
+    missing = []
+    for prog, sub in _parsers(parser):
+        if not sub.description:
+            missing.append(f"{prog}: no description")
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {a.dest for a in action._choices_actions if a.help}
+                missing += [f"{prog} {n}" for n in action.choices if n not in helped and
+                            n not in {"ls", "login"}]  # fmt: skip
+            elif not action.help:
+                missing.append(f"{prog} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []
+
+
+def test_the_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert f" {version('pytest-dockerlab')} (Python {sys.version.split()[0]})" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("argv", [["images", "save"], ["images", "build", "--dir", "x"]])
+def test_dir_goes_with_save_and_load_only(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "--dir goes with `images save` and `images load`" in capsys.readouterr().err
+
+
+def test_the_console_script_and_the_licence_ship() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"dockerlab": "pytest_dockerlab.__main__:main"}
+    assert project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert set(project["urls"]) >= {"Homepage", "Source", "Issues", "Changelog"}
+    assert (ROOT / "CHANGELOG.md").is_file()
+
+
+def test_requires_python_is_what_ansible_core_needs() -> None:
+    """ansible (the floor) installs an ansible-core whose controller needs this Python."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.10"
+    assert "Programming Language :: Python :: 3.9" not in project["classifiers"]
+
+
+POSIX_ONLY = ["fcntl", "pwd", "grp", "termios", "tty", "pty", "resource", "posix"]
+
+
+def test_the_plugin_imports_where_posix_modules_do_not_exist(tmp_path: Path) -> None:
+    """pytest runs on Windows: loading the plugin there must not break it (only an engine
+    needs Linux). The POSIX-only modules are made unimportable, then pytest starts."""
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    blocked = ", ".join(repr(m) for m in POSIX_ONLY if m != "posix")
+    code = (
+        "import sys\n"
+        f"for name in ({blocked},):\n"
+        "    sys.modules[name] = None\n"
+        "import pytest_dockerlab.plugin, pytest_dockerlab.__main__, pytest_dockerlab.address\n"
+        "import pytest_dockerlab.exceptions, pytest_dockerlab.cleanup, pytest_dockerlab.images\n"
+        "import pytest\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', sys.argv[1]]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_the_ci_example_caches_images_and_uploads_reports() -> None:
+    """Every dockerlab command the workflow runs parses, the image cache is real (restore,
+    load, save) and the reports are uploaded."""
+    import shlex
+
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "examples/ci/github-actions.yml").read_text())
+    steps = workflow["jobs"]["lab"]["steps"]
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    assert {"actions/cache", "actions/upload-artifact"} <= set(uses)
+    commands = [line.strip() for s in steps for line in s.get("run", "").splitlines()]
+    dockerlab = [shlex.split(c.replace("${{ matrix.image }}", "debian12")) for c in commands]
+    dockerlab = [argv[1:] for argv in dockerlab if argv and argv[0] == "dockerlab"]
+    actions = {argv[1] for argv in dockerlab if argv[0] == "images"}
+    assert actions == {"load", "build", "save"}
+    for argv in dockerlab:
+        if argv != ["--version"] and "|" not in argv:
+            parse_args(build_parser(), argv)
+    pytest_step = next(c for c in commands if c.startswith("pytest"))
+    assert "--junitxml=" in pytest_step and "--dockerlab-artifacts=" in pytest_step
+
+
+def test_pytest_sees_one_package_to_rewrite_not_top_level_modules() -> None:
+    """pytest marks a plugin's modules for assertion rewriting from its wheel's file list; a
+    package without __init__.py made it mark ``__main__`` and warn in every user's run."""
+    from _pytest.config import _iter_rewritable_modules
+
+    package = ROOT / "src" / "pytest_dockerlab"
+    wheel_files = [f"pytest_dockerlab/{p.name}" for p in sorted(package.glob("*.py"))]
+    assert list(_iter_rewritable_modules(wheel_files)) == ["pytest_dockerlab"]
