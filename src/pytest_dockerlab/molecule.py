@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from .evidence import ANSIBLE_OUTPUT_KEY
 from .exceptions import AnsibleDeprecationWarning, DockerlabError, IdempotenceError
 
 # ${VAR}, ${VAR:-default}, ${VAR-default} and $VAR, as Molecule expands molecule.yml.
@@ -422,7 +423,7 @@ def _converge(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
         error = next(iter(failures.values()))
         result = getattr(error, "result", None)
         if result is not None:
-            request.node.add_report_section("call", "ansible output", result.output)
+            request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
         pytest.fail(str(error), pytrace=False)
 
 
@@ -458,5 +459,5 @@ def _run_stage(current: Any, request: pytest.FixtureRequest, playbook: Path) -> 
         playbook, list(current.lab.running), skip_tags=CONVERGE_SKIP_TAGS
     )
     if not result.ok:
-        request.node.add_report_section("call", "ansible output", result.output)
+        request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
         pytest.fail(result.describe_failure(), pytrace=False)

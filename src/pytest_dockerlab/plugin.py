@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import config as cfg
+from .evidence import ANSIBLE_OUTPUT_KEY
 from .exceptions import AnsibleDeprecationWarning, DockerlabError
 from .images import Recipe, catalogue
 from .labfile import LabSpec
@@ -62,7 +63,6 @@ class _State:
 STATE_KEY = pytest.StashKey[_State]()
 HOSTS_KEY = pytest.StashKey[tuple[str, ...]]()
 VIEW_KEY = pytest.StashKey["LabView"]()
-ANSIBLE_OUTPUT_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

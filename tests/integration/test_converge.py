@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -102,9 +103,12 @@ def test_a_failing_task_errors_every_test_of_that_converge(
             assert lab.host("web").file("/etc/ok").exists
         """
     )
-    result = run(labdir)
+    result = run(labdir, "--junitxml=junit.xml")
     # Ansible ended the run when db's play had no host left, so web never got its play either.
     result.assert_outcomes(errors=2)
+    errors = ElementTree.parse(labdir.path / "junit.xml").findall(".//testcase/error")
+    assert any("dockerlab: ansible output" in (e.text or "") for e in errors)
+    assert any("fatal: [db]: FAILED!" in (e.text or "") for e in errors)
     result.stdout.fnmatch_lines(
         [
             "E *ConvergeError: playbook */site.yml failed (rc=2)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_a_failing_test_shows_failed_units_and_journal_and_still_cleans_up(
             assert lab.host("web").service("brokenapp").is_running
         """
     )
-    result = run(labdir)
+    result = run(labdir, "--junitxml=junit.xml")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -112,6 +113,12 @@ def test_a_failing_test_shows_failed_units_and_journal_and_still_cleans_up(
         ]
     )
     assert leftovers(docker_client, session_id(labdir)) == []
+    # CI's view: the JUnit failure carries the diagnostics, with pytest's default settings.
+    failure = ElementTree.parse(labdir.path / "junit.xml").find(".//testcase/failure")
+    assert failure is not None and failure.text is not None
+    assert "dockerlab web: systemctl --failed" in failure.text
+    assert "brokenapp.service" in failure.text
+    assert "dockerlab web: journal tail" in failure.text
 
 
 def test_a_host_that_never_finishes_booting_errors_with_its_journal(

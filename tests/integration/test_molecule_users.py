@@ -100,7 +100,7 @@ def test_a_scenario_whose_converge_fails_fails_its_converge_item(
     result.stdout.fnmatch_lines(
         [
             "  instance: TASK [Break] (ansible.builtin.command): non-zero return code",
-            "*Captured ansible output call*",
+            "*- dockerlab: ansible output -*",
             "FAILED molecule/default/molecule.yml::converge - Failed: playbook *",
         ]
     )

@@ -174,3 +174,45 @@ def test_the_cache_is_on_by_default_and_the_environment_beats_the_ini(
     monkeypatch.setenv("DOCKERLAB_CACHE", "refresh")
     assert resolve(pytester.parseconfig()).cache == "refresh"
     assert resolve(pytester.parseconfig("--dockerlab-cache", "on")).cache == "on"
+
+
+@pytest.mark.parametrize(
+    ("ini_line", "env", "args", "expected"),
+    [
+        ("dockerlab_keep = always", None, ("--no-dockerlab-keep",), ("never", "on", False)),
+        ("", "always", ("--no-dockerlab-keep",), ("never", "on", False)),
+        ("dockerlab_cache = refresh", None, ("--no-dockerlab-cache",), ("never", "off", False)),
+        (
+            "dockerlab_idempotence = true",
+            None,
+            ("--no-dockerlab-idempotence",),
+            ("never", "on", False),
+        ),
+        ("dockerlab_idempotence = true", None, (), ("never", "on", True)),
+    ],
+)
+def test_a_no_option_turns_off_what_the_ini_or_environment_turned_on(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    ini_line: str,
+    env: str | None,
+    args: tuple[str, ...],
+    expected: tuple[str, str, bool],
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini_line}\n")
+    if env is not None:
+        monkeypatch.setenv("DOCKERLAB_KEEP", env)
+    settings = resolve(pytester.parseconfig(*args))
+    assert (settings.keep, settings.cache, settings.idempotence) == expected
+
+
+def test_artifacts_resolve_option_then_environment_then_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKERLAB_ARTIFACTS", raising=False)
+    pytester.makeini("[pytest]\ndockerlab_artifacts = reports/lab\n")
+    assert resolve(pytester.parseconfig()).artifacts == pytester.path / "reports" / "lab"
+    monkeypatch.setenv("DOCKERLAB_ARTIFACTS", "/tmp/from-env")
+    assert str(resolve(pytester.parseconfig()).artifacts) == "/tmp/from-env"
+    option = resolve(pytester.parseconfig("--dockerlab-artifacts", "/tmp/from-option"))
+    assert str(option.artifacts) == "/tmp/from-option"
