@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import docker
 import docker.errors
+import docker.utils
 import urllib3.exceptions
 
 from .address import EngineAddress, resolve
@@ -57,6 +58,23 @@ LOCK_IMAGE = f"{NAMESPACE}/lock:1"
 _SDK_ERRORS = (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError)
 
 
+def _build_context(context: Path, dockerfile: Path) -> dict[str, Any]:
+    """The build's context and Dockerfile as the SDK takes them.
+
+    A Dockerfile outside the context (the recipes' shared one) goes into the context's
+    archive under a fixed name. Left to the SDK, its content is sent as a second
+    ``dockerfile`` query value: Docker reads the first (the name), Podman the last (the
+    text: "stat .../build/# A VM-like host...: file name too long").
+    """
+    try:
+        return {"path": str(context), "dockerfile": str(dockerfile.relative_to(context))}
+    except ValueError:
+        pass
+    name = ".dockerlab.Dockerfile"
+    archive = docker.utils.tar(str(context), dockerfile=(name, dockerfile.read_text()))
+    return {"fileobj": archive, "custom_context": True, "dockerfile": name}
+
+
 class _Images:
     """The image half of the engine: what the catalogue builds, lists and removes."""
 
@@ -88,9 +106,7 @@ class _Images:
         try:
             with _translate("build", tag):
                 stream = self._client.api.build(
-                    path=str(context),
-                    # Outside the context (a shared Dockerfile), the SDK sends its content along.
-                    dockerfile=str(dockerfile),
+                    **_build_context(context, dockerfile),
                     tag=tag,
                     buildargs=dict(buildargs),
                     labels=dict(labels),
@@ -113,11 +129,12 @@ class _Images:
             raise ImageBuildError(tag, exc.cause, "\n".join(tail)) from exc
 
     def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
-        repository, _, version = tag.partition(":")
         changes = [f'LABEL "{key}"="{value}"' for key, value in labels.items()]
         with _translate("import", tag):
+            # The tag inside the repository: Podman's compat import (4.3) ignores a
+            # separate tag and names the image :latest; Docker takes either.
             self._client.api.import_image(
-                src=tarball, repository=repository, tag=version, changes=changes, stream_src=True
+                src=tarball, repository=tag, changes=changes, stream_src=True
             )
 
     def images(self, label: str) -> list[ImageInfo]:
@@ -175,17 +192,21 @@ class _Images:
         repository, _, tag = ref.partition(":")
         with _translate("export", container):
             stream = api.export(container)
-            api.import_image(
-                src=stream, repository=repository, tag=tag or None, changes=changes, stream_src=True
-            )
+            # The tag inside the repository, as in import_rootfs (Podman ignores a separate one).
+            api.import_image(src=stream, repository=ref, changes=changes, stream_src=True)
         if config.get("StopSignal"):
             # An import takes no STOPSIGNAL: a commit of a container of it does.
             with _translate("set the stop signal of", ref):
                 holder = api.create_container(ref)["Id"]
                 try:
+                    # Podman's compat commit (4.3) ignores a config: a STOPSIGNAL change there
+                    # (Docker's commit takes no STOPSIGNAL change, but the config).
+                    signal = config["StopSignal"]
+                    podman = self.facts().name == "podman"  # type: ignore[attr-defined]
                     api.commit(
                         holder, repository=repository, tag=tag or None,
-                        conf={"StopSignal": config["StopSignal"]},
+                        conf=None if podman else {"StopSignal": signal},
+                        changes=[f"STOPSIGNAL {signal}"] if podman else None,
                     )  # fmt: skip
                 except _SDK_ERRORS:
                     # No half-made image (one without its stop signal) under that name.
@@ -200,11 +221,15 @@ class _Images:
         repository, _, tag = ref.partition(":")
         with _translate("commit", container):
             # A config of labels is merged over the container's own (which pass on otherwise).
+            # Podman's compat commit (4.3) ignores the config: LABEL changes there, which it
+            # splits at the first "=" and unquotes without unescaping (so no json.dumps).
+            podman = self.facts().name == "podman"  # type: ignore[attr-defined]
             made = self._client.api.commit(
                 container,
                 repository=repository,
                 tag=tag or None,
-                conf={"Labels": dict(labels)},
+                conf=None if podman else {"Labels": dict(labels)},
+                changes=[f'LABEL "{k}"="{v}"' for k, v in labels.items()] if podman else None,
                 pause=True,
             )
         return str(made["Id"])
@@ -326,11 +351,10 @@ class _Locks:
                 raise _engine_error("create build lock", name, exc) from exc
             # The marker's image: an empty layer, made on the engine, no registry needed.
             with _translate("import", LOCK_IMAGE):
-                repository, _, tag = LOCK_IMAGE.partition(":")
+                # The tag inside the repository: Podman ignores a separate one.
                 api.import_image_from_data(
-                    b"\0" * 1024, repository=repository, tag=tag,
-                    changes=[f'LABEL "{LOCK}"="image"'],
-                )  # fmt: skip
+                    b"\0" * 1024, repository=LOCK_IMAGE, changes=[f'LABEL "{LOCK}"="image"']
+                )
         return False
 
     def lock_holder(self, name: str) -> Mapping[str, str] | None:
@@ -650,6 +674,13 @@ def _refusal_hint(profile: RunProfile, settings: ContainerSpec, cause: str) -> s
         return (
             "the image has no CMD: a recipe's Dockerfile must end with its init, "
             'e.g. CMD ["/sbin/init"], as the shipped recipes do'
+        )
+    if "error setting rlimit" in cause:
+        return (
+            "the engine could not raise the open-files or process limits above this "
+            "machine's hard limits (it lacks CAP_SYS_RESOURCE, as in a sandbox); rootful "
+            "Podman does so for every container: set default_ulimits in containers.conf "
+            'under the hard limits, e.g. ["nofile=20000:20000", "nproc=32768:32768"]'
         )
     if caps and settings.capabilities:
         return (

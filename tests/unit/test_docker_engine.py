@@ -683,3 +683,20 @@ def test_a_volume_at_a_profile_tmpfs_replaces_it(tmp_path: Path) -> None:
     kwargs = _create_kwargs(V1, settings.on_engine(str, lambda v: f"lab-vol-{v}"))
     assert "/tmp" not in kwargs["tmpfs"]
     assert kwargs["volumes"]["lab-vol-scratch"] == {"bind": "/tmp", "mode": "rw"}
+
+
+def test_an_rlimit_refusal_says_how_to_lower_podmans_default_limits() -> None:
+    """Rootful Podman raises nofile/nproc for every container; without CAP_SYS_RESOURCE
+    runc refuses (seen on this machine with Podman 4.3)."""
+    from pytest_dockerlab.docker_engine import _refusal_hint
+    from pytest_dockerlab.labfile import ContainerSpec
+    from pytest_dockerlab.profiles import PODMAN
+
+    cause = (
+        "runc create failed: unable to start container process: error during container init: "
+        "error setting rlimits for ready process: error setting rlimit type 7: operation not "
+        "permitted: OCI permission denied"
+    )
+    hint = _refusal_hint(PODMAN, ContainerSpec(), cause)
+    assert "default_ulimits in containers.conf" in hint
+    assert "CAP_SYS_RESOURCE" in hint
