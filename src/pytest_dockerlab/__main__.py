@@ -240,7 +240,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         address = resolve()
         # Ansible's connection and the shell's `docker exec` reach the same engine as the SDK.
-        os.environ.update(address.environment())
+        for name, value in address.environment().items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         engine = connect(address=address)
         if args.command in ("list", "ls"):
             return _list(engine)
@@ -257,7 +261,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.action == "prune" and args.cache:
             return _prune_cache(engine, args.older_than)
         if args.action in ("save", "load"):
-            return _archives(engine, args.action, Path(args.dir), args.names)
+            try:
+                return _archives(engine, args.action, Path(args.dir), args.names)
+            except OSError as exc:
+                sys.stderr.write(f"dockerlab: images {args.action} --dir {args.dir}: {exc}\n")
+                return 1
         status = _images(engine, args.action, args.names, args.base, args.all)
         if args.action == "list" and not args.names:
             _list_cache(engine)
@@ -449,19 +457,17 @@ def _archives(engine: Engine, action: str, folder: Path, names: Sequence[str]) -
             _say(f"no image archives in {folder}: the images will be built")
         return 0
     folder.mkdir(parents=True, exist_ok=True)
-    recipes = catalogue()
-    for recipe in [r for n, r in recipes.items() if not names or n in names]:
-        if not engine.image_exists(recipe.tag):
-            continue
+    for recipe in [r for n, r in catalogue().items() if not names or n in names]:
         archive = folder / f"{recipe.name}.tar"
+        if not engine.image_exists(recipe.tag):
+            # Its recipe changed or it was never built: an old archive would load in vain.
+            archive.unlink(missing_ok=True)
+            continue
         partial = archive.with_suffix(".tar.partial")
         with partial.open("wb") as data:
             engine.save_image(recipe.tag, data)
         partial.replace(archive)
         _say(f"saved {recipe.tag} to {archive}")
-    for stale in folder.glob("*.tar"):  # a recipe changed: its old archive would load in vain
-        if stale.stem not in recipes or not engine.image_exists(recipes[stale.stem].tag):
-            stale.unlink()
     return 0
 
 
@@ -473,7 +479,10 @@ def _images(
     recipes = catalogue()
     chosen = [recipes[n] for n in (names or list(recipes))]
     if action == "build":
-        builder = ImageBuilder(engine, _say, base)
+        from .labels import SessionIdentity
+
+        # Its build locks carry this process as their owner: a sweep removes them if it dies.
+        builder = ImageBuilder(engine, _say, base, SessionIdentity.create().labels())
         failed = 0
         for recipe in chosen:
             try:

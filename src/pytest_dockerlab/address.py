@@ -31,12 +31,12 @@ WINDOWS_PIPE = "npipe:////./pipe/docker_engine"
 class Tls:
     """TLS files of an engine reached over TCP (a folder with ca.pem, cert.pem, key.pem)."""
 
-    folder: str
+    folder: str  # "" when there are no files: TLS without verification, as the CLI does
     verify: bool
 
     def file(self, name: str) -> str | None:
         path = os.path.join(self.folder, name)
-        return path if os.path.exists(path) else None
+        return path if self.folder and os.path.exists(path) else None
 
 
 @dataclass(frozen=True)
@@ -51,21 +51,16 @@ class EngineAddress:
     def describe(self) -> str:
         return f"{self.host} ({self.source})"
 
-    @property
-    def is_local(self) -> bool:
-        """Whether the engine runs on this machine (its socket is a file here)."""
-        return self.host.startswith(("unix://", "npipe://"))
-
-    @property
-    def podman(self) -> bool:
-        return "podman" in self.host
-
-    def environment(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str | None]:
         """``DOCKER_*`` variables that point the docker CLI at this engine: for Ansible's
-        connection, testinfra and any child process. ``DOCKER_HOST`` wins over a context."""
-        env = {"DOCKER_HOST": self.host}
+        connection, testinfra and any child process (``DOCKER_HOST`` wins over a context).
+        None: the variable must not be set (an inherited one would apply to this address)."""
+        env: dict[str, str | None] = dict.fromkeys(
+            ("DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+        )
+        env["DOCKER_HOST"] = self.host
         if self.tls is not None:
-            env["DOCKER_CERT_PATH"] = self.tls.folder
+            env["DOCKER_CERT_PATH"] = self.tls.folder or None
             env["DOCKER_TLS_VERIFY" if self.tls.verify else "DOCKER_TLS"] = "1"
         return env
 
@@ -160,8 +155,11 @@ def _context(config_dir: Path, name: str, source: str) -> EngineAddress:
         raise EngineUnavailableError(what, f"cannot read {meta_file}: {exc}") from None
     tls_folder = config_dir / "contexts" / "tls" / ident / "docker"
     tls = None
+    skip = bool(endpoint.get("SkipTLSVerify", False))
     if tls_folder.is_dir():  # a context made with --docker "host=...,ca=...,cert=...,key=..."
-        tls = Tls(str(tls_folder), verify=not endpoint.get("SkipTLSVerify", False))
+        tls = Tls(str(tls_folder), verify=not skip)
+    elif skip and host.startswith("tcp://"):  # --docker "host=tcp://...,skip-tls-verify=true"
+        tls = Tls("", verify=False)
     return EngineAddress(host, what, tls)
 
 

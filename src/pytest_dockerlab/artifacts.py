@@ -8,7 +8,9 @@ Written just before the lab goes, whether its tests passed or not::
     DIR/<lab prefix>/ansible/<NN>-<playbook>/      each run's stdout, rc, status, job_events,
                                                    command and inventory (ansible-runner's)
 
-The lab prefix carries the session id, the xdist worker and the matrix image.
+The lab prefix carries the session id, the xdist worker and the matrix image (a reused kept
+lab's next session writes ``<prefix>.2``). What Ansible logged is there as it logged it:
+task arguments and hostvars not marked ``no_log`` included, as in any Ansible output.
 """
 
 from __future__ import annotations
@@ -32,24 +34,29 @@ _WHOLE_LOG = 1_000_000  # lines: the whole boot's log, in practice
 def write_artifacts(lab: Lab, runs: Path, folder: Path) -> Path:
     """Write ``lab``'s hosts' logs and the Ansible runs kept under ``runs`` to ``folder``."""
     target = folder / lab.identity.prefix
+    again = 1
+    while target.exists():  # a reused kept lab: each session's evidence apart
+        again += 1
+        target = folder / f"{lab.identity.prefix}.{again}"
     for name, host in lab.running.items():
         where = target / "hosts" / name
         where.mkdir(parents=True, exist_ok=True)
         try:
             down = lab.down(name, host)
             if down is not None:
-                (where / "down.txt").write_text(f"{down}\n")
+                (where / "down.txt").write_text(f"{down}\n", encoding="utf-8")
                 continue
             shell = lab.shell(name)
-            (where / host.init.log_file).write_text(host.init.log_tail(shell, _WHOLE_LOG) + "\n")
+            log_text = host.init.log_tail(shell, _WHOLE_LOG) + "\n"
+            (where / host.init.log_file).write_text(log_text, encoding="utf-8")
             report = [host.init.failed(shell) or "(no failed units)"]
             report += [
                 f"\n--- {unit} ---\n{host.init.unit_report(shell, unit, lines=200)}"
                 for unit in host.init.failed_units(shell)
             ]
-            (where / "failed-units.txt").write_text("\n".join(report) + "\n")
+            (where / "failed-units.txt").write_text("\n".join(report) + "\n", encoding="utf-8")
         except DockerlabError as exc:  # the engine went away: write what is known
-            (where / "down.txt").write_text(f"no evidence: {exc}\n")
+            (where / "down.txt").write_text(f"no evidence: {exc}\n", encoding="utf-8")
     for number, run in enumerate(sorted(runs.glob("run-*"), key=_mtime), start=1):
         for artifacts in sorted((run / "artifacts").glob("*")):
             where = target / "ansible" / f"{number:02d}-{_playbook(artifacts)}"
@@ -89,4 +96,4 @@ def _write_command(source: Path, target: Path) -> None:
         return
     if isinstance(command, dict):
         kept = {k: command[k] for k in ("command", "cwd") if k in command}
-        target.write_text(json.dumps(kept, indent=2) + "\n")
+        target.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")

@@ -284,15 +284,22 @@ def resolve(config: pytest.Config) -> Settings:
             raise pytest.UsageError(
                 f"dockerlab: --dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}"
             )
-    _, artifacts = first_set(
+    artifacts_origin, artifacts = first_set(
         ("--dockerlab-artifacts", option.dockerlab_artifacts),
         ("DOCKERLAB_ARTIFACTS", os.environ.get("DOCKERLAB_ARTIFACTS") or None),
         ("ini dockerlab_artifacts", config.getini("dockerlab_artifacts") or None),
     )
     artifacts_path = None
     if artifacts:
-        base = config.rootpath if not option.dockerlab_artifacts else Path.cwd()
+        # The ini's path is the project's; an option's or a variable's, the shell's.
+        base = config.rootpath if artifacts_origin.startswith("ini") else Path.cwd()
         artifacts_path = (base / str(artifacts)).resolve()
+        existing = next(p for p in (artifacts_path, *artifacts_path.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise pytest.UsageError(
+                f"dockerlab: {artifacts_origin} {artifacts}: {existing} is not a folder this "
+                "user can write to"
+            )
     return Settings(
         lab_file=lab_file,
         molecule=molecule_path,

@@ -329,11 +329,11 @@ class _Locks:
 
     _client: docker.DockerClient
 
-    def try_lock(self, name: str, labels: Mapping[str, str]) -> bool:
+    def try_lock(self, name: str, labels: Mapping[str, str]) -> str | None:
         api = self._client.api
         for attempt in range(2):
             try:
-                api.create_container(
+                made = api.create_container(
                     LOCK_IMAGE,
                     command=["lock"],
                     name=name,
@@ -341,10 +341,13 @@ class _Locks:
                     network_disabled=True,
                     host_config=api.create_host_config(network_mode="none"),
                 )
-                return True
+                return str(made["Id"])
             except docker.errors.APIError as exc:
                 if exc.status_code == 409:
-                    return False
+                    return None
+                # Podman before 5.x answers a name conflict with 500: the holder says it.
+                if exc.status_code != 404 and self.lock_holder(name) is not None:
+                    return None
                 if exc.status_code != 404 or attempt:
                     raise _engine_error("create build lock", name, exc) from exc
             except _SDK_ERRORS as exc:
@@ -355,24 +358,24 @@ class _Locks:
                 api.import_image_from_data(
                     b"\0" * 1024, repository=LOCK_IMAGE, changes=[f'LABEL "{LOCK}"="image"']
                 )
-        return False
+        return None
 
-    def lock_holder(self, name: str) -> Mapping[str, str] | None:
+    def lock_holder(self, name: str) -> tuple[str, Mapping[str, str]] | None:
         try:
             found = self._client.api.inspect_container(name)
         except docker.errors.NotFound:
             return None
         except _SDK_ERRORS as exc:
             raise _engine_error("inspect build lock", name, exc) from exc
-        return dict(found.get("Config", {}).get("Labels") or {})
+        return str(found["Id"]), dict(found.get("Config", {}).get("Labels") or {})
 
-    def unlock(self, name: str) -> None:
+    def unlock(self, marker: str) -> None:
         try:
-            self._client.api.remove_container(name, force=True)
+            self._client.api.remove_container(marker, force=True)
         except docker.errors.NotFound:
             pass
         except _SDK_ERRORS as exc:
-            raise _engine_error("remove build lock", name, exc) from exc
+            raise _engine_error("remove build lock", marker[:12], exc) from exc
 
 
 class _NetworkFaults:
@@ -463,10 +466,6 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
     @property
     def address(self) -> str:
         return self._address.describe()
-
-    @property
-    def endpoint(self) -> EngineAddress:
-        return self._address
 
     def facts(self) -> EngineFacts:
         if self._facts is None:

@@ -108,8 +108,6 @@ class Engine(Protocol):
         """Where the engine is and why, for people: ``unix:///... (DOCKER_HOST)``."""
         ...
 
-    @property
-    def endpoint(self) -> EngineAddress: ...
 
     def facts(self) -> EngineFacts: ...
 
@@ -159,19 +157,18 @@ class Engine(Protocol):
         """
         ...
 
-    def try_lock(self, name: str, labels: Mapping[str, str]) -> bool:
-        """Create the marker ``name`` with ``labels``; False when it exists already.
-
-        The engine makes one marker of a name, whichever machine asks: a lock for every
-        client of a shared engine."""
+    def try_lock(self, name: str, labels: Mapping[str, str]) -> str | None:
+        """Create the marker ``name`` with ``labels`` and return its id; None when a marker
+        of that name exists already. The engine makes one marker of a name, whichever
+        machine asks: a lock for every client of a shared engine."""
         ...
 
-    def lock_holder(self, name: str) -> Mapping[str, str] | None:
-        """The labels of marker ``name``, None when there is none."""
+    def lock_holder(self, name: str) -> tuple[str, Mapping[str, str]] | None:
+        """The id and labels of marker ``name``; None when there is none."""
         ...
 
-    def unlock(self, name: str) -> None:
-        """Remove marker ``name``; gone already is fine."""
+    def unlock(self, marker: str) -> None:
+        """Remove the marker of id ``marker``; gone already is fine."""
         ...
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:

@@ -117,6 +117,8 @@ def _is_recipe(path: Path) -> bool:
 
 # A build that has held its lock this long is taken to be dead (its machine may be gone:
 # a shared engine cannot ask another machine about its processes). A cold build is minutes.
+# A holder seen holding a lock this long is taken to be dead (its machine may be gone: a
+# shared engine cannot ask another machine about its processes). A cold build is minutes.
 LOCK_LIMIT = 20 * 60.0
 
 
@@ -132,10 +134,12 @@ def build_lock(
     """An exclusive lock per image tag, held on the engine: sessions of every machine that
     share an engine build a tag once. The lock is a marker container named after the tag
     (the engine gives a name to one container only), labelled with its owner (host, pid,
-    session: the reaper and the sweep remove it with a dead session's lab).
+    session: the reaper and the sweep remove it with a dead session's lab). Markers are
+    removed by id, never by name: a holder removes its own marker only.
 
-    A holder on this machine whose process is gone, or one older than ``limit``, is
-    taken over, and said so.
+    A holder on this machine whose process is gone is taken over at once; any other after
+    this waiter has watched it hold the lock for ``limit`` seconds (its own clock: machines
+    sharing an engine need not agree on the time). Either is said.
     """
     from .cleanup import DEAD, owner_state
 
@@ -143,27 +147,30 @@ def build_lock(
     labels = dict(owner or {})
     labels.setdefault(lbl.OWNER_PID, str(os.getpid()))
     labels.setdefault(lbl.OWNER_HOST, socket.gethostname())
+    labels[lbl.LOCK] = tag
     here = labels[lbl.OWNER_HOST]
-    waiting = False
-    while not engine.try_lock(name, {**labels, lbl.LOCK: tag, lbl.SINCE: f"{time.time():.0f}"}):
+    seen: dict[str, float] = {}  # holder marker id -> when this waiter first saw it
+    mine = engine.try_lock(name, labels)
+    while mine is None:
         holder = engine.lock_holder(name)
-        if holder is None:
-            continue  # released between our try and our look
-        who = f"pid {holder.get(lbl.OWNER_PID, '?')} on {holder.get(lbl.OWNER_HOST, '?')}"
-        age = time.time() - float(holder.get(lbl.SINCE) or 0)
-        if owner_state(holder, here) == DEAD or age > limit:
-            why = "its process is gone" if age <= limit else f"held for {age / 60:.0f} min"
-            progress(f"taking over the build lock of {tag} from {who} ({why})")
-            engine.unlock(name)
-            continue
-        if not waiting:
-            progress(f"waiting for {who} to finish building {tag}")
-            waiting = True
-        time.sleep(poll)
+        if holder is not None:
+            marker, held_by = holder
+            who = f"pid {held_by.get(lbl.OWNER_PID, '?')} on {held_by.get(lbl.OWNER_HOST, '?')}"
+            if not seen:
+                progress(f"waiting for {who} to finish building {tag}")
+            watched = time.monotonic() - seen.setdefault(marker, time.monotonic())
+            dead = owner_state(held_by, here) == DEAD
+            if dead or watched > limit:
+                why = "its process is gone" if dead else f"held for {watched / 60:.0f} min"
+                progress(f"taking over the build lock of {tag} from {who} ({why})")
+                engine.unlock(marker)
+            else:
+                time.sleep(poll)
+        mine = engine.try_lock(name, labels)
     try:
         yield
     finally:
-        engine.unlock(name)
+        engine.unlock(mine)
 
 
 class ImageBuilder:
@@ -183,6 +190,7 @@ class ImageBuilder:
         self.progress = progress
         self.base_source = base_source
         self.owner = owner
+        self.failed: dict[str, ImageBuildError] = {}  # image name -> why its build failed
 
     def prepare(
         self, recipes: Iterable[Recipe]
@@ -201,11 +209,13 @@ class ImageBuilder:
             if reason:
                 log.warning("dockerlab: %s", reason)
                 unavailable[recipe.name] = reason
-                continue
-            try:
-                tags[recipe.name] = self.ensure(recipe)
-            except ImageBuildError as exc:
-                failed[recipe.name] = exc
+            elif recipe.name in self.failed:  # once per session: later hosts get the error
+                failed[recipe.name] = self.failed[recipe.name]
+            else:
+                try:
+                    tags[recipe.name] = self.ensure(recipe)
+                except ImageBuildError as exc:
+                    failed[recipe.name] = self.failed[recipe.name] = exc
         return tags, unavailable, failed
 
     def ensure(self, recipe: Recipe) -> str:

@@ -25,7 +25,6 @@ IMAGE = f"{NAMESPACE}.image"
 RECIPE_HASH = f"{NAMESPACE}.recipe-hash"
 KEEP = f"{NAMESPACE}.keep"
 LOCK = f"{NAMESPACE}.lock"  # a build lock's marker container: the image tag it guards
-SINCE = f"{NAMESPACE}.since"  # when a build lock was taken, epoch seconds
 LAB_FILE = f"{NAMESPACE}.lab-file"  # the lab file a session's resources come from: for reuse
 
 

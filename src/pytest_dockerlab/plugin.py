@@ -123,7 +123,10 @@ def _hand_out_address(state: _State) -> None:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     environment = pytest.MonkeyPatch()
     for name, value in state.address.environment().items():
-        environment.setenv(name, value)
+        if value is None:  # an inherited DOCKER_TLS_VERIFY must not apply to this address
+            environment.delenv(name, raising=False)
+        else:
+            environment.setenv(name, value)
     state.signals.callback(environment.undo)
 
 
@@ -289,7 +292,11 @@ def _check_explicit_image(state: _State, image: str, config: pytest.Config) -> N
     reason = recipe.cannot_run_on(state.engine.facts())
     if reason:
         raise DockerlabError(reason)
-    ImageBuilder(state.engine, _progress(config), state.settings.base_source).ensure(recipe)
+    assert state.identity is not None
+    builder = ImageBuilder(
+        state.engine, _progress(config), state.settings.base_source, state.identity.labels()
+    )
+    builder.ensure(recipe)
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:

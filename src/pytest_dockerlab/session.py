@@ -8,6 +8,8 @@ everything on exit. :class:`LabView` is the ``lab`` fixture's value.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -187,11 +189,14 @@ class LabSession:
         tb: TracebackType | None,
     ) -> None:
         """``--dockerlab-artifacts``: each host's log and failed units, each Ansible run,
-        before anything goes. Not after Ctrl-C: the user asked the session to stop."""
+        before anything goes. Also after SIGTERM and in CI (a cancelled or timed-out job is
+        the one whose evidence matters); not after a Ctrl-C at a terminal."""
         from .artifacts import write_artifacts
 
         folder = self.settings.artifacts
-        if folder is None or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        terminated = str(exc) == f"signal {signal.SIGTERM}"
+        if folder is None or (interrupted and not terminated and not os.environ.get("CI")):
             return
         try:
             where = write_artifacts(self.lab, self.converger.workdir, folder)

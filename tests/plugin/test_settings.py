@@ -216,3 +216,13 @@ def test_artifacts_resolve_option_then_environment_then_ini(
     assert str(resolve(pytester.parseconfig()).artifacts) == "/tmp/from-env"
     option = resolve(pytester.parseconfig("--dockerlab-artifacts", "/tmp/from-option"))
     assert str(option.artifacts) == "/tmp/from-option"
+
+
+def test_an_artifacts_folder_that_cannot_be_written_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKERLAB_ARTIFACTS", raising=False)
+    (pytester.path / "a-file").write_text("")
+    with pytest.raises(pytest.UsageError, match=r"--dockerlab-artifacts a-file/lab: .*a-file is "
+                       "not a folder this user can write to"):  # fmt: skip
+        resolve(pytester.parseconfig("--dockerlab-artifacts", "a-file/lab"))

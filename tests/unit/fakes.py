@@ -29,17 +29,22 @@ class FakeEngine:
         self.removed: list[Leftovers] = []
         self.locks: dict[str, dict[str, str]] = {}  # marker name -> labels
 
-    def try_lock(self, name: str, labels: Mapping[str, str]) -> bool:
+    def try_lock(self, name: str, labels: Mapping[str, str]) -> str | None:
         if name in self.locks:
-            return False
-        self.locks[name] = dict(labels)
-        return True
+            return None
+        self.lock_count = getattr(self, "lock_count", 0) + 1
+        marker = f"marker{self.lock_count}"
+        self.locks[name] = {"id": marker, **labels}
+        return marker
 
-    def lock_holder(self, name: str) -> Mapping[str, str] | None:
-        return self.locks.get(name)
+    def lock_holder(self, name: str) -> tuple[str, Mapping[str, str]] | None:
+        held = self.locks.get(name)
+        return None if held is None else (held["id"], held)
 
-    def unlock(self, name: str) -> None:
-        self.locks.pop(name, None)
+    def unlock(self, marker: str) -> None:
+        for name, held in list(self.locks.items()):
+            if held["id"] == marker:
+                del self.locks[name]
 
     def facts(self) -> EngineFacts:
         return self._facts
@@ -64,6 +69,12 @@ class FakeEngine:
     ) -> None:
         self.calls.append(("build", f"{tag} BASE={buildargs['BASE']}"))
         self.images.add(tag)
+
+    def save_image(self, ref: str, out: IO[bytes]) -> None:
+        out.write(ref.encode())
+
+    def load_images(self, archive: IO[bytes]) -> None:
+        self.images.add(archive.read().decode())
 
     def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
         self.images.add(tag)

@@ -30,13 +30,31 @@ def make_context(
             (folder / pem).write_text("x")
 
 
+def set_variables(address: EngineAddress) -> dict[str, str]:
+    return {n: v for n, v in address.environment().items() if v is not None}
+
+
+def test_a_context_that_skips_tls_verification_uses_tls_without_files(tmp_path: Path) -> None:
+    """As the CLI: `--docker host=tcp://...,skip-tls-verify=true` is TLS, unverified."""
+    make_context(tmp_path / ".docker", "lab", "tcp://engine:2376", skip_verify=True)
+    address = resolve({"DOCKER_CONTEXT": "lab"}, home=tmp_path, platform="linux")
+    assert address.tls == Tls("", verify=False)
+    assert set_variables(address) == {"DOCKER_HOST": "tcp://engine:2376", "DOCKER_TLS": "1"}
+    tls = address.client_kwargs()["tls"]
+    assert tls.verify is False and tls.cert is None  # type: ignore[attr-defined]
+
+
 def test_docker_host_wins_over_every_context(tmp_path: Path) -> None:
     make_context(tmp_path / ".docker", "colima", "unix:///colima.sock")
     (tmp_path / ".docker" / "config.json").write_text('{"currentContext": "colima"}')
     env = {"DOCKER_HOST": "tcp://10.0.0.5:2375", "DOCKER_CONTEXT": "colima"}
     address = resolve(env, home=tmp_path, platform="linux")
     assert address == EngineAddress("tcp://10.0.0.5:2375", "DOCKER_HOST")
-    assert address.environment() == {"DOCKER_HOST": "tcp://10.0.0.5:2375"}
+    assert set_variables(address) == {"DOCKER_HOST": "tcp://10.0.0.5:2375"}
+    # An inherited DOCKER_CONTEXT or TLS variable must not reach the CLI with this address.
+    assert {n for n, v in address.environment().items() if v is None} == {
+        "DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"
+    }  # fmt: skip
 
 
 def test_docker_context_variable_wins_over_the_current_context(tmp_path: Path) -> None:
@@ -59,7 +77,7 @@ def test_the_current_context_of_the_cli_config(tmp_path: Path) -> None:
     assert address.describe() == (
         "unix:///home/me/.docker/desktop/docker.sock (docker context 'desktop-linux')"
     )
-    assert address.environment() == {"DOCKER_HOST": "unix:///home/me/.docker/desktop/docker.sock"}
+    assert set_variables(address) == {"DOCKER_HOST": "unix:///home/me/.docker/desktop/docker.sock"}
 
 
 def test_a_tls_context_hands_its_certificates_to_every_client(tmp_path: Path) -> None:
@@ -67,7 +85,7 @@ def test_a_tls_context_hands_its_certificates_to_every_client(tmp_path: Path) ->
     address = resolve({"DOCKER_CONTEXT": "prod"}, home=tmp_path, platform="linux")
     folder = tmp_path / ".docker/contexts/tls" / hashlib.sha256(b"prod").hexdigest() / "docker"
     assert address.tls == Tls(str(folder), verify=True)
-    assert address.environment() == {
+    assert set_variables(address) == {
         "DOCKER_HOST": "tcp://engine:2376",
         "DOCKER_CERT_PATH": str(folder),
         "DOCKER_TLS_VERIFY": "1",
@@ -82,7 +100,7 @@ def test_tls_from_the_environment_as_the_cli_reads_it(tmp_path: Path) -> None:
     address = resolve(env, home=tmp_path, platform="linux")
     assert address.tls == Tls(str(tmp_path / ".docker"), verify=True)
     env["DOCKER_CERT_PATH"] = "/certs"
-    assert resolve(env, home=tmp_path, platform="linux").environment()["DOCKER_CERT_PATH"] == (
+    assert set_variables(resolve(env, home=tmp_path, platform="linux"))["DOCKER_CERT_PATH"] == (
         "/certs"
     )
 
@@ -105,7 +123,6 @@ def test_the_default_context_falls_back_to_the_sockets(tmp_path: Path, current: 
     assert address == EngineAddress(
         f"unix://{runtime}/podman/podman.sock", "rootless Podman's socket"
     )
-    assert address.podman
 
 
 def test_no_socket_anywhere_names_the_default_and_what_was_looked_for(tmp_path: Path) -> None:

@@ -135,3 +135,20 @@ def test_pytest_sees_one_package_to_rewrite_not_top_level_modules() -> None:
     package = ROOT / "src" / "pytest_dockerlab"
     wheel_files = [f"pytest_dockerlab/{p.name}" for p in sorted(package.glob("*.py"))]
     assert list(_iter_rewritable_modules(wheel_files)) == ["pytest_dockerlab"]
+
+
+def test_images_save_and_load_keep_the_tags_and_leave_other_archives_alone(tmp_path: Path) -> None:
+    from pytest_dockerlab.__main__ import _archives
+    from pytest_dockerlab.images import catalogue
+
+    from .fakes import FakeEngine
+
+    debian12 = catalogue()["debian12"].tag
+    (tmp_path / "mine.tar").write_text("a user's own archive")
+    (tmp_path / "debian11.tar").write_text("an archive of an outdated recipe")
+    assert _archives(FakeEngine(images=[debian12]), "save", tmp_path, []) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["debian12.tar", "mine.tar"]
+    fresh = FakeEngine()
+    (tmp_path / "mine.tar").unlink()
+    assert _archives(fresh, "load", tmp_path, []) == 0
+    assert fresh.images == {debian12}

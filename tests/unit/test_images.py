@@ -5,7 +5,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -94,45 +93,58 @@ def test_the_build_lock_is_held_on_the_engine_while_building() -> None:
     assert engine.locks == {}  # released
 
 
-def held_by(engine: FakeEngine, tag: str, host: str, pid: int, age: float) -> str:
-    """Another session's lock on ``tag``: the marker name build_lock would use."""
+def held_by(engine: FakeEngine, tag: str, host: str, pid: int) -> str:
+    """Another session's lock on ``tag``: returns its marker id."""
     with build_lock(engine, tag, lambda _: None):
         (name,) = engine.locks
-    engine.locks[name] = {
-        lbl.LOCK: tag, lbl.OWNER_HOST: host, lbl.OWNER_PID: str(pid),
-        lbl.SINCE: str(time.time() - age),
-    }  # fmt: skip
-    return name
+    marker = engine.try_lock(name, {lbl.LOCK: tag, lbl.OWNER_HOST: host, lbl.OWNER_PID: str(pid)})
+    assert marker is not None
+    return marker
 
 
 def test_a_lock_of_a_dead_process_on_this_machine_is_taken_over() -> None:
     engine, said = FakeEngine(), []
     dead = subprocess.Popen(["true"])
     dead.wait()
-    held_by(engine, "img:1", socket.gethostname(), dead.pid, age=5)
+    held_by(engine, "img:1", socket.gethostname(), dead.pid)
     with build_lock(engine, "img:1", said.append):
         pass
+    who = f"pid {dead.pid} on {socket.gethostname()}"
     assert said == [
-        f"taking over the build lock of img:1 from pid {dead.pid} on {socket.gethostname()} "
-        "(its process is gone)"
+        f"waiting for {who} to finish building img:1",
+        f"taking over the build lock of img:1 from {who} (its process is gone)",
     ]
+    assert engine.locks == {}
 
 
-def test_a_lock_of_another_machine_is_waited_for_until_it_is_too_old() -> None:
-    """A remote holder's pid means nothing here: only its age can say it died."""
+def test_a_lock_of_another_machine_is_waited_for_until_watched_too_long() -> None:
+    """A remote holder's pid means nothing here, nor its clock: only how long this waiter
+    has watched it hold the lock."""
     engine, said = FakeEngine(), []
-    name = held_by(engine, "img:1", "ci-runner-7", 1, age=5)
-    threading.Timer(0.3, engine.unlock, [name]).start()
+    marker = held_by(engine, "img:1", "ci-runner-7", 1)
+    threading.Timer(0.3, engine.unlock, [marker]).start()
     with build_lock(engine, "img:1", said.append, poll=0.05):
         pass
     assert said == ["waiting for pid 1 on ci-runner-7 to finish building img:1"]
     said.clear()
-    held_by(engine, "img:1", "ci-runner-7", 1, age=3600)
-    with build_lock(engine, "img:1", said.append, poll=0.05):
+    held_by(engine, "img:1", "ci-runner-7", 1)
+    with build_lock(engine, "img:1", said.append, poll=0.05, limit=0.2):
         pass
-    assert said == [
-        "taking over the build lock of img:1 from pid 1 on ci-runner-7 (held for 60 min)"
-    ]
+    assert said[0] == "waiting for pid 1 on ci-runner-7 to finish building img:1"
+    assert said[-1] == (
+        "taking over the build lock of img:1 from pid 1 on ci-runner-7 (held for 0 min)"
+    )
+
+
+def test_a_holder_releases_its_own_marker_only() -> None:
+    """Taken over after a long wait, a slow first builder must not remove the new lock."""
+    engine = FakeEngine()
+    with build_lock(engine, "img:1", lambda _: None, limit=0):
+        (name,) = engine.locks
+        first = engine.locks[name]["id"]
+        engine.unlock(first)  # as a waiter taking over would
+        second = engine.try_lock(name, {lbl.LOCK: "img:1"})
+    assert engine.lock_holder(name) == (second, {"id": second, lbl.LOCK: "img:1"})
 
 
 def test_registry_base_is_used_when_it_is_already_there() -> None:
@@ -241,3 +253,22 @@ def test_info_says_how_each_image_runs_or_why_it_cannot() -> None:
         in (by_name["centos7"])
     )
     assert "profile sysvinit:" in by_name["debian12-sysvinit"]
+
+
+def test_a_failed_build_errors_its_hosts_once_per_session_and_is_not_a_skip() -> None:
+    """Hosts that join later (an xdist worker's) get the same error, not another build."""
+    recipe = catalogue()["debian12"]
+    engine = FakeEngine(images=["debian:12"])
+    builds: list[str] = []
+
+    def broken(*args: object, **kwargs: object) -> None:
+        builds.append(recipe.tag)
+        raise ImageBuildError(recipe.tag, "apt-get exited 100")
+
+    engine.build = broken  # type: ignore[method-assign]
+    builder = ImageBuilder(engine, lambda _: None)
+    for _ in range(2):
+        tags, unavailable, failed = builder.prepare([recipe])
+        assert (tags, unavailable) == ({}, {})
+        assert str(failed["debian12"]).startswith(f"cannot build image {recipe.tag!r}")
+    assert builds == [recipe.tag]
