@@ -447,6 +447,9 @@ def _archives(engine: Engine, action: str, folder: Path, names: Sequence[str]) -
     A saved image keeps its tag (the recipe's hash): after a load, sessions find it built."""
     from .images import catalogue
 
+    if folder.exists() and not folder.is_dir():
+        sys.stderr.write(f"dockerlab: images {action} --dir {folder}: not a folder\n")
+        return 1
     if action == "load":
         archives = sorted(folder.glob("*.tar")) if folder.is_dir() else []
         for archive in archives:
@@ -462,6 +465,8 @@ def _archives(engine: Engine, action: str, folder: Path, names: Sequence[str]) -
         if not engine.image_exists(recipe.tag):
             # Its recipe changed or it was never built: an old archive would load in vain.
             archive.unlink(missing_ok=True)
+            if names:
+                _say(f"{recipe.name}: not built ({recipe.tag}); `images build {recipe.name}`")
             continue
         partial = archive.with_suffix(".tar.partial")
         with partial.open("wb") as data:

@@ -149,10 +149,14 @@ def _context(config_dir: Path, name: str, source: str) -> EngineAddress:
         host = str(endpoint["Host"])
     except FileNotFoundError:
         raise EngineUnavailableError(
-            what, f"no such context in {config_dir / 'contexts'} ('docker context ls' lists them)"
+            what,
+            f"no such context in {config_dir / 'contexts'}",
+            "'docker context ls' lists the contexts; 'docker context use NAME' picks one.",
         ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EngineUnavailableError(what, f"cannot read {meta_file}: {exc}") from None
+        raise EngineUnavailableError(
+            what, f"cannot read {meta_file}: {exc}", "Remove the context and create it again."
+        ) from None
     tls_folder = config_dir / "contexts" / "tls" / ident / "docker"
     tls = None
     skip = bool(endpoint.get("SkipTLSVerify", False))

@@ -8,6 +8,7 @@ needs to know the SDK's exceptions or shorten their messages.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -103,10 +104,13 @@ class _Images:
         progress: Progress,
     ) -> None:
         tail: deque[str] = deque(maxlen=40)
+        source = _build_context(context, dockerfile)
+        # The SDK leaves a context archive it was handed open: close it (a ResourceWarning).
+        archive = contextlib.closing(source.get("fileobj") or io.BytesIO())
         try:
-            with _translate("build", tag):
+            with _translate("build", tag), archive:
                 stream = self._client.api.build(
-                    **_build_context(context, dockerfile),
+                    **source,
                     tag=tag,
                     buildargs=dict(buildargs),
                     labels=dict(labels),
@@ -147,7 +151,9 @@ class _Images:
         return [
             ImageInfo(
                 id=image["Id"],
-                tags=tuple(t for t in image.get("RepoTags") or () if t != "<none>:<none>"),
+                tags=tuple(
+                    _short_tag(t) for t in image.get("RepoTags") or () if t != "<none>:<none>"
+                ),
                 labels=image.get("Labels") or {},
                 size=int(image.get("Size", 0)),
                 created=float(image.get("Created", 0)),
@@ -453,9 +459,16 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         try:
             client = docker.DockerClient(timeout=_API_TIMEOUT, **self._address.client_kwargs())
         except _SDK_ERRORS as exc:
-            raise EngineUnavailableError(where, _short(exc)) from exc
+            cause = _short(exc)
+            if "paramiko" in cause:  # the SDK's ssh:// adapter imports it, even for the ssh CLI
+                raise EngineUnavailableError(
+                    where, "ssh:// needs paramiko", "pip install 'pytest-dockerlab[ssh]'."
+                ) from exc
+            raise EngineUnavailableError(where, cause) from exc
         except ValueError as exc:  # the SDK parses the address with urllib and int()
-            raise EngineUnavailableError(where, f"not a valid engine address: {exc}") from exc
+            raise EngineUnavailableError(
+                where, f"not a valid engine address: {exc}", "Correct it."
+            ) from exc
         try:
             client.ping()
         except _SDK_ERRORS as exc:
@@ -657,6 +670,14 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _short_tag(tag: str) -> str:
+    """A tag as the plugin names it: Podman lists ``docker.io/`` or ``localhost/`` before it."""
+    for prefix in ("docker.io/", "localhost/"):
+        if tag.startswith(prefix):
+            return tag[len(prefix):]
+    return tag
 
 
 def _refusal_hint(profile: RunProfile, settings: ContainerSpec, cause: str) -> str:

@@ -167,12 +167,16 @@ class ImageNotFoundError(EngineError):
 class EngineUnavailableError(EngineError):
     """No container engine answered."""
 
-    def __init__(self, tried: str, cause: str) -> None:
+    def __init__(self, tried: str, cause: str, hint: str | None = None) -> None:
+        """``hint``: what to do, when it is not to install and start an engine (a setting
+        that is wrong, a package that is missing)."""
         self.tried = tried
+        self.hint = hint
         super().__init__("connect", tried, cause)
 
     def _describe(self) -> str:
-        return f"no Docker engine reachable at {self.tried} ({self.cause}). {engine_hint()}"
+        hint = engine_hint() if self.hint is None else self.hint
+        return f"no Docker engine reachable at {self.tried} ({self.cause}). {hint}"
 
 
 def engine_hint(platform: str = sys.platform) -> str:

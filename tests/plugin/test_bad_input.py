@@ -900,18 +900,26 @@ CATALOGUE = [
         "engine",
         "`DOCKER_HOST=tcp://127.0.0.1:abc`, not an address",
         "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:abc (DOCKER_HOST) (not a "
-        "valid engine address: Port could not be cast to integer value as 'abc'). "
-        f"{engine_hint()}",
+        "valid engine address: Port could not be cast to integer value as 'abc'). Correct it.",
         files=lab("hosts:\n  web: {}\n"),
         env={"DOCKER_HOST": "tcp://127.0.0.1:abc"},
+    ),
+    BadInput(
+        "no-engine-ssh-without-paramiko",
+        "engine",
+        "`DOCKER_HOST=ssh://ops@big-box` without the `ssh` extra",
+        "ERROR: dockerlab: no Docker engine reachable at ssh://ops@big-box (DOCKER_HOST) (ssh:// "
+        "needs paramiko). pip install 'pytest-dockerlab[ssh]'.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "ssh://ops@big-box"},
     ),
     BadInput(
         "no-engine-context",
         "engine",
         "`DOCKER_CONTEXT=nosuch`, a docker context that was never created",
         "ERROR: dockerlab: no Docker engine reachable at docker context 'nosuch' from "
-        "DOCKER_CONTEXT (no such context in */.docker/contexts ('docker context ls' lists them)). "
-        f"{engine_hint()}",
+        "DOCKER_CONTEXT (no such context in */.docker/contexts). 'docker context ls' lists the "
+        "contexts; 'docker context use NAME' picks one.",
         files=lab("hosts:\n  web: {}\n"),
         env={"DOCKER_HOST": "", "DOCKER_CONTEXT": "nosuch"},
     ),

@@ -149,9 +149,10 @@ def test_windows_uses_the_named_pipe(tmp_path: Path) -> None:
 def test_a_missing_context_is_named_with_where_it_was_looked_for(tmp_path: Path) -> None:
     with pytest.raises(EngineUnavailableError) as raised:
         resolve({"DOCKER_CONTEXT": "nosuch"}, home=tmp_path, platform="linux")
-    assert str(raised.value).startswith(
+    assert str(raised.value) == (
         "no Docker engine reachable at docker context 'nosuch' from DOCKER_CONTEXT (no such "
-        f"context in {tmp_path}/.docker/contexts ('docker context ls' lists them))."
+        f"context in {tmp_path}/.docker/contexts). 'docker context ls' lists the contexts; "
+        "'docker context use NAME' picks one."
     )
 
 

@@ -152,3 +152,26 @@ def test_images_save_and_load_keep_the_tags_and_leave_other_archives_alone(tmp_p
     (tmp_path / "mine.tar").unlink()
     assert _archives(fresh, "load", tmp_path, []) == 0
     assert fresh.images == {debian12}
+
+
+def test_images_save_says_what_it_could_not_save_and_refuses_a_file_as_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_dockerlab.__main__ import _archives
+
+    from .fakes import FakeEngine
+
+    assert _archives(FakeEngine(), "save", tmp_path, ["centos7"]) == 0
+    assert "centos7: not built" in capsys.readouterr().out
+    (tmp_path / "a-file").write_text("")
+    assert _archives(FakeEngine(), "load", tmp_path / "a-file", []) == 1
+    assert "a-file: not a folder" in capsys.readouterr().err
+
+
+def test_podman_lists_our_tags_with_a_registry_before_them() -> None:
+    """Else every image looks outdated on Podman, and `images prune` removes current ones."""
+    from pytest_dockerlab.docker_engine import _short_tag
+
+    assert _short_tag("docker.io/pytest-dockerlab/debian12:abc") == "pytest-dockerlab/debian12:abc"
+    assert _short_tag("localhost/pytest-dockerlab/debian12:abc") == "pytest-dockerlab/debian12:abc"
+    assert _short_tag("pytest-dockerlab/debian12:abc") == "pytest-dockerlab/debian12:abc"
