@@ -217,6 +217,11 @@ class ImageBuildError(DockerlabError):
         super().__init__(message)
 
 
+class NoBaseImageError(ImageBuildError):
+    """No source of a recipe's base answers here (no registry, no bootstrap for it): the
+    image cannot be had on this machine, which is not the recipe's fault."""
+
+
 class UnknownImageError(DockerlabError):
     """An option, the environment or the lab file names an image there is no recipe for."""
 

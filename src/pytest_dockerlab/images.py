@@ -24,7 +24,7 @@ from typing import Any
 
 from . import labels as lbl
 from .engine import Engine, Progress
-from .exceptions import EngineError, ImageBuildError, ImageNotFoundError
+from .exceptions import EngineError, ImageBuildError, ImageNotFoundError, NoBaseImageError
 from .labfile import load_recipe_spec
 from .profiles import EngineFacts, choose_profile
 
@@ -196,9 +196,9 @@ class ImageBuilder:
         self, recipes: Iterable[Recipe]
     ) -> tuple[dict[str, str], dict[str, str], dict[str, ImageBuildError]]:
         """Make ``recipes`` ready on this engine: the tag by image name, the reason by image
-        name for those that cannot run on this engine (hosts on them are skipped), and the
-        error by image name for those whose build failed (hosts on them fail: a broken
-        recipe or a network down is news, not a skip).
+        name for those that cannot run on this engine or whose base no source here has (hosts
+        on them are skipped), and the error by image name for those whose build failed (hosts
+        on them fail: a broken recipe or a network down is news, not a skip).
         """
         facts = self.engine.facts()
         tags: dict[str, str] = {}
@@ -214,6 +214,9 @@ class ImageBuilder:
             else:
                 try:
                     tags[recipe.name] = self.ensure(recipe)
+                except NoBaseImageError as exc:  # this machine's lack: a skip, said why
+                    log.warning("dockerlab: %s", exc)
+                    unavailable[recipe.name] = str(exc)
                 except ImageBuildError as exc:
                     failed[recipe.name] = self.failed[recipe.name] = exc
         return tags, unavailable, failed
@@ -269,7 +272,7 @@ class ImageBuilder:
                 reasons.append(exc.cause)
         if not reasons:
             reasons.append(f"the recipe has no base for source {self.base_source!r}")
-        raise ImageBuildError(recipe.name, "no base image: " + "; ".join(reasons))
+        raise NoBaseImageError(recipe.name, "no base image: " + "; ".join(reasons))
 
     @staticmethod
     def _rootfs_tag(suite: str) -> str:

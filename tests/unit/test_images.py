@@ -272,3 +272,14 @@ def test_a_failed_build_errors_its_hosts_once_per_session_and_is_not_a_skip() ->
         assert (tags, unavailable) == ({}, {})
         assert str(failed["debian12"]).startswith(f"cannot build image {recipe.tag!r}")
     assert builds == [recipe.tag]
+
+
+def test_an_image_whose_base_no_source_here_has_is_a_skip_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recipe = catalogue()["debian12"]
+    monkeypatch.setattr("shutil.which", lambda _: None)
+    engine = FakeEngine(pull_error="no registry")
+    tags, unavailable, failed = ImageBuilder(engine, lambda _: None).prepare([recipe])
+    assert (tags, failed) == ({}, {})
+    assert "no base image: pull debian:12 failed: no registry" in unavailable["debian12"]
