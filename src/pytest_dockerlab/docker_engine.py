@@ -81,6 +81,14 @@ class _Images:
 
     _client: docker.DockerClient
 
+    def facts(self) -> EngineFacts:
+        raise NotImplementedError  # DockerEngine's
+
+    @property
+    def _podman(self) -> bool:
+        """Podman's compat API (4.3) takes some calls its own way: commit ignores a config."""
+        return self.facts().name == "podman"
+
     def image_exists(self, ref: str) -> bool:
         try:
             with _translate("inspect image", ref, image=True):
@@ -208,7 +216,7 @@ class _Images:
                     # Podman's compat commit (4.3) ignores a config: a STOPSIGNAL change there
                     # (Docker's commit takes no STOPSIGNAL change, but the config).
                     signal = config["StopSignal"]
-                    podman = self.facts().name == "podman"  # type: ignore[attr-defined]
+                    podman = self._podman
                     api.commit(
                         holder, repository=repository, tag=tag or None,
                         conf=None if podman else {"StopSignal": signal},
@@ -229,7 +237,7 @@ class _Images:
             # A config of labels is merged over the container's own (which pass on otherwise).
             # Podman's compat commit (4.3) ignores the config: LABEL changes there, which it
             # splits at the first "=" and unquotes without unescaping (so no json.dumps).
-            podman = self.facts().name == "podman"  # type: ignore[attr-defined]
+            podman = self._podman
             made = self._client.api.commit(
                 container,
                 repository=repository,
