@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 from pytest_dockerlab.converge import Converger
-from pytest_dockerlab.engine import connect
+from pytest_dockerlab.docker_engine import DockerEngine
 from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.lab import Lab
 from pytest_dockerlab.labels import SessionIdentity
-from pytest_dockerlab.labfile import load_lab_file
+from pytest_dockerlab.spec import load_lab_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "dockerlab.yml"
@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    engine = connect()
+    engine = DockerEngine()
     recipes = catalogue()
     tags = {"debian12": ImageBuilder(engine, lambda _: None).ensure(recipes["debian12"])}
     variants = build_variants(engine, tags["debian12"])

@@ -121,11 +121,11 @@ def nginx_hit() -> float:
 
 def nginx_plain(workdir: Path) -> float:
     """The two-host nginx work with docker, ansible-playbook and testinfra by hand."""
-    from pytest_dockerlab.engine import connect
+    from pytest_dockerlab.docker_engine import DockerEngine
     from pytest_dockerlab.images import ImageBuilder, catalogue
     from pytest_dockerlab.profiles import choose_profile, sandbox_seccomp
 
-    engine = connect()
+    engine = DockerEngine()
     recipe = catalogue()["debian12"]
     tags = {recipe.name: ImageBuilder(engine, lambda _: None).ensure(recipe)}
     flags = choose_profile(engine.facts(), recipe.init).docker_run_flags()

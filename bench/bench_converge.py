@@ -20,18 +20,18 @@ import time
 from pathlib import Path
 
 from pytest_dockerlab.converge import Converger
-from pytest_dockerlab.engine import connect
+from pytest_dockerlab.docker_engine import DockerEngine
 from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.lab import Lab
 from pytest_dockerlab.labels import SessionIdentity
-from pytest_dockerlab.labfile import load_lab_file
+from pytest_dockerlab.spec import load_lab_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "dockerlab.yml"
 
 
 def converge_run() -> dict[str, float]:
-    engine = connect()
+    engine = DockerEngine()
     spec = load_lab_file(EXAMPLE)
     recipes = catalogue()
     image = spec.hosts["web"].image

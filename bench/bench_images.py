@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 from pytest_dockerlab import labels as lbl
-from pytest_dockerlab.engine import Engine, connect
+from pytest_dockerlab.docker_engine import DockerEngine
+from pytest_dockerlab.engine import Engine
 from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.lab import Lab
 from pytest_dockerlab.labels import SessionIdentity
-from pytest_dockerlab.labfile import load_lab_file
+from pytest_dockerlab.spec import load_lab_file
 
 OFFLINE = ["debian11", "debian12", "debian13", "debian12-sysvinit"]
 
@@ -54,7 +55,7 @@ def main() -> int:
     parser.add_argument("--boots", type=int, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    engine = connect()
+    engine = DockerEngine()
     recipes = catalogue()
     builder = ImageBuilder(engine, lambda _: None)
     out = {}

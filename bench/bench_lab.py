@@ -19,18 +19,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_dockerlab.engine import connect
+from pytest_dockerlab.docker_engine import DockerEngine
 from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.lab import Lab
 from pytest_dockerlab.labels import SessionIdentity
-from pytest_dockerlab.labfile import load_lab_file
+from pytest_dockerlab.spec import load_lab_file
 
 LAB = "hosts:\n  web: {image: debian12}\n  db: {image: debian12}\n"
 
 
 def one_run(lab_file: Path, progress: Callable[[str], None]) -> dict[str, float]:
     t0 = time.perf_counter()
-    engine = connect()
+    engine = DockerEngine()
     spec = load_lab_file(lab_file)
     recipes = catalogue()
     tags = {"debian12": ImageBuilder(engine, progress).ensure(recipes["debian12"])}

@@ -13,11 +13,12 @@ Pure: files and environment variables are read, no engine is asked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,31 @@ class EngineAddress:
             # The system's ssh, as the CLI uses: its config, agent and known hosts apply.
             kwargs["use_ssh_client"] = True
         return kwargs
+
+
+@contextlib.contextmanager
+def exported(
+    address: EngineAddress, environ: MutableMapping[str, str] | None = None
+) -> Iterator[None]:
+    """Point the docker CLI of this process's children (Ansible's connection, testinfra's
+    backend, the reaper) at ``address`` while the block lasts, so they use the engine the SDK
+    uses, a docker context's included; what was there before is given back after."""
+    env = os.environ if environ is None else environ
+    wanted = address.environment()
+    before = {name: env.get(name) for name in wanted}
+    try:
+        _assign(env, wanted)
+        yield
+    finally:
+        _assign(env, before)
+
+
+def _assign(env: MutableMapping[str, str], values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:  # e.g. an inherited DOCKER_TLS_VERIFY must not apply to this address
+            env.pop(name, None)
+        else:
+            env[name] = value
 
 
 def resolve(

@@ -20,7 +20,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,16 +31,15 @@ from typing import TYPE_CHECKING, Any
 from . import labels as lbl
 from .exceptions import DockerlabError
 from .project import requirements_digest, under_test
+from .settings import DEFAULT_CACHE_BYTES
 
 if TYPE_CHECKING:
     from .engine import Engine, ImageInfo, Progress
-    from .labfile import LabSpec
+    from .spec import LabSpec
 
 log = logging.getLogger(__name__)
 
-MODES = ("on", "off", "refresh")
 REPOSITORY = f"{lbl.NAMESPACE}/cache"
-DEFAULT_MAX_BYTES = 10 * 1024**3
 PER_RUN = 3  # entries kept per lab file and hosts: the current one and two before it
 
 # Labels of a cache entry's images (one image per host of the run).
@@ -411,7 +409,7 @@ class ConvergeCache:
         self,
         engine: Engine,
         progress: Progress,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int = DEFAULT_CACHE_BYTES,
         stats: Stats | None = None,
     ) -> None:
         self.engine = engine
@@ -551,14 +549,3 @@ class ConvergeCache:
                 f"{entry.key[:12]} ({entry.size / 1e6:.0f}MB, {', '.join(entry.hosts)})"
             )
         return removed
-
-
-def parse_size(text: str) -> int:
-    """``"10G"``, ``"500M"``, ``"1024"`` (bytes) -> bytes; ValueError otherwise."""
-    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    raw = text.strip().upper().removesuffix("B").removesuffix("I")
-    number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in units else (raw, "")
-    value = float(number)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(text)
-    return int(value * units[unit])

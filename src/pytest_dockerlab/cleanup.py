@@ -31,7 +31,7 @@ ALIVE, DEAD, UNKNOWN = "alive", "dead", "unknown"
 
 # Temporary folders and files of a session (the converge's data dirs, the reaper's log) are
 # named dockerlab-<session id>-...; the session id is what ties them to a session.
-_TEMP_NAME = re.compile(r"dockerlab-([0-9a-f]{8})-")
+_TEMP_NAME = re.compile(rf"dockerlab-({lbl.SESSION_ID.pattern})-")
 # Temporary entries whose owner nothing tells (a session on another engine, or from a version
 # without the reaper) go only once nothing has touched them for this long.
 UNCLAIMED_TEMP_AGE = 3600.0
@@ -286,7 +286,8 @@ def kept_lab(
 
     A lab whose session still runs is in use, not kept for later: never chosen.
     """
-    kept = [lab for lab in labs if lab.kept and lab.state != ALIVE]
+    kept_labs = [lab for lab in labs if lab.kept and lab.state != ALIVE]
+    kept = [lab.session_id for lab in kept_labs]
     if session_id is not None:
         chosen = [lab for lab in labs if lab.session_id == session_id]
         if not chosen:
@@ -303,7 +304,7 @@ def kept_lab(
     else:
         candidates = [
             lab
-            for lab in kept
+            for lab in kept_labs
             if (lab_file is None or lab.lab_file == str(lab_file))
             and (host is None or host in lab.containers)
         ]

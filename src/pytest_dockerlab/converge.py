@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from .evidence import evidence
 from .exceptions import ConvergeError, DockerlabError, IdempotenceError
+from .results import ConvergeResult, TaskResult
 
 if TYPE_CHECKING:
-    from .ansible import Ansible, ConvergeResult, InventoryHost
+    from .ansible import Ansible, InventoryHost
     from .engine import Progress
     from .lab import Lab
-    from .labfile import AnsibleSpec, RunOptions
+    from .spec import AnsibleSpec, RunOptions
 
 # In the runner's folder of a lab: the cache key each set of hosts was last converged with.
 RUNS_FILE = "converged.json"
@@ -34,7 +35,7 @@ CONVERGE_SKIP_TAGS = ("notest", "molecule-notest")
 IDEMPOTENCE_SKIP_TAGS = (*CONVERGE_SKIP_TAGS, "molecule-idempotence-notest")
 
 # (playbook, hosts, tags to skip, whether it is the idempotence pass) -> what the run did
-RunPlaybook = Callable[[Path, Sequence[str], Sequence[str], bool], "ConvergeResult"]
+RunPlaybook = Callable[[Path, Sequence[str], Sequence[str], bool], ConvergeResult]
 
 
 def converge_session(
@@ -185,8 +186,6 @@ class Converger:
         A host whose container is down is UNREACHABLE with the reason (exit code, OOM),
         whether it was down before the run or went down during it.
         """
-        from .ansible import ConvergeResult, TaskResult
-
         path = (self.lab.spec.root / playbook).resolve()
         down = {name: self.lab.down(name) for name in hosts}
         alive = [name for name in hosts if down[name] is None]

@@ -29,7 +29,14 @@ import docker.utils
 import urllib3.exceptions
 
 from .address import EngineAddress, resolve
-from .engine import ContainerState, ExecResult, ImageInfo, Leftovers, Progress, Resource
+from .engine import (
+    ContainerState,
+    ExecResult,
+    ImageInfo,
+    Leftovers,
+    Progress,
+    Resource,
+)
 from .exceptions import (
     ContainerGoneError,
     EngineError,
@@ -39,8 +46,8 @@ from .exceptions import (
     ImageNotFoundError,
 )
 from .labels import KEEP, LOCK, NAMESPACE, SESSION
-from .labfile import ContainerSpec
 from .profiles import EngineFacts, RunProfile
+from .spec import ContainerSpec
 
 log = logging.getLogger(__name__)
 
@@ -684,7 +691,7 @@ def _short_tag(tag: str) -> str:
     """A tag as the plugin names it: Podman lists ``docker.io/`` or ``localhost/`` before it."""
     for prefix in ("docker.io/", "localhost/"):
         if tag.startswith(prefix):
-            return tag[len(prefix):]
+            return tag[len(prefix) :]
     return tag
 
 

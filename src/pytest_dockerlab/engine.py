@@ -1,30 +1,21 @@
-"""The container engine boundary: a small protocol and a registry of implementations.
+"""The container engine boundary: a small protocol, and the values that cross it.
 
-The lab and the image builder talk to an :class:`Engine`; the Docker SDK lives
-behind it in :mod:`pytest_dockerlab.docker_engine` and is imported only when a
-lab actually needs an engine.
+The lab and the image builder talk to an :class:`Engine`; the Docker SDK lives behind it in
+:mod:`pytest_dockerlab.docker_engine` (Docker, and Podman's Docker-compatible socket), which
+callers import only when a lab actually needs an engine.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, Protocol
 
-from .address import EngineAddress
 from .profiles import EngineFacts, RunProfile
-
-if TYPE_CHECKING:  # labfile imports init, which imports this module
-    from .labfile import ContainerSpec
+from .spec import ContainerSpec
 
 Progress = Callable[[str], None]
-
-# Lazily imported implementations, by name ("module:Class").
-ENGINES: dict[str, str] = {
-    "docker": "pytest_dockerlab.docker_engine:DockerEngine",
-}
 
 
 @dataclass(frozen=True)
@@ -107,7 +98,6 @@ class Engine(Protocol):
     def address(self) -> str:
         """Where the engine is and why, for people: ``unix:///... (DOCKER_HOST)``."""
         ...
-
 
     def facts(self) -> EngineFacts: ...
 
@@ -248,17 +238,3 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def connect(kind: str = "docker", address: EngineAddress | None = None) -> Engine:
-    """Connect to an engine of ``kind`` at ``address`` (resolved when not given);
-    :class:`EngineUnavailableError` when none answers there."""
-    try:
-        target = ENGINES[kind]
-    except KeyError:
-        raise ValueError(f"unknown engine {kind!r}; known: {', '.join(ENGINES)}") from None
-    module_name, _, class_name = target.partition(":")
-    factory: Callable[[EngineAddress | None], Engine] = getattr(
-        importlib.import_module(module_name), class_name
-    )
-    return factory(address)

@@ -10,14 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import pytest
-
 if TYPE_CHECKING:
     from .lab import Lab
-
-# A failed Ansible run's whole output, put on the test item that reports it: the report's
-# failure text then carries it (terminal and JUnit XML alike).
-ANSIBLE_OUTPUT_KEY = pytest.StashKey[str]()
 
 
 def diagnostics(lab: Lab, names: Sequence[str]) -> list[tuple[str, str]]:

@@ -9,36 +9,48 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from .cleanup import LabSummary
+    from .results import ConvergeResult, TaskResult
 
 
 class DockerlabError(Exception):
     """Base class of every error pytest-dockerlab raises on purpose."""
 
 
-class LabFileError(DockerlabError):
+class SpecFileError(DockerlabError):
+    """A file users write does not parse or says something impossible: which file, where."""
+
+    what: ClassVar[str] = "file"  # how messages name the kind of file
+
+    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.line = line
+        where = f", line {line}" if line is not None else ""
+        super().__init__(f"{self.what} {self.path}{where}: {problem}")
+
+
+class LabFileError(SpecFileError):
     """The lab file is missing, does not parse, or describes an impossible lab."""
 
-    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        self.line = line
-        where = f", line {line}" if line is not None else ""
-        super().__init__(f"lab file {self.path}{where}: {problem}")
+    what = "lab file"
 
 
-class RecipeFileError(DockerlabError):
+class RecipeFileError(SpecFileError):
     """An image recipe's ``recipe.yml`` does not parse or says something impossible."""
 
-    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
-        self.path = Path(path)
+    what = "recipe file"
+
+
+class ScenarioError(DockerlabError):
+    """A Molecule scenario that cannot be read, or run here."""
+
+    def __init__(self, folder: Path, problem: str) -> None:
+        self.folder = folder
         self.problem = problem
-        self.line = line
-        where = f", line {line}" if line is not None else ""
-        super().__init__(f"recipe file {self.path}{where}: {problem}")
+        super().__init__(f"Molecule scenario {folder}: {problem}")
 
 
 class UnknownHostError(DockerlabError):
@@ -282,18 +294,29 @@ class PlaybookNotFoundError(DockerlabError):
 class ConvergeError(DockerlabError):
     """A playbook run failed: a task failed, a host was unreachable, or the play did not load.
 
-    ``result`` is the :class:`~pytest_dockerlab.ansible.ConvergeResult` with the whole story.
+    ``result`` is the :class:`~pytest_dockerlab.results.ConvergeResult` with the whole story.
     """
 
-    def __init__(self, message: str, result: Any) -> None:
+    def __init__(self, message: str, result: ConvergeResult) -> None:
         self.result = result
         super().__init__(message)
+
+
+class RequirementsError(DockerlabError):
+    """``ansible.requirements`` could not be installed: which requirement, and why."""
+
+    def __init__(self, path: Path, requirement: str, cause: str) -> None:
+        self.path = path
+        self.requirement = requirement
+        self.cause = cause
+        what = f"requirement {requirement}" if requirement else "requirements"
+        super().__init__(f"{path}: {what} could not be installed: {cause}")
 
 
 class IdempotenceError(DockerlabError):
     """A second run of a playbook still changed something."""
 
-    def __init__(self, playbook: Path, changed: Sequence[Any]) -> None:
+    def __init__(self, playbook: Path, changed: Sequence[TaskResult]) -> None:
         self.playbook = playbook
         self.changed = tuple(changed)
         by_host: dict[str, list[str]] = {}
@@ -308,9 +331,10 @@ class IdempotenceError(DockerlabError):
 class NoKeptLabError(DockerlabError):
     """``--dockerlab-reuse``, ``shell`` or ``down`` found no kept lab to act on."""
 
-    def __init__(self, problem: str, kept: Sequence[LabSummary]) -> None:
+    def __init__(self, problem: str, kept: Sequence[str]) -> None:
+        """``kept``: the session ids of the kept labs there are."""
         self.problem = problem
-        self.kept = [lab.session_id for lab in kept]
+        self.kept = list(kept)
         listing = (
             f"kept labs: {', '.join(self.kept)} (dockerlab list)"
             if self.kept

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _hosts(side: str | Sequence[str]) -> list[str]:
-    # One host may be given by name: partition("web", ["db", "cache"]).
+def host_names(side: str | Sequence[str]) -> list[str]:
+    """A side of a partition as a list: one host may be given by name
+    (``partition("web", ["db", "cache"])``)."""
     return [side] if isinstance(side, str) else list(side)
 
 
@@ -69,7 +70,7 @@ class NetworkFaults:
     @contextlib.contextmanager
     def partition(self, side_a: str | Sequence[str], side_b: str | Sequence[str]) -> Iterator[None]:
         """No traffic between ``side_a`` and ``side_b`` inside the block; restored after it."""
-        side_a, side_b = _hosts(side_a), _hosts(side_b)
+        side_a, side_b = host_names(side_a), host_names(side_b)
         overlap = set(side_a) & set(side_b)
         if overlap:
             raise DockerlabError(f"partition: {', '.join(sorted(overlap))} on both sides")

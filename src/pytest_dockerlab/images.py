@@ -18,82 +18,31 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import labels as lbl
+from .cleanup import DEAD, owner_state
 from .engine import Engine, Progress
 from .exceptions import EngineError, ImageBuildError, ImageNotFoundError, NoBaseImageError
-from .labfile import load_recipe_spec
 from .profiles import EngineFacts, choose_profile
+from .settings import BASE_SOURCES
+from .spec import Recipe, load_recipe
+from .spec.model import REPOSITORY
 
 log = logging.getLogger(__name__)
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
-REPOSITORY = "pytest-dockerlab"
-BASE_SOURCES = ("auto", "registry", "bootstrap")
 # Packages the offline root filesystem starts with; the recipe installs the rest.
 _BOOTSTRAP_VARIANT = "minbase"
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """One buildable image: its folder and what its ``recipe.yml`` says."""
-
-    name: str
-    path: Path
-    dockerfile: Path = Path()  # the recipe's own Dockerfile, or a shared one it names
-    init: str = "systemd"
-    base: str = ""
-    bootstrap: str = ""
-    digest: str = ""  # of every file of the recipe: an unchanged recipe is never rebuilt
-    python: str = "/usr/bin/python3"
-    cgroup: tuple[int, ...] = (1, 2)  # cgroup versions whose hosts can boot it
-    cgroup_reason: str = ""
-
-    def cannot_run_on(self, facts: EngineFacts) -> str:
-        """Why this image cannot boot on the engine described by ``facts`` ("" if it can)."""
-        if facts.name == "docker" and facts.cgroup_version not in self.cgroup:
-            why = self.cgroup_reason or f"it needs cgroup v{' or v'.join(map(str, self.cgroup))}"
-            return (
-                f"image {self.name} cannot boot on this cgroup v{facts.cgroup_version} host: {why}"
-            )
-        return ""
-
-    @property
-    def tag(self) -> str:
-        return f"{REPOSITORY}/{self.name}:{self.digest[:12]}"
-
-
-def recipe_digest(path: Path, dockerfile: Path) -> str:
-    """A hash of every file of the recipe folder, and of a shared Dockerfile it uses."""
-    sha = hashlib.sha256()
-    files = [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    for file in sorted(files):
-        sha.update(file.relative_to(path).as_posix().encode() + b"\0")
-        sha.update(file.read_bytes() + b"\0")
-    if path not in dockerfile.parents:
-        sha.update(b"dockerfile\0" + dockerfile.read_bytes())
-    return sha.hexdigest()
-
-
-def load_recipe(path: Path) -> Recipe:
-    """The recipe in folder ``path``; a bad ``recipe.yml`` is a :class:`RecipeFileError`."""
-    spec = load_recipe_spec(path)
-    dockerfile = (path / spec.dockerfile).resolve()
-    return Recipe(
-        name=path.name,
-        path=path,
-        dockerfile=dockerfile,
-        init=spec.init,
-        base=spec.base,
-        bootstrap=spec.bootstrap,
-        digest=recipe_digest(path, dockerfile),
-        python=spec.python,
-        cgroup=spec.cgroup,
-        cgroup_reason=spec.cgroup_reason,
-    )
+def cannot_run(recipe: Recipe, facts: EngineFacts) -> str:
+    """Why ``recipe``'s image cannot boot on the engine described by ``facts`` ("" if it can)."""
+    if facts.name == "docker" and facts.cgroup_version not in recipe.cgroup:
+        why = recipe.cgroup_reason or f"it needs cgroup v{' or v'.join(map(str, recipe.cgroup))}"
+        return f"image {recipe.name} cannot boot on this cgroup v{facts.cgroup_version} host: {why}"
+    return ""
 
 
 def catalogue(extra_dirs: Iterable[Path] = ()) -> dict[str, Recipe]:
@@ -115,8 +64,6 @@ def _is_recipe(path: Path) -> bool:
     return (path / "Dockerfile").is_file() or (path / "recipe.yml").is_file()
 
 
-# A build that has held its lock this long is taken to be dead (its machine may be gone:
-# a shared engine cannot ask another machine about its processes). A cold build is minutes.
 # A holder seen holding a lock this long is taken to be dead (its machine may be gone: a
 # shared engine cannot ask another machine about its processes). A cold build is minutes.
 LOCK_LIMIT = 20 * 60.0
@@ -141,8 +88,6 @@ def build_lock(
     this waiter has watched it hold the lock for ``limit`` seconds (its own clock: machines
     sharing an engine need not agree on the time). Either is said.
     """
-    from .cleanup import DEAD, owner_state
-
     name = f"{lbl.NAMESPACE}-lock-{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
     labels = dict(owner or {})
     labels.setdefault(lbl.OWNER_PID, str(os.getpid()))
@@ -205,7 +150,7 @@ class ImageBuilder:
         unavailable: dict[str, str] = {}
         failed: dict[str, ImageBuildError] = {}
         for recipe in recipes:
-            reason = recipe.cannot_run_on(facts)
+            reason = cannot_run(recipe, facts)
             if reason:
                 log.warning("dockerlab: %s", reason)
                 unavailable[recipe.name] = reason
@@ -337,7 +282,7 @@ def describe_engine(engine: Engine, recipes: Mapping[str, Recipe]) -> list[str]:
     if facts.operating_system:
         lines.append(f"engine host: {facts.operating_system}")
     for recipe in recipes.values():
-        reason = recipe.cannot_run_on(facts)
+        reason = cannot_run(recipe, facts)
         built = "built" if engine.image_exists(recipe.tag) else "not built"
         if reason:
             how = f"cannot run: {reason}"

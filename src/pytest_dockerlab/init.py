@@ -194,9 +194,8 @@ class SysVInit(InitSystem):
         return text if result.rc == 0 and text else shell.logs(lines)
 
 
+# One strategy per init family a recipe may name (spec.model.INIT_NAMES).
 INITS: dict[str, type[InitSystem]] = {cls.name: cls for cls in (Systemd, SysVInit)}
-# The init families a recipe may name (recipe.yml ``init:``).
-INIT_NAMES = tuple(INITS)
 
 
 def init_system(name: str) -> InitSystem:

@@ -30,12 +30,11 @@ from .exceptions import (
     HostStartError,
     UnknownHostError,
 )
-from .images import Recipe
 from .init import POLL_INTERVAL, InitSystem, init_system
 from .labels import SessionIdentity
-from .labfile import DEFAULT_NETWORK, HostSpec, LabSpec
 from .profiles import RunProfile, choose_profile
 from .signals import deferred
+from .spec import DEFAULT_NETWORK, HostSpec, LabSpec, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,19 @@ class RunningHost:
     init: InitSystem
     image: str = ""  # the engine's tag of the image it runs
     boot_seconds: float = 0.0
-    _testinfra: Any = field(default=None, repr=False)
+    _testinfra: Any = field(default=None, repr=False)  # testinfra's Host: it has no types
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def testinfra(self) -> Any:
+        """A testinfra ``Host`` bound to this host's container (made once)."""
+        if self._testinfra is None:
+            import testinfra
+
+            self._testinfra = testinfra.get_host(f"docker://{self.container}")
+        return self._testinfra
 
 
 def _uninterrupted(progress: Progress) -> contextlib.AbstractContextManager[None]:

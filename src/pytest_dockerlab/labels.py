@@ -6,6 +6,7 @@ leftovers find resources by these labels only, never by name.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
@@ -28,9 +29,23 @@ LOCK = f"{NAMESPACE}.lock"  # a build lock's marker container: the image tag it 
 LAB_FILE = f"{NAMESPACE}.lab-file"  # the lab file a session's resources come from: for reuse
 
 
+# A session's id: in every resource's labels and names, and its temporary folders' names.
+SESSION_ID = re.compile(r"[0-9a-f]{8}")
+
+
 def new_session_id() -> str:
     """A short random id: unique enough for concurrent sessions, short enough to read."""
     return secrets.token_hex(4)
+
+
+def session_id_argument(text: str) -> str:
+    """A session id on a command line (argparse's ``type``): a partial one would match far
+    more than one session's resources."""
+    if not SESSION_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a session id (8 hex digits, as printed in the run's header)"
+        )
+    return text
 
 
 @dataclass(frozen=True)

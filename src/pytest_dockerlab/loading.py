@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .exceptions import UnknownImageError
-from .images import Recipe, catalogue
-from .labfile import LabSpec, load_lab_file, parse_lab
+from .images import catalogue
+from .spec import LabSpec, Recipe, load_lab_file, parse_lab
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .molecule import Scenario
+    from .settings import Settings
+    from .spec.molecule import Scenario
 
 
 def load_lab(
@@ -54,7 +54,7 @@ def load_lab(
 
 def scenario_lab(folder: Path) -> tuple[LabSpec, Scenario]:
     """A Molecule scenario folder as a lab."""
-    from .molecule import convert
+    from .spec.molecule import convert
 
     scenario = convert(folder, catalogue())
     return parse_lab(scenario.lab, scenario.path), scenario

@@ -1,8 +1,9 @@
 """pytest-dockerlab's pytest hooks and fixtures.
 
-Thin on purpose: options and ini keys, the ``lab`` marker, collection (which hosts
-the selected tests need), report sections, and the fixtures. The work lives in
-:mod:`.lab`, :mod:`.images`, :mod:`.engine` and :mod:`.labfile`.
+Thin on purpose: the ``lab`` marker, collection (which hosts the selected tests need),
+report sections, and the fixtures. Options and ini keys are :mod:`.options`'; a Molecule
+scenario's items are :mod:`.scenario_items`'; the work lives in :mod:`.session`, :mod:`.lab`,
+:mod:`.images`, :mod:`.engine` and :mod:`.spec`.
 """
 
 from __future__ import annotations
@@ -11,37 +12,37 @@ import contextlib
 import copy
 import signal
 import sys
-import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import config as cfg
-from .evidence import ANSIBLE_OUTPUT_KEY
-from .exceptions import AnsibleDeprecationWarning, DockerlabError
-from .images import Recipe, catalogue
-from .labfile import LabSpec
+from . import options
+from .exceptions import ConvergeError, DockerlabError
+from .images import cannot_run, catalogue
 from .loading import load_lab
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
+from .outcomes import ANSIBLE_OUTPUT_KEY, warn_deprecations
+from .settings import LAB_FILE_NAME, NEWEST, Settings
 from .signals import handling, raise_interrupt
+from .spec import LabSpec, Recipe
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from .address import EngineAddress
-    from .engine import Engine
+    from .engine import Engine, Progress
     from .labels import SessionIdentity
-    from .molecule import Scenario
     from .session import LabSession, LabView
+    from .spec.molecule import Scenario
 
 
 @dataclass
 class _State:
     """What one session knows about its lab; lives in ``config.stash``."""
 
-    settings: cfg.Settings
+    settings: Settings
     spec: LabSpec | None = None
     scenario: Scenario | None = None  # the Molecule scenario the lab comes from, if any
     recipes: dict[str, Recipe] = field(default_factory=dict)
@@ -66,7 +67,7 @@ VIEW_KEY = pytest.StashKey["LabView"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    cfg.add_options(parser)
+    options.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -75,7 +76,7 @@ def pytest_load_initial_conftests(
 ) -> None:
     """``--dockerlab-keep tests/``: the path is a path, not the flag's value."""
     before = list(args)
-    cfg.split_optional_values(args)
+    options.split_optional_values(args)
     if args != before:
         # The first parse already took the path as the value: parse again for the conftests.
         confcutdir = early_config.known_args_namespace.confcutdir
@@ -88,7 +89,7 @@ def pytest_load_initial_conftests(
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    state = _State(settings=cfg.resolve(config))
+    state = _State(settings=options.resolve(config))
     config.stash[STATE_KEY] = state
     try:
         state.spec, state.recipes, state.scenario = load_lab(state.settings)
@@ -112,22 +113,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _hand_out_address(state: _State) -> None:
-    """Resolve the engine once and point the docker CLI of this process's children at it
-    (Ansible's connection, testinfra's backend, the reaper): they then use the engine the
-    SDK uses, a docker context's included. Given back at the end, as pytest's MonkeyPatch does."""
-    from .address import resolve
+    """Resolve the engine once, and hand it to this process's children (Ansible's connection,
+    testinfra's backend, the reaper) until the session ends."""
+    from .address import exported, resolve
 
     try:
         state.address = resolve()
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
-    environment = pytest.MonkeyPatch()
-    for name, value in state.address.environment().items():
-        if value is None:  # an inherited DOCKER_TLS_VERIFY must not apply to this address
-            environment.delenv(name, raising=False)
-        else:
-            environment.setenv(name, value)
-    state.signals.callback(environment.undo)
+    state.signals.enter_context(exported(state.address))
 
 
 def _scenario_verifier(config: pytest.Config, state: _State) -> None:
@@ -197,11 +191,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     state = parent.config.stash.get(STATE_KEY, None)
     if state is None or state.scenario is None or file_path != state.scenario.path:
         return None
-    from .molecule import ScenarioFile
+    from .scenario_items import ScenarioFile
 
-    collector = ScenarioFile.from_parent(parent, path=file_path)
-    collector.scenario = state.scenario
-    return collector
+    return ScenarioFile.from_parent(parent, path=file_path, scenario=state.scenario)
 
 
 def pytest_collection_modifyitems(
@@ -222,7 +214,7 @@ def pytest_collection_modifyitems(
             continue
         if state.spec is None:
             problems.append(
-                f"{item.nodeid}: uses the lab but no {cfg.LAB_FILE_NAME} was found "
+                f"{item.nodeid}: uses the lab but no {LAB_FILE_NAME} was found "
                 "(put one beside the tests, or pass --dockerlab-file)"
             )
             continue
@@ -252,10 +244,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state.needed = tuple(name for name in state.spec.host_names if name in wanted)
     if not state.needed or session.config.option.collectonly:
         return
-    from .engine import connect
+    from .docker_engine import DockerEngine
 
     try:
-        state.engine = connect(state.settings.engine, state.address)
+        state.engine = DockerEngine(state.address)
         if state.settings.image:
             _check_explicit_image(state, state.settings.image, session.config)
         if state.settings.reuse is not None:
@@ -271,7 +263,7 @@ def _reuse(state: _State, config: pytest.Config) -> None:
     assert state.engine is not None and state.spec is not None and state.identity is not None
     if _is_xdist_worker(config):
         raise DockerlabError("--dockerlab-reuse runs one session on one lab: drop -n")
-    wanted = None if state.settings.reuse == cfg.NEWEST else state.settings.reuse
+    wanted = None if state.settings.reuse == NEWEST else state.settings.reuse
     lab = kept_lab(
         labs_on(state.engine), session_id=wanted, lab_file=None if wanted else state.spec.path
     )
@@ -289,7 +281,7 @@ def _check_explicit_image(state: _State, image: str, config: pytest.Config) -> N
 
     assert state.engine is not None
     recipe = state.recipes[image]
-    reason = recipe.cannot_run_on(state.engine.facts())
+    reason = cannot_run(recipe, state.engine.facts())
     if reason:
         raise DockerlabError(reason)
     assert state.identity is not None
@@ -303,13 +295,13 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--dockerlab-info``: what the engine is, and how each image would run on it."""
     if not config.option.dockerlab_info:
         return None
-    from .engine import connect
+    from .docker_engine import DockerEngine
     from .images import describe_engine
 
     # Before pytest_configure: read the settings and the lab file's recipes ourselves.
     try:
-        _, recipes, _ = load_lab(cfg.resolve(config))
-        engine = connect()
+        _, recipes, _ = load_lab(options.resolve(config))
+        engine = DockerEngine()
     except (DockerlabError, pytest.UsageError) as exc:
         sys.stderr.write(f"dockerlab: {str(exc).removeprefix('dockerlab: ')}\n")
         return int(pytest.ExitCode.USAGE_ERROR)
@@ -363,7 +355,7 @@ def pytest_runtest_makereport(
     return report
 
 
-def _progress(config: pytest.Config) -> Any:
+def _progress(config: pytest.Config) -> Progress:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     quiet = config.get_verbosity() < 0
@@ -393,7 +385,7 @@ def _dockerlab_session(request: pytest.FixtureRequest) -> Iterator[SessionIdenti
     sweep_stale(state.engine, identity, _progress(request.config))
     guard = session_guard(state.engine, identity, state.settings.keeps)
     # The reaper covers SIGKILL, which no handler in this process can.
-    with watching(identity, state.settings.engine), guard:
+    with watching(identity), guard:
         yield identity
 
 
@@ -468,8 +460,8 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
     if failures:
         # The session converge failed for a host this test needs: the test errors, it does not
         # fail, and its report carries Ansible's whole output.
-        result = getattr(failures[0], "result", None)
-        if result is not None:
+        if isinstance(failures[0], ConvergeError):
+            result = failures[0].result
             # The whole output once per run; the other tests of that run point to it.
             state = request.config.stash[STATE_KEY]
             first = state.shown_output.setdefault(id(result), request.node.nodeid)
@@ -481,11 +473,7 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
         # One error object for many tests: without a fresh traceback, each raise would add
         # this test's frames to the ones before.
         raise failures[0].with_traceback(None)
-    # Ansible's deprecation warnings, said where pytest says warnings (they used to be off).
-    while current.converger.deprecations:
-        warnings.warn(
-            AnsibleDeprecationWarning(current.converger.deprecations.pop(0)), stacklevel=1
-        )
+    warn_deprecations(current.converger)
     view = current.view(names)
     request.node.stash[VIEW_KEY] = view
     return view

@@ -24,20 +24,9 @@ from typing import Any
 import yaml
 
 from .engine import Progress
-from .exceptions import DockerlabError
+from .exceptions import RequirementsError
 
 log = logging.getLogger(__name__)
-
-
-class RequirementsError(DockerlabError):
-    """``ansible.requirements`` could not be installed: which requirement, and why."""
-
-    def __init__(self, path: Path, requirement: str, cause: str) -> None:
-        self.path = path
-        self.requirement = requirement
-        self.cause = cause
-        what = f"requirement {requirement}" if requirement else "requirements"
-        super().__init__(f"{path}: {what} could not be installed: {cause}")
 
 
 @dataclass(frozen=True)

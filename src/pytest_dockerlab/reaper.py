@@ -40,7 +40,6 @@ import argparse
 import contextlib
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -161,17 +160,17 @@ def owner_check(owner_pid: int) -> Callable[[], bool]:
 
 
 @contextlib.contextmanager
-def watching(identity: SessionIdentity, engine: str = "docker") -> Iterator[None]:
+def watching(identity: SessionIdentity) -> Iterator[None]:
     """Keep a reaper watching this process while the block lasts; a clean exit stops it."""
     tmpdir = Path(tempfile.gettempdir())
-    process = start(identity, engine, tmpdir)
+    process = start(identity, tmpdir)
     try:
         yield
     finally:
         stop(process, identity, tmpdir)
 
 
-def start(identity: SessionIdentity, engine: str, tmpdir: Path) -> subprocess.Popen[bytes] | None:
+def start(identity: SessionIdentity, tmpdir: Path) -> subprocess.Popen[bytes] | None:
     """Start the reaper of ``identity``'s session (None, with a warning, when it cannot start)."""
     log_file = reaper_log(tmpdir, identity.session_id)
     argv = [
@@ -184,8 +183,6 @@ def start(identity: SessionIdentity, engine: str, tmpdir: Path) -> subprocess.Po
         str(identity.owner_pid),
         "--tmpdir",
         str(tmpdir),
-        "--engine",
-        engine,
     ]
     try:
         with open(log_file, "a", encoding="utf-8") as out:
@@ -231,33 +228,28 @@ def stop(process: subprocess.Popen[bytes] | None, identity: SessionIdentity, tmp
     remove_temp([log_file])
 
 
-def _session_id(text: str) -> str:
-    if not re.fullmatch(r"[0-9a-f]{8}", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (8 hex digits)")
-    return text
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_dockerlab.reaper",
         description="Wait for a session's process to go, then remove its lab unless kept "
         "(started by each session; not meant to be run by hand).",
     )
-    parser.add_argument("--session", required=True, type=_session_id, help="the session id")
+    parser.add_argument(
+        "--session", required=True, type=lbl.session_id_argument, help="the session id"
+    )
     parser.add_argument("--owner", required=True, type=int, help="the session's process id")
     parser.add_argument(
         "--tmpdir", required=True, type=Path, help="where the session's temporary folders are"
     )
-    parser.add_argument("--engine", default="docker", help="the engine kind (default: docker)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s reaper %(process)d: %(message)s", stream=sys.stderr
     )
 
     def connect() -> Engine:
-        from .engine import connect
+        from .docker_engine import DockerEngine
 
-        return connect(args.engine)
+        return DockerEngine()
 
     Reaper(args.session, args.tmpdir, owner_check(args.owner), connect).run()
     return 0

@@ -27,16 +27,16 @@ from .exceptions import (
     IdempotenceError,
     UnknownHostError,
 )
-from .faults import NetworkFaults
-from .images import ImageBuilder, Recipe
+from .faults import NetworkFaults, host_names
+from .images import ImageBuilder
 from .lab import Lab
 
 if TYPE_CHECKING:
-    from .ansible import ConvergeResult
-    from .config import Settings
     from .engine import Engine, ExecResult, Progress
     from .labels import SessionIdentity
-    from .labfile import LabSpec
+    from .results import ConvergeResult
+    from .settings import Settings
+    from .spec import LabSpec, Recipe
 
 
 class LabSession:
@@ -381,11 +381,7 @@ class LabView:
         down = self._lab.down(name, host)
         if down is not None:
             raise down
-        if host._testinfra is None:
-            import testinfra
-
-            host._testinfra = testinfra.get_host(f"docker://{host.container}")
-        return host._testinfra
+        return host.testinfra()
 
     def container(self, name: str) -> str:
         """The engine's name of the container behind lab host ``name``."""
@@ -477,8 +473,9 @@ class LabView:
         """``with lab.partition(["web"], ["db"]):`` no traffic between the two sides inside
         the block (names still resolve; connections fail with "No route to host"); restored
         on leaving it, whatever happens inside."""
-        sides = [[side] if isinstance(side, str) else list(side) for side in (side_a, side_b)]
-        return self._faults.partition(*([self._check(n) for n in side] for side in sides))
+        return self._faults.partition(
+            *([self._check(n) for n in host_names(side)] for side in (side_a, side_b))
+        )
 
     def diagnostics(self) -> list[tuple[str, str]]:
         """Report sections for a failed test: each host's failed units and log tail."""

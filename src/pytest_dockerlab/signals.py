@@ -14,8 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
-# (A string, so that Python 3.9 need not evaluate the union.)
-Handler = Callable[[int, "FrameType | None"], None]
+Handler = Callable[[int, FrameType | None], None]
 BOTH = (signal.SIGINT, signal.SIGTERM)
 
 

@@ -88,9 +88,12 @@ def session_id(pytester: pytest.Pytester) -> str:
 def leftovers(client: Any, session: str) -> list[str]:
     """Names of every container, network and volume still labelled with ``session``."""
     filters = {"label": f"{lbl.SESSION}={session}" if session else lbl.SESSION}
-    found = [c.name for c in client.containers.list(all=True, filters=filters)]
-    found += [n.name for n in client.networks.list(filters=filters)]
-    found += [v.name for v in client.volumes.list(filters=filters)]
+    # The low-level listings: one call each, so a container removed meanwhile (by a reaper at
+    # work) is not inspected after it is gone.
+    api = client.api
+    found = [c["Names"][0].lstrip("/") for c in api.containers(all=True, filters=filters)]
+    found += [n["Name"] for n in api.networks(filters=filters)]
+    found += [v["Name"] for v in api.volumes(filters=filters).get("Volumes") or []]
     return found
 
 

@@ -30,13 +30,14 @@ FAST_PLAYBOOK = """
 
 
 def start(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[str]:
-    return pytester.popen(
+    process: subprocess.Popen[str] = pytester.popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         stdin=subprocess.DEVNULL,
     )
+    return process
 
 
 def wait_for(proc: subprocess.Popen[str], text: str, timeout: float = 300) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dockerlab.config import resolve
+from pytest_dockerlab.options import resolve
 
 INI = """
 [pytest]

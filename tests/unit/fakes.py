@@ -1,4 +1,9 @@
-"""An in-memory engine for unit tests of pure logic (never for integration tests)."""
+"""An in-memory engine for unit tests of pure logic (never for integration tests).
+
+It stands for the :class:`~pytest_dockerlab.engine.Engine` protocol in full, and mypy checks
+that it does (:func:`_satisfies_the_protocol`): a fake that drifts from the engine fails the
+type check, not a test that happens to call the missing method.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from pytest_dockerlab.engine import ContainerState, ExecResult, Leftovers, Progress, Resource
-from pytest_dockerlab.exceptions import EngineError
-from pytest_dockerlab.profiles import EngineFacts
+from pytest_dockerlab.engine import (
+    ContainerState,
+    Engine,
+    ExecResult,
+    ImageInfo,
+    Leftovers,
+    Progress,
+    Resource,
+)
+from pytest_dockerlab.exceptions import EngineError, ImageNotFoundError
+from pytest_dockerlab.profiles import EngineFacts, RunProfile
+from pytest_dockerlab.spec import ContainerSpec
 
 
 class FakeEngine:
+    """Images by tag (``tags``) and labelled (``stored``); resources by id with their labels."""
+
     address = "fake://"
 
     def __init__(
@@ -21,18 +37,23 @@ class FakeEngine:
         facts: EngineFacts | None = None,
     ) -> None:
         self._facts = facts or EngineFacts(cgroup_version=1)
-        self.images = set(images)
+        self.tags = set(images)  # image references that exist
+        self.stored: dict[str, ImageInfo] = {}  # image id -> a labelled image (commits)
+        self.removed_images: list[str] = []
         self.pull_error = pull_error
         self.calls: list[tuple[str, str]] = []
         self.resources: dict[str, dict[str, str]] = {}  # id -> labels
         self.created: dict[str, float] = {}  # id -> epoch seconds (0 when missing)
         self.removed: list[Leftovers] = []
         self.locks: dict[str, dict[str, str]] = {}  # marker name -> labels
+        self.lock_count = 0
+
+    # Locks
 
     def try_lock(self, name: str, labels: Mapping[str, str]) -> str | None:
         if name in self.locks:
             return None
-        self.lock_count = getattr(self, "lock_count", 0) + 1
+        self.lock_count += 1
         marker = f"marker{self.lock_count}"
         self.locks[name] = {"id": marker, **labels}
         return marker
@@ -46,17 +67,19 @@ class FakeEngine:
             if held["id"] == marker:
                 del self.locks[name]
 
+    # Images
+
     def facts(self) -> EngineFacts:
         return self._facts
 
     def image_exists(self, ref: str) -> bool:
-        return ref in self.images
+        return ref in self.tags
 
     def pull(self, ref: str) -> None:
         self.calls.append(("pull", ref))
         if self.pull_error:
             raise EngineError("pull", ref, self.pull_error, status=500)
-        self.images.add(ref)
+        self.tags.add(ref)
 
     def build(
         self,
@@ -68,16 +91,44 @@ class FakeEngine:
         progress: Progress,
     ) -> None:
         self.calls.append(("build", f"{tag} BASE={buildargs['BASE']}"))
-        self.images.add(tag)
+        self.tags.add(tag)
+
+    def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
+        self.tags.add(tag)
+
+    def images(self, label: str) -> list[ImageInfo]:
+        key, _, value = label.partition("=")
+        return [
+            image
+            for image in self.stored.values()
+            if key in image.labels and (not value or image.labels[key] == value)
+        ]
+
+    def remove_image(self, image_id: str) -> None:
+        self.removed_images.append(image_id)
+        del self.stored[image_id]
 
     def save_image(self, ref: str, out: IO[bytes]) -> None:
         out.write(ref.encode())
 
     def load_images(self, archive: IO[bytes]) -> None:
-        self.images.add(archive.read().decode())
+        self.tags.add(archive.read().decode())
 
-    def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
-        self.images.add(tag)
+    def image_id(self, ref: str) -> str:
+        if ref not in self.tags:
+            raise ImageNotFoundError("inspect image", ref, "no such image")
+        return f"sha256:{ref}"
+
+    def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
+        image_id = f"sha256:{len(self.stored):04d}"
+        self.stored[image_id] = ImageInfo(image_id, (ref,), dict(labels), 300_000_000, 1000.0, 0)
+        self.tags.add(ref)
+        return image_id
+
+    def flatten(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
+        return self.commit(container, ref, labels)
+
+    # Networks, volumes and containers: what pure logic never needs
 
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
         raise NotImplementedError
@@ -85,7 +136,31 @@ class FakeEngine:
     def create_volume(self, name: str, labels: Mapping[str, str]) -> str:
         raise NotImplementedError
 
-    def run_container(self, **kwargs: object) -> str:
+    def run_container(
+        self,
+        *,
+        name: str,
+        image: str,
+        hostname: str,
+        labels: Mapping[str, str],
+        profile: RunProfile,
+        environment: Mapping[str, str],
+        settings: ContainerSpec,
+    ) -> str:
+        raise NotImplementedError
+
+    def connect(self, network: str, container: str, aliases: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def disconnect(self, network: str, container: str) -> None:
+        raise NotImplementedError
+
+    def addresses(self, container: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def run_beside(
+        self, container: str, image: str, argv: Sequence[str], labels: Mapping[str, str]
+    ) -> ExecResult:
         raise NotImplementedError
 
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
@@ -104,6 +179,8 @@ class FakeEngine:
 
     def logs(self, container: str, tail: int) -> str:
         return ""
+
+    # Labelled resources
 
     def find(self, labels: Mapping[str, str]) -> Leftovers:
         ids = [
@@ -131,3 +208,7 @@ class FakeEngine:
         ]
 
     def close(self) -> None: ...
+
+
+def _satisfies_the_protocol(fake: FakeEngine) -> Engine:
+    return fake  # mypy: FakeEngine is an Engine

@@ -7,7 +7,6 @@ import pytest
 
 from pytest_dockerlab.ansible import (
     CONNECTION,
-    ConvergeResult,
     InventoryHost,
     _EventCollector,
     build_inventory,
@@ -15,6 +14,7 @@ from pytest_dockerlab.ansible import (
     raise_for_failure,
 )
 from pytest_dockerlab.exceptions import ConvergeError, DockerlabError, IdempotenceError
+from pytest_dockerlab.results import ConvergeResult
 
 
 def test_inventory_has_every_host_its_groups_vars_and_the_docker_connection() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from pytest_dockerlab.ansible import deprecations, write_config
 from pytest_dockerlab.exceptions import LabFileError
-from pytest_dockerlab.labfile import RunOptions, load_lab_file
 from pytest_dockerlab.project import _galaxy_failure
+from pytest_dockerlab.spec import RunOptions, load_lab_file
 
 HOST = "hosts:\n  web: {}\n"
 

@@ -6,9 +6,9 @@ import os
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -17,12 +17,12 @@ from pytest_dockerlab.cache import (
     RunKey,
     Stats,
     ansible_files,
-    parse_size,
     run_key,
     what_changed,
 )
-from pytest_dockerlab.engine import ImageInfo
-from pytest_dockerlab.labfile import load_lab_file
+from pytest_dockerlab.spec import load_lab_file
+
+from .fakes import FakeEngine
 
 LAB = """\
 ansible:
@@ -64,7 +64,7 @@ def lab_dir(tmp_path: Path) -> Path:
 
 def key_of(root: Path, hosts: tuple[str, ...] = ("web", "db"), **kwargs: object) -> RunKey:
     spec = load_lab_file(root / "dockerlab.yml")
-    options: dict = {"idempotence": False, "tool_versions": VERSIONS, **kwargs}
+    options: dict[str, Any] = {"idempotence": False, "tool_versions": VERSIONS, **kwargs}
     return run_key(spec, hosts, BASES, **options)
 
 
@@ -211,7 +211,7 @@ def test_ansible_environment_changes_the_key(
     ],
     ids=["idempotence", "ansible-version"],
 )
-def test_run_settings_change_the_key(lab_dir: Path, kwargs: dict) -> None:
+def test_run_settings_change_the_key(lab_dir: Path, kwargs: dict[str, Any]) -> None:
     assert key_of(lab_dir, **kwargs).key != key_of(lab_dir).key
 
 
@@ -239,7 +239,9 @@ def test_files_under_roles_path_and_beside_the_playbook_are_read(lab_dir: Path) 
     assert not {n for n in names if "test" in n or n.endswith(".md")}
 
 
-def test_roles_an_ansible_cfg_names_are_read(lab_dir: Path, tmp_path_factory) -> None:
+def test_roles_an_ansible_cfg_names_are_read(
+    lab_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     elsewhere = tmp_path_factory.mktemp("extroles")
     (elsewhere / "r2" / "tasks").mkdir(parents=True)
     (elsewhere / "r2" / "tasks" / "main.yml").write_text("- debug: {}\n")
@@ -259,7 +261,9 @@ def test_files_git_ignores_keep_the_key(lab_dir: Path) -> None:
     assert key_of(lab_dir).key == before.key
 
 
-def test_a_symlinked_role_is_read_through_the_link(lab_dir: Path, tmp_path_factory) -> None:
+def test_a_symlinked_role_is_read_through_the_link(
+    lab_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     outside = tmp_path_factory.mktemp("elsewhere") / "linked"
     (outside / "tasks").mkdir(parents=True)
     (outside / "tasks" / "main.yml").write_text("- debug: {}\n")
@@ -277,21 +281,6 @@ def test_what_changed_is_short_when_much_changed() -> None:
     assert text.endswith("(+6 more)")
 
 
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("10G", 10 * 1024**3), ("500M", 500 * 1024**2), ("1.5GiB", int(1.5 * 1024**3)),
-     ("2048", 2048), ("64kb", 64 * 1024)],
-)  # fmt: skip
-def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "lots", "-1G", "G"])
-def test_parse_size_refuses_what_is_not_a_size(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_size(text)
-
-
 def test_an_unreadable_file_is_content_too(lab_dir: Path) -> None:
     (lab_dir / "roles" / "webapp" / "tasks" / "gone.yml").symlink_to(lab_dir / "missing.yml")
     before = key_of(lab_dir)
@@ -299,36 +288,10 @@ def test_an_unreadable_file_is_content_too(lab_dir: Path) -> None:
     assert key_of(lab_dir).key != before.key
 
 
-class Images:
-    """Stands in for the engine's image half: labelled images, commits, removals."""
-
-    def __init__(self) -> None:
-        self.images: dict[str, ImageInfo] = {}
-        self.removed: list[str] = []
-
-    def images_labelled(self, label: str) -> list[ImageInfo]:
-        key, _, value = label.partition("=")
-        return [i for i in self.images.values() if key in i.labels and i.labels[key] == value]
-
-    def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
-        image_id = f"sha256:{len(self.images):04d}"
-        self.images[image_id] = ImageInfo(image_id, (ref,), dict(labels), 300_000_000, 1000.0, 0)
-        return image_id
-
-    def remove_image(self, image_id: str) -> None:
-        self.removed.append(image_id)
-        del self.images[image_id]
-
-
 @pytest.fixture
 def cache(tmp_path_factory: pytest.TempPathFactory) -> ConvergeCache:
-    engine = Images()
-    fake = SimpleNamespace(
-        images=engine.images_labelled, commit=engine.commit, remove_image=engine.remove_image,
-        store=engine,
-    )  # fmt: skip
     stats = Stats(tmp_path_factory.mktemp("stats") / "stats.json")
-    return ConvergeCache(fake, lambda _: None, stats=stats)  # type: ignore[arg-type]
+    return ConvergeCache(FakeEngine(), lambda _: None, stats=stats)
 
 
 def store(cache: ConvergeCache, lab_dir: Path, hosts: tuple[str, ...] = ("web", "db")) -> RunKey:
@@ -346,8 +309,7 @@ def test_a_stored_run_is_found_whole_and_a_missing_image_is_a_miss(
     assert found is not None and set(found) == {"web", "db"}
     (entry,) = cache.entries()
     assert (entry.hosts, entry.hits, entry.size) == (("web", "db"), 1, 200_000_000)
-    engine = cache.engine.store  # type: ignore[attr-defined]
-    engine.remove_image(found["db"])
+    cache.engine.remove_image(found["db"])
     assert cache.lookup(run) is None
 
 

@@ -11,11 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from pytest_dockerlab import labels as lbl
-from pytest_dockerlab.__main__ import lab_table
 from pytest_dockerlab.cleanup import (
     ALIVE,
     DEAD,
@@ -29,6 +29,7 @@ from pytest_dockerlab.cleanup import (
     sweep_stale,
     sweep_temp,
 )
+from pytest_dockerlab.cli.labs import lab_table
 from pytest_dockerlab.docker_engine import DockerEngine
 from pytest_dockerlab.engine import Resource
 from pytest_dockerlab.exceptions import DockerlabError, NoKeptLabError
@@ -140,7 +141,7 @@ def test_owner_state(labels: dict[str, str], alive: bool, state: str) -> None:
 
 def test_summarize_groups_resources_by_session_oldest_first() -> None:
     def resource(kind: str, sid: str, pid: int, created: float, **extra: str) -> Resource:
-        labels = owned(sid, pid, **extra)
+        labels = owned(sid, pid, "here", False, **extra)
         return Resource(kind, f"{kind}-{sid}-{extra}", "n", labels, created)
 
     kept = owned("cee00000", 7, keep=True, host="db")
@@ -171,7 +172,7 @@ def test_summarize_groups_resources_by_session_oldest_first() -> None:
 
 
 def kept(sid: str, created: float, lab_file: str = "/p/dockerlab.yml", **kw: object) -> LabSummary:
-    options: dict = {"state": DEAD, "kept": True, "hosts": ("db", "web"), "variants": (),
+    options: dict[str, Any] = {"state": DEAD, "kept": True, "hosts": ("db", "web"), "variants": (),
                      "containers": {"web": f"c-{sid}-web", "db": f"c-{sid}-db"}, **kw}  # fmt: skip
     return LabSummary(sid, "1@here", created=created, lab_file=lab_file, **options)
 
@@ -196,7 +197,9 @@ LABS = [
         ({"host": "db", "lab_file": Path("/other/dockerlab.yml")}, "0e500000"),
     ],
 )
-def test_kept_lab_is_the_one_named_or_the_newest_of_the_lab_file(kwargs: dict, chosen: str) -> None:
+def test_kept_lab_is_the_one_named_or_the_newest_of_the_lab_file(
+    kwargs: dict[str, Any], chosen: str
+) -> None:
     assert kept_lab(LABS, **kwargs).session_id == chosen
 
 
@@ -215,7 +218,7 @@ def test_a_kept_lab_in_use_is_refused_as_in_use() -> None:
         ({"session_id": "db000000", "host": "web"}, "kept lab db000000 has no host 'web'"),
     ],
 )
-def test_no_kept_lab_says_why_and_lists_the_kept_ones(kwargs: dict, message: str) -> None:
+def test_no_kept_lab_says_why_and_lists_the_kept_ones(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(NoKeptLabError, match=message) as caught:
         kept_lab(LABS, **kwargs)
     assert "kept labs: 0ld00000, 11e00000, 0e500000, db000000" in str(caught.value)
@@ -296,7 +299,7 @@ def test_clean_never_takes_a_lab_from_a_running_session_without_force(
 ) -> None:
     import socket
 
-    from pytest_dockerlab import __main__ as cli
+    from pytest_dockerlab import cli
 
     engine = FakeEngine()
     dead, here = _dead_pid(), socket.gethostname()
@@ -306,7 +309,7 @@ def test_clean_never_takes_a_lab_from_a_running_session_without_force(
         S_KEPT: owned(S_KEPT, dead, here, keep=True),
         S_KEPT_LIVE: owned(S_KEPT_LIVE, os.getpid(), here, keep=True),
     }
-    monkeypatch.setattr("pytest_dockerlab.engine.connect", lambda *a, **kw: engine)
+    monkeypatch.setattr("pytest_dockerlab.docker_engine.DockerEngine", lambda *a, **kw: engine)
     assert cli.main(["clean", *args]) == 0
     assert set(engine.resources) == {S_DEAD, S_LIVE, S_KEPT, S_KEPT_LIVE} - removed
     out = capsys.readouterr().out

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerlab.config import discover_lab_file
+from pytest_dockerlab.settings import discover_lab_file
 
 
 def test_nearest_lab_file_to_the_tested_path_wins(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerlab.__main__ import build_parser, main, parse_args
+from pytest_dockerlab.cli import build_parser, main, parse_args
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,7 +66,7 @@ def test_dir_goes_with_save_and_load_only(
 
 def test_the_console_script_and_the_licence_ship() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"] == {"dockerlab": "pytest_dockerlab.__main__:main"}
+    assert project["scripts"] == {"dockerlab": "pytest_dockerlab.cli:main"}
     assert project["license-files"] == ["LICENSE"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert set(project["urls"]) >= {"Homepage", "Source", "Issues", "Changelog"}
@@ -138,7 +138,7 @@ def test_pytest_sees_one_package_to_rewrite_not_top_level_modules() -> None:
 
 
 def test_images_save_and_load_keep_the_tags_and_leave_other_archives_alone(tmp_path: Path) -> None:
-    from pytest_dockerlab.__main__ import _archives
+    from pytest_dockerlab.cli.images import archives
     from pytest_dockerlab.images import catalogue
 
     from .fakes import FakeEngine
@@ -146,25 +146,25 @@ def test_images_save_and_load_keep_the_tags_and_leave_other_archives_alone(tmp_p
     debian12 = catalogue()["debian12"].tag
     (tmp_path / "mine.tar").write_text("a user's own archive")
     (tmp_path / "debian11.tar").write_text("an archive of an outdated recipe")
-    assert _archives(FakeEngine(images=[debian12]), "save", tmp_path, []) == 0
+    assert archives(FakeEngine(images=[debian12]), "save", tmp_path, []) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["debian12.tar", "mine.tar"]
     fresh = FakeEngine()
     (tmp_path / "mine.tar").unlink()
-    assert _archives(fresh, "load", tmp_path, []) == 0
-    assert fresh.images == {debian12}
+    assert archives(fresh, "load", tmp_path, []) == 0
+    assert fresh.tags == {debian12}
 
 
 def test_images_save_says_what_it_could_not_save_and_refuses_a_file_as_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_dockerlab.__main__ import _archives
+    from pytest_dockerlab.cli.images import archives
 
     from .fakes import FakeEngine
 
-    assert _archives(FakeEngine(), "save", tmp_path, ["centos7"]) == 0
+    assert archives(FakeEngine(), "save", tmp_path, ["centos7"]) == 0
     assert "centos7: not built" in capsys.readouterr().out
     (tmp_path / "a-file").write_text("")
-    assert _archives(FakeEngine(), "load", tmp_path / "a-file", []) == 1
+    assert archives(FakeEngine(), "load", tmp_path / "a-file", []) == 1
     assert "a-file: not a folder" in capsys.readouterr().err
 
 

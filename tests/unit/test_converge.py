@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_dockerlab.ansible import ConvergeResult, TaskResult
 from pytest_dockerlab.converge import (
     CONVERGE_SKIP_TAGS,
     IDEMPOTENCE_SKIP_TAGS,
@@ -17,6 +16,7 @@ from pytest_dockerlab.exceptions import (
     IdempotenceError,
     PlaybookNotFoundError,
 )
+from pytest_dockerlab.results import ConvergeResult, TaskResult
 
 PREPARE, SITE = Path("/lab/prepare.yml"), Path("/lab/site.yml")
 

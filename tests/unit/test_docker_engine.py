@@ -30,7 +30,8 @@ from pytest_dockerlab.exceptions import (
     ImageBuildError,
     ImageNotFoundError,
 )
-from pytest_dockerlab.labfile import (
+from pytest_dockerlab.profiles import EngineFacts, RunProfile, choose_profile
+from pytest_dockerlab.spec import (
     ContainerSpec,
     Mount,
     NetworkSpec,
@@ -38,7 +39,6 @@ from pytest_dockerlab.labfile import (
     Ulimit,
     load_lab_file,
 )
-from pytest_dockerlab.profiles import EngineFacts, RunProfile, choose_profile
 
 REASONS = {404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
 
@@ -55,7 +55,8 @@ def api_error(status: int, message: str, path: str = "containers/web/exec") -> E
             requests.exceptions.HTTPError(response=response)
         )
     except docker.errors.APIError as exc:
-        return exc
+        error: Exception = exc
+        return error
     raise AssertionError("the SDK did not raise")
 
 
@@ -536,7 +537,7 @@ def test_a_host_joins_every_network_under_its_name_and_aliases_before_it_starts(
         created.update(kwargs, image=image)
         return container
 
-    api = FakeAPI(
+    api: FakeAPI = FakeAPI(
         create_endpoint_config=lambda **kwargs: {"Aliases": kwargs["aliases"]},
         connect_container_to_network=lambda *args, **kwargs: api.calls.append(
             ("aliases", tuple(kwargs["aliases"]))
@@ -689,8 +690,8 @@ def test_an_rlimit_refusal_says_how_to_lower_podmans_default_limits() -> None:
     """Rootful Podman raises nofile/nproc for every container; without CAP_SYS_RESOURCE
     runc refuses (seen on this machine with Podman 4.3)."""
     from pytest_dockerlab.docker_engine import _refusal_hint
-    from pytest_dockerlab.labfile import ContainerSpec
     from pytest_dockerlab.profiles import PODMAN
+    from pytest_dockerlab.spec import ContainerSpec
 
     cause = (
         "runc create failed: unable to start container process: error during container init: "

@@ -11,13 +11,8 @@ import pytest
 
 from pytest_dockerlab import labels as lbl
 from pytest_dockerlab.exceptions import ImageBuildError
-from pytest_dockerlab.images import (
-    RECIPES_DIR,
-    ImageBuilder,
-    build_lock,
-    catalogue,
-    load_recipe,
-)
+from pytest_dockerlab.images import RECIPES_DIR, ImageBuilder, build_lock, cannot_run, catalogue
+from pytest_dockerlab.spec import load_recipe
 
 from .fakes import FakeEngine
 
@@ -103,7 +98,7 @@ def held_by(engine: FakeEngine, tag: str, host: str, pid: int) -> str:
 
 
 def test_a_lock_of_a_dead_process_on_this_machine_is_taken_over() -> None:
-    engine, said = FakeEngine(), []
+    engine, said = FakeEngine(), list[str]()
     dead = subprocess.Popen(["true"])
     dead.wait()
     held_by(engine, "img:1", socket.gethostname(), dead.pid)
@@ -120,7 +115,7 @@ def test_a_lock_of_a_dead_process_on_this_machine_is_taken_over() -> None:
 def test_a_lock_of_another_machine_is_waited_for_until_watched_too_long() -> None:
     """A remote holder's pid means nothing here, nor its clock: only how long this waiter
     has watched it hold the lock."""
-    engine, said = FakeEngine(), []
+    engine, said = FakeEngine(), list[str]()
     marker = held_by(engine, "img:1", "ci-runner-7", 1)
     threading.Timer(0.3, engine.unlock, [marker]).start()
     with build_lock(engine, "img:1", said.append, poll=0.05):
@@ -222,13 +217,13 @@ def test_centos7_is_refused_on_cgroup_v2_with_the_reason() -> None:
     from pytest_dockerlab.profiles import EngineFacts
 
     centos7 = catalogue()["centos7"]
-    reason = centos7.cannot_run_on(EngineFacts(cgroup_version=2))
+    reason = cannot_run(centos7, EngineFacts(cgroup_version=2))
     assert reason == (
         "image centos7 cannot boot on this cgroup v2 host: systemd 219 cannot boot on a "
         'cgroup v2 host (podman#5153, "can not fix")'
     )
-    assert centos7.cannot_run_on(EngineFacts(cgroup_version=1)) == ""
-    assert catalogue()["debian12"].cannot_run_on(EngineFacts(cgroup_version=2)) == ""
+    assert cannot_run(centos7, EngineFacts(cgroup_version=1)) == ""
+    assert cannot_run(catalogue()["debian12"], EngineFacts(cgroup_version=2)) == ""
 
 
 def test_python_interpreter_follows_the_image() -> None:

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import pytest
 
 from pytest_dockerlab.engine import ExecResult
-from pytest_dockerlab.init import INIT_NAMES, Systemd, SysVInit, init_system
+from pytest_dockerlab.init import Systemd, SysVInit, init_system
+from pytest_dockerlab.spec.model import INIT_NAMES
 
 
 @pytest.mark.parametrize(

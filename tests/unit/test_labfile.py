@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from pytest_dockerlab.exceptions import LabFileError
-from pytest_dockerlab.labfile import (
+from pytest_dockerlab.spec.labfile import load_lab_file, parse_lab
+from pytest_dockerlab.spec.model import (
     DEFAULT_IMAGE,
     DEFAULT_MEMORY,
     DEFAULT_PIDS_LIMIT,
@@ -17,8 +18,6 @@ from pytest_dockerlab.labfile import (
     NetworkSpec,
     PublishedPort,
     Ulimit,
-    load_lab_file,
-    parse_lab,
 )
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pytest_dockerlab.exceptions import ScenarioError
 from pytest_dockerlab.images import catalogue
-from pytest_dockerlab.labfile import load_lab_file, parse_lab
-from pytest_dockerlab.molecule import ScenarioError, convert, expand, recipe_for, write_lab_file
 from pytest_dockerlab.project import role_names, under_test
+from pytest_dockerlab.spec import load_lab_file, parse_lab
+from pytest_dockerlab.spec.molecule import convert, expand, recipe_for, write_lab_file
 
 NTP = Path(__file__).parents[1] / "integration" / "labs" / "geerlingguy.ntp"
 KNOWN = catalogue()
@@ -189,7 +191,7 @@ def test_a_real_roles_scenario_converts(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_role_names_follow_molecule(
-    meta: dict, folder: str, names: tuple[str, ...], tmp_path: Path
+    meta: dict[str, Any], folder: str, names: tuple[str, ...], tmp_path: Path
 ) -> None:
     assert role_names(tmp_path / folder, meta) == names
 

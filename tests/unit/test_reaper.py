@@ -193,13 +193,14 @@ def test_the_session_starts_a_detached_watcher_and_stops_it_at_a_clean_end(
 ) -> None:
     identity = SessionIdentity(SID, "main", os.getpid(), "here")
     started = time.perf_counter()
-    process = reaper.start(identity, "docker", tmp_path)
+    process = reaper.start(identity, tmp_path)
     elapsed = time.perf_counter() - started
     assert process is not None
     try:
         assert elapsed < 0.1, f"starting the reaper took {elapsed * 1000:.0f} ms"
         # Its own session: neither the owner's Ctrl-C nor a kill of its process group reach it.
         assert os.getsid(process.pid) == process.pid != os.getsid(0)
+        assert isinstance(process.args, list)
         assert process.args[:3] == [sys.executable, "-m", "pytest_dockerlab.reaper"]
         assert reaper_log(tmp_path, SID).read_text().startswith(f"owner {os.getpid()}@here\n")
         time.sleep(0.3)

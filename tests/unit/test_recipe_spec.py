@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-import pytest_dockerlab.labfile
 from pytest_dockerlab.exceptions import RecipeFileError
-from pytest_dockerlab.init import INIT_NAMES
-from pytest_dockerlab.labfile import RecipeSpec, load_recipe_spec
+from pytest_dockerlab.images import RECIPES_DIR as SHIPPED
+from pytest_dockerlab.spec import Recipe, load_recipe
+from pytest_dockerlab.spec.model import INIT_NAMES
 
-SHIPPED = Path(pytest_dockerlab.labfile.__file__).parent / "recipes"
 SHIPPED_RECIPES = sorted(p for p in SHIPPED.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
@@ -21,10 +20,10 @@ def test_recipes_are_shipped() -> None:
 
 @pytest.mark.parametrize("folder", SHIPPED_RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_loads(folder: Path) -> None:
-    spec = load_recipe_spec(folder)
-    assert spec.path == folder / "recipe.yml"
+    spec = load_recipe(folder)
+    assert spec.path == folder
     assert spec.init in INIT_NAMES
-    assert (folder / spec.dockerfile).is_file()
+    assert spec.dockerfile.is_file()
     assert spec.base or spec.bootstrap  # every shipped image has somewhere to come from
 
 
@@ -32,14 +31,17 @@ def test_every_shipped_recipe_loads(folder: Path) -> None:
     ("name", "expected"),
     [
         ("debian12", {"base": "debian:12", "bootstrap": "bookworm", "cgroup": (1, 2)}),
-        ("debian12-sysvinit", {"init": "sysvinit", "dockerfile": "Dockerfile"}),
+        (
+            "debian12-sysvinit",
+            {"init": "sysvinit", "dockerfile": SHIPPED / "debian12-sysvinit/Dockerfile"},
+        ),
         ("centos6", {"init": "sysvinit", "python": "/usr/bin/python"}),
         ("centos7", {"cgroup": (1,), "python": "/usr/bin/python3"}),
-        ("ubuntu2404", {"dockerfile": "../_common/apt-systemd.Dockerfile", "bootstrap": ""}),
+        ("ubuntu2404", {"dockerfile": SHIPPED / "_common/apt-systemd.Dockerfile", "bootstrap": ""}),
     ],
 )
 def test_shipped_recipes_say_what_the_readme_says(name: str, expected: dict[str, object]) -> None:
-    spec = load_recipe_spec(SHIPPED / name)
+    spec = load_recipe(SHIPPED / name)
     assert {key: getattr(spec, key) for key in expected} == expected
 
 
@@ -59,7 +61,10 @@ def recipes(tmp_path: Path) -> Path:
 def test_a_silent_recipe_gets_the_defaults(recipes: Path, text: str | None) -> None:
     if text is not None:
         (recipes / "mine" / "recipe.yml").write_text(text)
-    assert load_recipe_spec(recipes / "mine") == RecipeSpec(path=recipes / "mine" / "recipe.yml")
+    mine = recipes / "mine"
+    assert load_recipe(mine) == Recipe(
+        name="mine", path=mine, dockerfile=mine / "Dockerfile", digest=load_recipe(mine).digest
+    )
 
 
 def test_every_setting_is_read(recipes: Path) -> None:
@@ -72,15 +77,18 @@ def test_every_setting_is_read(recipes: Path) -> None:
         "cgroup_reason: its init predates cgroup v2\n"
         "dockerfile: ../_common/shared.Dockerfile\n"
     )
-    assert load_recipe_spec(recipes / "mine") == RecipeSpec(
-        path=recipes / "mine" / "recipe.yml",
+    mine = recipes / "mine"
+    assert load_recipe(mine) == Recipe(
+        name="mine",
+        path=mine,
+        digest=load_recipe(mine).digest,
         init="sysvinit",
         base="debian:12",
         bootstrap="bookworm",
         python="/usr/bin/python3.11",
         cgroup=(1,),
         cgroup_reason="its init predates cgroup v2",
-        dockerfile="../_common/shared.Dockerfile",
+        dockerfile=recipes / "_common" / "shared.Dockerfile",
     )
 
 
@@ -199,7 +207,7 @@ def test_bad_recipe_files_name_the_file_the_line_and_the_key(
     else:
         path.write_text(text)
     with pytest.raises(RecipeFileError) as info:
-        load_recipe_spec(recipes / "mine")
+        load_recipe(recipes / "mine")
     problem = problem.replace("<recipes>", str(recipes))
     assert str(info.value) == f"recipe file {path}, line {line}: {problem}"
     assert (info.value.path, info.value.line, info.value.problem) == (path, line, problem)
@@ -214,7 +222,7 @@ def test_a_recipe_without_a_dockerfile_says_where_it_looked(
     if text is not None:
         (folder / "recipe.yml").write_text(text)
     with pytest.raises(RecipeFileError) as info:
-        load_recipe_spec(folder)
+        load_recipe(folder)
     assert str(info.value) == (
         f"recipe file {folder / 'recipe.yml'}: no Dockerfile at {folder / 'Dockerfile'}; "
         "add one, or name another in recipe.yml with 'dockerfile:'"
@@ -225,7 +233,7 @@ def test_a_recipe_without_a_dockerfile_says_where_it_looked(
 def test_an_unreadable_recipe_file_is_a_recipe_error(recipes: Path) -> None:
     (recipes / "mine" / "recipe.yml").mkdir()
     with pytest.raises(RecipeFileError) as info:
-        load_recipe_spec(recipes / "mine")
+        load_recipe(recipes / "mine")
     assert str(info.value) == (
         f"recipe file {recipes / 'mine' / 'recipe.yml'}: cannot read it: Is a directory"
     )

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from pytest_dockerlab.exceptions import LabFileError
-from pytest_dockerlab.labfile import load_lab_file, schema
+from pytest_dockerlab.spec import load_lab_file, schema
 
 from .test_labfile import (
     BAD_LABS,

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 SERVICES = {
@@ -6,7 +8,7 @@ SERVICES = {
 }
 
 
-def check(lab, name):
+def check(lab: Any, name: str) -> None:
     host = lab.host(name)
     stopped = [s for s in SERVICES[name] if not host.service(s).is_running]
     assert stopped == [], f"{name}: not running: {stopped}"
@@ -16,11 +18,11 @@ def check(lab, name):
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
-def test_every_service_runs(lab, name):
+def test_every_service_runs(lab: Any, name: str) -> None:
     check(lab, name)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
-def test_every_service_comes_back_after_a_restart(lab, name):
+def test_every_service_comes_back_after_a_restart(lab: Any, name: str) -> None:
     lab.restart(name)
     check(lab, name)

@@ -1,29 +1,24 @@
-"""Molecule scenarios as labs: ``molecule.yml`` read into a lab document, and its stages as
-test items.
+"""Molecule scenarios read as labs: ``molecule.yml`` into a lab document.
 
 :func:`convert` turns a scenario folder into what a ``dockerlab.yml`` would say (platforms
 become hosts, the provisioner's inventory vars, env, config options and playbooks carry
 over), with a note for each thing it could not carry. ``pytest --dockerlab-molecule DIR``
-runs that lab: the scenario's converge and idempotence pass, and its ``verify.yml``, are
-test items of their own (``molecule/default/molecule.yml::converge``), and its testinfra
-``tests/`` get a ``host`` per platform, as Molecule's testinfra verifier gives them.
+runs that lab, its stages as test items (:mod:`pytest_dockerlab.scenario_items`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from .evidence import ANSIBLE_OUTPUT_KEY
-from .exceptions import AnsibleDeprecationWarning, DockerlabError, IdempotenceError
+from ..exceptions import ScenarioError
+from .model import DNS_LABEL
 
 # ${VAR}, ${VAR:-default}, ${VAR-default} and $VAR, as Molecule expands molecule.yml.
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")
@@ -36,7 +31,6 @@ _WELL_KNOWN = (
         r":(?P<version>[\w.]+)"
     ),
 )
-_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13", "jammy": "22.04", "noble": "24.04"}
 # Molecule's own playbooks by stage, in the scenario folder unless the provisioner says.
 _STAGES = ("prepare", "converge", "side_effect", "cleanup", "verify")
@@ -45,15 +39,6 @@ _CONTAINER_KEYS = ("capabilities", "security_opts", "tmpfs", "volumes", "publish
                    "etc_hosts", "env", "ulimits")  # fmt: skip
 # Platform keys our run profile replaces: said once, not carried.
 _PROFILE_KEYS = ("privileged", "cgroupns_mode", "command", "override_command")
-
-
-class ScenarioError(DockerlabError):
-    """A Molecule scenario that cannot be read, or run here."""
-
-    def __init__(self, folder: Path, problem: str) -> None:
-        self.folder = folder
-        self.problem = problem
-        super().__init__(f"Molecule scenario {folder}: {problem}")
 
 
 @dataclass
@@ -103,7 +88,7 @@ def molecule_environment(folder: Path, environ: Mapping[str, str]) -> dict[str, 
     }
 
 
-def recipe_for(image: str, known: Mapping[str, Any]) -> str | None:
+def recipe_for(image: str, known: Collection[str]) -> str | None:
     """Our recipe for a platform's image: one named so, or a well-known systemd image of a
     distribution we build (``geerlingguy/docker-debian12-ansible``, ``debian:12``)."""
     name = image.rsplit("/", 1)[-1].split(":", 1)[0]
@@ -124,7 +109,7 @@ def recipe_for(image: str, known: Mapping[str, Any]) -> str | None:
 
 
 def convert(
-    folder: Path, known: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    folder: Path, known: Collection[str], environ: Mapping[str, str] | None = None
 ) -> Scenario:
     """Read ``folder/molecule.yml`` into a lab document; what cannot carry is in ``notes``."""
     folder = folder.resolve()
@@ -156,7 +141,7 @@ def _mapping(folder: Path, where: str, value: Any) -> dict[str, Any]:
 
 
 def _convert(
-    folder: Path, data: dict[str, Any], env: Mapping[str, str], known: Mapping[str, Any]
+    folder: Path, data: dict[str, Any], env: Mapping[str, str], known: Collection[str]
 ) -> Scenario:
     scenario = Scenario(folder, {})
     notes = scenario.notes
@@ -178,7 +163,7 @@ def _convert(
         name = str(platform.get("name", ""))
         if not name:
             raise ScenarioError(folder, f"platforms[{index}] has no name")
-        if not _HOST_NAME.fullmatch(name):
+        if not DNS_LABEL.fullmatch(name):
             raise ScenarioError(
                 folder,
                 f"platforms[{index}].name {name!r}: hosts here resolve each other by name, so a "
@@ -379,85 +364,3 @@ def _relative(lab: dict[str, Any], base: Path) -> dict[str, Any]:
         if key in ansible:
             ansible[key] = [os.path.relpath(p, base) for p in ansible[key]]
     return {**lab, "ansible": ansible}
-
-
-# The scenario as test items
-
-
-class ScenarioFile(pytest.File):
-    """``molecule.yml`` under ``--dockerlab-molecule``: its converge, idempotence pass and
-    verify playbook, each a test item."""
-
-    scenario: Scenario
-
-    def collect(self) -> Iterator[pytest.Item]:
-        yield pytest.Function.from_parent(self, name="converge", callobj=_converge)
-        yield pytest.Function.from_parent(self, name="idempotence", callobj=_idempotence)
-        if self.scenario.side_effect is not None:
-            yield pytest.Function.from_parent(self, name="side_effect", callobj=_side_effect)
-        if self.scenario.verify is not None:
-            yield pytest.Function.from_parent(self, name="verify", callobj=_verify)
-
-
-def _failures(current: Any) -> dict[str, Any]:
-    names = current.lab.spec.host_names
-    current.ensure(names)
-    for name in names:
-        if name in current.unavailable:
-            # Molecule fails a scenario it cannot create: a skip would pass a CI job.
-            pytest.fail(f"platform {name}: {current.unavailable[name]}", pytrace=False)
-    while current.converger.deprecations:
-        warnings.warn(
-            AnsibleDeprecationWarning(current.converger.deprecations.pop(0)), stacklevel=1
-        )
-    return {n: current.setup_failures[n] for n in names if n in current.setup_failures}
-
-
-def _converge(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
-    """The scenario's converge: every platform converged."""
-    failures = {
-        n: e for n, e in _failures(_dockerlab_lab).items()
-        if not isinstance(e, IdempotenceError)
-    }  # fmt: skip
-    if failures:
-        error = next(iter(failures.values()))
-        result = getattr(error, "result", None)
-        if result is not None:
-            request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
-        pytest.fail(str(error), pytrace=False)
-
-
-def _idempotence(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
-    """The scenario's idempotence pass: the converge again changed nothing."""
-    failures = _failures(_dockerlab_lab)
-    changed = [e for e in failures.values() if isinstance(e, IdempotenceError)]
-    if changed:
-        pytest.fail(str(changed[0]), pytrace=False)
-    if failures:
-        pytest.skip("the converge failed: no idempotence pass")
-
-
-def _verify(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
-    """The scenario's verify.yml (Molecule's Ansible verifier) on every platform."""
-    failures = _failures(_dockerlab_lab)
-    if failures:
-        pytest.skip("the converge failed: nothing to verify")
-    _run_stage(_dockerlab_lab, request, request.node.parent.scenario.verify)
-
-
-def _side_effect(_dockerlab_lab: Any, request: pytest.FixtureRequest) -> None:
-    """The scenario's side_effect.yml, before its verify (Molecule's sequence)."""
-    if _failures(_dockerlab_lab):
-        pytest.skip("the converge failed: no side effect")
-    _run_stage(_dockerlab_lab, request, request.node.parent.scenario.side_effect)
-
-
-def _run_stage(current: Any, request: pytest.FixtureRequest, playbook: Path) -> None:
-    from .converge import CONVERGE_SKIP_TAGS
-
-    result = current.converger.run(
-        playbook, list(current.lab.running), skip_tags=CONVERGE_SKIP_TAGS
-    )
-    if not result.ok:
-        request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
-        pytest.fail(result.describe_failure(), pytrace=False)

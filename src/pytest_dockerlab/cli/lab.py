@@ -1,4 +1,4 @@
-"""The interactive commands: ``up``, ``down``, ``shell`` and ``bake`` a lab without tests.
+"""``up``, ``down``, ``shell`` and ``bake``: one lab by hand, without tests.
 
 ``up`` boots (and converges) hosts of a lab file and keeps them, as a session with
 ``--dockerlab-keep`` would; ``shell`` enters a host of a kept lab; ``down`` removes a kept
@@ -7,6 +7,7 @@ lab; ``bake`` saves a converged host as an ordinary image that ``docker run`` bo
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -18,22 +19,87 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import labels as lbl
-from .cleanup import kept_lab, labs_on, remove_temp, temp_entries
-from .config import LAB_FILE_NAME, Settings
-from .engine import Engine
-from .exceptions import DockerlabError, UnknownHostError
-from .images import Recipe, catalogue
-from .labels import SessionIdentity
-from .labfile import ContainerSpec, LabSpec
-from .loading import load_lab
-from .session import LabSession
-from .signals import handling, raise_interrupt
+from .. import labels as lbl
+from ..exceptions import DockerlabError, UnknownHostError
+from ..settings import LAB_FILE_NAME, Settings
+from ..signals import handling, raise_interrupt
+from ..spec import ContainerSpec, LabSpec, Recipe
+from .common import command, connected, say
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..session import LabSession
+    from .common import Commands
 
 Say = Callable[[str], None]
 
 BAKED = f"{lbl.NAMESPACE}.baked-from"  # the lab file and host a baked image comes from
+
+
+def register(commands: Commands) -> None:
+    up_command = command(
+        commands,
+        "up",
+        _run,
+        "boot hosts of the lab file (and converge them) without tests, and keep them",
+        "Boot HOSTS (default: every host) of the lab file as a session would, converge them "
+        "with --converge (the converge cache applies), and keep the lab: `shell` enters a host, "
+        "`pytest --dockerlab-reuse` runs tests on it, `down` removes it.",
+    )
+    up_command.add_argument("hosts", nargs="*", metavar="HOST", help="lab hosts (default: all)")
+    up_command.add_argument(
+        "--converge", action="store_true", help="apply the lab file's playbooks"
+    )
+    down_command = command(
+        commands,
+        "down",
+        _run,
+        "remove a kept lab",
+        "Remove a kept lab: session ID, else the newest kept lab of the lab file.",
+    )
+    shell_command = command(
+        commands,
+        "shell",
+        _run,
+        "open a login shell in a host of a kept lab (like molecule login)",
+        "Open a login shell (bash, else sh) in HOST of a kept lab: session ID, else the newest "
+        "kept lab of the lab file that has HOST. A stopped host is started.",
+        "login",
+    )
+    shell_command.add_argument("host", metavar="HOST", help="a lab host's name")
+    for parser in (down_command, shell_command):
+        parser.add_argument(
+            "--session", type=lbl.session_id_argument, help="the kept lab's session id (see `list`)"
+        )
+    bake_command = command(
+        commands,
+        "bake",
+        _run,
+        "save a converged host as an ordinary image (as Packer would)",
+        "Converge HOST of the lab file alone (or take its converge cache entry), stop it as a "
+        "shutdown would, and save its disk as image NAME:TAG with its init as the command; "
+        "prints the docker run flags that boot it.",
+    )
+    bake_command.add_argument("host", metavar="HOST", help="a lab host's name")
+    bake_command.add_argument("--tag", required=True, metavar="NAME:TAG", help="the image to make")
+    for parser in (up_command, down_command, shell_command, bake_command):
+        parser.add_argument(
+            "--lab", metavar="FILE", help=f"the lab file (default: ./{LAB_FILE_NAME})"
+        )
+
+
+def _run(args: argparse.Namespace) -> int:
+    path = lab_file_here(args.lab)
+    with connected() as engine:
+        if args.command == "up":
+            return up(engine, path, args.hosts, args.converge, say)
+        if args.command == "down":
+            return down(engine, path, args.session, say)
+        if args.command == "bake":
+            return bake(engine, path, args.host, args.tag, say)
+        return shell(engine, path, args.host, args.session)
 
 
 def lab_file_here(path: str | None) -> Path | None:
@@ -46,6 +112,8 @@ def lab_file_here(path: str | None) -> Path | None:
 
 def _load(path: Path | None) -> tuple[LabSpec, dict[str, Recipe]]:
     """The lab of ``path`` (or of the Molecule scenario it names) and its recipes."""
+    from ..loading import load_lab
+
     if path is None:
         raise DockerlabError(f"no {LAB_FILE_NAME} in {Path.cwd()}: pass --lab PATH")
     spec, recipes, _ = load_lab(Settings(lab_file=path))
@@ -63,8 +131,10 @@ def _hosts(spec: LabSpec, names: Sequence[str]) -> list[str]:
 def _session(
     spec: LabSpec, recipes: dict[str, Recipe], engine: Engine, names: Sequence[str], say: Say
 ) -> LabSession:
+    from ..session import LabSession
+
     settings = Settings(lab_file=spec.path)
-    return LabSession(spec, engine, recipes, SessionIdentity.create(), settings, names, say)
+    return LabSession(spec, engine, recipes, lbl.SessionIdentity.create(), settings, names, say)
 
 
 def up(engine: Engine, path: Path | None, names: Sequence[str], converge: bool, say: Say) -> int:
@@ -97,6 +167,8 @@ def _which_lab(path: Path | None, session_id: str | None) -> Path | None:
 
 def down(engine: Engine, path: Path | None, session_id: str | None, say: Say) -> int:
     """Remove a kept lab: the one named, else the newest kept lab of the lab file here."""
+    from ..cleanup import kept_lab, labs_on, remove_temp, temp_entries
+
     lab = kept_lab(labs_on(engine), session_id=session_id, lab_file=_which_lab(path, session_id))
     found = engine.find({lbl.SESSION: lab.session_id})
     engine.remove(found)
@@ -107,6 +179,8 @@ def down(engine: Engine, path: Path | None, session_id: str | None, say: Say) ->
 
 def shell(engine: Engine, path: Path | None, host: str, session_id: str | None) -> int:
     """Replace this process with a login shell in ``host`` of a kept lab (``molecule login``)."""
+    from ..cleanup import kept_lab, labs_on
+
     lab_file = _which_lab(path, session_id)
     lab = kept_lab(labs_on(engine), session_id=session_id, lab_file=lab_file, host=host)
     container = lab.containers[host]
@@ -129,7 +203,8 @@ def shell(engine: Engine, path: Path | None, host: str, session_id: str | None) 
 
 def _wait_for_init(engine: Engine, container: str, image: str, timeout: float = 120) -> None:
     """Until the host's init says it has booted (the recipe's init, systemd if unknown)."""
-    from .init import POLL_INTERVAL, init_system
+    from ..images import catalogue
+    from ..init import POLL_INTERVAL, init_system
 
     recipe = catalogue().get(image)
     init = init_system(recipe.init if recipe else "systemd")

@@ -1,0 +1,25 @@
+"""What a lab tells pytest about a test: a failed run's Ansible output on the test's report,
+and Ansible's deprecations as pytest warnings.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .exceptions import AnsibleDeprecationWarning
+
+if TYPE_CHECKING:
+    from .converge import Converger
+
+# A failed Ansible run's whole output, put on the test item that reports it: the report's
+# failure text then carries it (terminal and JUnit XML alike).
+ANSIBLE_OUTPUT_KEY = pytest.StashKey[str]()
+
+
+def warn_deprecations(converger: Converger) -> None:
+    """Ansible's deprecation warnings not shown yet, said where pytest says warnings."""
+    while converger.deprecations:
+        warnings.warn(AnsibleDeprecationWarning(converger.deprecations.pop(0)), stacklevel=1)

@@ -1,0 +1,77 @@
+"""What an Ansible run did, per host and per task, as tests and errors read it.
+
+Plain data, filled from ansible-runner's events by :mod:`.ansible`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    host: str
+    task: str
+    action: str
+    message: str = ""
+    unit: str = ""  # the service a service-managing task was about, when it names one
+
+    def describe(self) -> str:
+        text = f"{self.host}: TASK [{self.task}] ({self.action})"
+        return f"{text}: {self.message}" if self.message else text
+
+
+@dataclass
+class ConvergeResult:
+    """What one playbook run did, per host, read from ansible-runner's events."""
+
+    playbook: Path
+    rc: int = 0
+    status: str = ""
+    hosts: dict[str, HostStats] = field(default_factory=dict)
+    changed_tasks: list[TaskResult] = field(default_factory=list)
+    failed_tasks: list[TaskResult] = field(default_factory=list)
+    unreachable: list[TaskResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # playbook-level errors (syntax, roles)
+    deprecations: list[str] = field(default_factory=list)  # Ansible's deprecation warnings
+    # Per failed host, what it said about itself right after the run: failed units, and the
+    # status and log of a service a failed task was about.
+    evidence: dict[str, str] = field(default_factory=dict)
+    output: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the run finished with no failed task and no unreachable host."""
+        return self.rc == 0 and not self.failed_tasks and not self.unreachable
+
+    @property
+    def changed(self) -> int:
+        """How many task results reported a change, over all hosts."""
+        return sum(stats.changed for stats in self.hosts.values())
+
+    def failed_hosts(self) -> set[str]:
+        return {t.host for t in self.failed_tasks} | {t.host for t in self.unreachable}
+
+    def describe_failure(self) -> str:
+        lines = [f"playbook {self.playbook} failed (rc={self.rc})"]
+        lines += [f"  {t.describe()}" for t in self.failed_tasks]
+        lines += [f"  {t.host}: UNREACHABLE: {t.message}" for t in self.unreachable]
+        for host, text in self.evidence.items():
+            lines.append(f"--- {host}, right after the run ---\n{text}")
+        if len(lines) == 1:
+            lines += [f"  {e}" for e in self.errors]
+        if len(lines) == 1:
+            tail = "\n".join(self.output.strip().splitlines()[-15:])
+            lines.append(f"  no task failed; last output:\n{tail}")
+        return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""A Molecule scenario's stages as pytest items: ``molecule.yml::converge``, ``::idempotence``,
+``::side_effect`` and ``::verify``, run on the lab :mod:`.spec.molecule` read from it.
+
+A scenario with no tests, like most roles' ``molecule/default``, still reports pass or fail
+with the failing task; its testinfra ``tests/`` get a ``host`` per platform from the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .exceptions import ConvergeError, DockerlabError, IdempotenceError
+from .outcomes import ANSIBLE_OUTPUT_KEY, warn_deprecations
+
+if TYPE_CHECKING:
+    from .session import LabSession
+    from .spec.molecule import Scenario
+
+
+class ScenarioFile(pytest.File):
+    """``molecule.yml`` under ``--dockerlab-molecule``: its converge, idempotence pass and
+    verify playbook, each a test item."""
+
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield pytest.Function.from_parent(self, name="converge", callobj=_converge)
+        yield pytest.Function.from_parent(self, name="idempotence", callobj=_idempotence)
+        if self.scenario.side_effect is not None:
+            yield pytest.Function.from_parent(self, name="side_effect", callobj=_side_effect)
+        if self.scenario.verify is not None:
+            yield pytest.Function.from_parent(self, name="verify", callobj=_verify)
+
+
+def _scenario(request: pytest.FixtureRequest) -> Scenario:
+    parent = request.node.parent
+    assert isinstance(parent, ScenarioFile)
+    return parent.scenario
+
+
+def _failures(current: LabSession) -> dict[str, DockerlabError]:
+    names = current.lab.spec.host_names
+    current.ensure(names)
+    for name in names:
+        if name in current.unavailable:
+            # Molecule fails a scenario it cannot create: a skip would pass a CI job.
+            pytest.fail(f"platform {name}: {current.unavailable[name]}", pytrace=False)
+    warn_deprecations(current.converger)
+    return {n: current.setup_failures[n] for n in names if n in current.setup_failures}
+
+
+def _converge(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+    """The scenario's converge: every platform converged."""
+    failures = {
+        n: e for n, e in _failures(_dockerlab_lab).items()
+        if not isinstance(e, IdempotenceError)
+    }  # fmt: skip
+    if failures:
+        error = next(iter(failures.values()))
+        if isinstance(error, ConvergeError):
+            request.node.stash[ANSIBLE_OUTPUT_KEY] = error.result.output
+        pytest.fail(str(error), pytrace=False)
+
+
+def _idempotence(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+    """The scenario's idempotence pass: the converge again changed nothing."""
+    failures = _failures(_dockerlab_lab)
+    changed = [e for e in failures.values() if isinstance(e, IdempotenceError)]
+    if changed:
+        pytest.fail(str(changed[0]), pytrace=False)
+    if failures:
+        pytest.skip("the converge failed: no idempotence pass")
+
+
+def _verify(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+    """The scenario's verify.yml (Molecule's Ansible verifier) on every platform."""
+    failures = _failures(_dockerlab_lab)
+    if failures:
+        pytest.skip("the converge failed: nothing to verify")
+    verify = _scenario(request).verify
+    assert verify is not None  # collected only then
+    _run_stage(_dockerlab_lab, request, verify)
+
+
+def _side_effect(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+    """The scenario's side_effect.yml, before its verify (Molecule's sequence)."""
+    if _failures(_dockerlab_lab):
+        pytest.skip("the converge failed: no side effect")
+    side_effect = _scenario(request).side_effect
+    assert side_effect is not None  # collected only then
+    _run_stage(_dockerlab_lab, request, side_effect)
+
+
+def _run_stage(current: LabSession, request: pytest.FixtureRequest, playbook: Path) -> None:
+    from .converge import CONVERGE_SKIP_TAGS
+
+    result = current.converger.run(
+        playbook, list(current.lab.running), skip_tags=CONVERGE_SKIP_TAGS
+    )
+    if not result.ok:
+        request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
+        pytest.fail(result.describe_failure(), pytrace=False)

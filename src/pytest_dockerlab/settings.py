@@ -1,0 +1,225 @@
+"""The plugin's settings: options > environment > ini keys, resolved once into a frozen
+:class:`Settings`. Free of pytest: :mod:`.options` hands in what pytest parsed, and the
+``dockerlab`` command may read the same settings without loading pytest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .exceptions import DockerlabError
+from .labels import SESSION_ID
+from .spec.model import parse_size
+
+LAB_FILE_NAME = "dockerlab.yml"
+KEEP_MODES = ("always", "on-failure", "never")
+CACHE_MODES = ("on", "off", "refresh")
+DEFAULT_CACHE_BYTES = 10 * 1024**3
+BASE_SOURCES = ("auto", "registry", "bootstrap")
+# --dockerlab-reuse with no id: the newest kept lab of the lab file.
+NEWEST = "newest"
+SWITCHES = {"on": True, "true": True, "yes": True, "1": True,
+            "off": False, "false": False, "no": False, "0": False}  # fmt: skip
+
+
+class SettingsError(DockerlabError):
+    """An option, a variable or an ini key with a value the plugin cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the plugin reads from the command line, the environment and ini files."""
+
+    lab_file: Path | None = None
+    keep: str = "never"  # always | on-failure | never
+    reuse: str | None = None  # a kept session's id, NEWEST, or None: a new lab
+    cache: str = "on"  # on | off | refresh
+    cache_max_bytes: int = DEFAULT_CACHE_BYTES
+    ansible_verbosity: int | None = None  # over the lab file's ansible.verbosity
+    molecule: Path | None = None  # a Molecule scenario folder to run instead of a lab file
+    boot_timeout: float = 120.0
+    base_source: str = "auto"
+    idempotence: bool = False
+    image: str | None = None  # every host that does not pin an image runs this one
+    image_origin: str = ""  # where ``image`` was set, for messages
+    artifacts: Path | None = None  # where each lab's evidence is written before it goes
+
+    @property
+    def keeps(self) -> bool:
+        """The lab stays after the session whatever happens (kept, or a kept one reused)."""
+        return self.keep == "always" or self.reuse is not None
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the command line and the ini file said (None: not at all), where pytest runs."""
+
+    options: Mapping[str, Any]  # by option dest: dockerlab_file, dockerlab_keep, ...
+    ini: Mapping[str, Any]  # by ini key: dockerlab_file, ...; "" or None is unset
+    rootpath: Path
+    args: tuple[str, ...] = ()  # the paths pytest was given
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def resolve(given: Given) -> Settings:
+    """Read options, environment and ini keys once, in that order of precedence.
+
+    A bad value is a :class:`SettingsError` that names where it came from.
+    """
+    option, ini, env = given.options, given.ini, given.environ
+    if option["dockerlab_file"] is not None and not option["dockerlab_file"].strip():
+        raise SettingsError("--dockerlab-file is empty; name a lab file or leave it out")
+    if option["dockerlab_file"]:
+        lab_file: Path | None = Path(option["dockerlab_file"]).resolve()
+    elif ini["dockerlab_file"]:
+        lab_file = (given.rootpath / str(ini["dockerlab_file"])).resolve()
+    else:
+        lab_file = discover_lab_file(given.rootpath, given.args)
+
+    timeout_origin, raw_timeout = first_set(
+        ("--dockerlab-boot-timeout", option["dockerlab_boot_timeout"]),
+        ("ini dockerlab_boot_timeout", ini["dockerlab_boot_timeout"]),
+    )
+    try:
+        boot_timeout = float(raw_timeout)
+    except ValueError:
+        boot_timeout = math.nan
+    if not math.isfinite(boot_timeout) or boot_timeout <= 0:
+        raise SettingsError(
+            f"{timeout_origin} must be a positive number of seconds, not {raw_timeout!r}"
+        )
+
+    base_origin, base_source = first_set(
+        ("--dockerlab-base", option["dockerlab_base"]),
+        ("ini dockerlab_base", ini["dockerlab_base"]),
+    )
+    _one_of(base_origin, base_source, BASE_SOURCES)
+
+    image_origin, image = first_set(
+        ("--dockerlab-image", option["dockerlab_image"]),
+        # An empty variable is an unset one, as shells and CI matrices mean it.
+        ("DOCKERLAB_IMAGE", env.get("DOCKERLAB_IMAGE") or None),
+        ("ini dockerlab_image", ini["dockerlab_image"] or None),
+    )
+    if image is not None and not str(image).strip():
+        raise SettingsError(f"{image_origin} is empty; name an image or leave it out")
+    keep_origin, keep = first_set(
+        ("--dockerlab-keep", option["dockerlab_keep"]),
+        ("DOCKERLAB_KEEP", env.get("DOCKERLAB_KEEP") or None),
+        ("ini dockerlab_keep", ini["dockerlab_keep"]),
+    )
+    keep = _keep_mode(keep_origin, str(keep))
+    cache_origin, cache = first_set(
+        ("--dockerlab-cache", option["dockerlab_cache"]),
+        ("DOCKERLAB_CACHE", env.get("DOCKERLAB_CACHE") or None),
+        ("ini dockerlab_cache", ini["dockerlab_cache"]),
+    )
+    _one_of(cache_origin, cache, CACHE_MODES)
+    size_origin, size = first_set(
+        ("DOCKERLAB_CACHE_SIZE", env.get("DOCKERLAB_CACHE_SIZE") or None),
+        ("ini dockerlab_cache_size", ini["dockerlab_cache_size"]),
+    )
+    try:
+        cache_max_bytes = parse_size(str(size))
+    except ValueError:
+        raise SettingsError(
+            f"{size_origin} must be a size such as 10G or 500M, not {size!r}"
+        ) from None
+    reuse = option["dockerlab_reuse"]
+    if reuse is not None and reuse != NEWEST and not SESSION_ID.fullmatch(reuse):
+        raise SettingsError(
+            f"--dockerlab-reuse takes a session id (8 hex digits, as the header of the kept "
+            f"run printed), not {reuse!r}"
+        )
+    molecule = option["dockerlab_molecule"] or ini["dockerlab_molecule"] or None
+    molecule_path = None
+    if molecule and option["dockerlab_file"]:
+        raise SettingsError("--dockerlab-molecule and --dockerlab-file name two labs; pass one")
+    if molecule:
+        base = Path.cwd() if option["dockerlab_molecule"] else given.rootpath
+        molecule_path = (base / str(molecule)).resolve()
+        if molecule_path.name == "molecule.yml":  # the file named instead of its folder
+            molecule_path = molecule_path.parent
+        if not (molecule_path / "molecule.yml").is_file():
+            raise SettingsError(
+                f"--dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}"
+            )
+    artifacts_origin, artifacts = first_set(
+        ("--dockerlab-artifacts", option["dockerlab_artifacts"]),
+        ("DOCKERLAB_ARTIFACTS", env.get("DOCKERLAB_ARTIFACTS") or None),
+        ("ini dockerlab_artifacts", ini["dockerlab_artifacts"] or None),
+    )
+    artifacts_path = None
+    if artifacts:
+        # The ini's path is the project's; an option's or a variable's, the shell's.
+        base = given.rootpath if artifacts_origin.startswith("ini") else Path.cwd()
+        artifacts_path = (base / str(artifacts)).resolve()
+        existing = next(p for p in (artifacts_path, *artifacts_path.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise SettingsError(
+                f"{artifacts_origin} {artifacts}: {existing} is not a folder this user can write to"
+            )
+    idempotence = option["dockerlab_idempotence"]
+    return Settings(
+        lab_file=lab_file,
+        molecule=molecule_path,
+        artifacts=artifacts_path,
+        keep=keep,
+        reuse=reuse,
+        cache=str(cache),
+        cache_max_bytes=cache_max_bytes,
+        ansible_verbosity=option["dockerlab_ansible_verbosity"],
+        boot_timeout=boot_timeout,
+        base_source=str(base_source),
+        idempotence=bool(ini["dockerlab_idempotence"] if idempotence is None else idempotence),
+        image=None if image is None else str(image).strip(),
+        image_origin=image_origin if image is not None else "",
+    )
+
+
+def _one_of(origin: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SettingsError(f"{origin} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _keep_mode(origin: str, value: str) -> str:
+    # An ini file written for the old boolean key still means what it said.
+    word = value.strip().lower()
+    mode = word if word not in SWITCHES else "always" if SWITCHES[word] else "never"
+    if mode not in KEEP_MODES:
+        raise SettingsError(f"{origin} must be one of {', '.join(KEEP_MODES)}, not {value!r}")
+    return mode
+
+
+def first_set(*candidates: tuple[str, Any]) -> tuple[str, Any]:
+    """The first ``(origin, value)`` whose value is set (not None), else the last one.
+
+    An empty string counts as set, so ``--dockerlab-image ""`` is an error, not a no-op.
+    """
+    for origin, value in candidates:
+        if value is not None:
+            return origin, value
+    return candidates[-1]
+
+
+def discover_lab_file(rootpath: Path, args: Iterable[str]) -> Path | None:
+    """The nearest lab file to the paths being tested: from each up to the rootdir."""
+    starts = []
+    for arg in args:
+        path = (Path.cwd() / arg.split("::")[0]).resolve()
+        if path.exists():
+            starts.append(path if path.is_dir() else path.parent)
+    starts.append(rootpath)
+    for start in starts:
+        for folder in [start, *start.parents]:
+            candidate = folder / LAB_FILE_NAME
+            if candidate.is_file():
+                return candidate
+            if folder == rootpath or rootpath not in folder.parents:
+                break
+    return None
