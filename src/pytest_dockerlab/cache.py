@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from . import labels as lbl
 from .exceptions import DockerlabError
 from .project import requirements_digest, under_test
+from .registry import Registry
 from .settings import DEFAULT_CACHE_BYTES
 
 if TYPE_CHECKING:
@@ -49,6 +50,12 @@ RUN_HOSTS = f"{lbl.NAMESPACE}.cache-hosts"
 LAB_FILE = f"{lbl.NAMESPACE}.cache-lab"
 MANIFEST = f"{lbl.NAMESPACE}.cache-manifest"
 BASE_SIZE = f"{lbl.NAMESPACE}.cache-base-size"
+# An entry in a registry: its hosts' images, then a marker pushed last that names each of them
+# by digest (``REPO/cache:KEY``). Only a marker makes an entry: a push cut off before it is no
+# entry, and the marker that lands last names its own session's images, never a mix.
+MARKER = f"{lbl.NAMESPACE}.cache-marker"  # the key, on a marker image
+MARKED_IMAGES = f"{lbl.NAMESPACE}.cache-images"  # "host=digest,host=digest"
+
 # A session's own labels, blanked in its cache images.
 SESSION_LABELS = (lbl.SESSION, lbl.WORKER, lbl.OWNER_PID, lbl.OWNER_HOST, lbl.VARIANT, lbl.KEEP,
                   lbl.LAB_FILE)  # fmt: skip
@@ -260,20 +267,28 @@ def run_key(
 
     Per run, not per host: a play reads other hosts' groups and vars, so the whole
     inventory is part of every run's key, and each host of the run with all its settings.
+    Paths count relative to the lab file's folder: a checkout elsewhere (a CI runner's, a
+    colleague's) with the same content has the same key, and shares entries through a registry.
     """
     root = spec.root.resolve()
+
+    def portable(path: Path) -> str:
+        return os.path.relpath(path, root)
+
     manifest: dict[str, str] = {}
     for path in ansible_files(spec):
-        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-        manifest[f"file {name}"] = _file_digest(path)
+        manifest[f"file {portable(path)}"] = _file_digest(path)
+    run = spec.ansible.run
     settings: dict[str, Any] = {
         "prepare, then playbooks": [
-            [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in stage]
-            for stage in (spec.ansible.prepare, spec.ansible.playbooks)
+            [portable(p) for p in stage] for stage in (spec.ansible.prepare, spec.ansible.playbooks)
         ],
         # How loud a run is changes nothing it does.
         "ansible options (check, diff, tags, config, env)": dataclasses.replace(
-            spec.ansible.run, verbosity=0
+            run,
+            verbosity=0,
+            config=Path(portable(run.config)) if isinstance(run.config, Path) else run.config,
+            vault_password_file=run.vault_password_file and Path(portable(run.vault_password_file)),
         ),
         "content of config and vault password files": [
             _file_digest(p)
@@ -283,7 +298,7 @@ def run_key(
         "requirements": [requirements_digest(p) for p in spec.ansible.requirements],
         "extra_vars": spec.ansible.extra_vars,
         "roles_path (its order picks between roles of one name)": [
-            str(p) for p in spec.ansible.roles_path
+            portable(p) for p in spec.ansible.roles_path
         ],
         "Ansible's environment and config files": ansible_environment(),
         "hosts of the run (--limit)": sorted(hosts),
@@ -295,7 +310,12 @@ def run_key(
     for name, host in spec.hosts.items():
         if name in hosts:
             # Whether it names its image is the lab file's business; the image id counts.
-            settings[f"host {name}"] = dataclasses.replace(host, pinned=False)
+            volumes = tuple(
+                m if m.named else dataclasses.replace(m, source=portable(Path(m.source)))
+                for m in host.container.volumes
+            )
+            container = dataclasses.replace(host.container, volumes=volumes)
+            settings[f"host {name}"] = dataclasses.replace(host, pinned=False, container=container)
             settings[f"base image of {name}"] = base_images[name]
         else:  # only what the inventory shows of it
             settings[f"host {name}"] = {"groups": host.groups, "vars": host.vars}
@@ -411,11 +431,13 @@ class ConvergeCache:
         progress: Progress,
         max_bytes: int = DEFAULT_CACHE_BYTES,
         stats: Stats | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.engine = engine
         self.progress = progress
         self.max_bytes = max_bytes
         self.stats = stats or Stats()
+        self.registry = registry
 
     def entries(self) -> list[CacheEntry]:
         """Every entry on the engine, least recently used first."""
@@ -457,6 +479,66 @@ class ConvergeCache:
         self.stats.used(run.key, hit=True)
         return {h: images[h] for h in run.hosts}
 
+    def fetch(self, run: RunKey) -> dict[str, str] | None:
+        """The entry of ``run`` pulled from the registry (host -> image id), or None when the
+        registry has no whole entry of it (or none is set, or it failed: said)."""
+        if self.registry is None:
+            return None
+        marker = f"{REPOSITORY}:{run.short}.marker"
+        if not self.registry.fetch(marker, remote=self._remote(run)):
+            return None
+        try:
+            found = self.engine.images(f"{MARKER}={run.key}")
+            named = found[0].labels.get(MARKED_IMAGES, "") if found else ""
+        finally:
+            self._drop_marker(run)
+        digests = dict(pair.partition("=")[::2] for pair in named.split(",") if "=" in pair)
+        if sorted(digests) != sorted(run.hosts):
+            return None  # not an entry of these hosts: a miss
+        for host in run.hosts:
+            remote = self._remote(run, host)
+            if not self.registry.fetch(self._local(run, host), remote, str(digests[host])):
+                return None  # said; the hosts that did arrive are no entry without the others
+        return self.lookup(run)
+
+    def publish(self, run: RunKey) -> None:
+        """Push ``run``'s entry to the registry, unless it has it or this run may not push:
+        the hosts' images, then the marker naming them by digest."""
+        registry = self.registry
+        if registry is None or not registry.push or registry.digest(self._remote(run)):
+            return
+        digests = {}
+        for host in run.hosts:
+            # Always this session's own: another session's image of the same key may be there.
+            pushed = registry.publish(self._local(run, host), self._remote(run, host), force=True)
+            if pushed is None:
+                return  # said by the registry; without its marker, no entry is seen there
+            digests[host] = pushed.digest
+        marker = f"{REPOSITORY}:{run.short}.marker"
+        named = ",".join(f"{host}={digest}" for host, digest in sorted(digests.items()))
+        labels = {MARKER: run.key, MARKED_IMAGES: named}
+        try:
+            self.engine.make_marker_image(marker, labels)
+            registry.publish(marker, self._remote(run), force=True)
+        finally:
+            self._drop_marker(run)
+
+    def _drop_marker(self, run: RunKey) -> None:
+        for image in self.engine.images(f"{MARKER}={run.key}"):
+            with contextlib.suppress(DockerlabError):
+                self.engine.remove_image(image.id)
+
+    @staticmethod
+    def _local(run: RunKey, host: str) -> str:
+        """The engine's name of host ``host``'s image of entry ``run``."""
+        return f"{REPOSITORY}:{run.short}-{host}"
+
+    def _remote(self, run: RunKey, host: str = "") -> str:
+        """The registry's name of a host's image of entry ``run``, or of its marker."""
+        assert self.registry is not None
+        tag = f"{run.key}-{host}" if host else run.key
+        return f"{self.registry.repository}/cache:{tag}"
+
     def why_missed(self, run: RunKey, lab_file: Path) -> str:
         """What differs from the newest entry of the same lab file and hosts."""
         same = [
@@ -494,7 +576,7 @@ class ConvergeCache:
         def commit(host: str) -> str:
             return self.engine.commit(
                 containers[host],
-                f"{REPOSITORY}:{run.short}-{host}",
+                self._local(run, host),
                 {**labels, lbl.HOST: host, BASE_SIZE: str(base_sizes.get(host, 0))},
             )
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import docker
+import docker.auth
 import docker.errors
 import docker.utils
 import urllib3.exceptions
@@ -35,6 +36,7 @@ from .engine import (
     ImageInfo,
     Leftovers,
     Progress,
+    Pushed,
     Resource,
 )
 from .exceptions import (
@@ -53,6 +55,8 @@ log = logging.getLogger(__name__)
 
 # Generous: a cold image build on a slow mirror streams for minutes.
 _API_TIMEOUT = 600
+# A manifest request: a registry that has not answered by then is not answering.
+REGISTRY_TIMEOUT = 30
 # Output shown with a container that is gone: enough for init's last words.
 _GONE_LOG_LINES = 20
 # An exec's exit code when SIGKILL ended it, and how long its container may take to be
@@ -105,9 +109,63 @@ class _Images:
         return True
 
     def pull(self, ref: str) -> None:
-        repository, _, tag = ref.partition(":")
+        # A pull reports a failure mid-way (a layer that did not arrive) in its stream.
         with _translate("pull", ref, image=True):
-            self._client.images.pull(repository, tag=tag or "latest")
+            for message in self._client.api.pull(ref, stream=True, decode=True):
+                if "error" in message:
+                    raise EngineError("pull", ref, str(message["error"]).strip())
+
+    def push(self, ref: str) -> Pushed:
+        repository, tag = docker.utils.parse_repository_tag(ref)
+        sizes: dict[str, int] = {}  # layer -> its size, as the progress says it
+        uploaded: set[str] = set()  # layers the registry did not have
+        digest = ""
+        with _translate("push", ref, image=True):
+            for message in self._client.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in message:
+                    raise EngineError("push", ref, str(message["error"]).strip())
+                layer = str(message.get("id", ""))
+                total = (message.get("progressDetail") or {}).get("total")
+                if total:
+                    sizes[layer] = max(sizes.get(layer, 0), int(total))
+                if message.get("status") == "Pushed":
+                    uploaded.add(layer)
+                digest = str((message.get("aux") or {}).get("Digest") or digest)
+        if not digest:
+            raise EngineError("push", ref, "the engine did not say what the registry holds now")
+        return Pushed(digest, sum(sizes.get(layer, 0) for layer in uploaded))
+
+    def registry_digest(self, ref: str) -> str | None:
+        api = self._client.api
+        registry, _ = docker.auth.resolve_repository_name(ref)
+        header = docker.auth.get_config_header(api, registry)
+        try:
+            with _translate("look up", ref):
+                # The SDK's inspect_distribution waits as long as a build may: a registry that
+                # does not answer must not hold a session that long.
+                response = api._get(
+                    api._url("/distribution/{0}/json", ref),
+                    headers={"X-Registry-Auth": header} if header else {},
+                    timeout=REGISTRY_TIMEOUT,
+                )
+                found = api._result(response, True)
+        except EngineError as exc:
+            if _manifest_unknown(exc.cause):
+                return None
+            raise
+        return str(found["Descriptor"]["digest"])
+
+    def tag(self, image: str, ref: str) -> None:
+        repository, tag = docker.utils.parse_repository_tag(ref)
+        with _translate("tag", ref, image=True):
+            self._client.api.tag(image, repository, tag)
+
+    def untag(self, ref: str) -> None:
+        try:
+            with _translate("untag", ref, image=True):
+                self._client.api.remove_image(ref, noprune=True)
+        except ImageNotFoundError:
+            pass
 
     def build(
         self,
@@ -155,6 +213,13 @@ class _Images:
             self._client.api.import_image(
                 src=tarball, repository=tag, changes=changes, stream_src=True
             )
+
+    def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
+        changes = [f'LABEL "{key}"="{value}"' for key, value in labels.items()]
+        with _translate("import", ref):
+            # An empty tar archive as its layer; the tag inside the repository (Podman ignores
+            # a separate one).
+            self._client.api.import_image_from_data(b"\0" * 1024, repository=ref, changes=changes)
 
     def images(self, label: str) -> list[ImageInfo]:
         with _translate("list images labelled", label):
@@ -350,6 +415,9 @@ class _Locks:
 
     _client: docker.DockerClient
 
+    def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
+        raise NotImplementedError  # _Images'
+
     def try_lock(self, name: str, labels: Mapping[str, str]) -> str | None:
         api = self._client.api
         for attempt in range(2):
@@ -373,12 +441,7 @@ class _Locks:
                     raise _engine_error("create build lock", name, exc) from exc
             except _SDK_ERRORS as exc:
                 raise _engine_error("create build lock", name, exc) from exc
-            # The marker's image: an empty layer, made on the engine, no registry needed.
-            with _translate("import", LOCK_IMAGE):
-                # The tag inside the repository: Podman ignores a separate one.
-                api.import_image_from_data(
-                    b"\0" * 1024, repository=LOCK_IMAGE, changes=[f'LABEL "{LOCK}"="image"']
-                )
+            self.make_marker_image(LOCK_IMAGE, {LOCK: "image"})
         return None
 
     def lock_holder(self, name: str) -> tuple[str, Mapping[str, str]] | None:
@@ -685,6 +748,12 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _manifest_unknown(cause: str) -> bool:
+    """Whether the engine's words say the registry has no such tag (not that it failed)."""
+    lower = cause.lower()
+    return any(words in lower for words in ("manifest unknown", "not found", "no such"))
 
 
 def _short_tag(tag: str) -> str:

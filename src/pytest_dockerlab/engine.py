@@ -69,6 +69,14 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class Pushed:
+    """What a push left in the registry."""
+
+    digest: str  # the manifest's digest there: ``REPO@digest`` names this image for good
+    uploaded: int  # bytes (uncompressed) of the layers the registry did not have yet
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """One of the plugin's images on the engine."""
 
@@ -103,7 +111,31 @@ class Engine(Protocol):
 
     def image_exists(self, ref: str) -> bool: ...
 
-    def pull(self, ref: str) -> None: ...
+    def pull(self, ref: str) -> None:
+        """Pull ``ref`` (a tag or ``name@digest``) from its registry, with the engine's
+        credentials for it; a failure mid-way is an EngineError."""
+        ...
+
+    def push(self, ref: str) -> Pushed:
+        """Push tag ``ref`` to its registry."""
+        ...
+
+    def registry_digest(self, ref: str) -> str | None:
+        """The digest of ``ref``'s manifest in its registry (one manifest request, made by the
+        engine with its credentials), or None when the registry has no such tag.
+
+        An EngineError when the registry cannot be asked (unreachable, credentials refused):
+        within a bounded time, never the API's long one.
+        """
+        ...
+
+    def tag(self, image: str, ref: str) -> None:
+        """Give image ``image`` (an id or a reference) the name ``ref`` too."""
+        ...
+
+    def untag(self, ref: str) -> None:
+        """Take the name ``ref`` off its image (the image stays if it has other names)."""
+        ...
 
     def build(
         self,
@@ -116,6 +148,11 @@ class Engine(Protocol):
     ) -> None: ...
 
     def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None: ...
+
+    def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
+        """Make image ``ref``: one empty layer and ``labels``, made on the engine (no registry
+        needed). It says something by existing: a build lock's image, a cache entry's marker."""
+        ...
 
     def images(self, label: str) -> list[ImageInfo]:
         """Images that carry ``label``, with their size, age and users."""

@@ -26,6 +26,7 @@ from .cleanup import DEAD, owner_state
 from .engine import Engine, Progress
 from .exceptions import EngineError, ImageBuildError, ImageNotFoundError, NoBaseImageError
 from .profiles import EngineFacts, choose_profile
+from .registry import Registry
 from .settings import BASE_SOURCES
 from .spec import Recipe, load_recipe
 from .spec.model import REPOSITORY
@@ -119,7 +120,8 @@ def build_lock(
 
 
 class ImageBuilder:
-    """Makes sure recipe images exist on an engine, building what is missing."""
+    """Makes sure recipe images exist on an engine: there already, pulled from the registry
+    (``registry``), or built (and then pushed there)."""
 
     def __init__(
         self,
@@ -127,14 +129,19 @@ class ImageBuilder:
         progress: Progress,
         base_source: str = "auto",
         owner: Mapping[str, str] | None = None,
+        registry: Registry | None = None,
+        base_mirror: str | None = None,
     ) -> None:
-        """``owner``: the labels of the session that builds, put on its build locks."""
+        """``owner``: the labels of the session that builds, put on its build locks;
+        ``base_mirror``: a repository registry-only bases are pulled through."""
         if base_source not in BASE_SOURCES:
             raise ValueError(f"base source must be one of {', '.join(BASE_SOURCES)}")
         self.engine = engine
         self.progress = progress
         self.base_source = base_source
         self.owner = owner
+        self.registry = registry
+        self.base_mirror = base_mirror
         self.failed: dict[str, ImageBuildError] = {}  # image name -> why its build failed
 
     def prepare(
@@ -167,12 +174,19 @@ class ImageBuilder:
         return tags, unavailable, failed
 
     def ensure(self, recipe: Recipe) -> str:
-        """Return the tag of ``recipe``'s image, building it (and its base) if needed."""
+        """Return the tag of ``recipe``'s image, building it (and its base) if needed.
+
+        With a registry, an image found there is pulled instead of built, and one built here
+        (or found here that the registry lacks) is pushed.
+        """
         tag = recipe.tag
         if self.engine.image_exists(tag):
+            self._share(tag)
             return tag
         with build_lock(self.engine, tag, self.progress, self.owner):
             if self.engine.image_exists(tag):  # another session built it while we waited
+                return tag
+            if self.registry is not None and self.registry.fetch(tag):
                 return tag
             started = time.monotonic()
             base = self._base_for(recipe)
@@ -190,7 +204,13 @@ class ImageBuilder:
                 progress=lambda line: self.progress(f"  {recipe.name}: {line}"),
             )
             self.progress(f"built image {recipe.name} in {time.monotonic() - started:.1f}s")
+            self._share(tag)
         return tag
+
+    def _share(self, tag: str) -> None:
+        """Push an image of ours that the registry lacks (once per session: it remembers)."""
+        if self.registry is not None:
+            self.registry.publish(tag)
 
     def _base_for(self, recipe: Recipe) -> str:
         reasons: list[str] = []
@@ -201,20 +221,30 @@ class ImageBuilder:
             return recipe.base
         if bootstrap:
             rootfs = self._rootfs_tag(recipe.bootstrap)
-            if self.engine.image_exists(rootfs):
+            if self.engine.image_exists(rootfs) or (
+                self.registry is not None and self.registry.fetch(rootfs)
+            ):
+                self._share(rootfs)
                 return rootfs
         if registry:
+            source = f"{self.base_mirror}/{recipe.base}" if self.base_mirror else recipe.base
             try:
-                self.progress(f"pulling {recipe.base}")
-                self.engine.pull(recipe.base)
+                self.progress(f"pulling {source}")
+                self.engine.pull(source)
+                if source != recipe.base:  # found by its own name next time
+                    self.engine.tag(source, recipe.base)
+                    self.engine.untag(source)
                 return recipe.base
             except EngineError as exc:
-                reasons.append(f"pull {recipe.base} failed: {_first_line(exc.cause)}")
+                reasons.append(f"pull {source} failed: {_first_line(exc.cause)}")
         if bootstrap:
             try:
-                return self._bootstrap(recipe.bootstrap)
+                rootfs = self._bootstrap(recipe.bootstrap)
             except ImageBuildError as exc:
                 reasons.append(exc.cause)
+            else:
+                self._share(rootfs)
+                return rootfs
         if not reasons:
             reasons.append(f"the recipe has no base for source {self.base_source!r}")
         raise NoBaseImageError(recipe.name, "no base image: " + "; ".join(reasons))

@@ -26,11 +26,12 @@ _OPTIONS = (
     "dockerlab_file", "dockerlab_keep", "dockerlab_reuse", "dockerlab_molecule",
     "dockerlab_ansible_verbosity", "dockerlab_cache", "dockerlab_artifacts",
     "dockerlab_boot_timeout", "dockerlab_base", "dockerlab_idempotence", "dockerlab_image",
+    "dockerlab_registry", "dockerlab_registry_push", "dockerlab_registry_required",
 )  # fmt: skip
 _INI = (
     "dockerlab_file", "dockerlab_keep", "dockerlab_cache", "dockerlab_cache_size",
     "dockerlab_molecule", "dockerlab_artifacts", "dockerlab_boot_timeout", "dockerlab_base",
-    "dockerlab_image",
+    "dockerlab_image", "dockerlab_registry", "dockerlab_registry_push", "dockerlab_base_mirror",
 )  # fmt: skip
 
 
@@ -154,6 +155,43 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="show the detected engine and the run profile each image would get, then exit",
+    )
+    group.addoption(
+        "--dockerlab-registry",
+        dest="dockerlab_registry",
+        metavar="REPO",
+        help="share built images and converge cache entries through this repository "
+        "(ghcr.io/acme/dockerlab, 127.0.0.1:5000/dockerlab): pulled instead of built or "
+        "converged, pushed after. env DOCKERLAB_REGISTRY, ini dockerlab_registry",
+    )
+    group.addoption(
+        "--dockerlab-registry-push",
+        dest="dockerlab_registry_push",
+        choices=("on", "off"),
+        help="whether this run may push to the registry (default on; off for read-only jobs "
+        "such as pull requests from forks). env DOCKERLAB_REGISTRY_PUSH, ini "
+        "dockerlab_registry_push",
+    )
+    group.addoption(
+        "--dockerlab-registry-required",
+        dest="dockerlab_registry_required",
+        action="store_true",
+        default=None,
+        help="a registry that cannot be reached or refuses us fails the session, instead of "
+        "building and converging without it (the default when CI is set). env "
+        "DOCKERLAB_REGISTRY_REQUIRED",
+    )
+    group.addoption(
+        "--no-dockerlab-registry-required",
+        dest="dockerlab_registry_required",
+        action="store_false",
+        help="build and converge without a registry that fails, even in CI",
+    )
+    parser.addini("dockerlab_registry", help="repository to share images and cache entries")
+    parser.addini("dockerlab_registry_push", help="push to the registry: on|off (default on)")
+    parser.addini(
+        "dockerlab_base_mirror",
+        help="pull registry-only bases (rockylinux:9, quay.io/...) through this repository",
     )
     parser.addini("dockerlab_image", help="image for every host that does not pin one")
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")

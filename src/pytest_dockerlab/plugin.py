@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .address import EngineAddress
     from .engine import Engine, Progress
     from .labels import SessionIdentity
+    from .registry import Registry
     from .session import LabSession, LabView
     from .spec.molecule import Scenario
 
@@ -50,6 +51,7 @@ class _State:
     identity: SessionIdentity | None = None  # made at start-up, so the header can show it
     address: EngineAddress | None = None  # resolved once; every client is handed it
     engine: Engine | None = None
+    registry: Registry | None = None  # shared by the session's labs
     kept: list[str] = field(default_factory=list)  # how to enter and remove kept labs
     signals: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     # Where the session is, for the line an interrupt prints.
@@ -171,6 +173,11 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
     lines = [f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; {session})"]
     if state.address is not None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
+    settings = state.settings
+    if settings.registry:
+        mode = "push on" if settings.registry_push else "read only"
+        required = ", required" if settings.registry_required else ""
+        lines.append(f"dockerlab: registry {settings.registry} ({mode}{required})")
     if state.scenario is not None:
         lines += [f"dockerlab: molecule.yml not carried: {note}" for note in state.scenario.notes]
     return lines
@@ -245,9 +252,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not state.needed or session.config.option.collectonly:
         return
     from .docker_engine import DockerEngine
+    from .registry import Registry
 
     try:
         state.engine = DockerEngine(state.address)
+        settings = state.settings
+        if settings.registry:
+            state.registry = Registry(
+                state.engine,
+                settings.registry,
+                _progress(session.config),
+                push=settings.registry_push,
+                required=settings.registry_required,
+            )
         if state.settings.image:
             _check_explicit_image(state, state.settings.image, session.config)
         if state.settings.reuse is not None:
@@ -286,7 +303,12 @@ def _check_explicit_image(state: _State, image: str, config: pytest.Config) -> N
         raise DockerlabError(reason)
     assert state.identity is not None
     builder = ImageBuilder(
-        state.engine, _progress(config), state.settings.base_source, state.identity.labels()
+        state.engine,
+        _progress(config),
+        state.settings.base_source,
+        state.identity.labels(),
+        registry=state.registry,
+        base_mirror=state.settings.base_mirror,
     )
     builder.ensure(recipe)
 
@@ -431,6 +453,7 @@ def _dockerlab_lab(
         state.settings,
         needed,
         _progress(request.config),
+        state.registry,
     )
     failed_before = state.lab_failures
     with current:

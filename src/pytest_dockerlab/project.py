@@ -113,7 +113,7 @@ def requirements_digest(path: Path) -> str:
     """Of the requirements file and of the local sources it names (paths, tarballs)."""
     h = hashlib.sha256(path.read_bytes())
     for source in local_sources(path):
-        h.update(str(source).encode())
+        h.update(os.path.relpath(source, path.parent).encode())  # the same in every checkout
         files = [source]
         if source.is_dir():  # a role's or collection's folder: not its .git or other tools'
             files = sorted(

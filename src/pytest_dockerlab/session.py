@@ -34,6 +34,7 @@ from .lab import Lab
 if TYPE_CHECKING:
     from .engine import Engine, ExecResult, Progress
     from .labels import SessionIdentity
+    from .registry import Registry
     from .results import ConvergeResult
     from .settings import Settings
     from .spec import LabSpec, Recipe
@@ -55,7 +56,9 @@ class LabSession:
         settings: Settings,
         needed: Sequence[str],
         progress: Progress,
+        registry: Registry | None = None,
     ) -> None:
+        """``registry``: the session's, shared by its labs (one per image of a matrix)."""
         self.settings = settings
         if settings.ansible_verbosity is not None:  # --dockerlab-ansible-verbosity
             run = replace(spec.ansible.run, verbosity=settings.ansible_verbosity)
@@ -63,7 +66,14 @@ class LabSession:
         self.needed = tuple(needed)
         self.progress = progress
         # Its build locks carry the session: the reaper removes them if the session dies.
-        self.builder = ImageBuilder(engine, progress, settings.base_source, identity.labels())
+        self.builder = ImageBuilder(
+            engine,
+            progress,
+            settings.base_source,
+            identity.labels(),
+            registry=registry,
+            base_mirror=settings.base_mirror,
+        )
         self.lab = Lab(
             spec,
             engine,
@@ -75,7 +85,7 @@ class LabSession:
             reuse=settings.reuse is not None,
         )
         self.converger = Converger(self.lab, spec.ansible, progress)
-        self.cache = ConvergeCache(engine, progress, settings.cache_max_bytes)
+        self.cache = ConvergeCache(engine, progress, settings.cache_max_bytes, registry=registry)
         self.last_run: RunKey | None = None  # the key of the last converge run started
         self._base_ids: dict[str, str] = {}  # host -> the id of the image it boots from
         # Hosts whose image cannot be had or booted on this engine, with the reason: their
@@ -217,6 +227,7 @@ class LabSession:
         self.progress(
             f"converge cache: saved {', '.join(run.hosts)} as entry {run.short} in {seconds:.1f}s"
         )
+        self.cache.publish(run)
 
     @property
     def _idempotence(self) -> bool:
@@ -271,11 +282,14 @@ class LabSession:
             return True
         if self.settings.cache != "on" or not cacheable:
             return False
-        hit = self.cache.lookup(run)
+        hit, source = self.cache.lookup(run), ""
         if hit is None:
+            # What changed since the entries here, asked before the registry adds any.
             why = self.cache.why_missed(run, self.lab.spec.path)
-            self.progress(f"converge cache: miss for {hosts} (entry {run.short}): {why}")
-            return False
+            hit, source = self.cache.fetch(run), " (registry)"
+            if hit is None:
+                self.progress(f"converge cache: miss for {hosts} (entry {run.short}): {why}")
+                return False
         failures = self.lab.start(run.hosts, tags, host_images=hit)
         if failures:
             # A broken entry (an image that no longer boots) costs a converge, never a session.
@@ -290,9 +304,11 @@ class LabSession:
         self.converger.record_converged(run.hosts, run.key)
         skipped = "converge and idempotence pass" if self._idempotence else "converge"
         self.progress(
-            f"converge cache: hit for {hosts} (entry {run.short}): started from their "
+            f"converge cache: hit{source} for {hosts} (entry {run.short}): started from their "
             f"converged images, {skipped} skipped"
         )
+        if not source:
+            self.cache.publish(run)  # an entry made before the registry was set fills it
         return True
 
     def _converged_before(self, run: RunKey) -> bool:

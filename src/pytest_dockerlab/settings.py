@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,12 @@ BASE_SOURCES = ("auto", "registry", "bootstrap")
 NEWEST = "newest"
 SWITCHES = {"on": True, "true": True, "yes": True, "1": True,
             "off": False, "false": False, "no": False, "0": False}  # fmt: skip
+# A repository as docker names one, without a tag: [HOST[:PORT]/]PATH, the path in lower case.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_NAME = re.compile(
+    rf"(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|localhost|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?"
+    rf"{_COMPONENT}(?:/{_COMPONENT})*"
+)
 
 
 class SettingsError(DockerlabError):
@@ -48,6 +55,10 @@ class Settings:
     image: str | None = None  # every host that does not pin an image runs this one
     image_origin: str = ""  # where ``image`` was set, for messages
     artifacts: Path | None = None  # where each lab's evidence is written before it goes
+    registry: str | None = None  # a repository images and cache entries are shared through
+    registry_push: bool = True  # this run may push there (off: read only, e.g. forks' PRs)
+    registry_required: bool = False  # a registry that fails fails the session (CI's default)
+    base_mirror: str | None = None  # where registry-only bases are pulled from instead
 
     @property
     def keeps(self) -> bool:
@@ -165,6 +176,26 @@ def resolve(given: Given) -> Settings:
                 f"{artifacts_origin} {artifacts}: {existing} is not a folder this user can write to"
             )
     idempotence = option["dockerlab_idempotence"]
+    registry_origin, registry = first_set(
+        ("--dockerlab-registry", option["dockerlab_registry"]),
+        ("DOCKERLAB_REGISTRY", env.get("DOCKERLAB_REGISTRY") or None),
+        ("ini dockerlab_registry", ini["dockerlab_registry"] or None),
+    )
+    mirror_origin, mirror = first_set(
+        ("DOCKERLAB_BASE_MIRROR", env.get("DOCKERLAB_BASE_MIRROR") or None),
+        ("ini dockerlab_base_mirror", ini["dockerlab_base_mirror"] or None),
+    )
+    push_origin, push = first_set(
+        ("--dockerlab-registry-push", option["dockerlab_registry_push"]),
+        ("DOCKERLAB_REGISTRY_PUSH", env.get("DOCKERLAB_REGISTRY_PUSH") or None),
+        ("ini dockerlab_registry_push", ini["dockerlab_registry_push"] or "on"),
+    )
+    required_origin, required = first_set(
+        ("--dockerlab-registry-required", option["dockerlab_registry_required"]),
+        ("DOCKERLAB_REGISTRY_REQUIRED", env.get("DOCKERLAB_REGISTRY_REQUIRED") or None),
+        # A CI job whose registry fails would quietly build everything again: say it instead.
+        ("CI", "on" if env.get("CI") else "off"),
+    )
     return Settings(
         lab_file=lab_file,
         molecule=molecule_path,
@@ -179,7 +210,34 @@ def resolve(given: Given) -> Settings:
         idempotence=bool(ini["dockerlab_idempotence"] if idempotence is None else idempotence),
         image=None if image is None else str(image).strip(),
         image_origin=image_origin if image is not None else "",
+        registry=repository(registry_origin, registry),
+        registry_push=switch(push_origin, push),
+        registry_required=switch(required_origin, required),
+        base_mirror=repository(mirror_origin, mirror),
     )
+
+
+def repository(origin: str, value: Any) -> str | None:
+    """A repository a setting names (``ghcr.io/acme/dockerlab``), or None when it names none."""
+    if value is None:
+        return None
+    text = str(value).strip().rstrip("/")
+    if not REPOSITORY_NAME.fullmatch(text):
+        raise SettingsError(
+            f"{origin} {value!r} is not a repository docker takes: [HOST[:PORT]/]PATH in lower "
+            "case, without a tag (ghcr.io/acme/dockerlab, 127.0.0.1:5000/dockerlab)"
+        )
+    return text
+
+
+def switch(origin: str, value: Any) -> bool:
+    """on/off (true/false, yes/no, 1/0) as a setting says it; a bool as an option gives it."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in SWITCHES:
+        raise SettingsError(f"{origin} must be on or off, not {value!r}")
+    return SWITCHES[word]
 
 
 def _one_of(origin: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +22,11 @@ import pytest
 
 from pytest_dockerlab import labels as lbl
 
-from .conftest import RECORD_SESSION, leftovers, run, session_id
+from .conftest import RECORD_SESSION, SecondEngine, another_engine, leftovers, run, session_id
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-@dataclass
-class SecondEngine:
-    tcp: str
-    unix: str
-    client: Any
-
-    def labelled(self) -> list[str]:
-        return leftovers(self.client, "")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -51,58 +34,8 @@ def second_engine(
     docker_client: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SecondEngine]:
     """A dockerd of its own on 127.0.0.1:PORT and a socket that is not the default one."""
-    import docker
-    import docker.errors
-
-    if os.geteuid() != 0 or not shutil.which("dockerd"):
-        message = "a second dockerd needs root and dockerd (scripts/engine.sh start installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(f"required in CI: {message}")
-        pytest.skip(message)
-    root = tmp_path_factory.mktemp("engine2")
-    bridge = f"dlab{os.getpid() % 100000}"
-    port = _free_port()
-    tcp, unix = f"tcp://127.0.0.1:{port}", f"unix://{root}/docker.sock"
-    # Its own bridge: the first engine owns docker0; builds run on the default bridge.
-    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.232.0.1/24", "dev", bridge], check=True)
-    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
-    log = (root / "dockerd.log").open("w")
-    daemon = subprocess.Popen(
-        [
-            "dockerd", "--host", tcp, "--host", unix,
-            "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-            "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
-            "--default-address-pool", "base=10.231.0.0/16,size=24",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    client = None
-    try:
-        deadline = time.monotonic() + 60
-        while client is None:
-            try:
-                client = docker.DockerClient(base_url=tcp)  # asks the engine its API version
-            except docker.errors.DockerException:
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    log_tail = (root / "dockerd.log").read_text()[-2000:]
-                    pytest.fail(f"the second dockerd did not start:\n{log_tail}")
-                time.sleep(0.5)
-        yield SecondEngine(tcp, unix, client)
-    finally:
-        if client is not None:
-            client.close()
-        daemon.terminate()
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        subprocess.run(["pkill", "-f", f"containerd --config {root}/exec"], check=False)
-        subprocess.run(["ip", "link", "delete", bridge], check=False)
-        log.close()
-        subprocess.run(["umount", "-R", str(root / "data")], check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with another_engine(tmp_path_factory.mktemp("engine2"), index=2) as engine:
+        yield engine
 
 
 def test_two_machines_building_on_one_engine_build_each_image_once(

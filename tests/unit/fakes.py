@@ -8,6 +8,7 @@ type check, not a test that happens to call the missing method.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -18,6 +19,7 @@ from pytest_dockerlab.engine import (
     ImageInfo,
     Leftovers,
     Progress,
+    Pushed,
     Resource,
 )
 from pytest_dockerlab.exceptions import EngineError, ImageNotFoundError
@@ -47,6 +49,10 @@ class FakeEngine:
         self.removed: list[Leftovers] = []
         self.locks: dict[str, dict[str, str]] = {}  # marker name -> labels
         self.lock_count = 0
+        self.registry: dict[str, str] = {}  # reference -> digest, in the registry
+        self.pushed: dict[str, dict[str, str]] = {}  # digest -> the labels of what was pushed
+        self.registry_error = ""  # what a manifest request fails with
+        self.push_error = ""
 
     # Locks
 
@@ -79,6 +85,9 @@ class FakeEngine:
         self.calls.append(("pull", ref))
         if self.pull_error:
             raise EngineError("pull", ref, self.pull_error, status=500)
+        digest = ref.partition("@")[2] or self.registry.get(ref, "")
+        if digest in self.pushed:  # an image of ours that went through the registry
+            self._store(ref, self.pushed[digest])
         self.tags.add(ref)
 
     def build(
@@ -94,7 +103,10 @@ class FakeEngine:
         self.tags.add(tag)
 
     def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
-        self.tags.add(tag)
+        self._store(tag, labels)
+
+    def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
+        self._store(ref, labels)
 
     def images(self, label: str) -> list[ImageInfo]:
         key, _, value = label.partition("=")
@@ -108,6 +120,45 @@ class FakeEngine:
         self.removed_images.append(image_id)
         del self.stored[image_id]
 
+    def push(self, ref: str) -> Pushed:
+        self.calls.append(("push", ref))
+        if self.push_error:
+            raise EngineError("push", ref, self.push_error)
+        digest = f"sha256:{len(self.pushed):064d}"
+        labelled = self._labelled(ref)
+        self.pushed[digest] = dict(labelled.labels) if labelled else {}
+        self.registry[ref] = digest
+        return Pushed(digest, 1000)
+
+    def registry_digest(self, ref: str) -> str | None:
+        self.calls.append(("look up", ref))
+        if self.registry_error:
+            raise EngineError("look up", ref, self.registry_error, status=500)
+        return self.registry.get(ref)
+
+    def tag(self, image: str, ref: str) -> None:
+        labelled = self._labelled(image)
+        if labelled is not None:
+            self.stored[labelled.id] = replace(labelled, tags=(*labelled.tags, ref))
+        self.tags.add(ref)
+
+    def untag(self, ref: str) -> None:
+        self.tags.discard(ref)
+        labelled = self._labelled(ref)
+        if labelled is not None:
+            self.stored[labelled.id] = replace(
+                labelled, tags=tuple(t for t in labelled.tags if t != ref)
+            )
+
+    def _labelled(self, ref: str) -> ImageInfo | None:
+        return next((i for i in self.stored.values() if ref in (i.id, *i.tags)), None)
+
+    def _store(self, ref: str, labels: Mapping[str, str]) -> str:
+        image_id = f"sha256:{len(self.stored):04d}"
+        self.stored[image_id] = ImageInfo(image_id, (ref,), dict(labels), 300_000_000, 1000.0, 0)
+        self.tags.add(ref)
+        return image_id
+
     def save_image(self, ref: str, out: IO[bytes]) -> None:
         out.write(ref.encode())
 
@@ -120,10 +171,7 @@ class FakeEngine:
         return f"sha256:{ref}"
 
     def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
-        image_id = f"sha256:{len(self.stored):04d}"
-        self.stored[image_id] = ImageInfo(image_id, (ref,), dict(labels), 300_000_000, 1000.0, 0)
-        self.tags.add(ref)
-        return image_id
+        return self._store(ref, labels)
 
     def flatten(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
         return self.commit(container, ref, labels)

@@ -339,3 +339,19 @@ def test_over_the_cap_the_least_recently_used_entries_go(
     third = store(cache, lab_dir)
     # The second was used last before the first's hit: it goes, not the older first.
     assert {e.key for e in cache.entries()} == {first.key, third.key}
+
+
+def test_the_same_content_in_another_checkout_has_the_same_key(tmp_path: Path) -> None:
+    """A CI runner's checkout and a laptop's share entries through a registry: no absolute
+    path of this machine is in the key (roles paths, files outside the lab's folder, bind
+    mounts)."""
+    lab = tmp_path / "laptop" / "project" / "lab"
+    text = LAB.replace("roles_path: [roles]", "roles_path: [roles, ../shared]").replace(
+        "web: {groups", "web: {volumes: ['./fixtures:/srv/fixtures:ro'], groups"
+    )
+    for name, content in {**FILES, "dockerlab.yml": text, "../shared/vars.yml": "x: 1\n",
+                          "fixtures/motd": "hello\n"}.items():  # fmt: skip
+        edit(name, content)(lab)
+    elsewhere = tmp_path / "runner" / "work" / "x" / "project"
+    shutil.copytree(lab.parent, elsewhere)
+    assert key_of(elsewhere / "lab").manifest == key_of(lab).manifest

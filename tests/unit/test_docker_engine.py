@@ -375,15 +375,22 @@ def test_remove_collects_what_failed_and_ignores_what_is_gone(
     [
         (
             lambda e: e.pull("debian:99"),
-            {"images": SimpleNamespace(pull=FakeAPI(p=api_error(500, "dial tcp: no such host")).p)},
+            {"pull": api_error(500, "dial tcp: no such host")},
             EngineError,
             "engine: pull debian:99 failed: dial tcp: no such host",
         ),
         (
             lambda e: e.pull("debian:99"),
-            {"images": SimpleNamespace(pull=FakeAPI(p=api_error(404, "manifest unknown")).p)},
+            {"pull": api_error(404, "manifest unknown")},
             ImageNotFoundError,
             "engine: pull debian:99 failed: manifest unknown",
+        ),
+        (
+            # A layer that did not arrive: the engine says so in the pull's stream.
+            lambda e: e.pull("127.0.0.1:5000/lab/debian12:abc"),
+            {"pull": [{"status": "Pulling fs layer"}, {"error": "unexpected EOF"}]},
+            EngineError,
+            "engine: pull 127.0.0.1:5000/lab/debian12:abc failed: unexpected EOF",
         ),
         (
             lambda e: e.create_network("lab", {}),
@@ -406,7 +413,9 @@ def test_other_operations_raise_engine_errors(
     kind: type[EngineError],
     message: str,
 ) -> None:
-    engine = engine_with(FakeAPI(containers=read_timeout()), **answers)
+    client = {k: v for k, v in answers.items() if k != "pull"}
+    api = FakeAPI(containers=read_timeout(), **{k: v for k, v in answers.items() if k == "pull"})
+    engine = engine_with(api, **client)
     with pytest.raises(EngineError) as info:
         call(engine)
     assert type(info.value) is kind

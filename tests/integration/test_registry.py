@@ -1,0 +1,267 @@
+"""Images and converged hosts shared through a real registry (Debian's docker-registry on
+127.0.0.1), between the main engine and a second dockerd whose store starts empty."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    RECORD_SESSION,
+    RegistryServer,
+    SecondEngine,
+    another_engine,
+    leftovers,
+    registry_server,
+    run,
+    session_id,
+)
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    with registry_server(tmp_path_factory.mktemp("registry")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def engine_b(
+    docker_client: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecondEngine]:
+    """A second engine whose image store starts empty: a CI runner, a colleague's machine."""
+    with another_engine(tmp_path_factory.mktemp("engine-b"), index=3) as engine:
+        yield engine
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKERLAB_CACHE", "on")
+
+
+def test_a_second_engine_runs_the_example_from_the_registry_alone(
+    registry: RegistryServer,
+    engine_b: SecondEngine,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_client: Any,
+) -> None:
+    """Engine A (the main one) runs the example and fills the registry; engine B, empty,
+    then runs it with no bootstrap, no build and no converge: everything comes from there."""
+    repository = registry.repository("example")
+    # In a folder of its own: what the runs write beside it (pytest's temporary folders, the
+    # recorded session id) is not part of what the converge reads.
+    shutil.copytree(EXAMPLES, pytester.path / "example")
+    pytester.makeconftest(RECORD_SESSION)
+    monkeypatch.setenv("DOCKERLAB_REGISTRY", repository)
+    monkeypatch.setenv("CI", "true")  # any registry failure fails the session
+    first = run(pytester, "example")
+    first.assert_outcomes(passed=10)
+    first.stdout.fnmatch_lines(
+        [
+            f"dockerlab: registry {repository} (push on, required)",
+            "dockerlab: pushed debian12:*",
+            "dockerlab: pushed cache:*-web in *",
+            "dockerlab: pushed cache:*-db in *",
+        ]
+    )
+    marker = re.search(r"pushed cache:([0-9a-f]{12}) in", first.stdout.str())
+    assert marker, "the entry's marker is pushed last"
+    assert leftovers(docker_client, session_id(pytester)) == []
+
+    monkeypatch.setenv("DOCKER_HOST", engine_b.tcp)
+    second = run(pytester, "example")
+    second.assert_outcomes(passed=10)
+    output = second.stdout.str()
+    second.stdout.fnmatch_lines(
+        [
+            "dockerlab: pulled debian12:*",
+            "dockerlab: converge cache: hit (registry) for web, db (entry *): started from "
+            "their converged images, converge and idempotence pass skipped",
+        ]
+    )
+    for work in ("bootstrapping", "building image", "converging site.yml", "idempotence pass:"):
+        assert work not in output, output
+    assert "pushed" not in output  # it had everything: nothing to give back
+    assert engine_b.labelled() == []
+
+
+SMALL_LAB = """
+hosts:
+  node: {image: debian12}
+"""
+SMALL_TEST = """
+import pytest
+
+@pytest.mark.lab("node")
+def test_node_boots(lab):
+    assert lab.exec("node", "true").rc == 0
+"""
+# Stops the registry once the session has started, before its first look at the registry.
+STOPS_THE_REGISTRY = (
+    RECORD_SESSION
+    + """
+import os, signal
+
+def pytest_collection_finish(session):
+    os.kill(int(os.environ["REGISTRY_PID"]), signal.SIGTERM)
+"""
+)
+
+
+@pytest.mark.parametrize("required", ["off", "on"])
+def test_a_registry_that_stops_mid_run_is_said_in_one_line(
+    registry: RegistryServer,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    required: str,
+) -> None:
+    repository = registry.repository("stopped")
+    pytester.makefile(".yml", dockerlab=SMALL_LAB)
+    pytester.makeconftest(STOPS_THE_REGISTRY)
+    pytester.makepyfile(SMALL_TEST)
+    assert registry.process is not None
+    monkeypatch.setenv("REGISTRY_PID", str(registry.process.pid))
+    monkeypatch.setenv("DOCKERLAB_REGISTRY_REQUIRED", required)
+    try:
+        started = time.monotonic()
+        result = run(pytester, f"--dockerlab-registry={repository}")
+        elapsed = time.monotonic() - started
+    finally:
+        registry.stop()
+        registry.start()
+    line = f"*registry {repository}: cannot look up debian12:*: *connection refused*"
+    if required == "off":
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"dockerlab: {line}; building and converging without it*"])
+        assert result.stdout.str().count(f"registry {repository}:") == 1
+    else:
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines([f"E  *RegistryError: {line}"])
+    assert elapsed < 60
+
+
+def test_refused_credentials_are_said_and_the_run_goes_on(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if not shutil.which("htpasswd"):
+        pytest.fail("htpasswd is not installed (apt-get install apache2-utils)")
+    htpasswd = tmp_path / "htpasswd"
+    made = subprocess.run(
+        ["htpasswd", "-Bbn", "alice", "secret"], capture_output=True, text=True, check=True
+    )
+    htpasswd.write_text(made.stdout)
+    with registry_server(tmp_path, htpasswd) as guarded:
+        config = tmp_path / "docker-config"
+        config.mkdir()
+        auth = __import__("base64").b64encode(b"alice:wrong").decode()
+        (config / "config.json").write_text(
+            f'{{"auths": {{"{guarded.address}": {{"auth": "{auth}"}}}}}}'
+        )
+        monkeypatch.setenv("DOCKER_CONFIG", str(config))
+        monkeypatch.setenv("DOCKERLAB_REGISTRY_REQUIRED", "off")
+        pytester.makefile(".yml", dockerlab=SMALL_LAB)
+        pytester.makepyfile(SMALL_TEST)
+        result = run(pytester, f"--dockerlab-registry={guarded.repository('lab')}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "dockerlab: registry *: cannot look up debian12:*: unauthorized: authentication "
+            "required; building and converging without it this session"
+        ]
+    )
+
+
+# Two hosts: the second one's converged image is large (random bytes do not compress), so a
+# kill after the first host's push lands while the second one is on its way.
+KILLED_LAB = """
+hosts:
+  small: {image: debian12}
+  large: {image: debian12}
+ansible:
+  playbooks: [site.yml]
+"""
+KILLED_PLAY = """
+- hosts: all
+  tasks:
+    - copy: {dest: /etc/motd, content: "UNIQUE\\n"}
+- hosts: large
+  tasks:
+    - shell: head -c 300M /dev/urandom > /var/tmp/blob
+      args: {creates: /var/tmp/blob}
+"""
+
+
+KILLED_TEST = """
+import pytest
+
+@pytest.mark.lab("small,large")
+def test_both_converged(lab):
+    assert lab.exec("large", "test -s /var/tmp/blob").rc == 0
+"""
+
+
+def test_a_push_killed_half_way_is_never_a_hit(
+    registry: RegistryServer,
+    engine_b: SecondEngine,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_client: Any,
+) -> None:
+    repository = registry.repository("killed")
+    unique = f"{os.getpid()}-{time.time()}"
+    lab = pytester.path / "lab"  # apart from what the runs write beside it
+    lab.mkdir()
+    (lab / "dockerlab.yml").write_text(KILLED_LAB)
+    (lab / "site.yml").write_text(KILLED_PLAY.replace("UNIQUE", unique))
+    (lab / "test_killed.py").write_text(KILLED_TEST)
+    pytester.makeconftest(RECORD_SESSION)
+    monkeypatch.setenv("DOCKERLAB_REGISTRY", repository)
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "lab"],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as session:  # fmt: skip
+        assert session.stdout is not None
+        seen = []
+        for line in session.stdout:
+            seen.append(line)
+            if re.search(r"pushed cache:[0-9a-f]{12}-small in", line):
+                session.send_signal(signal.SIGKILL)
+                break
+        session.wait(30)
+    output = "".join(seen)
+    assert session.returncode == -signal.SIGKILL, output
+    key = re.search(r"converge cache: saved small, large as entry ([0-9a-f]{12})", output)
+    assert key, output
+    tags = registry.tags("killed/cache")
+    assert any(t.startswith(key[1]) and t.endswith("-small") for t in tags), tags
+    assert not [t for t in tags if t.startswith(key[1]) and "-" not in t], "no marker went"
+
+    # Another engine: no entry here, and the hosts pushed without a marker are none.
+    monkeypatch.setenv("DOCKER_HOST", engine_b.tcp)
+    result = run(pytester, "lab")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"dockerlab: converge cache: miss for small, large (entry {key[1]})*"]
+    )
+    assert "hit (registry)" not in result.stdout.str()
+    assert engine_b.labelled() == []
+    killed = re.search(r"session ([0-9a-f]{8})\)", output)
+    assert killed, output
+    deadline = time.monotonic() + 20  # the killed session's reaper removes its lab
+    while leftovers(docker_client, killed[1]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftovers(docker_client, killed[1]) == []
