@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +37,7 @@ from .engine import (
     Progress,
     Pushed,
     Resource,
+    epoch,
 )
 from .exceptions import (
     ContainerGoneError,
@@ -861,21 +861,9 @@ def _opt_kind(security_opt: str) -> str:
     return re.split("[=:]", security_opt, maxsplit=1)[0]
 
 
-# How networks ("Created") and volumes ("CreatedAt") date themselves: RFC 3339, nanoseconds.
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
-
-
 def _epoch(item: Mapping[str, Any]) -> float:
-    """When a network or volume was created, in epoch seconds (0 when it does not say)."""
-    match = _RFC3339.match(str(item.get("Created") or item.get("CreatedAt") or ""))
-    if not match:
-        return 0.0
-    zone = match[3] if match[3] and match[3] != "Z" else "+00:00"
-    try:
-        stamp = datetime.fromisoformat(match[1] + zone).timestamp()
-    except ValueError:
-        return 0.0
-    return stamp + float(match[2] or 0)
+    """When a network ("Created") or a volume ("CreatedAt") was created, in epoch seconds."""
+    return epoch(str(item.get("Created") or item.get("CreatedAt") or ""))
 
 
 def _container_state(state: Mapping[str, Any]) -> ContainerState:

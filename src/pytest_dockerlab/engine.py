@@ -7,8 +7,10 @@ callers import only when a lab actually needs an engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -16,6 +18,22 @@ from .profiles import EngineFacts, RunProfile
 from .spec import ContainerSpec
 
 Progress = Callable[[str], None]
+
+# How the engine and registries date things: RFC 3339, to the nanosecond.
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+
+
+def epoch(stamp: str) -> float:
+    """An RFC 3339 time (``2026-12-02T13:55:20.353860534Z``) in epoch seconds; 0 if it is none."""
+    match = _RFC3339.match(stamp)
+    if not match:
+        return 0.0
+    zone = match[3] if match[3] and match[3] != "Z" else "+00:00"
+    try:
+        seconds = datetime.fromisoformat(match[1] + zone).timestamp()
+    except ValueError:
+        return 0.0
+    return seconds + float(match[2] or 0)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ from .spec.model import REPOSITORY
 _KEY = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
 
 
+def short_key(text: str) -> str:
+    """``text`` with each converge cache key in it shortened as entries are named."""
+    return _KEY.sub(r"\1", text)
+
+
 class RegistryError(DockerlabError):
     """The registry failed where the run requires it (``--dockerlab-registry-required``)."""
 
@@ -126,7 +131,7 @@ class Registry:
 
     def _short(self, remote: str) -> str:
         """``remote`` as messages say it: inside the repository, a key as entries show it."""
-        return _KEY.sub(r"\1", remote.removeprefix(f"{self.repository}/"))
+        return short_key(remote.removeprefix(f"{self.repository}/"))
 
     def _fail(self, what: str, instead: str) -> None:
         line = f"registry {self.repository}: {what}"

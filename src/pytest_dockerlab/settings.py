@@ -210,21 +210,25 @@ def resolve(given: Given) -> Settings:
         idempotence=bool(ini["dockerlab_idempotence"] if idempotence is None else idempotence),
         image=None if image is None else str(image).strip(),
         image_origin=image_origin if image is not None else "",
-        registry=repository(registry_origin, registry),
+        registry=repository(registry_origin, registry, shared=True),
         registry_push=switch(push_origin, push),
         registry_required=switch(required_origin, required),
         base_mirror=repository(mirror_origin, mirror),
     )
 
 
-def repository(origin: str, value: Any) -> str | None:
-    """A repository a setting names (``ghcr.io/acme/dockerlab``), or None when it names none."""
+def repository(origin: str, value: Any, *, shared: bool = False) -> str | None:
+    """A repository a setting names (``ghcr.io/acme/dockerlab``), or None when it names none.
+
+    ``shared``: the plugin's images go under it, so it must be one's own (HOST/PATH or
+    USER/NAME), never a bare name of Docker Hub's library.
+    """
     if value is None:
         return None
     text = str(value).strip().rstrip("/")
-    if not REPOSITORY_NAME.fullmatch(text):
+    if not REPOSITORY_NAME.fullmatch(text) or (shared and "/" not in text):
         raise SettingsError(
-            f"{origin} {value!r} is not a repository docker takes: [HOST[:PORT]/]PATH in lower "
+            f"{origin} {value!r} is not a repository docker takes: HOST[:PORT]/PATH in lower "
             "case, without a tag (ghcr.io/acme/dockerlab, 127.0.0.1:5000/dockerlab)"
         )
     return text

@@ -265,3 +265,40 @@ def test_a_push_killed_half_way_is_never_a_hit(
     while leftovers(docker_client, killed[1]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert leftovers(docker_client, killed[1]) == []
+
+
+def dockerlab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_dockerlab", *args], capture_output=True, text=True
+    )
+
+
+def test_what_the_registry_holds_is_listed_and_pruned(
+    registry: RegistryServer, tmp_path: Path, docker_client: Any
+) -> None:
+    """After the example's run (the first test): its image and entry, listed by kind; pruned
+    (only ours, only older than asked; a current image stays without --all)."""
+    repository = registry.repository("example")
+    listed = dockerlab("images", "list", f"--registry={repository}")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0] == f"registry {repository}:"
+    assert any(re.match(r"debian12 +[0-9a-f]{12} +image .* current$", line) for line in lines)
+    kinds = [line.split()[2:4] for line in lines[2:] if line.startswith("cache ")]
+    assert ["cache", "marker"] in kinds and kinds.count(["cache", "host"]) == 2
+    pruned = dockerlab("images", "prune", f"--registry={repository}", "--older-than=0s")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted cache:" in pruned.stdout and "debian12" not in pruned.stdout
+    assert [t for t in registry.tags("example/cache")] == []
+    assert registry.tags("example/debian12")  # current: kept
+    with registry_server(tmp_path, deletes=False) as keeper:
+        base = keeper.repository("keep")
+        image = next(
+            i for i in docker_client.images.list() if any("debian12:" in t for t in i.tags)
+        )
+        image.tag(f"{base}/debian12", "outdated")
+        docker_client.images.push(f"{base}/debian12", "outdated")
+        docker_client.images.remove(f"{base}/debian12:outdated")
+        refused = dockerlab("images", "prune", f"--registry={base}", "--older-than=0s")
+    assert refused.returncode == 1
+    assert "refuses deletes (405)" in refused.stderr

@@ -842,6 +842,37 @@ CATALOGUE = [
         env={"DOCKERLAB_IMAGE": " "},
     ),
     BadInput(
+        "registry-not-a-repository",
+        "options",
+        "`--dockerlab-registry ghcr.io/Acme/lab:v1` (capitals, a tag)",
+        "ERROR: dockerlab: --dockerlab-registry 'ghcr.io/Acme/lab:v1' is not a repository docker "
+        "takes: HOST[:PORT]/PATH in lower case, without a tag (ghcr.io/acme/dockerlab, "
+        "127.0.0.1:5000/dockerlab)",
+        args=("--dockerlab-registry", "ghcr.io/Acme/lab:v1"),
+    ),
+    BadInput(
+        "env-registry-a-library-name",
+        "environment",
+        "`DOCKERLAB_REGISTRY=dockerlab` (a name in Docker Hub's library, not one's own)",
+        "ERROR: dockerlab: DOCKERLAB_REGISTRY 'dockerlab' is not a repository docker takes: "
+        "HOST[:PORT]/PATH in lower case, without a tag (*)",
+        env={"DOCKERLAB_REGISTRY": "dockerlab"},
+    ),
+    BadInput(
+        "env-registry-required-maybe",
+        "environment",
+        "`DOCKERLAB_REGISTRY_REQUIRED=maybe`",
+        "ERROR: dockerlab: DOCKERLAB_REGISTRY_REQUIRED must be on or off, not 'maybe'",
+        env={"DOCKERLAB_REGISTRY_REQUIRED": "maybe"},
+    ),
+    BadInput(
+        "ini-registry-push",
+        "ini",
+        "`dockerlab_registry_push = sometimes` in `pytest.ini`",
+        "ERROR: dockerlab: ini dockerlab_registry_push must be on or off, not 'sometimes'",
+        files=ini("dockerlab_registry_push = sometimes"),
+    ),
+    BadInput(
         "ini-boot-timeout",
         "ini",
         "`dockerlab_boot_timeout = soon` in `pytest.ini`",

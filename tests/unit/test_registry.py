@@ -227,6 +227,7 @@ def test_the_registry_settings_and_their_defaults() -> None:
         ("ghcr.io/Acme/lab", "not a repository docker takes"),
         ("127.0.0.1:5000/lab:v1", "not a repository docker takes"),
         ("https://ghcr.io/acme", "not a repository docker takes"),
+        ("dockerlab", "not a repository docker takes"),  # Docker Hub's library: not ours
     ],
 )
 def test_a_registry_docker_would_refuse_is_refused_at_start(option: str, message: str) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -20,6 +20,12 @@ def say(line: str) -> None:
 
 def complain(line: str) -> None:
     sys.stderr.write(f"dockerlab: {line}\n")
+
+
+def usage_error(args: argparse.Namespace, message: str) -> NoReturn:
+    """Exit 2 with the command line's usage and ``message``, as argparse does."""
+    args.error(message)
+    raise AssertionError("argparse's error() exits")
 
 
 def age(seconds: float) -> str:

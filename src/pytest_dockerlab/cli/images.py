@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -11,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from .. import labels as lbl
 from ..exceptions import DockerlabError
-from ..settings import BASE_SOURCES
-from .common import age, command, complain, connected, say
+from ..settings import BASE_SOURCES, SettingsError, first_set, repository, switch
+from .common import age, command, complain, connected, say, usage_error
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..registry import Registry
     from .common import Commands
 
 
@@ -50,7 +52,8 @@ def register(commands: Commands) -> None:
         metavar="AGE",
         type=_duration,
         default=0.0,
-        help="prune --cache: only entries not used for AGE (e.g. 7d, 12h, 30m)",
+        help="prune --cache: only entries not used for AGE (e.g. 7d, 12h, 30m); prune "
+        "--registry: only tags made AGE ago or earlier",
     )
     images.add_argument(
         "--all", action="store_true", help="prune: also current images (default: outdated only)"
@@ -62,23 +65,45 @@ def register(commands: Commands) -> None:
         default="auto",
         help="build: where base images come from, as --dockerlab-base (default: auto)",
     )
+    images.add_argument(
+        "--registry",
+        metavar="REPO",
+        nargs="?",
+        const="",
+        help="the registry images are shared through, as --dockerlab-registry (bare: "
+        "DOCKERLAB_REGISTRY's, which build uses unasked). build: pull what it has, push what "
+        "is built; list: also what it holds of ours; prune: delete there instead (with "
+        "--older-than)",
+    )
+    images.add_argument(
+        "--registry-push",
+        choices=("on", "off"),
+        help="build: whether to push to the registry (default: DOCKERLAB_REGISTRY_PUSH, or on)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     from ..images import catalogue
 
     if (args.action in ("save", "load")) != bool(args.dir):
-        args.error("--dir goes with `images save` and `images load`, and they need it")
-    if args.older_than and not (args.action == "prune" and args.cache):
-        args.error("--older-than applies to `images prune --cache` only")
+        usage_error(args, "--dir goes with `images save` and `images load`, and they need it")
+    pruned = args.cache or args.registry is not None
+    if args.older_than and not (args.action == "prune" and pruned):
+        usage_error(args, "--older-than applies to `images prune --cache` and `--registry` only")
     known = catalogue()
     unknown = [n for n in args.names if n not in known]
     if unknown:
         # Before asking the engine: a typo is a usage error wherever the engine is.
-        args.error(
+        usage_error(
+            args,
             f"unknown image{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"known images: {', '.join(known)}"
+            f"known images: {', '.join(known)}",
         )
+    repository = _repository(args)
+    if args.action == "prune" and repository:
+        return _prune_registry(repository, args.names, args.older_than, args.all)
+    if args.action == "list" and repository:
+        _list_registry(repository, args.names)
     with connected() as engine:
         if args.action == "prune" and args.cache:
             return _prune_cache(engine, args.older_than)
@@ -88,10 +113,113 @@ def _run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 complain(f"images {args.action} --dir {args.dir}: {exc}")
                 return 1
-        status = _images(engine, args.action, args.names, args.base, args.all)
+        registry = None
+        if repository and args.action == "build":
+            from ..registry import Registry
+
+            push = switch(*first_set(
+                ("--registry-push", args.registry_push),
+                ("DOCKERLAB_REGISTRY_PUSH", os.environ.get("DOCKERLAB_REGISTRY_PUSH") or None),
+                ("the default", "on"),
+            ))  # fmt: skip
+            registry = Registry(engine, repository, say, push=push)
+        status = _images(engine, args.action, args.names, args.base, args.all, registry)
         if args.action == "list" and not args.names:
             _list_cache(engine)
         return status
+
+
+def _repository(args: argparse.Namespace) -> str | None:
+    """The registry ``--registry`` names (bare: DOCKERLAB_REGISTRY's), or None. ``build``
+    uses DOCKERLAB_REGISTRY without being told, as a session does."""
+    if args.registry is None and args.action == "build" and os.environ.get("DOCKERLAB_REGISTRY"):
+        args.registry = ""
+    if args.registry is None:
+        return None
+    if args.action in ("save", "load"):
+        usage_error(args, "--registry goes with `images build`, `list` and `prune`")
+    origin, value = (
+        ("--registry", args.registry)
+        if args.registry
+        else ("DOCKERLAB_REGISTRY", os.environ.get("DOCKERLAB_REGISTRY"))
+    )
+    if not value:
+        usage_error(args, "--registry names no repository, and DOCKERLAB_REGISTRY is not set")
+    try:
+        return repository(origin, value, shared=True)
+    except SettingsError as exc:
+        usage_error(args, str(exc))
+
+
+def _kind(name: str, tag: str) -> str:
+    if name != "cache":
+        return "base" if name.startswith("rootfs-") else "image"
+    return "cache marker" if "-" not in tag else "cache host"
+
+
+def _ours(names: Sequence[str]) -> list[str]:
+    """The repositories under the registry's that the plugin writes to."""
+    from ..images import catalogue
+
+    recipes = catalogue()
+    chosen = [recipes[n] for n in (names or list(recipes))]
+    suites = dict.fromkeys(f"rootfs-{r.bootstrap}" for r in chosen if r.bootstrap)
+    return [*(r.name for r in chosen), *suites, *([] if names else ["cache"])]
+
+
+def _list_registry(repository: str, names: Sequence[str]) -> None:
+    from ..images import catalogue
+    from ..registry import short_key
+    from ..registry_api import RegistryAPI
+
+    current = {r.name: r.digest[:12] for r in catalogue().values()}
+    now = time.time()
+    say(f"registry {repository}:")
+    say(f"{'NAME':<18} {'TAG':<26} {'KIND':<12} {'SIZE':>7} {'AGE':>5}  RECIPE")
+    found = 0
+    for tag in RegistryAPI(repository).walk(_ours(names)):
+        found += 1
+        state = ""
+        if tag.name in current:
+            state = "current" if tag.tag == current[tag.name] else "outdated"
+        created = age(now - tag.created) if tag.created else "?"
+        say(
+            f"{tag.name:<18} {short_key(tag.tag):<26} {_kind(tag.name, tag.tag):<12} "
+            f"{tag.size / 1e6:>5.0f}MB {created:>5}  {state}"
+        )
+    if not found:
+        say("(nothing of ours)")
+    say("")
+
+
+def _prune_registry(repository: str, names: Sequence[str], older_than: float, all_: bool) -> int:
+    """Delete there what is ours and older than ``older_than``: cache entries, outdated
+    images (every image with ``all_``), bases no current image was built from lately."""
+    from ..images import catalogue
+    from ..registry import short_key
+    from ..registry_api import RegistryAPI
+
+    current = {r.name: r.digest[:12] for r in catalogue().values()}
+    api = RegistryAPI(repository)
+    now = time.time()
+    deleted = 0
+    for tag in api.walk(_ours(names)):
+        if now - tag.created < older_than or tag.created == 0:
+            continue
+        if current.get(tag.name) == tag.tag and not all_:
+            continue  # a current image stays unless --all
+        api.delete(tag)
+        deleted += 1
+        what = f"{_kind(tag.name, tag.tag)}, {tag.size / 1e6:.0f}MB"
+        say(f"deleted {tag.name}:{short_key(tag.tag)} ({what})")
+    if deleted:
+        say(
+            f"deleted {deleted} tags from {repository}; the registry frees their space at its "
+            "next garbage collection"
+        )
+    else:
+        say(f"nothing of ours in {repository} is older than that")
+    return 0
 
 
 def _duration(text: str) -> float:
@@ -173,7 +301,12 @@ def archives(engine: Engine, action: str, folder: Path, names: Sequence[str]) ->
 
 
 def _images(
-    engine: Engine, action: str, names: Sequence[str], base: str, prune_all: bool = False
+    engine: Engine,
+    action: str,
+    names: Sequence[str],
+    base: str,
+    prune_all: bool = False,
+    registry: Registry | None = None,
 ) -> int:
     from ..cache import ENTRY as CACHE_ENTRY
     from ..images import ImageBuilder, catalogue
@@ -182,7 +315,8 @@ def _images(
     chosen = [recipes[n] for n in (names or list(recipes))]
     if action == "build":
         # Its build locks carry this process as their owner: a sweep removes them if it dies.
-        builder = ImageBuilder(engine, say, base, lbl.SessionIdentity.create().labels())
+        owner = lbl.SessionIdentity.create().labels()
+        builder = ImageBuilder(engine, say, base, owner, registry=registry)
         failed = 0
         for recipe in chosen:
             try:

@@ -1,0 +1,186 @@
+"""Engines and registries the integration tests and the benchmarks start beside the main
+engine: another dockerd (own data root, exec root, bridge and address pool) and Debian's
+docker-registry on 127.0.0.1. No pytest here: a missing tool is a :class:`Missing`, which the
+tests turn into a skip (or, in CI, a failure) and the benchmarks into an exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_dockerlab import labels as lbl
+
+
+class Missing(Exception):
+    """What the machine lacks to start it (root, dockerd, docker-registry)."""
+
+
+class DidNotStart(Exception):
+    """It was started and did not answer: the log's tail says why."""
+
+
+def leftovers(client: Any, session: str) -> list[str]:
+    """Names of every container, network and volume still labelled with ``session`` (any
+    session's when it is empty)."""
+    filters = {"label": f"{lbl.SESSION}={session}" if session else lbl.SESSION}
+    # The low-level listings: one call each, so a container removed meanwhile (by a reaper at
+    # work) is not inspected after it is gone.
+    api = client.api
+    found = [c["Names"][0].lstrip("/") for c in api.containers(all=True, filters=filters)]
+    found += [n["Name"] for n in api.networks(filters=filters)]
+    found += [v["Name"] for v in api.volumes(filters=filters).get("Volumes") or []]
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SecondEngine:
+    """Another dockerd on this machine, standing in for a remote one (or a CI runner's)."""
+
+    tcp: str
+    unix: str
+    client: Any
+
+    def labelled(self) -> list[str]:
+        return leftovers(self.client, "")
+
+
+@contextlib.contextmanager
+def another_engine(root: Path, index: int) -> Iterator[SecondEngine]:
+    """A dockerd with its own data root, exec root, bridge and address pool (``index`` keeps
+    several apart), on 127.0.0.1:PORT and a socket of its own; stopped and removed after."""
+    import docker
+    import docker.errors
+
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        raise Missing(
+            "another dockerd needs root and dockerd (scripts/engine.sh start installs it)"
+        )
+    bridge = f"dlab{os.getpid() % 10000}x{index}"
+    port = free_port()
+    tcp, unix = f"tcp://127.0.0.1:{port}", f"unix://{root}/docker.sock"
+    # Its own bridge: the first engine owns docker0; builds run on the default bridge.
+    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", f"10.{230 + index}.0.1/24", "dev", bridge], check=True)
+    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+    log = (root / "dockerd.log").open("w")
+    daemon = subprocess.Popen(
+        [
+            "dockerd", "--host", tcp, "--host", unix,
+            "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+            "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
+            "--default-address-pool", f"base=10.{240 + index}.0.0/16,size=24",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    client = None
+    try:
+        deadline = time.monotonic() + 60
+        while client is None:
+            try:
+                client = docker.DockerClient(base_url=tcp)  # asks the engine its API version
+            except docker.errors.DockerException:
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    log_tail = (root / "dockerd.log").read_text()[-2000:]
+                    raise DidNotStart(f"another dockerd did not start:\n{log_tail}") from None
+                time.sleep(0.5)
+        yield SecondEngine(tcp, unix, client)
+    finally:
+        if client is not None:
+            client.close()
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        subprocess.run(["pkill", "-f", f"containerd --config {root}/exec"], check=False)
+        subprocess.run(["ip", "link", "delete", bridge], check=False)
+        log.close()
+        subprocess.run(["umount", "-R", str(root / "data")], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class RegistryServer:
+    """Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1:PORT, with a
+    storage folder of its own; ``stop``/``start`` take it away and bring it back."""
+
+    folder: Path
+    address: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def repository(self, name: str) -> str:
+        return f"{self.address}/{name}"
+
+    def start(self) -> None:
+        with (self.folder / "registry.log").open("a") as log:
+            self.process = subprocess.Popen(
+                ["docker-registry", "serve", str(self.folder / "config.yml")],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return  # it answers (401: it asks for credentials)
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    tail = (self.folder / "registry.log").read_text()[-2000:]
+                    raise DidNotStart(f"docker-registry did not start:\n{tail}") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def tags(self, repository: str) -> list[str]:
+        """The tags of ``repository`` (a path under this registry), none if it has none."""
+        url = f"http://{self.address}/v2/{repository}/tags/list"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return sorted(json.load(answer).get("tags") or [])
+        except urllib.error.HTTPError:
+            return []
+
+
+@contextlib.contextmanager
+def registry_server(
+    folder: Path, htpasswd: Path | None = None, *, deletes: bool = True
+) -> Iterator[RegistryServer]:
+    if not shutil.which("docker-registry"):
+        raise Missing("docker-registry is not installed (apt-get install docker-registry)")
+    port = free_port()
+    auth = f"auth:\n  htpasswd: {{realm: dockerlab, path: {htpasswd}}}\n" if htpasswd else ""
+    (folder / "config.yml").write_text(
+        "version: 0.1\nlog: {level: warn}\n"
+        f"storage:\n  filesystem: {{rootdirectory: {folder / 'data'}}}\n"
+        f"  delete: {{enabled: {str(deletes).lower()}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n{auth}"
+    )
+    server = RegistryServer(folder, f"127.0.0.1:{port}")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
