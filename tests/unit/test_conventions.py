@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,25 +105,53 @@ def test_the_plugin_imports_where_posix_modules_do_not_exist(tmp_path: Path) -> 
     assert "1 passed" in result.stdout
 
 
-def test_the_ci_example_caches_images_and_uploads_reports() -> None:
-    """Every dockerlab command the workflow runs parses, the image cache is real (restore,
-    load, save) and the reports are uploaded."""
+def _workflow(name: str) -> tuple[dict[str, Any], list[str], list[list[str]]]:
+    """A CI example: the workflow, its lab job's shell lines, and its dockerlab commands."""
     import shlex
 
     import yaml
 
-    workflow = yaml.safe_load((ROOT / "examples/ci/github-actions.yml").read_text())
-    steps = workflow["jobs"]["lab"]["steps"]
-    uses = [s.get("uses", "").split("@")[0] for s in steps]
-    assert {"actions/cache", "actions/upload-artifact"} <= set(uses)
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / name).read_text())
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
     commands = [line.strip() for s in steps for line in s.get("run", "").splitlines()]
-    dockerlab = [shlex.split(c.replace("${{ matrix.image }}", "debian12")) for c in commands]
-    dockerlab = [argv[1:] for argv in dockerlab if argv and argv[0] == "dockerlab"]
-    actions = {argv[1] for argv in dockerlab if argv[0] == "images"}
-    assert actions == {"load", "build", "save"}
+    words = [
+        shlex.split(
+            c.replace("${{ matrix.image }}", "debian12").replace(
+                '"ghcr.io/${GITHUB_REPOSITORY_OWNER,,}/dockerlab"', "ghcr.io/acme/dockerlab"
+            )
+        )
+        for c in commands
+    ]
+    dockerlab = [argv[1:] for argv in words if argv and argv[0] == "dockerlab"]
     for argv in dockerlab:
         if argv != ["--version"] and "|" not in argv:
-            parse_args(build_parser(), argv)
+            parse_args(build_parser(), argv)  # every command parses
+    return workflow, commands, dockerlab
+
+
+def test_the_ci_example_shares_through_a_registry_and_uploads_reports() -> None:
+    """Logged in to ghcr.io, DOCKERLAB_REGISTRY set, read only for forks' pull requests, the
+    image pulled or built and pushed, the reports uploaded, a weekly prune."""
+    workflow, commands, dockerlab = _workflow("github-actions.yml")
+    lab = workflow["jobs"]["lab"]
+    uses = [s.get("uses", "").split("@")[0] for s in lab["steps"]]
+    assert {"docker/login-action", "actions/upload-artifact"} <= set(uses)
+    assert any("DOCKERLAB_REGISTRY=ghcr.io/" in c for c in commands)
+    assert "fork" in lab["env"]["DOCKERLAB_REGISTRY_PUSH"]
+    assert lab["permissions"]["packages"] == "write"
+    assert ["images", "build", "debian12"] in dockerlab
+    assert any(argv[:3] == ["images", "prune", "--registry"] for argv in dockerlab)
+    pytest_step = next(c for c in commands if c.startswith("pytest"))
+    assert "--junitxml=" in pytest_step and "--dockerlab-artifacts=" in pytest_step
+
+
+def test_the_ci_example_without_a_registry_caches_image_archives() -> None:
+    """The image cache is real (restore, load, save) and the reports are uploaded."""
+    workflow, commands, dockerlab = _workflow("github-actions-no-registry.yml")
+    uses = [s.get("uses", "").split("@")[0] for s in workflow["jobs"]["lab"]["steps"]]
+    assert {"actions/cache", "actions/upload-artifact"} <= set(uses)
+    actions = {argv[1] for argv in dockerlab if argv[0] == "images"}
+    assert actions == {"load", "build", "save"}
     pytest_step = next(c for c in commands if c.startswith("pytest"))
     assert "--junitxml=" in pytest_step and "--dockerlab-artifacts=" in pytest_step
 
