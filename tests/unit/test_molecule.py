@@ -27,6 +27,7 @@ KNOWN = catalogue()
         ("${X-default}", {"X": ""}, ""),
         ('${MOLECULE_DOCKER_COMMAND:-""}', {}, '""'),
         ("$HOME/x", {"HOME": "/root"}, "/root/x"),
+        ("$$HOME and $${X}", {"HOME": "/root", "X": "x"}, "$HOME and ${X}"),  # Molecule's escape
     ],
 )
 def test_variables_expand_as_molecule_expands_them(
@@ -219,3 +220,26 @@ def test_the_search_for_a_role_stops_at_the_repository(tmp_path: Path) -> None:
     (tmp_path / "project" / ".git").mkdir(parents=True)
     (tmp_path / "project" / "labs").mkdir()
     assert under_test(tmp_path / "project" / "labs") is None
+
+
+@pytest.mark.parametrize(
+    "platform",
+    [
+        "groups: webservers\n    children: primary",
+        "groups: [webservers]\n    children: [primary]",
+    ],
+)
+def test_a_lone_group_name_is_one_group_not_its_letters(tmp_path: Path, platform: str) -> None:
+    """``groups: webservers`` put the host in groups w, e, b, s, r, v: the play matched
+    nothing and converge passed without the role."""
+    text = f"platforms:\n  - name: web\n    image: debian:12\n    {platform}\n"
+    lab = convert(scenario(tmp_path, text), KNOWN, environ={}).lab
+    assert lab["hosts"]["web"]["groups"] == ["webservers", "primary"]
+
+
+def test_groups_of_another_shape_are_refused_naming_the_key(tmp_path: Path) -> None:
+    text = "platforms:\n  - name: web\n    image: debian:12\n    groups: {a: 1}\n"
+    with pytest.raises(
+        ScenarioError, match=r"platforms\[0\]\.groups must be a group name or a list"
+    ):
+        convert(scenario(tmp_path, text), KNOWN, environ={})

@@ -20,8 +20,9 @@ import yaml
 from ..exceptions import ScenarioError
 from .model import DNS_LABEL
 
-# ${VAR}, ${VAR:-default}, ${VAR-default} and $VAR, as Molecule expands molecule.yml.
-_VARIABLE = re.compile(r"\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")
+# ${VAR}, ${VAR:-default}, ${VAR-default} and $VAR, as Molecule expands molecule.yml; $$ is
+# a $ that stays one.
+_VARIABLE = re.compile(r"\$\$|\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")
 
 # Images of systemd test containers that name a distribution our recipes build.
 _WELL_KNOWN = (
@@ -64,6 +65,8 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
     """Environment variables in ``text`` as Molecule expands them (``${X:-default}``)."""
 
     def value(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
         name = match[1] or match[4]
         current = environ.get(name)
         if match[2] == ":-":
@@ -136,8 +139,13 @@ def _mapping(folder: Path, where: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ScenarioError(folder, f"{where} must be a mapping, not {type(value).__name__}")
+        raise ScenarioError(folder, f"{where} must be a mapping, not {_kind(value)}")
     return value
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean"}.get(type(value), type(value).__name__)  # fmt: skip
 
 
 def _convert(
@@ -146,11 +154,15 @@ def _convert(
     scenario = Scenario(folder, {})
     notes = scenario.notes
     scenario.environment = {k: v for k, v in env.items() if k.startswith("MOLECULE_")}
-    driver = _mapping(folder, "driver", data.get("driver")).get("name", "docker")
+    driver = str(_mapping(folder, "driver", data.get("driver")).get("name", "docker"))
     if driver not in ("docker", "podman", "default", "delegated"):
         notes.append(f"driver {driver!r}: the lab runs on the Docker engine instead")
     platforms = data.get("platforms") or []
-    if not isinstance(platforms, list) or not platforms:
+    if not isinstance(platforms, list):
+        raise ScenarioError(
+            folder, f"platforms must be a list of platforms (- name: ...), not {_kind(platforms)}"
+        )
+    if not platforms:
         raise ScenarioError(folder, "no platforms: a lab needs at least one host")
     provisioner = _mapping(folder, "provisioner", data.get("provisioner"))
     inventory = _mapping(folder, "provisioner.inventory", provisioner.get("inventory"))
@@ -170,7 +182,10 @@ def _convert(
                 "name is a DNS label (lower-case letters, digits, '-'): rename the platform",
             )
         host: dict[str, Any] = {}
-        groups = [*(platform.get("groups") or []), *(platform.get("children") or [])]
+        groups = [
+            *_names(folder, f"platforms[{index}].groups", platform.get("groups")),
+            *_names(folder, f"platforms[{index}].children", platform.get("children")),
+        ]
         if platform.get("children"):
             notes.append(f"{name}: children groups are groups the host is in (no nesting)")
         if groups:
@@ -179,9 +194,13 @@ def _convert(
             raise ScenarioError(folder, f"platforms[{index}].name {name!r} appears twice")
         image = str(platform.get("image") or "")
         if not image:
-            raise ScenarioError(
-                folder, f"platforms[{index}] ({name}) has no image (an unset variable?)"
-            )
+            why = "an unset variable?"
+            if driver not in ("docker", "podman", "default", "delegated"):
+                why = (
+                    f"the scenario's driver is {driver}, whose platforms are not containers: "
+                    "give it an image (debian:12) to run it here"
+                )
+            raise ScenarioError(folder, f"platforms[{index}] ({name}) has no image ({why})")
         dockerfile = platform.get("dockerfile") or (
             "Dockerfile.j2" if (folder / "Dockerfile.j2").is_file() else None
         )
@@ -222,7 +241,10 @@ def _convert(
                     if not value:
                         continue
                 if key == "env":
-                    host["env"] = {str(k): str(v) for k, v in value.items()}
+                    where = f"platforms[{index}].env"
+                    host["env"] = {
+                        str(k): str(v) for k, v in _mapping(folder, where, value).items()
+                    }
                     continue
                 host[key] = value
         for key in _PROFILE_KEYS:
@@ -237,8 +259,11 @@ def _convert(
         # Ansible's order: all, then groups of one depth by name (a later one wins); a host
         # of no group is in ungrouped.
         for group in ["all", *(sorted(map(str, groups)) or ["ungrouped"])]:
-            variables.update(group_vars.get(group) or {})
-        variables.update(host_vars.get(name) or {})
+            where = f"provisioner.inventory.group_vars.{group}"
+            variables.update(_mapping(folder, where, group_vars.get(group)))
+        variables.update(
+            _mapping(folder, f"provisioner.inventory.host_vars.{name}", host_vars.get(name))
+        )
         if variables:
             host["vars"] = variables
         hosts[name] = host
@@ -274,6 +299,17 @@ def _convert(
     return scenario
 
 
+def _names(folder: Path, where: str, value: Any) -> list[str]:
+    """Group names as a platform gives them: a list, or one name (never its letters)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, (str, int)) for item in value):
+        return [str(item) for item in value]
+    raise ScenarioError(folder, f"{where} must be a group name or a list of them, not {value!r}")
+
+
 def _is_init(command: Any) -> bool:
     text = " ".join(command) if isinstance(command, list) else str(command)
     return text.strip() in ("", '""', "/sbin/init", "/lib/systemd/systemd", "/usr/sbin/init",
@@ -284,7 +320,7 @@ def _ansible(
     folder: Path, data: dict[str, Any], provisioner: dict[str, Any], scenario: Scenario
 ) -> dict[str, Any]:
     notes = scenario.notes
-    playbooks = provisioner.get("playbooks") or {}
+    playbooks = _mapping(folder, "provisioner.playbooks", provisioner.get("playbooks"))
     found = {}
     for stage in _STAGES:
         named = playbooks.get(stage)
@@ -303,11 +339,13 @@ def _ansible(
     scenario.side_effect = found.get("side_effect")
     if scenario.side_effect:
         notes.append("side_effect.yml runs when a test calls lab.converge('side_effect.yml')")
-    if provisioner.get("env"):
-        ansible["env"] = {str(k): str(v) for k, v in provisioner["env"].items()}
-    if provisioner.get("config_options"):
-        ansible["config"] = provisioner["config_options"]
-    options = provisioner.get("options") or {}
+    env = _mapping(folder, "provisioner.env", provisioner.get("env"))
+    if env:
+        ansible["env"] = {str(k): str(v) for k, v in env.items()}
+    config = _mapping(folder, "provisioner.config_options", provisioner.get("config_options"))
+    if config:
+        ansible["config"] = config
+    options = _mapping(folder, "provisioner.options", provisioner.get("options"))
     verbosity = max((len(k) for k in options if re.fullmatch(r"v+", str(k)) and options[k]),
                     default=0)  # fmt: skip
     if verbosity:
@@ -327,7 +365,7 @@ def _ansible(
     elif dependency.get("name") == "shell":
         notes.append("the shell dependency command is not run")
     for key in ("links", "hosts"):
-        if (provisioner.get("inventory") or {}).get(key):
+        if _mapping(folder, "provisioner.inventory", provisioner.get("inventory")).get(key):
             notes.append(f"provisioner inventory {key} is not carried")
     return ansible
 
