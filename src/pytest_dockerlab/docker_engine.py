@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,13 +24,14 @@ from pathlib import Path
 from typing import IO, Any
 
 import docker
-import docker.auth
 import docker.errors
 import docker.utils
 import urllib3.exceptions
 
 from .address import EngineAddress, resolve
 from .engine import (
+    REGISTRY_TIMEOUT,
+    TRANSFER_STALL,
     ContainerState,
     ExecResult,
     ImageInfo,
@@ -47,7 +49,7 @@ from .exceptions import (
     ImageBuildError,
     ImageNotFoundError,
 )
-from .labels import KEEP, LOCK, NAMESPACE, SESSION
+from .labels import KEEP, LOCK, NAME, NAMESPACE, SESSION, owned_container
 from .profiles import EngineFacts, RunProfile
 from .spec import ContainerSpec
 
@@ -55,8 +57,6 @@ log = logging.getLogger(__name__)
 
 # Generous: a cold image build on a slow mirror streams for minutes.
 _API_TIMEOUT = 600
-# A manifest request: a registry that has not answered by then is not answering.
-REGISTRY_TIMEOUT = 30
 # Output shown with a container that is gone: enough for init's last words.
 _GONE_LOG_LINES = 20
 # An exec's exit code when SIGKILL ended it, and how long its container may take to be
@@ -108,10 +108,13 @@ class _Images:
             return False
         return True
 
+    def _timed(self, seconds: int) -> Any:
+        raise NotImplementedError  # DockerEngine's
+
     def pull(self, ref: str) -> None:
         # A pull reports a failure mid-way (a layer that did not arrive) in its stream.
         with _translate("pull", ref, image=True):
-            for message in self._client.api.pull(ref, stream=True, decode=True):
+            for message in self._timed(TRANSFER_STALL).pull(ref, stream=True, decode=True):
                 if "error" in message:
                     raise EngineError("pull", ref, str(message["error"]).strip())
 
@@ -121,7 +124,8 @@ class _Images:
         uploaded: set[str] = set()  # layers the registry did not have
         digest = ""
         with _translate("push", ref, image=True):
-            for message in self._client.api.push(repository, tag=tag, stream=True, decode=True):
+            api = self._timed(TRANSFER_STALL)
+            for message in api.push(repository, tag=tag, stream=True, decode=True):
                 if "error" in message:
                     raise EngineError("push", ref, str(message["error"]).strip())
                 layer = str(message.get("id", ""))
@@ -136,23 +140,22 @@ class _Images:
         return Pushed(digest, sum(sizes.get(layer, 0) for layer in uploaded))
 
     def registry_digest(self, ref: str) -> str | None:
-        api = self._client.api
-        registry, _ = docker.auth.resolve_repository_name(ref)
-        header = docker.auth.get_config_header(api, registry)
         try:
             with _translate("look up", ref):
-                # The SDK's inspect_distribution waits as long as a build may: a registry that
-                # does not answer must not hold a session that long.
-                response = api._get(
-                    api._url("/distribution/{0}/json", ref),
-                    headers={"X-Registry-Auth": header} if header else {},
-                    timeout=REGISTRY_TIMEOUT,
-                )
-                found = api._result(response, True)
+                found = self._timed(REGISTRY_TIMEOUT).inspect_distribution(ref)
         except EngineError as exc:
-            if _manifest_unknown(exc.cause):
-                return None
-            raise
+            if exc.status != 404:
+                raise
+            lower = exc.cause.lower()
+            if "manifest unknown" in lower or "name unknown" in lower:
+                return None  # the registry has no such tag
+            # Podman before 5 has no /distribution endpoint: the engine cannot ask.
+            raise EngineError(
+                "look up",
+                ref,
+                f"this engine cannot ask a registry for a manifest ({exc.cause})",
+                404,
+            ) from exc
         return str(found["Descriptor"]["digest"])
 
     def tag(self, image: str, ref: str) -> None:
@@ -275,7 +278,7 @@ class _Images:
         for variable in config.get("Env") or ():
             name, _, value = variable.partition("=")
             changes.append(f"ENV {name}={json.dumps(value)}")
-        repository, _, tag = ref.partition(":")
+        repository, tag = docker.utils.parse_repository_tag(ref)  # a registry's port is no tag
         with _translate("export", container):
             stream = api.export(container)
             # The tag inside the repository, as in import_rootfs (Podman ignores a separate one).
@@ -283,6 +286,7 @@ class _Images:
         if config.get("StopSignal"):
             # An import takes no STOPSIGNAL: a commit of a container of it does.
             with _translate("set the stop signal of", ref):
+                imported = api.inspect_image(ref)["Id"]
                 holder = api.create_container(ref)["Id"]
                 try:
                     # Podman's compat commit (4.3) ignores a config: a STOPSIGNAL change there
@@ -295,16 +299,19 @@ class _Images:
                         changes=[f"STOPSIGNAL {signal}"] if podman else None,
                     )  # fmt: skip
                 except _SDK_ERRORS:
-                    # No half-made image (one without its stop signal) under that name.
+                    # No half-made image (one without its stop signal) under that name, and
+                    # none left nameless either: the holder goes first, then the import.
                     with contextlib.suppress(*_SDK_ERRORS):
-                        api.remove_image(ref, force=True)
+                        api.remove_container(holder, force=True)
+                        api.remove_image(imported, force=True)
                     raise
                 finally:
-                    api.remove_container(holder, force=True)
+                    with contextlib.suppress(*_SDK_ERRORS):
+                        api.remove_container(holder, force=True)
         return self.image_id(ref)
 
     def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
-        repository, _, tag = ref.partition(":")
+        repository, tag = docker.utils.parse_repository_tag(ref)
         with _translate("commit", container):
             # A config of labels is merged over the container's own (which pass on otherwise).
             # Podman's compat commit (4.3) ignores the config: LABEL changes there, which it
@@ -332,7 +339,9 @@ class _Labelled:
         api = self._client.api
         with _translate("find resources labelled", ",".join(wanted)):
             return Leftovers(
-                containers=tuple(c["Id"] for c in api.containers(all=True, filters=filters)),
+                containers=tuple(
+                    c["Id"] for c in _owned(api.containers(all=True, filters=filters))
+                ),
                 networks=tuple(n["Id"] for n in api.networks(filters=filters)),
                 volumes=tuple(
                     v["Name"] for v in (api.volumes(filters=filters).get("Volumes") or [])
@@ -370,7 +379,7 @@ class _Labelled:
         api = self._client.api
         with _translate("list resources labelled", SESSION):
             items = [
-                *api.containers(all=True, filters=filters),
+                *_owned(api.containers(all=True, filters=filters)),
                 *api.networks(filters=filters),
                 *(api.volumes(filters=filters).get("Volumes") or []),
             ]
@@ -386,7 +395,7 @@ class _Labelled:
         filters: dict[str, Any] = {"label": wanted}
         api = self._client.api
         with _translate("list resources labelled", ",".join(wanted)):
-            containers = api.containers(all=True, filters=filters)
+            containers = _owned(api.containers(all=True, filters=filters))
             networks = api.networks(filters=filters)
             volumes = api.volumes(filters=filters).get("Volumes") or []
         found = [
@@ -426,7 +435,7 @@ class _Locks:
                     LOCK_IMAGE,
                     command=["lock"],
                     name=name,
-                    labels=dict(labels),
+                    labels={**labels, NAME: name},
                     network_disabled=True,
                     host_config=api.create_host_config(network_mode="none"),
                 )
@@ -494,11 +503,13 @@ class _NetworkFaults:
         self, container: str, image: str, argv: Sequence[str], labels: Mapping[str, str]
     ) -> ExecResult:
         api = self._client.api
+        name = f"{container}-beside-{secrets.token_hex(3)}"
         with self._on_container("run beside", container):
             helper = api.create_container(
                 image,
                 command=list(argv),
-                labels=dict(labels),
+                name=name,
+                labels={**labels, NAME: name},
                 host_config=api.create_host_config(
                     network_mode=f"container:{container}", cap_add=["NET_ADMIN"]
                 ),
@@ -527,6 +538,8 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         """Connect to ``address`` (resolved here when not given; tests pass a ``client``)."""
         self._address = resolve() if address is None else address
         self._facts: EngineFacts | None = None
+        self._injected = client is not None
+        self._timed_clients: dict[int, docker.APIClient] = {}
         if client is not None:
             self._client = client
             return
@@ -557,6 +570,20 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
     @property
     def address(self) -> str:
         return self._address.describe()
+
+    def _timed(self, seconds: int) -> Any:
+        """A low-level client of this engine whose reads give up after ``seconds`` (one per
+        bound, made when first asked): the main one waits as long as a build may."""
+        if self._injected:
+            return self._client.api
+        if seconds not in self._timed_clients:
+            with _translate("connect", self.address):
+                self._timed_clients[seconds] = docker.APIClient(
+                    timeout=seconds,
+                    version=self._client.api.api_version,
+                    **self._address.client_kwargs(),
+                )
+        return self._timed_clients[seconds]
 
     def facts(self) -> EngineFacts:
         if self._facts is None:
@@ -600,7 +627,7 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
                     image,
                     name=name,
                     hostname=hostname,
-                    labels=dict(labels),
+                    labels={**labels, NAME: name},
                     network=first.name,
                     networking_config={first.name: endpoint},
                     detach=True,
@@ -747,13 +774,19 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         )
 
     def close(self) -> None:
+        for client in self._timed_clients.values():
+            client.close()
         self._client.close()
 
 
-def _manifest_unknown(cause: str) -> bool:
-    """Whether the engine's words say the registry has no such tag (not that it failed)."""
-    lower = cause.lower()
-    return any(words in lower for words in ("manifest unknown", "not found", "no such"))
+def _owned(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The listed containers the plugin made (:func:`~.labels.owned_container`): one started
+    from an image committed from ours carries our labels, never its own name in NAME."""
+    return [
+        c
+        for c in containers
+        if owned_container(str((c.get("Names") or [""])[0]).lstrip("/"), c.get("Labels") or {})
+    ]
 
 
 def _short_tag(tag: str) -> str:

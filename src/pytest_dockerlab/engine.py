@@ -19,6 +19,12 @@ from .spec import ContainerSpec
 
 Progress = Callable[[str], None]
 
+# How long a request to a registry may take (a manifest lookup, a tag listing): one that has
+# not answered by then is not answering.
+REGISTRY_TIMEOUT = 30
+# How long a pull or a push may go without the engine saying anything of its progress.
+TRANSFER_STALL = 120
+
 # How the engine and registries date things: RFC 3339, to the nanosecond.
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
@@ -104,6 +110,12 @@ class ImageInfo:
     size: int  # bytes
     created: float  # epoch seconds
     containers: int  # how many containers (running or not) use it
+
+    def named_in(self, repository: str) -> bool:
+        """Whether one of its names is in ``repository`` (``pytest-dockerlab/``): what proves
+        an image the plugin's. An image built from ours, or committed from a host started
+        from ours, inherits every label of ours, never a name."""
+        return any(tag.startswith(repository) for tag in self.tags)
 
 
 class Engine(Protocol):

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 NAMESPACE = "pytest-dockerlab"
@@ -27,6 +28,10 @@ RECIPE_HASH = f"{NAMESPACE}.recipe-hash"
 KEEP = f"{NAMESPACE}.keep"
 LOCK = f"{NAMESPACE}.lock"  # a build lock's marker container: the image tag it guards
 LAB_FILE = f"{NAMESPACE}.lab-file"  # the lab file a session's resources come from: for reuse
+# A container's own name, given at its creation: what proves a container the plugin's. A
+# container started from an image committed from ours inherits every label of ours, this one
+# with a name that is not its own (see :func:`owned_container`).
+NAME = f"{NAMESPACE}.name"
 
 
 # A session's id: in every resource's labels and names, and its temporary folders' names.
@@ -107,6 +112,14 @@ class SessionIdentity:
 
     def container_name(self, host: str) -> str:
         return f"{self.prefix}-{host}"
+
+
+def owned_container(name: str, labels: Mapping[str, str]) -> bool:
+    """Whether the container ``name`` with ``labels`` is one the plugin made: its own name in
+    NAME (or, made before NAME existed, a name of the plugin's and no NAME at all)."""
+    if NAME in labels:
+        return labels[NAME] == name
+    return name.startswith(("dockerlab-", f"{NAMESPACE}-lock-"))
 
 
 def _slug(text: str) -> str:

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import labels as lbl
-from .cache import ConvergeCache, RunKey, run_key
+from .cache import ConvergeCache
 from .converge import CONVERGE_SKIP_TAGS, Converger
 from .evidence import diagnostics
 from .exceptions import (
@@ -30,6 +30,8 @@ from .exceptions import (
 from .faults import NetworkFaults, host_names
 from .images import ImageBuilder
 from .lab import Lab
+from .registry import RegistryError
+from .runkey import RunKey, run_key
 
 if TYPE_CHECKING:
     from .engine import Engine, ExecResult, Progress
@@ -88,6 +90,8 @@ class LabSession:
         self.cache = ConvergeCache(engine, progress, settings.cache_max_bytes, registry=registry)
         self.last_run: RunKey | None = None  # the key of the last converge run started
         self._base_ids: dict[str, str] = {}  # host -> the id of the image it boots from
+        self._said_skipped = False  # what the key does not read, said once
+        self._broken: set[str] = set()  # keys of entries that did not boot: replaced there too
         # Hosts whose image cannot be had or booted on this engine, with the reason: their
         # tests skip. (An image named with --dockerlab-image is checked at start-up instead.)
         self.unavailable: dict[str, str] = {}
@@ -227,7 +231,18 @@ class LabSession:
         self.progress(
             f"converge cache: saved {', '.join(run.hosts)} as entry {run.short} in {seconds:.1f}s"
         )
-        self.cache.publish(run)
+        # A refresh, or an entry that would not boot: what the registry holds goes too.
+        self._publish(run, replace=self.settings.cache == "refresh" or run.key in self._broken)
+
+    def _publish(self, run: RunKey, *, replace: bool = False) -> None:
+        """Push the entry to the registry, if one is set; its own failures are said there
+        (and end the session when it is required), the engine's here: a cache is a saving."""
+        try:
+            self.cache.publish(run, replace=replace)
+        except RegistryError:
+            raise
+        except DockerlabError as exc:
+            self.progress(f"converge cache: could not push entry {run.short}: {exc}")
 
     @property
     def _idempotence(self) -> bool:
@@ -243,7 +258,22 @@ class LabSession:
         if settings.cache == "off" and settings.keep == "never" and settings.reuse is None:
             return None  # neither the cache nor a later reuse will ask
         self._base_ids = {h: self.lab.engine.image_id(tags[spec.hosts[h].image]) for h in hosts}
-        return run_key(spec, hosts, self._base_ids, idempotence=self._idempotence)
+        run = self._key(hosts, self._base_ids)
+        if run.skipped and not self._said_skipped:
+            self._said_skipped = True
+            listed = ", ".join(f"{path} ({why})" for path, why in sorted(run.skipped.items()))
+            self.progress(
+                f"converge cache: not read for the key (only its presence counts): {listed}"
+            )
+        return run
+
+    def _key(self, hosts: Sequence[str], base_ids: Mapping[str, str]) -> RunKey:
+        """The key of converging ``hosts`` from ``base_ids``; the artifacts folder is never
+        read (each run would change it)."""
+        outputs = [self.settings.artifacts] if self.settings.artifacts else []
+        return run_key(
+            self.lab.spec, hosts, base_ids, idempotence=self._idempotence, outputs=outputs
+        )
 
     def _cacheable(self, run: RunKey) -> bool:
         """Whether the cache may hold this run (said once, when it may not)."""
@@ -300,6 +330,7 @@ class LabSession:
             )
             self.lab.remove_hosts(run.hosts)
             self.cache.drop(run.key)
+            self._broken.add(run.key)
             return False
         self.converger.record_converged(run.hosts, run.key)
         skipped = "converge and idempotence pass" if self._idempotence else "converge"
@@ -308,7 +339,7 @@ class LabSession:
             f"converged images, {skipped} skipped"
         )
         if not source:
-            self.cache.publish(run)  # an entry made before the registry was set fills it
+            self._publish(run)  # an entry made before the registry was set fills it
         return True
 
     def _converged_before(self, run: RunKey) -> bool:
@@ -330,7 +361,7 @@ class LabSession:
                 }
             except DockerlabError:
                 continue  # an image of that run is gone: it cannot be the same run
-            if run_key(spec, hosts, ids, idempotence=self._idempotence).key == key:
+            if self._key(hosts, ids).key == key:
                 return True
         return False
 

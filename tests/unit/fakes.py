@@ -118,7 +118,10 @@ class FakeEngine:
 
     def remove_image(self, image_id: str) -> None:
         self.removed_images.append(image_id)
-        del self.stored[image_id]
+        removed = self.stored.pop(image_id, None)
+        if removed is None:
+            raise ImageNotFoundError("remove image", image_id, "no such image")
+        self.tags -= set(removed.tags)
 
     def push(self, ref: str) -> Pushed:
         self.calls.append(("push", ref))
@@ -166,6 +169,9 @@ class FakeEngine:
         self.tags.add(archive.read().decode())
 
     def image_id(self, ref: str) -> str:
+        labelled = self._labelled(ref)
+        if labelled is not None:
+            return labelled.id
         if ref not in self.tags:
             raise ImageNotFoundError("inspect image", ref, "no such image")
         return f"sha256:{ref}"

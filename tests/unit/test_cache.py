@@ -12,14 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dockerlab.cache import (
-    ConvergeCache,
-    RunKey,
-    Stats,
-    ansible_files,
-    run_key,
-    what_changed,
-)
+from pytest_dockerlab.cache import ConvergeCache, Stats
+from pytest_dockerlab.runkey import RunKey, ansible_files, run_key, what_changed
 from pytest_dockerlab.spec import load_lab_file
 
 from .fakes import FakeEngine
@@ -229,7 +223,7 @@ def test_the_limit_and_the_base_image_change_the_key(lab_dir: Path) -> None:
 
 def test_files_under_roles_path_and_beside_the_playbook_are_read(lab_dir: Path) -> None:
     spec = load_lab_file(lab_dir / "dockerlab.yml")
-    names = {str(p.relative_to(lab_dir)) for p in ansible_files(spec)}
+    names = {str(p.relative_to(lab_dir)) for p in ansible_files(spec, environ={}).files}
     assert {
         "playbooks/site.yml",
         "playbooks/group_vars/all.yml",

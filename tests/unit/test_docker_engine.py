@@ -710,3 +710,26 @@ def test_an_rlimit_refusal_says_how_to_lower_podmans_default_limits() -> None:
     hint = _refusal_hint(PODMAN, ContainerSpec(), cause)
     assert "default_ulimits in containers.conf" in hint
     assert "CAP_SYS_RESOURCE" in hint
+
+
+@pytest.mark.parametrize(
+    ("ref", "repository", "tag"),
+    [
+        ("pytest-dockerlab/cache:3e1c3bef0a7f-web", "pytest-dockerlab/cache", "3e1c3bef0a7f-web"),
+        ("localhost:5000/x:1", "localhost:5000/x", "1"),  # the port is the registry's
+        ("localhost:5000/x", "localhost:5000/x", None),
+    ],
+)
+def test_a_commit_splits_the_tag_from_the_name_not_at_a_port(
+    ref: str, repository: str, tag: str | None
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def commit(container: str, **kwargs: Any) -> dict[str, str]:
+        seen.update(kwargs)
+        return {"Id": "sha256:made"}
+
+    api = FakeAPI(commit=commit, version={"Components": []})
+    engine = engine_with(api, info=lambda: {"CgroupVersion": "1"}, version=lambda: {})
+    assert engine.commit("c1", ref, {"a": "b"}) == "sha256:made"
+    assert (seen["repository"], seen["tag"]) == (repository, tag)

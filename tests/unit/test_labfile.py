@@ -962,9 +962,9 @@ BAD_LABS = [
         "unknown ansible key",
         f"ansible:\n  playbook: playbooks/site.yml\n{HOST}",
         2,
-        "ansible: unknown key 'playbook' (allowed: cache, check, cleanup, config, diff, env, "
-        "extra_vars, idempotence, playbooks, prepare, requirements, roles_path, skip_tags, "
-        "tags, vault_password_file, verbosity)",
+        "ansible: unknown key 'playbook' (allowed: cache, cache_env, check, cleanup, config, "
+        "diff, env, extra_vars, idempotence, playbooks, prepare, requirements, roles_path, "
+        "skip_tags, tags, vault_password_file, verbosity)",
     ),
     BadLab(
         "playbooks a number",

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
      "spec.molecule", "spec.schema"},
     {"settings", "profiles", "address", "markers"},
     {"engine", "init", "cleanup", "project"},
-    {"registry", "registry_api", "docker_engine", "ansible", "images", "cache", "reaper"},
+    {"registry", "registry_api", "docker_engine", "ansible", "images", "runkey", "cache", "reaper"},
     {"lab", "evidence", "faults", "artifacts", "converge", "loading"},
     {"session"},
     {"outcomes", "scenario_items", "options", "cli.common", "cli.labs", "cli.lab", "cli.images",

@@ -200,6 +200,7 @@ def _parse_ansible(doc: YamlFile, root: Path, value: Any) -> AnsibleSpec:
         prepare=stages["prepare"],
         cleanup=stages["cleanup"],
         requirements=tuple(requirements),
+        cache_env=_names(doc, (*at, "cache_env"), raw.get("cache_env")),
         run=parse_run_options(doc, at, root, raw),
     )
 
@@ -251,6 +252,17 @@ def parse_run_options(doc: YamlFile, at: KeyPath, root: Path, raw: Mapping[str, 
         config=config,
         env=environment(doc, (*at, "env"), raw.get("env")),
     )
+
+
+def _names(doc: YamlFile, keypath: KeyPath, value: Any) -> tuple[str, ...]:
+    """Environment variable names (a list; null is none)."""
+    names = strings(
+        doc, keypath, value, "a variable name", "variable names", lone_ok=False, null_ok=True
+    )
+    for where, name in names:
+        if "=" in name:
+            doc.fail(where, f"{name!r} is not a usable environment variable name (no '=')")
+    return tuple(dict.fromkeys(name for _, name in names))
 
 
 def _playbook(doc: YamlFile, where: KeyPath, root: Path, text: str) -> Path:

@@ -668,6 +668,15 @@ class AnsibleSpec:
             _PATHS,
         ),
     )
+    cache_env: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Environment variables the converge reads that the converge cache cannot find "
+            "in the plays (a lookup('env', ...) whose name is built at run time): a change of "
+            "their values makes a new entry.",
+            {"type": ["array", "null"], "items": {"type": "string", "pattern": "^[^=]+$"}},
+        ),
+    )
     run: RunOptions = field(default_factory=RunOptions, metadata=FLATTENED)
 
 
