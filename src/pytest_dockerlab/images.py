@@ -231,12 +231,16 @@ class ImageBuilder:
             try:
                 self.progress(f"pulling {source}")
                 self.engine.pull(source)
-                if source != recipe.base:  # found by its own name next time
-                    self.engine.tag(source, recipe.base)
-                    self.engine.untag(source)
-                return recipe.base
             except EngineError as exc:
                 reasons.append(f"pull {source} failed: {_first_line(exc.cause)}")
+            else:
+                if source == recipe.base:
+                    return recipe.base
+                try:  # found by its own name next time
+                    self.engine.tag(source, recipe.base)
+                finally:
+                    self.engine.untag(source)
+                return recipe.base
         if bootstrap:
             try:
                 rootfs = self._bootstrap(recipe.bootstrap)

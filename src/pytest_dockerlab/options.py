@@ -12,27 +12,16 @@ from .labels import SESSION_ID
 from .settings import (
     BASE_SOURCES,
     CACHE_MODES,
+    INI_DEFAULTS,
     KEEP_MODES,
     LAB_FILE_NAME,
     NEWEST,
+    OPTIONS,
     Given,
     Settings,
     SettingsError,
 )
 from .settings import resolve as resolve_settings
-
-# The options' dests, read into :class:`Given` (the ini keys are these names too).
-_OPTIONS = (
-    "dockerlab_file", "dockerlab_keep", "dockerlab_reuse", "dockerlab_molecule",
-    "dockerlab_ansible_verbosity", "dockerlab_cache", "dockerlab_artifacts",
-    "dockerlab_boot_timeout", "dockerlab_base", "dockerlab_idempotence", "dockerlab_image",
-    "dockerlab_registry", "dockerlab_registry_push", "dockerlab_registry_required",
-)  # fmt: skip
-_INI = (
-    "dockerlab_file", "dockerlab_keep", "dockerlab_cache", "dockerlab_cache_size",
-    "dockerlab_molecule", "dockerlab_artifacts", "dockerlab_boot_timeout", "dockerlab_base",
-    "dockerlab_image", "dockerlab_registry", "dockerlab_registry_push", "dockerlab_base_mirror",
-)  # fmt: skip
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -195,30 +184,44 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("dockerlab_image", help="image for every host that does not pin one")
     parser.addini("dockerlab_file", help=f"lab file (default: nearest {LAB_FILE_NAME})")
-    parser.addini("dockerlab_keep", default="never", help="keep the lab: always|on-failure|never")
-    parser.addini("dockerlab_cache", default="on", help="converge cache: on|off|refresh")
+    parser.addini(
+        "dockerlab_keep",
+        default=INI_DEFAULTS["dockerlab_keep"],
+        help="keep the lab: always|on-failure|never",
+    )
+    parser.addini(
+        "dockerlab_cache",
+        default=INI_DEFAULTS["dockerlab_cache"],
+        help="converge cache: on|off|refresh",
+    )
     parser.addini("dockerlab_molecule", help="a Molecule scenario folder to run as the lab")
     parser.addini("dockerlab_artifacts", help="folder for each lab's journals and Ansible runs")
     parser.addini(
         "dockerlab_cache_size",
-        default="10G",
+        default=INI_DEFAULTS["dockerlab_cache_size"],
         help="converge cache size cap (e.g. 10G, 500M); least recently used entries go first",
     )
     parser.addini(
         "dockerlab_idempotence", type="bool", default=False, help="check idempotence after converge"
     )
-    parser.addini("dockerlab_boot_timeout", default="120", help="seconds a host may take to boot")
     parser.addini(
-        "dockerlab_base", default="auto", help="base image source: auto|registry|bootstrap"
+        "dockerlab_boot_timeout",
+        default=INI_DEFAULTS["dockerlab_boot_timeout"],
+        help="seconds a host may take to boot",
+    )
+    parser.addini(
+        "dockerlab_base",
+        default=INI_DEFAULTS["dockerlab_base"],
+        help="base image source: auto|registry|bootstrap",
     )
 
 
 def resolve(config: pytest.Config) -> Settings:
     """The settings of this run; a bad value is a :class:`pytest.UsageError` at start-up."""
-    ini = {name: config.getini(name) for name in _INI}
+    ini = {name: config.getini(name) for name in INI_DEFAULTS if name != "dockerlab_idempotence"}
     ini["dockerlab_idempotence"] = _ini_flag(config, "dockerlab_idempotence")
     given = Given(
-        options={name: getattr(config.option, name) for name in _OPTIONS},
+        options={name: getattr(config.option, name) for name in OPTIONS},
         ini=ini,
         rootpath=config.rootpath,
         args=tuple(config.args),

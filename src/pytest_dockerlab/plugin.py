@@ -175,9 +175,12 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
     settings = state.settings
     if settings.registry:
-        mode = "push on" if settings.registry_push else "read only"
-        required = ", required" if settings.registry_required else ""
-        lines.append(f"dockerlab: registry {settings.registry} ({mode}{required})")
+        from .registry import describe
+
+        words = describe(
+            settings.registry, push=settings.registry_push, required=settings.registry_required
+        )
+        lines.append(f"dockerlab: registry {words}")
     if state.scenario is not None:
         lines += [f"dockerlab: molecule.yml not carried: {note}" for note in state.scenario.notes]
     return lines

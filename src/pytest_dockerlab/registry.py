@@ -27,6 +27,12 @@ from .spec.model import REPOSITORY
 _KEY = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
 
 
+def describe(repository: str, *, push: bool, required: bool) -> str:
+    """A registry as the run's header says it: ``ghcr.io/acme/lab (push on, required)``."""
+    mode = "push on" if push else "read only"
+    return f"{repository} ({mode}{', required' if required else ''})"
+
+
 def short_key(text: str) -> str:
     """``text`` with each converge cache key in it shortened as entries are named."""
     return _KEY.sub(r"\1", text)
@@ -57,8 +63,7 @@ class Registry:
         self._known: dict[str, str | None] = {}  # remote reference -> its digest, once asked
 
     def describe(self) -> str:
-        mode = "push on" if self.push else "read only"
-        return f"{self.repository} ({mode}{', required' if self.required else ''})"
+        return describe(self.repository, push=self.push, required=self.required)
 
     def remote(self, local: str) -> str:
         """The registry's name of the plugin's image ``local`` (``pytest-dockerlab/x:t``)."""
@@ -72,6 +77,11 @@ class Registry:
             try:
                 self._known[remote] = self.engine.registry_digest(remote)
             except EngineError as exc:
+                if self.push and "denied" in exc.cause.lower():
+                    # What some registries (Docker Hub, GHCR) answer for a repository nothing
+                    # was pushed to yet: the push that follows says whether we may.
+                    self._known[remote] = None
+                    return None
                 self._fail(
                     f"cannot look up {self._short(remote)}: {exc.cause}",
                     "building and converging without it this session",
@@ -87,7 +97,7 @@ class Registry:
         digest = digest or self.digest(remote)
         if digest is None:
             return False
-        source = f"{_name(remote)}@{digest}"
+        source = f"{_repository(remote)}@{digest}"
         started = time.monotonic()
         self.progress(f"pulling {self._short(remote)} from the registry")
         try:
@@ -109,11 +119,10 @@ class Registry:
             return None  # (a lookup that failed just now leaves the registry down)
         started = time.monotonic()
         try:
+            # The image keeps the registry's name beside ours, as after a pull: taking it off
+            # again would race another session of this engine pushing the same tag.
             self.engine.tag(local, remote)
-            try:
-                pushed = self.engine.push(remote)
-            finally:
-                self.engine.untag(remote)
+            pushed = self.engine.push(remote)
         except EngineError as exc:
             self._fail(
                 f"pushing {self._short(remote)} failed: {exc.cause}",
@@ -140,7 +149,9 @@ class Registry:
         self.progress(f"{line}; {instead}")
 
 
-def _name(reference: str) -> str:
+def _repository(reference: str) -> str:
     """``host:5000/a/b`` of ``host:5000/a/b:tag`` (a port is not a tag)."""
-    name, colon, tag = reference.rpartition(":")
-    return name if colon and "/" not in tag else reference
+    import docker.utils
+
+    repository, _ = docker.utils.parse_repository_tag(reference)
+    return str(repository)

@@ -26,12 +26,33 @@ BASE_SOURCES = ("auto", "registry", "bootstrap")
 NEWEST = "newest"
 SWITCHES = {"on": True, "true": True, "yes": True, "1": True,
             "off": False, "false": False, "no": False, "0": False}  # fmt: skip
-# A repository as docker names one, without a tag: [HOST[:PORT]/]PATH, the path in lower case.
+# A repository as docker names one, without a tag: [HOST[:PORT]/]PATH, the path in lower case
+# (the first part is a host when it has a dot or a port, or is localhost).
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REPOSITORY_NAME = re.compile(
-    rf"(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|localhost|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?"
-    rf"{_COMPONENT}(?:/{_COMPONENT})*"
+_HOST = (
+    r"(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*:[0-9]+|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+"
+    r"|localhost|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
 )
+REPOSITORY_NAME = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+# An image as docker names one: the repository and an optional tag.
+IMAGE_REFERENCE = re.compile(rf"{REPOSITORY_NAME.pattern}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?")
+
+
+# The options' dests (pytest's command line; None when not given) and the ini keys with their
+# defaults: what :class:`Given` holds.
+OPTIONS = (
+    "dockerlab_file", "dockerlab_keep", "dockerlab_reuse", "dockerlab_molecule",
+    "dockerlab_ansible_verbosity", "dockerlab_cache", "dockerlab_artifacts",
+    "dockerlab_boot_timeout", "dockerlab_base", "dockerlab_idempotence", "dockerlab_image",
+    "dockerlab_registry", "dockerlab_registry_push", "dockerlab_registry_required",
+)  # fmt: skip
+INI_DEFAULTS: dict[str, Any] = {
+    "dockerlab_file": "", "dockerlab_keep": "never", "dockerlab_cache": "on",
+    "dockerlab_cache_size": "10G", "dockerlab_molecule": "", "dockerlab_artifacts": "",
+    "dockerlab_boot_timeout": "120", "dockerlab_base": "auto", "dockerlab_image": "",
+    "dockerlab_registry": "", "dockerlab_registry_push": "", "dockerlab_base_mirror": "",
+    "dockerlab_idempotence": False,
+}  # fmt: skip
 
 
 class SettingsError(DockerlabError):
@@ -75,6 +96,18 @@ class Given:
     rootpath: Path
     args: tuple[str, ...] = ()  # the paths pytest was given
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def from_environment(environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
+    """The settings of a run without pytest (the ``dockerlab`` command): ``options`` as the
+    command line would give them (``registry="..."``), then the environment, then defaults."""
+    given = Given(
+        options={name: options.get(name.removeprefix("dockerlab_")) for name in OPTIONS},
+        ini=INI_DEFAULTS,
+        rootpath=Path.cwd(),
+        environ=dict(os.environ if environ is None else environ),
+    )
+    return resolve(given)
 
 
 def resolve(given: Given) -> Settings:
@@ -194,7 +227,10 @@ def resolve(given: Given) -> Settings:
         ("--dockerlab-registry-required", option["dockerlab_registry_required"]),
         ("DOCKERLAB_REGISTRY_REQUIRED", env.get("DOCKERLAB_REGISTRY_REQUIRED") or None),
         # A CI job whose registry fails would quietly build everything again: say it instead.
-        ("CI", "on" if env.get("CI") else "off"),
+        (
+            "CI",
+            "on" if SWITCHES.get(env.get("CI", "").strip().lower(), bool(env.get("CI"))) else "off",
+        ),
     )
     return Settings(
         lab_file=lab_file,

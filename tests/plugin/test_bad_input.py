@@ -557,8 +557,8 @@ CATALOGUE = [
         "`ansible: {playbook: ...}` (singular)",
         lab_error(
             2,
-            "ansible: unknown key 'playbook' (allowed: cache, check, cleanup, config, diff, "
-            "env, extra_vars, idempotence, playbooks, prepare, requirements, roles_path, "
+            "ansible: unknown key 'playbook' (allowed: cache, cache_env, check, cleanup, config, "
+            "diff, env, extra_vars, idempotence, playbooks, prepare, requirements, roles_path, "
             "skip_tags, tags, vault_password_file, verbosity)",
         ),
         files=lab(f"ansible:\n  playbook: site.yml\n{HOST}"),

@@ -130,17 +130,16 @@ def _workflow(name: str) -> tuple[dict[str, Any], list[str], list[list[str]]]:
 
 
 def test_the_ci_example_shares_through_a_registry_and_uploads_reports() -> None:
-    """Logged in to ghcr.io, DOCKERLAB_REGISTRY set, read only for forks' pull requests, the
-    image pulled or built and pushed, the reports uploaded, a weekly prune."""
+    """Logged in to ghcr.io, DOCKERLAB_REGISTRY set, read only for pull requests, the image
+    pulled or built and pushed, the reports uploaded."""
     workflow, commands, dockerlab = _workflow("github-actions.yml")
     lab = workflow["jobs"]["lab"]
     uses = [s.get("uses", "").split("@")[0] for s in lab["steps"]]
     assert {"docker/login-action", "actions/upload-artifact"} <= set(uses)
     assert any("DOCKERLAB_REGISTRY=ghcr.io/" in c for c in commands)
-    assert "fork" in lab["env"]["DOCKERLAB_REGISTRY_PUSH"]
+    assert "pull_request" in lab["env"]["DOCKERLAB_REGISTRY_PUSH"]
     assert lab["permissions"]["packages"] == "write"
     assert ["images", "build", "debian12"] in dockerlab
-    assert any(argv[:3] == ["images", "prune", "--registry"] for argv in dockerlab)
     pytest_step = next(c for c in commands if c.startswith("pytest"))
     assert "--junitxml=" in pytest_step and "--dockerlab-artifacts=" in pytest_step
 
@@ -204,3 +203,26 @@ def test_podman_lists_our_tags_with_a_registry_before_them() -> None:
     assert _short_tag("docker.io/pytest-dockerlab/debian12:abc") == "pytest-dockerlab/debian12:abc"
     assert _short_tag("localhost/pytest-dockerlab/debian12:abc") == "pytest-dockerlab/debian12:abc"
     assert _short_tag("pytest-dockerlab/debian12:abc") == "pytest-dockerlab/debian12:abc"
+
+
+@pytest.mark.parametrize(
+    ("ref", "ok"),
+    [
+        ("myorg/web:1", True),
+        ("localhost:5000/x:1", True),  # a registry's port is no tag
+        ("registry.example:5000/team/web:2026-12", True),
+        ("myregistry:5000/web", True),
+        ("MyOrg/web:1", False),
+        ("web:", False),
+        ("a" * 300 + ":1", False),  # docker takes 255 characters of name
+    ],
+)
+def test_bake_refuses_before_anything_boots_what_docker_would_refuse(ref: str, ok: bool) -> None:
+    from pytest_dockerlab.cli.lab import check_reference
+    from pytest_dockerlab.exceptions import DockerlabError
+
+    if ok:
+        check_reference(ref)
+    else:
+        with pytest.raises(DockerlabError, match="--tag"):
+            check_reference(ref)

@@ -4,13 +4,15 @@ failure said in one line (or fatal when the run requires the registry)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_dockerlab.cache import ConvergeCache, RunKey, Stats, run_key
+from pytest_dockerlab.cache import ConvergeCache, Stats
 from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.registry import Registry, RegistryError
-from pytest_dockerlab.settings import Given, SettingsError, resolve
+from pytest_dockerlab.runkey import RunKey, run_key
+from pytest_dockerlab.settings import Settings, SettingsError, from_environment
 from pytest_dockerlab.spec import load_lab_file
 
 from .fakes import FakeEngine
@@ -191,33 +193,24 @@ def test_two_sessions_pushing_one_key_leave_one_whole_entry(run: RunKey, tmp_pat
 # Settings
 
 
-def given(environ: dict[str, str], **options: object) -> Given:
-    names = ("file", "keep", "reuse", "molecule", "ansible_verbosity", "cache", "artifacts",
-             "boot_timeout", "base", "idempotence", "image", "registry", "registry_push",
-             "registry_required")  # fmt: skip
-    ini = {"dockerlab_file": "", "dockerlab_keep": "never", "dockerlab_cache": "on",
-           "dockerlab_cache_size": "10G", "dockerlab_molecule": "", "dockerlab_artifacts": "",
-           "dockerlab_boot_timeout": "120", "dockerlab_base": "auto", "dockerlab_image": "",
-           "dockerlab_registry": "", "dockerlab_registry_push": "", "dockerlab_base_mirror": "",
-           "dockerlab_idempotence": False}  # fmt: skip
-    values = {f"dockerlab_{name}": options.get(name) for name in names}
-    return Given(values, ini, Path.cwd(), environ=environ)
+def given(environ: dict[str, str], **options: Any) -> Settings:
+    return from_environment(environ, **options)
 
 
 def test_the_registry_settings_and_their_defaults() -> None:
-    settings = resolve(given({"DOCKERLAB_REGISTRY": "ghcr.io/acme/dockerlab/"}))
+    settings = given({"DOCKERLAB_REGISTRY": "ghcr.io/acme/dockerlab/"})
     assert (settings.registry, settings.registry_push, settings.registry_required) == (
         "ghcr.io/acme/dockerlab",
         True,
         False,
     )
-    ci = resolve(given({"CI": "true"}, registry="127.0.0.1:5000/lab", registry_push="off"))
+    ci = given({"CI": "true"}, registry="127.0.0.1:5000/lab", registry_push="off")
     assert (ci.registry, ci.registry_push, ci.registry_required) == (
         "127.0.0.1:5000/lab",
         False,
         True,
     )
-    relaxed = resolve(given({"CI": "true", "DOCKERLAB_REGISTRY_REQUIRED": "off"}))
+    relaxed = given({"CI": "true", "DOCKERLAB_REGISTRY_REQUIRED": "off"})
     assert not relaxed.registry_required
 
 
@@ -232,14 +225,66 @@ def test_the_registry_settings_and_their_defaults() -> None:
 )
 def test_a_registry_docker_would_refuse_is_refused_at_start(option: str, message: str) -> None:
     with pytest.raises(SettingsError, match=f"--dockerlab-registry '{option}' is {message}"):
-        resolve(given({}, registry=option))
+        given({}, registry=option)
 
 
 def test_the_base_mirror_is_where_registry_bases_come_from() -> None:
     recipe = catalogue()["rockylinux9"]
     engine, said = FakeEngine(), list[str]()
-    mirror = resolve(given({"DOCKERLAB_BASE_MIRROR": "mirror.example:5000/hub"})).base_mirror
+    mirror = given({"DOCKERLAB_BASE_MIRROR": "mirror.example:5000/hub"}).base_mirror
     ImageBuilder(engine, said.append, base_mirror=mirror).ensure(recipe)
     assert ("pull", f"mirror.example:5000/hub/{recipe.base}") in engine.calls
     assert engine.image_exists(recipe.base)  # found by its own name next time
     assert ("build", f"{recipe.tag} BASE={recipe.base}") in engine.calls
+
+
+def test_images_build_takes_the_registry_settings_a_session_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DOCKERLAB_REGISTRY unasked, CI's required, the base mirror; list and prune only when
+    asked with --registry."""
+    from pytest_dockerlab.cli import build_parser, parse_args
+    from pytest_dockerlab.cli.images import _settings
+
+    for name, value in {"CI": "true", "DOCKERLAB_REGISTRY": REPO,
+                        "DOCKERLAB_BASE_MIRROR": "mirror.example/hub"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    build = _settings(parse_args(build_parser(), ["images", "build", "debian12"]))
+    assert (build.registry, build.registry_required, build.base_mirror) == (
+        REPO,
+        True,
+        "mirror.example/hub",
+    )
+    assert _settings(parse_args(build_parser(), ["images", "list"])).registry is None
+    listed = _settings(parse_args(build_parser(), ["images", "list", "--registry"]))
+    assert listed.registry == REPO
+    pushing = ["images", "build", "--registry=127.0.0.1:5001/x", "--registry-push=off"]
+    other = _settings(parse_args(build_parser(), pushing))
+    assert (other.registry, other.registry_push) == ("127.0.0.1:5001/x", False)
+
+
+def test_a_refresh_replaces_the_registrys_entry(run: RunKey, tmp_path: Path) -> None:
+    engine, said = FakeEngine(), list[str]()
+    cache = cache_on(engine, tmp_path, said)
+    cache.store(run, {"web": "c-web", "db": "c-db"}, {}, tmp_path / "dockerlab.yml")
+    cache.publish(run)
+    first = engine.registry[f"{REPO}/cache:{run.key}"]
+    cache.publish(run)  # the registry has it: nothing
+    assert engine.registry[f"{REPO}/cache:{run.key}"] == first
+    cache.publish(run, replace=True)
+    assert engine.registry[f"{REPO}/cache:{run.key}"] != first
+
+
+def test_denied_for_a_repository_never_pushed_to_is_left_to_the_push() -> None:
+    """Docker Hub and GHCR answer "denied" for a repository nothing was pushed to yet: with
+    pushing allowed, the push says whether we may; read only, the line says it."""
+    engine, said = FakeEngine(images=["debian:12"]), list[str]()
+    engine.registry_error = "denied: requested access to the resource is denied"
+    ImageBuilder(engine, said.append, registry=registry(engine, said)).ensure(RECIPE)
+    assert ("push", REMOTE) in engine.calls
+    assert not [line for line in said if line.startswith("registry")]
+    reader, said = FakeEngine(images=["debian:12"]), list[str]()
+    reader.registry_error = engine.registry_error
+    shared = registry(reader, said, push=False)
+    ImageBuilder(reader, said.append, registry=shared).ensure(RECIPE)
+    assert any("cannot look up" in line and "denied" in line for line in said)

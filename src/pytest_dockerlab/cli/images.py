@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import labels as lbl
 from ..exceptions import DockerlabError
-from ..settings import BASE_SOURCES, SettingsError, first_set, repository, switch
+from ..settings import BASE_SOURCES, Settings, SettingsError, from_environment
+from ..spec.model import REPOSITORY
 from .common import age, command, complain, connected, say, usage_error
 
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..registry import Registry
+    from ..registry_api import Tag
     from .common import Commands
 
 
@@ -99,7 +101,8 @@ def _run(args: argparse.Namespace) -> int:
             f"unknown image{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
             f"known images: {', '.join(known)}",
         )
-    repository = _repository(args)
+    settings = _settings(args)
+    repository = settings.registry
     if args.action == "prune" and repository:
         return _prune_registry(repository, args.names, args.older_than, args.all)
     if args.action == "list" and repository:
@@ -117,38 +120,33 @@ def _run(args: argparse.Namespace) -> int:
         if repository and args.action == "build":
             from ..registry import Registry
 
-            push = switch(*first_set(
-                ("--registry-push", args.registry_push),
-                ("DOCKERLAB_REGISTRY_PUSH", os.environ.get("DOCKERLAB_REGISTRY_PUSH") or None),
-                ("the default", "on"),
-            ))  # fmt: skip
-            registry = Registry(engine, repository, say, push=push)
-        status = _images(engine, args.action, args.names, args.base, args.all, registry)
+            push, required = settings.registry_push, settings.registry_required
+            registry = Registry(engine, repository, say, push=push, required=required)
+        status = _images(
+            engine, args.action, args.names, args.base, args.all, registry, settings.base_mirror
+        )
         if args.action == "list" and not args.names:
             _list_cache(engine)
         return status
 
 
-def _repository(args: argparse.Namespace) -> str | None:
-    """The registry ``--registry`` names (bare: DOCKERLAB_REGISTRY's), or None. ``build``
-    uses DOCKERLAB_REGISTRY without being told, as a session does."""
-    if args.registry is None and args.action == "build" and os.environ.get("DOCKERLAB_REGISTRY"):
-        args.registry = ""
-    if args.registry is None:
-        return None
-    if args.action in ("save", "load"):
+def _settings(args: argparse.Namespace) -> Settings:
+    """The registry settings as a session would have them: ``--registry`` (bare: none of its
+    own), ``--registry-push``, then DOCKERLAB_REGISTRY, _PUSH, _REQUIRED (CI's default) and
+    DOCKERLAB_BASE_MIRROR. ``build`` uses DOCKERLAB_REGISTRY without being told."""
+    if args.action in ("save", "load") and args.registry is not None:
         usage_error(args, "--registry goes with `images build`, `list` and `prune`")
-    origin, value = (
-        ("--registry", args.registry)
-        if args.registry
-        else ("DOCKERLAB_REGISTRY", os.environ.get("DOCKERLAB_REGISTRY"))
-    )
-    if not value:
-        usage_error(args, "--registry names no repository, and DOCKERLAB_REGISTRY is not set")
     try:
-        return repository(origin, value, shared=True)
+        settings = from_environment(
+            registry=args.registry or None, registry_push=args.registry_push
+        )
     except SettingsError as exc:
-        usage_error(args, str(exc))
+        usage_error(args, str(exc).replace("--dockerlab-registry", "--registry"))
+    if args.registry is not None and not settings.registry:
+        usage_error(args, "--registry names no repository, and DOCKERLAB_REGISTRY is not set")
+    if args.registry is None and args.action != "build":
+        return replace(settings, registry=None)  # list and prune go there only when asked
+    return settings
 
 
 def _kind(name: str, tag: str) -> str:
@@ -193,8 +191,10 @@ def _list_registry(repository: str, names: Sequence[str]) -> None:
 
 
 def _prune_registry(repository: str, names: Sequence[str], older_than: float, all_: bool) -> int:
-    """Delete there what is ours and older than ``older_than``: cache entries, outdated
-    images (every image with ``all_``), bases no current image was built from lately."""
+    """Delete there what is ours and was made ``older_than`` ago or earlier: outdated images
+    and bases (current images too with ``all_``), and converge cache entries, each whole: its
+    marker first (no one sees part of an entry), then the host images it names by digest."""
+    from ..cache import MARKED_IMAGES
     from ..images import catalogue
     from ..registry import short_key
     from ..registry_api import RegistryAPI
@@ -202,23 +202,38 @@ def _prune_registry(repository: str, names: Sequence[str], older_than: float, al
     current = {r.name: r.digest[:12] for r in catalogue().values()}
     api = RegistryAPI(repository)
     now = time.time()
-    deleted = 0
-    for tag in api.walk(_ours(names)):
-        if now - tag.created < older_than or tag.created == 0:
-            continue
-        if current.get(tag.name) == tag.tag and not all_:
-            continue  # a current image stays unless --all
-        api.delete(tag)
-        deleted += 1
-        what = f"{_kind(tag.name, tag.tag)}, {tag.size / 1e6:.0f}MB"
-        say(f"deleted {tag.name}:{short_key(tag.tag)} ({what})")
-    if deleted:
+    tags = list(api.walk(_ours(names)))
+
+    def old(tag: Tag) -> bool:
+        return tag.created > 0 and now - tag.created >= older_than
+
+    doomed: list[tuple[str, str, str]] = []  # (name, digest, what to say)
+    kept: set[str] = set()  # host images a marker that stays still names
+    for marker in (t for t in tags if _kind(t.name, t.tag) == "cache marker"):
+        named = [p.partition("=")[2] for p in marker.labels.get(MARKED_IMAGES, "").split(",")]
+        if old(marker):
+            doomed.append((marker.name, marker.digest, f"cache:{short_key(marker.tag)}"))
+            doomed += [(marker.name, digest, "") for digest in named if digest]
+        else:
+            kept.update(named)
+    for tag in tags:
+        kind = _kind(tag.name, tag.tag)
+        if kind == "cache host":
+            if old(tag) and tag.digest not in kept:  # of an entry that goes, or of none
+                doomed.append((tag.name, tag.digest, f"cache:{short_key(tag.tag)}"))
+        elif kind != "cache marker" and old(tag) and (all_ or current.get(tag.name) != tag.tag):
+            doomed.append((tag.name, tag.digest, f"{tag.name}:{tag.tag} ({kind})"))
+    for name, digest, what in dict.fromkeys(doomed):
+        api.delete(name, digest)
+        if what:
+            say(f"deleted {what}")
+    if doomed:
         say(
-            f"deleted {deleted} tags from {repository}; the registry frees their space at its "
-            "next garbage collection"
+            f"deleted {len([d for d in doomed if d[2]])} tags from {repository}; the registry "
+            "frees their space at its next garbage collection"
         )
     else:
-        say(f"nothing of ours in {repository} is older than that")
+        say(f"nothing of ours in {repository} was made that long ago")
     return 0
 
 
@@ -307,6 +322,7 @@ def _images(
     base: str,
     prune_all: bool = False,
     registry: Registry | None = None,
+    base_mirror: str | None = None,
 ) -> int:
     from ..cache import ENTRY as CACHE_ENTRY
     from ..images import ImageBuilder, catalogue
@@ -316,7 +332,7 @@ def _images(
     if action == "build":
         # Its build locks carry this process as their owner: a sweep removes them if it dies.
         owner = lbl.SessionIdentity.create().labels()
-        builder = ImageBuilder(engine, say, base, owner, registry=registry)
+        builder = ImageBuilder(engine, say, base, owner, registry=registry, base_mirror=base_mirror)
         failed = 0
         for recipe in chosen:
             try:
@@ -333,9 +349,11 @@ def _images(
         say(f"{'NAME':<18} {'TAG':<50} {'SIZE':>7} {'AGE':>5}  {'IN USE':<13} RECIPE")
     for image in sorted(engine.images(lbl.IMAGE), key=lambda i: i.labels.get(lbl.IMAGE, "")):
         name = image.labels.get(lbl.IMAGE, "?")
+        if not image.named_in(f"{REPOSITORY}/"):
+            continue  # a user's, built from ours or committed from a host: never ours to touch
         if (names and name not in wanted) or image.labels.get(CACHE_ENTRY) == "true":
             continue  # a converge cache entry is listed and pruned with the cache
-        tag = image.tags[0] if image.tags else image.id[7:19]
+        tag = next(t for t in image.tags if t.startswith(f"{REPOSITORY}/"))
         outdated = not any(t in current for t in image.tags) and not name.startswith("rootfs-")
         if action == "list":
             users = f"{image.containers} containers" if image.containers else "no"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .. import labels as lbl
 from ..exceptions import DockerlabError, UnknownHostError
-from ..settings import LAB_FILE_NAME, Settings
+from ..settings import IMAGE_REFERENCE, LAB_FILE_NAME, Settings
 from ..signals import handling, raise_interrupt
 from ..spec import ContainerSpec, LabSpec, Recipe
 from .common import command, connected, say
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 
 BAKED = f"{lbl.NAMESPACE}.baked-from"  # the lab file and host a baked image comes from
+# The longest repository name docker takes (the tag may add 128 more).
+_MAX_NAME = 255
 
 
 def register(commands: Commands) -> None:
@@ -220,20 +222,18 @@ def _wait_for_init(engine: Engine, container: str, image: str, timeout: float = 
     raise DockerlabError(f"{container} did not finish booting in {timeout:.0f}s")
 
 
-# An image reference as docker takes it: [host[:port]/]path[:tag], the path in lower case.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REFERENCE = re.compile(
-    rf"(?:(?:[a-zA-Z0-9-]+\.[a-zA-Z0-9.-]+|localhost)(?::[0-9]+)?/)?"
-    rf"{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
-)
-
-
 def check_reference(ref: str) -> None:
     """Refuse a tag docker would refuse, before anything boots or converges."""
-    if not _REFERENCE.fullmatch(ref):
+    if not IMAGE_REFERENCE.fullmatch(ref):
         raise DockerlabError(
             f"--tag {ref!r} is not an image name docker takes: NAME[:TAG] with NAME in lower "
             "case (letters, digits, . _ -, / between parts), e.g. myorg/web:1"
+        )
+    name = ref.rpartition(":")[0] if re.search(r":[^/]*$", ref) else ref
+    if len(name) > _MAX_NAME:
+        raise DockerlabError(
+            f"--tag: the name {name[:40]!r}... is {len(name)} characters long; docker takes "
+            f"{_MAX_NAME} at most"
         )
 
 
