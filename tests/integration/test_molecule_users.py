@@ -62,6 +62,19 @@ def test_a_real_roles_molecule_scenario_runs_as_it_is(
     assert not [p for p in role.rglob("*") if p.is_symlink()]
     assert labelled_by(docker_client, result) == []
 
+    # Imported: the command it prints runs the stages as tests (verify.yml included).
+    imported = subprocess.run(
+        [sys.executable, "-m", "pytest_dockerlab", "import-molecule", str(scenario)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    command = imported.stdout.splitlines()[-1]
+    assert command == f"run it with: pytest {scenario / 'test_molecule_stages.py'}"
+    stages = run(pytester, command.split()[-1], "-v", "--dockerlab-cache=off")
+    stages.assert_outcomes(passed=2)
+    stages.stdout.fnmatch_lines(["*::test_converge PASSED*", "*::test_verify PASSED*"])
+    for written in ("dockerlab.yml", "test_molecule_stages.py"):
+        (scenario / written).unlink()
+
     # The testinfra verifier, and the scenario named by a lab file: tests/ runs once per
     # platform, with the platform's name in its id (a cache hit: the lab did not change).
     with (scenario / "molecule.yml").open("a") as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,20 +44,46 @@ def register(commands: Commands) -> None:
 def _import_molecule(args: argparse.Namespace) -> int:
     from ..images import catalogue
     from ..spec import parse_lab
-    from ..spec.molecule import convert, write_lab_file
+    from ..spec.molecule import STAGE_TESTS, convert, write_lab_file, write_stage_tests
 
+    target = Path(args.output) if args.output else Path(args.scenario) / "dockerlab.yml"
+    tests = target.parent / STAGE_TESTS
+    problem = _unwritable(target) or _unwritable(tests)
+    if problem:
+        complain(problem)
+        return 1
+    existing = [str(p) for p in (target, tests) if p.exists()]
+    if existing and not args.force:
+        complain(f"{' and '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
+                 "--force overwrites")  # fmt: skip
+        return 1
     converted = convert(Path(args.scenario), catalogue())
     parse_lab(converted.lab, converted.path)  # what pytest would refuse, refused now
-    target = Path(args.output) if args.output else converted.folder / "dockerlab.yml"
-    if target.exists() and not args.force:
-        complain(f"{target} exists; --force overwrites it")
+    try:
+        write_lab_file(converted, target.resolve())
+        stages = write_stage_tests(converted, tests.resolve())
+    except OSError as exc:
+        complain(f"cannot write {exc.filename or target}: {exc.strerror or exc}")
         return 1
-    write_lab_file(converted, target.resolve())
     say(f"wrote {target} ({len(converted.lab['hosts'])} hosts from {converted.path})")
+    say(f"wrote {tests} (the scenario's {', '.join(stages)} as tests)")
     for note in converted.notes:
         say(f"not carried: {note}")
-    say(f"run it with: pytest {target.parent}")
+    say(f"run it with: pytest {tests}")
     return 0
+
+
+def _unwritable(path: Path) -> str:
+    """Why ``path`` cannot be written as a file ("" when it can)."""
+    folder = path.parent
+    if path.is_dir():
+        return f"{path} is a folder: --output names the lab file to write"
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        return f"cannot write {path}: {folder} {what}"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"cannot write {path}: permission denied"
+    return ""
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -337,8 +337,6 @@ def _ansible(
             ansible[stage] = [str(found[stage])]
     scenario.verify = found.get("verify")
     scenario.side_effect = found.get("side_effect")
-    if scenario.side_effect:
-        notes.append("side_effect.yml runs when a test calls lab.converge('side_effect.yml')")
     env = _mapping(folder, "provisioner.env", provisioner.get("env"))
     if env:
         ansible["env"] = {str(k): str(v) for k, v in env.items()}
@@ -381,7 +379,8 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
         lab["ansible"]["env"] = env
     else:
         lab["ansible"].pop("env", None)
-    header = [f"# Converted from {scenario.path} by `dockerlab import-molecule`."]
+    source = os.path.relpath(scenario.path, target.parent)
+    header = [f"# Converted from {source} by `dockerlab import-molecule`."]
     if scenario.testinfra:
         header.append(
             "# tests/ uses testinfra's host fixture: under this file it would be this machine;"
@@ -389,9 +388,49 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
         )
     if scenario.verify:
         verify = os.path.relpath(scenario.verify, target.parent)
-        header.append(f"# verify: call lab.converge({verify!r}) in a test.")
+        header.append(f"# verify: {verify} runs as test_verify in {STAGE_TESTS}.")
     header += [f"# not carried: {note}" for note in scenario.notes]
     target.write_text("\n".join(header) + "\n" + yaml.safe_dump(lab, sort_keys=False))
+
+
+# Beside the lab file: the scenario's stages as tests, so ``pytest FOLDER`` runs them.
+STAGE_TESTS = "test_molecule_stages.py"
+
+
+def write_stage_tests(scenario: Scenario, target: Path) -> list[str]:
+    """The scenario's stages as tests at ``target``, beside its lab file: without them a
+    folder with no tests of its own would run nothing. Returns the stages written."""
+    stages = ["converge", "idempotence"]
+    converge = Path(scenario.lab["ansible"]["playbooks"][0]).name
+    body = [
+        f'"""The stages of {os.path.relpath(scenario.path, target.parent)} as tests (written by',
+        "`dockerlab import-molecule`).",
+        "",
+        "The lab converges every host and runs the idempotence pass when a test first needs",
+        "them: a failed task or a changed one errors these tests, naming the host and the task.",
+        '"""',
+        "",
+        "",
+        "def test_converge(lab):",
+        f'    """{converge} ran on every host, and a second run changed nothing."""',
+        "    assert lab.hosts",
+    ]
+    for stage in ("side_effect", "verify"):  # Molecule's order
+        playbook = getattr(scenario, stage)
+        if playbook is None:
+            continue
+        stages.append(stage)
+        relative = os.path.relpath(playbook, target.parent)
+        body += [
+            "",
+            "",
+            f"def test_{stage}(lab):",
+            f'    """{playbook.name} on every host, as Molecule\'s {stage} stage."""',
+            f"    result = lab.converge({relative!r})",
+            "    assert result.ok, result.describe_failure()",
+        ]
+    target.write_text("\n".join(body) + "\n")
+    return stages
 
 
 def _relative(lab: dict[str, Any], base: Path) -> dict[str, Any]:
