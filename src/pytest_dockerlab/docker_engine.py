@@ -44,6 +44,7 @@ from .engine import (
 from .exceptions import (
     ContainerGoneError,
     EngineError,
+    EngineLostError,
     EngineUnavailableError,
     HostStartError,
     ImageBuildError,
@@ -55,8 +56,12 @@ from .spec import ContainerSpec
 
 log = logging.getLogger(__name__)
 
-# Generous: a cold image build on a slow mirror streams for minutes.
-_API_TIMEOUT = 600
+# How long the engine may stay silent (seconds): the first contact (its version, a ping);
+# a list, an inspect or a create; and a read of what takes long (a build step, an export, an
+# exec), where the bound is on silence, not on the whole (a build streams for minutes).
+PROBE_TIMEOUT = 10
+CALL_TIMEOUT = 30
+STALL_TIMEOUT = 600
 # Output shown with a container that is gone: enough for init's last words.
 _GONE_LOG_LINES = 20
 # An exec's exit code when SIGKILL ended it, and how long its container may take to be
@@ -87,10 +92,23 @@ def _build_context(context: Path, dockerfile: Path) -> dict[str, Any]:
     return {"fileobj": archive, "custom_context": True, "dockerfile": name}
 
 
-class _Images:
-    """The image half of the engine: what the catalogue builds, lists and removes."""
+class _Client:
+    """What every part of the engine reaches it through: the client for quick calls, and
+    clients that wait longer (made by :class:`DockerEngine`)."""
 
     _client: docker.DockerClient
+
+    def _timed(self, seconds: int) -> Any:
+        raise NotImplementedError  # DockerEngine's
+
+    @property
+    def _slow(self) -> Any:
+        """The low-level client for what takes long: it gives up on a silence, not a length."""
+        return self._timed(STALL_TIMEOUT)
+
+
+class _Images(_Client):
+    """The image half of the engine: what the catalogue builds, lists and removes."""
 
     def facts(self) -> EngineFacts:
         raise NotImplementedError  # DockerEngine's
@@ -107,9 +125,6 @@ class _Images:
         except ImageNotFoundError:
             return False
         return True
-
-    def _timed(self, seconds: int) -> Any:
-        raise NotImplementedError  # DockerEngine's
 
     def pull(self, ref: str) -> None:
         # A pull reports a failure mid-way (a layer that did not arrive) in its stream.
@@ -185,7 +200,7 @@ class _Images:
         archive = contextlib.closing(source.get("fileobj") or io.BytesIO())
         try:
             with _translate("build", tag), archive:
-                stream = self._client.api.build(
+                stream = self._slow.build(
                     **source,
                     tag=tag,
                     buildargs=dict(buildargs),
@@ -213,9 +228,7 @@ class _Images:
         with _translate("import", tag):
             # The tag inside the repository: Podman's compat import (4.3) ignores a
             # separate tag and names the image :latest; Docker takes either.
-            self._client.api.import_image(
-                src=tarball, repository=tag, changes=changes, stream_src=True
-            )
+            self._slow.import_image(src=tarball, repository=tag, changes=changes, stream_src=True)
 
     def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
         changes = [f'LABEL "{key}"="{value}"' for key, value in labels.items()]
@@ -247,16 +260,16 @@ class _Images:
 
     def remove_image(self, image_id: str) -> None:
         with _translate("remove image", image_id.removeprefix("sha256:")[:12], image=True):
-            self._client.api.remove_image(image_id, force=True)
+            self._slow.remove_image(image_id, force=True)
 
     def save_image(self, ref: str, out: IO[bytes]) -> None:
         with _translate("save image", ref, image=True):
-            for chunk in self._client.api.get_image(ref):
+            for chunk in self._slow.get_image(ref):
                 out.write(chunk)
 
     def load_images(self, archive: IO[bytes]) -> None:
         with _translate("load images from", getattr(archive, "name", "an archive")):
-            for message in self._client.api.load_image(archive):
+            for message in self._slow.load_image(archive):
                 if "error" in message:
                     raise EngineError("load images from", str(archive.name), message["error"])
 
@@ -267,7 +280,7 @@ class _Images:
     def flatten(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
         # Export and import, not commit: a committed image keeps the container's labels,
         # and a container a user runs from it would look like one of a session of ours.
-        api = self._client.api
+        api = self._slow
         with _translate("inspect", container):
             config = api.inspect_container(container)["Config"]
         changes = [f"LABEL {json.dumps(key)}={json.dumps(value)}" for key, value in labels.items()]
@@ -317,7 +330,7 @@ class _Images:
             # Podman's compat commit (4.3) ignores the config: LABEL changes there, which it
             # splits at the first "=" and unquotes without unescaping (so no json.dumps).
             podman = self._podman
-            made = self._client.api.commit(
+            made = self._slow.commit(
                 container,
                 repository=repository,
                 tag=tag or None,
@@ -328,10 +341,8 @@ class _Images:
         return str(made["Id"])
 
 
-class _Labelled:
+class _Labelled(_Client):
     """Finding and removing what carries the plugin's labels, for teardown and sweeps."""
-
-    _client: docker.DockerClient
 
     def find(self, labels: Mapping[str, str]) -> Leftovers:
         wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
@@ -349,7 +360,7 @@ class _Labelled:
             )
 
     def remove(self, leftovers: Leftovers) -> None:
-        api = self._client.api
+        api = self._slow  # a container's layer of gigabytes takes a while to delete
         errors: list[str] = []
 
         def attempt(kind: str, name: str, call: Any, *args: Any, **kwargs: Any) -> None:
@@ -419,10 +430,8 @@ class _Labelled:
         return found
 
 
-class _Locks:
+class _Locks(_Client):
     """Build locks as marker containers: the engine gives a name to one container only."""
-
-    _client: docker.DockerClient
 
     def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
         raise NotImplementedError  # _Images'
@@ -471,10 +480,8 @@ class _Locks:
             raise _engine_error("remove build lock", marker[:12], exc) from exc
 
 
-class _NetworkFaults:
+class _NetworkFaults(_Client):
     """Moving containers between networks, and running network tools beside them."""
-
-    _client: docker.DockerClient
 
     def _on_container(
         self, operation: str, container: str, *, needs_running: bool = True
@@ -547,33 +554,29 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         if host.startswith("unix://") and not os.path.exists(host[7:]):
             tried = ", ".join(self._address.tried) or host[7:]
             raise EngineUnavailableError(where, f"no engine socket at {tried}")
+        kwargs = self._address.client_kwargs()
         try:
-            client = docker.DockerClient(timeout=_API_TIMEOUT, **self._address.client_kwargs())
+            # The SDK would ask for the version with the client's own bound: ask first, briefly.
+            probe = docker.APIClient(timeout=PROBE_TIMEOUT, **kwargs)
+            probe.ping()
         except _SDK_ERRORS as exc:
-            cause = _short(exc)
-            if "paramiko" in cause:  # the SDK's ssh:// adapter imports it, even for the ssh CLI
-                raise EngineUnavailableError(
-                    where, "ssh:// needs paramiko", "pip install 'pytest-dockerlab[ssh]'."
-                ) from exc
-            raise EngineUnavailableError(where, cause) from exc
+            raise _unreachable(where, exc) from None
         except ValueError as exc:  # the SDK parses the address with urllib and int()
             raise EngineUnavailableError(
                 where, f"not a valid engine address: {exc}", "Correct it."
-            ) from exc
-        try:
-            client.ping()
-        except _SDK_ERRORS as exc:
-            client.close()
-            raise EngineUnavailableError(where, _short(exc)) from exc
-        self._client = client
+            ) from None
+        self._timed_clients[PROBE_TIMEOUT] = probe
+        self._client = docker.DockerClient(
+            timeout=CALL_TIMEOUT, version=probe.api_version, **kwargs
+        )
 
     @property
     def address(self) -> str:
         return self._address.describe()
 
     def _timed(self, seconds: int) -> Any:
-        """A low-level client of this engine whose reads give up after ``seconds`` (one per
-        bound, made when first asked): the main one waits as long as a build may."""
+        """A low-level client of this engine whose reads give up after ``seconds`` of silence
+        (one per bound, made when first asked); the main client's bound is CALL_TIMEOUT."""
         if self._injected:
             return self._client.api
         if seconds not in self._timed_clients:
@@ -671,7 +674,7 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         return str(container.id)
 
     def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
-        api = self._client.api
+        api = self._slow
         with self._on_container("exec", container):
             exec_id = api.exec_create(container, list(argv), stdout=True, stderr=True)["Id"]
             output: bytes = api.exec_start(exec_id)
@@ -777,6 +780,58 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         for client in self._timed_clients.values():
             client.close()
         self._client.close()
+
+
+# The SDK's words for an HTTP error status: "404 Client Error for http://h:1/version: ...".
+_HTTP_ERROR = re.compile(
+    r"(\d{3}) (?:Client|Server) Error (?:for|.*? for url:) \w+://[^/\s]+(/\S*?):?(?:\s|$)"
+)
+
+
+def _unreachable(where: str, exc: BaseException) -> EngineUnavailableError:
+    """Why the first contact with the engine at ``where`` failed, and what to do: install
+    one when nothing is there, correct the address when something else answers."""
+    cause = _short(exc)
+    if "paramiko" in cause:  # the SDK's ssh:// adapter imports it, even for the ssh CLI
+        return EngineUnavailableError(
+            where, "ssh:// needs paramiko", "pip install 'pytest-dockerlab[ssh]'."
+        )
+    if "SSH-" in str(exc):
+        return EngineUnavailableError(
+            where,
+            "an SSH server answered, not an engine",
+            "For an engine over SSH, write ssh://USER@HOST (the engine's own socket is "
+            "reached through it).",
+        )
+    http = _HTTP_ERROR.search(str(exc))
+    if http or isinstance(exc, docker.errors.APIError) or "BadStatusLine" in str(exc):
+        said = f"HTTP {http[1]} to {http[2]}" if http else cause
+        return EngineUnavailableError(
+            where,
+            f"what answered is not a Docker engine API: {said}",
+            "Correct the address: a Docker or Podman socket, tcp:// to a daemon's API "
+            "port, or ssh://USER@HOST.",
+        )
+    if _timed_out(exc):
+        return EngineUnavailableError(
+            where,
+            f"it accepted the connection but did not answer in {PROBE_TIMEOUT} s",
+            "A hung engine: restart it ('sudo systemctl restart docker'), or correct the "
+            "address if this is not one.",
+        )
+    return EngineUnavailableError(where, cause)
+
+
+def _timed_out(exc: BaseException, depth: int = 0) -> bool:
+    """``exc`` (or one it wraps) is a read that gave up waiting."""
+    if isinstance(exc, (TimeoutError, urllib3.exceptions.ReadTimeoutError)):
+        return True
+    if type(exc).__name__ in ("ReadTimeout", "ReadTimeoutError", "timeout"):
+        return True
+    inner = [*exc.args, getattr(exc, "reason", None), exc.__cause__, exc.__context__]
+    return depth < 6 and any(
+        isinstance(e, BaseException) and e is not exc and _timed_out(e, depth + 1) for e in inner
+    )
 
 
 def _owned(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -934,6 +989,9 @@ def _engine_error(
     cause = _short(exc)
     if isinstance(exc, docker.errors.ImageNotFound) or (image and status == 404):
         return ImageNotFoundError(operation, target, cause, status)
+    if not isinstance(exc, docker.errors.DockerException):
+        # requests', urllib3's and the socket's own: no answer came (refused, reset, silent).
+        return EngineLostError(operation, target, cause)
     return EngineError(operation, target, cause, status)
 
 
@@ -951,6 +1009,9 @@ def _short(exc: BaseException) -> str:
     if isinstance(exc, docker.errors.APIError) and exc.response is not None:
         # Without the engine's words, the status beats a URL.
         return f"{exc.response.status_code} {exc.response.reason or ''}".strip()
+    if _timed_out(exc):
+        bound = re.search(r"timeout=(\d+)", str(exc))
+        return f"nothing for {bound[1]} s" if bound else "timed out"
     reason = _socket_reason(exc)
     if reason:
         return reason

@@ -103,6 +103,33 @@ class EngineError(DockerlabError):
         return f"engine: {what} failed: {self.cause}"
 
 
+class EngineLostError(EngineError):
+    """The engine stopped answering in the middle of an operation: its socket refuses or is
+    gone, or it said nothing for longer than the call may wait."""
+
+    def _describe(self) -> str:
+        what = f"{self.operation} {self.target}" if self.target else self.operation
+        return f"engine: no answer to {what}: {self.cause}"
+
+
+class LabLostError(DockerlabError):
+    """A lab whose engine stopped answering: its hosts are gone with it, and what the
+    session made may remain there once it answers again."""
+
+    def __init__(self, engine: str, session_id: str, hosts: Sequence[str], lost: EngineError):
+        self.engine = engine
+        self.session_id = session_id
+        self.hosts = tuple(hosts)
+        self.lost = lost
+        what = f"{lost.operation} {lost.target}" if lost.target else lost.operation
+        super().__init__(
+            f"lab lost: the engine at {engine} stopped answering ({lost.cause}, on {what}); "
+            f"hosts {', '.join(self.hosts)} went with it. What session {session_id} made may "
+            f"remain there: once the engine answers, 'dockerlab clean --session {session_id}' "
+            "removes it."
+        )
+
+
 class ContainerGoneError(EngineError):
     """A container exited or was removed while we needed it running.
 

@@ -12,14 +12,14 @@ import contextlib
 import copy
 import signal
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import options
-from .exceptions import ConvergeError, DockerlabError
+from .exceptions import ConvergeError, DockerlabError, EngineLostError, LabLostError
 from .images import cannot_run, catalogue
 from .loading import load_lab
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
@@ -66,6 +66,7 @@ class _State:
 STATE_KEY = pytest.StashKey[_State]()
 HOSTS_KEY = pytest.StashKey[tuple[str, ...]]()
 VIEW_KEY = pytest.StashKey["LabView"]()
+LOST_KEY = pytest.StashKey[str]()  # a lab lost with its engine during the test: what to do
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -292,7 +293,37 @@ def _reuse(state: _State, config: pytest.Config) -> None:
             f"kept lab {lab.session_id} comes from {lab.lab_file}, not {state.spec.path}"
         )
     state.identity = replace(state.identity, session_id=lab.session_id, worker=lab.worker)
+    _check_networks(state.engine, state.spec, state.identity, lab.hosts)
     _progress(config)(f"reusing kept lab {lab.session_id} ({', '.join(lab.hosts) or 'no hosts'})")
+
+
+def _check_networks(
+    engine: Engine, spec: LabSpec, identity: SessionIdentity, hosts: Sequence[str]
+) -> None:
+    """A kept lab whose network was removed by hand cannot start its hosts again (each is
+    still attached to the network that is gone): say so before anything starts."""
+    from . import labels as lbl
+    from .spec import DEFAULT_NETWORK
+
+    session_id = identity.session_id
+    there = {
+        found.labels.get(lbl.NETWORK)
+        for found in engine.labelled({lbl.SESSION: session_id})
+        if found.kind == "network"
+    }
+    needed = {n.name for h in hosts if h in spec.hosts for n in spec.hosts[h].container.networks}
+    missing = [
+        identity.network_name("" if name == DEFAULT_NETWORK else name)
+        for name in sorted(needed - there)
+    ]
+    if missing:
+        were = "was" if len(missing) == 1 else "were"
+        raise DockerlabError(
+            f"kept lab {session_id} cannot be reused: its network {', '.join(missing)} {were} "
+            f"removed, and its hosts cannot start without it. 'dockerlab down --session "
+            f"{session_id}' removes the rest of it; a run without --dockerlab-reuse makes a new "
+            "lab."
+        )
 
 
 def _check_explicit_image(state: _State, image: str, config: pytest.Config) -> None:
@@ -354,12 +385,15 @@ def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, Any]:
+    _ours_only(item, call)
     report = yield
     if report.failed and HOSTS_KEY in item.stash:
         item.config.stash[STATE_KEY].lab_failures += 1
     if not report.failed:
         return report
     sections = []
+    if LOST_KEY in item.stash:
+        sections.append(("dockerlab: lab lost", item.stash[LOST_KEY]))
     output = item.stash.get(ANSIBLE_OUTPUT_KEY, None)
     if output:
         sections.append(("dockerlab: ansible output", output))
@@ -378,6 +412,25 @@ def pytest_runtest_makereport(
         else:
             report.sections.append((name, content))
     return report
+
+
+def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """Before pytest writes the report: an error of ours is its message and our frames, not
+    the SDK's, requests' and urllib3's under it (``--full-trace`` shows those). An engine
+    that stopped answering during a test loses the lab for the tests after it."""
+    error = call.excinfo.value if call.excinfo is not None else None
+    if not isinstance(error, DockerlabError):
+        return
+    if isinstance(error, EngineLostError):
+        current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
+        if current is not None:
+            lost = current.lose(error)
+            item.stash[LOST_KEY] = str(lost)
+            # The tests after this one point to its report.
+            item.config.stash[STATE_KEY].shown_output.setdefault(id(lost), item.nodeid)
+    if not item.config.option.fulltrace:
+        error.__cause__ = None
+        error.__suppress_context__ = True
 
 
 def _progress(config: pytest.Config) -> Progress:
@@ -496,6 +549,13 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
                 if first == request.node.nodeid
                 else f"(the whole output of this run is in the report of {first})"
             )
+        if isinstance(failures[0], LabLostError):
+            # The whole story once per lost lab; the tests after it point to it.
+            state = request.config.stash[STATE_KEY]
+            first = state.shown_output.setdefault(id(failures[0]), request.node.nodeid)
+            if first != request.node.nodeid:
+                lost = failures[0]
+                raise DockerlabError(f"lab lost with the engine at {lost.engine}: see {first}")
         # One error object for many tests: without a fresh traceback, each raise would add
         # this test's frames to the ones before.
         raise failures[0].with_traceback(None)

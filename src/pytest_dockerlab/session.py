@@ -23,8 +23,10 @@ from .evidence import diagnostics
 from .exceptions import (
     ConvergeError,
     DockerlabError,
+    EngineLostError,
     HostNotSelectedError,
     IdempotenceError,
+    LabLostError,
     UnknownHostError,
 )
 from .faults import NetworkFaults, host_names
@@ -97,15 +99,20 @@ class LabSession:
         self.unavailable: dict[str, str] = {}
         # Hosts whose session converge failed, with the error their tests raise.
         self.setup_failures: dict[str, DockerlabError] = {}
+        # Set when the engine stopped answering: every host's tests get it, none waits again.
+        self.lost: LabLostError | None = None
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> LabSession:
         with self._stack as stack:
-            stack.enter_context(self.lab)
+            stack.push(self._remove)
             stack.callback(self.converger.close)
             stack.push(self._cleanup)
             stack.push(self._write_artifacts)  # first at the end: before cleanup and removal
-            self._start(self.needed)
+            try:
+                self._start(self.needed)
+            except EngineLostError as exc:
+                self.lose(exc)  # each test says so; the exit says what may remain
             self._stack = stack.pop_all()
         return self
 
@@ -128,10 +135,44 @@ class LabSession:
             return
         try:
             self._start(missing)
+        except EngineLostError as exc:
+            self.lose(exc)
         except DockerlabError as exc:
             # The hosts that did boot were never converged: none of them is usable either.
             for name in missing:
                 self.setup_failures.setdefault(name, exc)
+
+    def lose(self, error: EngineLostError) -> LabLostError:
+        """The engine stopped answering: the lab is gone with it, for every test after."""
+        if self.lost is None:
+            lab = self.lab
+            hosts = [n for n in lab.spec.host_names if n in lab.running] or self.needed
+            self.lost = LabLostError(
+                lab.engine.address, lab.identity.session_id, hosts or lab.spec.host_names, error
+            )
+        self.setup_failures.update(dict.fromkeys(self.lab.spec.host_names, self.lost))
+        return self.lost
+
+    def _remove(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """The lab goes (or stays, kept); with an engine that no longer answers, one line
+        says what may remain and how to remove it, instead of a wait and a traceback."""
+        if self.lost is None:
+            try:
+                self.lab.__exit__(exc_type, exc, tb)
+                return
+            except EngineLostError as error:
+                self.lose(error)
+        assert self.lost is not None
+        self.lab.running.clear()
+        self.progress(
+            f"could not remove the lab: the engine at {self.lost.engine} does not answer. Once "
+            f"it does: dockerlab clean --session {self.lost.session_id}"
+        )
 
     def _start(self, names: Sequence[str]) -> None:
         spec, recipes = self.lab.spec, self.lab.recipes
@@ -148,12 +189,12 @@ class LabSession:
         cacheable = run is not None and self._cacheable(run)
         if run is not None and self._skip_converge(run, tags, cacheable):
             return
-        self.setup_failures.update(self.lab.start(bootable, tags))
+        self.setup_failures.update(_unless_lost(self.lab.start(bootable, tags)))
         booted = [n for n in bootable if n in self.lab.running]
         failures = self._prepare(booted) or self.converger.converge_session(
             booted, self._idempotence
         )
-        self.setup_failures.update(failures)
+        self.setup_failures.update(_unless_lost(failures))
         if run is None or failures or booted != bootable:
             return
         self.converger.record_converged(run.hosts, run.key)
@@ -186,7 +227,13 @@ class LabSession:
         Not after Ctrl-C: the user asked the session to stop."""
         if self.lab.keep or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
             return  # a kept lab stays as it was for a look; Ctrl-C asked for no more runs
-        hosts = [name for name in self.lab.running if self.lab.down(name) is None]
+        if self.lost is not None:
+            return
+        try:
+            hosts = [name for name in self.lab.running if self.lab.down(name) is None]
+        except EngineLostError as error:
+            self.lose(error)
+            return
         for playbook in self.lab.spec.ansible.cleanup if hosts else ():
             try:
                 result = self.converger.run(playbook, hosts, skip_tags=CONVERGE_SKIP_TAGS)
@@ -212,8 +259,15 @@ class LabSession:
         terminated = str(exc) == f"signal {signal.SIGTERM}"
         if folder is None or (interrupted and not terminated and not os.environ.get("CI")):
             return
+        if self.lost is not None:
+            self.progress(f"artifacts not written to {folder}: {self.lost.engine} does not answer")
+            return
         try:
             where = write_artifacts(self.lab, self.converger.workdir, folder)
+        except EngineLostError as error:
+            lost = self.lose(error)
+            self.progress(f"artifacts not written to {folder}: {lost.engine} does not answer")
+            return
         except (OSError, DockerlabError) as exc:
             self.progress(f"artifacts could not be written to {folder}: {exc}")
             return
@@ -307,7 +361,7 @@ class LabSession:
             if not self._converged_before(run):
                 self.progress(f"reused lab: {hosts} converge again (what it reads changed)")
                 return False
-            self.setup_failures.update(self.lab.start(run.hosts, tags))
+            self.setup_failures.update(_unless_lost(self.lab.start(run.hosts, tags)))
             self.progress(f"reused lab: {hosts} converged with the same content; no converge")
             return True
         if self.settings.cache != "on" or not cacheable:
@@ -320,7 +374,7 @@ class LabSession:
             if hit is None:
                 self.progress(f"converge cache: miss for {hosts} (entry {run.short}): {why}")
                 return False
-        failures = self.lab.start(run.hosts, tags, host_images=hit)
+        failures = _unless_lost(self.lab.start(run.hosts, tags, host_images=hit))
         if failures:
             # A broken entry (an image that no longer boots) costs a converge, never a session.
             reason = next(iter(failures.values()))
@@ -367,6 +421,8 @@ class LabSession:
 
     def keep_if_failed(self, failed: bool) -> None:
         """``--dockerlab-keep=on-failure``: keep the lab when one of its tests failed."""
+        if self.lost is not None:
+            return  # nothing can be marked on an engine that does not answer
         if self.settings.keep == "on-failure" and failed and not self.lab.keep and self.lab.running:
             self.lab.keep_now()
 
@@ -393,6 +449,14 @@ class LabSession:
         return LabView(self, names)
 
 
+def _unless_lost(failures: dict[str, DockerlabError]) -> dict[str, DockerlabError]:
+    """Hosts' own failures; an engine that stopped answering is the lab's, raised."""
+    for error in failures.values():
+        if isinstance(error, EngineLostError):
+            raise error
+    return failures
+
+
 class LabView:
     """The lab as one test sees it: the hosts its ``lab`` marker names.
 
@@ -400,6 +464,7 @@ class LabView:
     """
 
     def __init__(self, session: LabSession, names: Sequence[str]) -> None:
+        self._session = session
         self._lab = session.lab
         self._converger = session.converger
         self._faults = NetworkFaults(session.lab)
@@ -526,6 +591,8 @@ class LabView:
 
     def diagnostics(self) -> list[tuple[str, str]]:
         """Report sections for a failed test: each host's failed units and log tail."""
+        if self._session.lost is not None:
+            return []  # nothing to ask an engine that does not answer
         return diagnostics(self._lab, self._names)
 
     def __repr__(self) -> str:

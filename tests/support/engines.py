@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -52,23 +53,76 @@ def free_port() -> int:
 
 @dataclass
 class SecondEngine:
-    """Another dockerd on this machine, standing in for a remote one (or a CI runner's)."""
+    """Another dockerd on this machine, standing in for a remote one (or a CI runner's);
+    a test may kill it, freeze it (it accepts connections and says nothing) and start it
+    again."""
 
     tcp: str
     unix: str
     client: Any
+    root: Path
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
 
     def labelled(self) -> list[str]:
         return leftovers(self.client, "")
+
+    def start(self) -> None:
+        """Start the daemon (again: a killed one leaves its pid file and containerd)."""
+        import docker
+        import docker.errors
+
+        (self.root / "docker.pid").unlink(missing_ok=True)
+        subprocess.run(["pkill", "-f", f"containerd --config {self.root}/exec"], check=False)
+        with (self.root / "dockerd.log").open("a") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = docker.DockerClient(base_url=self.tcp)  # asks the engine its version
+                break
+            except docker.errors.DockerException:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log_tail = (self.root / "dockerd.log").read_text()[-2000:]
+                    raise DidNotStart(f"another dockerd did not start:\n{log_tail}") from None
+                time.sleep(0.5)
+        if self.client is not None:
+            self.client.close()
+        self.client = client
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM killer or a crash would: its containers die with it."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP: its socket still accepts connections, and nothing answers."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.thaw()
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @contextlib.contextmanager
 def another_engine(root: Path, index: int) -> Iterator[SecondEngine]:
     """A dockerd with its own data root, exec root, bridge and address pool (``index`` keeps
     several apart), on 127.0.0.1:PORT and a socket of its own; stopped and removed after."""
-    import docker
-    import docker.errors
-
     if os.geteuid() != 0 or not shutil.which("dockerd"):
         raise Missing(
             "another dockerd needs root and dockerd (scripts/engine.sh start installs it)"
@@ -80,41 +134,29 @@ def another_engine(root: Path, index: int) -> Iterator[SecondEngine]:
     subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
     subprocess.run(["ip", "addr", "add", f"10.{230 + index}.0.1/24", "dev", bridge], check=True)
     subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
-    log = (root / "dockerd.log").open("w")
-    daemon = subprocess.Popen(
-        [
-            "dockerd", "--host", tcp, "--host", unix,
-            "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-            "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
-            "--default-address-pool", f"base=10.{240 + index}.0.0/16,size=24",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    client = None
+    argv = [
+        "dockerd", "--host", tcp, "--host", unix,
+        "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+        "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
+        "--default-address-pool", f"base=10.{240 + index}.0.0/16,size=24",
+    ]  # fmt: skip
+    engine = SecondEngine(tcp, unix, None, root, argv)
     try:
-        deadline = time.monotonic() + 60
-        while client is None:
-            try:
-                client = docker.DockerClient(base_url=tcp)  # asks the engine its API version
-            except docker.errors.DockerException:
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    log_tail = (root / "dockerd.log").read_text()[-2000:]
-                    raise DidNotStart(f"another dockerd did not start:\n{log_tail}") from None
-                time.sleep(0.5)
-        yield SecondEngine(tcp, unix, client)
+        engine.start()
+        yield engine
     finally:
-        if client is not None:
-            client.close()
-        daemon.terminate()
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        if engine.client is not None:
+            engine.client.close()
+        engine.stop()
         subprocess.run(["pkill", "-f", f"containerd --config {root}/exec"], check=False)
         subprocess.run(["ip", "link", "delete", bridge], check=False)
-        log.close()
-        subprocess.run(["umount", "-R", str(root / "data")], check=False, capture_output=True)
+        # A killed daemon leaves its containers' network namespaces mounted in the exec root.
+        for mounted in (root / "data", root / "exec"):
+            subprocess.run(["umount", "-R", "-l", str(mounted)], check=False, capture_output=True)
+        for line in Path("/proc/mounts").read_text().splitlines():
+            point = line.split()[1]
+            if point.startswith(f"{root}/"):
+                subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -25,6 +25,7 @@ from pytest_dockerlab.exceptions import (
     ContainerGoneError,
     DockerlabError,
     EngineError,
+    EngineLostError,
     EngineUnavailableError,
     HostStartError,
     ImageBuildError,
@@ -121,18 +122,19 @@ def translated(operation: str, target: str, error: Exception, image: bool = Fals
             "engine: create network lab failed: 500 Internal Server Error",
         ),
         (
+            # No answer at all: the engine is lost, not refusing.
             connection_refused(),
             False,
-            EngineError,
+            EngineLostError,
             None,
-            "engine: create network lab failed: Connection refused",
+            "engine: no answer to create network lab: Connection refused",
         ),
         (
             read_timeout(),
             False,
-            EngineError,
+            EngineLostError,
             None,
-            "engine: create network lab failed: Read timed out. (read timeout=600)",
+            "engine: no answer to create network lab: nothing for 600 s",
         ),
         (
             docker.errors.DockerException("Error while fetching server API version"),
@@ -340,7 +342,9 @@ def test_state_reports_a_missing_container_instead_of_raising(
 
 def test_state_raises_when_the_engine_does_not_answer() -> None:
     engine = engine_with(FakeAPI(inspect_container=connection_refused()))
-    with pytest.raises(EngineError, match=r"^engine: inspect lab-web failed: Connection refused$"):
+    with pytest.raises(
+        EngineLostError, match=r"^engine: no answer to inspect lab-web: Connection refused$"
+    ):
         engine.state("lab-web")
 
 
@@ -395,15 +399,15 @@ def test_remove_collects_what_failed_and_ignores_what_is_gone(
         (
             lambda e: e.create_network("lab", {}),
             {"networks": SimpleNamespace(create=FakeAPI(c=connection_refused()).c)},
-            EngineError,
-            "engine: create network lab failed: Connection refused",
+            EngineLostError,
+            "engine: no answer to create network lab: Connection refused",
         ),
         (
             lambda e: e.find({"pytest-dockerlab.session": "s1"}),
             {},
-            EngineError,
-            "engine: find resources labelled pytest-dockerlab.session=s1 failed: "
-            "Read timed out. (read timeout=600)",
+            EngineLostError,
+            "engine: no answer to find resources labelled pytest-dockerlab.session=s1: "
+            "nothing for 600 s",
         ),
     ],
 )

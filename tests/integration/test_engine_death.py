@@ -1,0 +1,191 @@
+"""An engine that dies or hangs under a session: one error per lost lab, naming the engine and
+the hosts, no library traceback, the exact line that removes what may remain, and no wait
+longer than the call's bound.
+
+The engine is a second dockerd of the test's own (the main one serves the rest of the
+suite), given the base image from the main engine rather than building it again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dockerlab.docker_engine import CALL_TIMEOUT
+from pytest_dockerlab.images import catalogue
+
+from .conftest import SecondEngine, another_engine
+
+pytestmark = pytest.mark.integration
+
+LAB = """
+ansible:
+  playbooks: [site.yml]
+hosts:
+  web: {}
+  db: {}
+"""
+SLOW_PLAY = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Take a while
+      ansible.builtin.command: sleep 30
+"""
+QUICK_PLAY = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.command: "true"
+"""
+TESTS = """
+import pathlib, time
+import pytest
+
+@pytest.mark.lab("web")
+def test_web(lab):
+    pathlib.Path("session-id").write_text(lab.session_id)
+    pathlib.Path("in-test").touch()
+    time.sleep(8)  # the engine goes meanwhile
+    assert lab.host("web").file("/etc").is_directory
+
+@pytest.mark.lab("db")
+def test_db(lab):
+    assert lab.host("db").file("/etc").is_directory
+
+def test_both(lab):
+    assert lab.exec("db", "true").rc == 0
+"""
+
+
+@pytest.fixture(scope="module")
+def mortal(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecondEngine]:
+    """An engine to kill, holding the main engine's debian12 image."""
+    tag = catalogue()["debian12"].tag
+    subprocess.run(
+        [sys.executable, "-m", "pytest_dockerlab", "images", "build", "debian12"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with another_engine(tmp_path_factory.mktemp("mortal"), index=5) as engine:
+        engine.client.images.load(b"".join(docker_client.images.get(tag).save(named=tag)))
+        yield engine
+
+
+def session(folder: Path, engine: SecondEngine) -> subprocess.Popen[str]:
+    """A pytest session on ``engine`` in ``folder``, its output read line by line."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        cwd=folder,
+        env={**_environ(), "DOCKER_HOST": engine.tcp, "DOCKERLAB_CACHE": "off"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+
+
+def when_seen(process: subprocess.Popen[str], line: str, act: Any) -> list[str]:
+    """All of ``process``'s output; ``act()`` runs once, in a thread, when ``line`` shows."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    with process.stdout:
+        for text in process.stdout:
+            lines.append(text.rstrip("\n"))
+            if line in text and len([x for x in lines if line in x]) == 1:
+                threading.Thread(target=act, daemon=True).start()
+    process.wait(600)
+    return lines
+
+
+def lab_folder(tmp_path: Path, play: str) -> Path:
+    (tmp_path / "dockerlab.yml").write_text(LAB)
+    (tmp_path / "site.yml").write_text(play)
+    (tmp_path / "test_lab.py").write_text(TESTS)
+    return tmp_path
+
+
+def assert_one_story(lines: list[str], engine: SecondEngine, sid: str) -> None:
+    """One error names the engine, the hosts and the clean-up line; the others point to it;
+    no library traceback anywhere."""
+    output = "\n".join(lines)
+    clean = f"dockerlab clean --session {sid}"
+    assert sum(f"lab lost: the engine at {engine.tcp} (DOCKER_HOST) stopped answering" in x
+               for x in lines) == 1, output  # fmt: skip
+    assert "hosts web, db went with it" in output, output
+    assert f"'{clean}' removes it" in output, output
+    assert f"does not answer. Once it does: {clean}" in output, output
+    assert sum(f"lab lost with the engine at {engine.tcp} (DOCKER_HOST): see" in x
+               for x in lines) == 2, output  # fmt: skip
+    for noise in ("urllib3", "requests.exceptions", "Traceback (most recent call last)"):
+        assert noise not in output, output
+    assert len(lines) < 120, output
+
+
+def then_clean(engine: SecondEngine, sid: str) -> None:
+    """Once the engine answers again, the line the session printed removes what remained."""
+    cleaned = subprocess.run(
+        [sys.executable, "-m", "pytest_dockerlab", "clean", "--session", sid],
+        env={**_environ(), "DOCKER_HOST": engine.tcp},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert cleaned.stdout.startswith(f"removed session {sid}: 2 containers"), cleaned.stdout
+    assert engine.labelled() == []
+
+
+def test_an_engine_killed_mid_converge_loses_the_lab_in_one_error(
+    mortal: SecondEngine, tmp_path: Path
+) -> None:
+    folder = lab_folder(tmp_path, SLOW_PLAY)
+    process = session(folder, mortal)
+
+    def kill() -> None:
+        time.sleep(5)
+        mortal.kill()
+
+    lines = when_seen(process, "converging site.yml", kill)
+    output = "\n".join(lines)
+    assert process.returncode == 1, output
+    assert lines[-1].startswith("=") and "3 errors" in lines[-1], output
+    sid = next(x for x in lines if "; session " in x).rsplit("session ", 1)[1].rstrip(")")
+    assert_one_story(lines, mortal, sid)
+    mortal.start()
+    then_clean(mortal, sid)
+
+
+def test_an_engine_that_hangs_mid_test_is_given_up_on_within_its_bound(
+    mortal: SecondEngine, tmp_path: Path
+) -> None:
+    folder = lab_folder(tmp_path, QUICK_PLAY)
+    process = session(folder, mortal)
+    frozen: list[float] = []
+
+    def freeze() -> None:
+        while not (folder / "in-test").exists():
+            time.sleep(0.2)
+        mortal.freeze()
+        frozen.append(time.monotonic())
+
+    lines = when_seen(process, "converged site.yml", freeze)
+    waited = time.monotonic() - frozen[0]
+    mortal.thaw()
+    output = "\n".join(lines)
+    assert process.returncode == 1, output
+    assert "1 failed, 2 errors" in lines[-1], output
+    assert f"nothing for {CALL_TIMEOUT} s, on inspect" in output, output
+    # The test slept 8 s after the freeze; one call's bound after that, and no more waits.
+    assert waited < 8 + CALL_TIMEOUT + 15, output
+    assert_one_story(lines, mortal, (folder / "session-id").read_text())
+    then_clean(mortal, (folder / "session-id").read_text())
