@@ -311,6 +311,18 @@ def kept_lab(
         if not candidates:
             what = f" of {lab_file}" if lab_file else ""
             what += f" with host {host!r}" if host else ""
+            busy = [
+                lab
+                for lab in labs
+                if lab.kept and lab.state == ALIVE
+                and (lab_file is None or lab.lab_file == str(lab_file))
+                and (host is None or host in lab.containers)
+            ]  # fmt: skip
+            if busy:
+                raise DockerlabError(
+                    f"the kept lab{what} ({busy[-1].session_id}) is in use by a running "
+                    f"session ({busy[-1].owner}); wait for it to end"
+                )
             raise NoKeptLabError(f"no kept lab{what}", kept)
         lab = max(candidates, key=lambda lab: (lab.created, lab.session_id))
     if host is not None and host not in lab.containers:

@@ -235,9 +235,25 @@ def test_keep_on_failure_keeps_the_lab_and_reuse_runs_on_it(
     # Hosts that hold earlier converges and a failed test's doings are no cache entry.
     assert "converge cache" not in again.stdout.str()
 
+    # Its network removed by hand: refused before anything starts, the lab left as it was.
+    network = f"dockerlab-{sid}-main-net"
+    for name in ("web", "db"):
+        docker_client.api.stop(f"dockerlab-{sid}-main-{name}")
+    docker_client.networks.get(network).remove()
+    broken = run(small_lab, f"--dockerlab-reuse={sid}")
+    assert broken.ret == pytest.ExitCode.USAGE_ERROR
+    broken.stderr.fnmatch_lines(
+        [
+            f"ERROR: dockerlab: kept lab {sid} cannot be reused: its network {network} was "
+            f"removed, and its hosts cannot start without it. 'dockerlab down --session {sid}' "
+            "removes the rest of it; a run without --dockerlab-reuse makes a new lab."
+        ]
+    )
+    assert sorted(leftovers(docker_client, sid)) == sorted(set(kept) - {network})
+
     down = cli("down", "--session", sid, cwd=small_lab.path / "lab")
-    # web and db, their network, and the volume that marks the lab as kept
-    assert down.stdout.strip() == f"removed kept lab {sid}: 2 containers, 1 networks, 1 volumes"
+    # web and db, and the volume that marks the lab as kept
+    assert down.stdout.strip() == f"removed kept lab {sid}: 2 containers, 0 networks, 1 volumes"
     assert leftovers(docker_client, sid) == []
     assert not runner_dir.exists()
     gone = run(small_lab, f"--dockerlab-reuse={sid}")

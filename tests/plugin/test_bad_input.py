@@ -9,7 +9,10 @@ there, so a run that gets as far as the engine says so instead of reaching one.
 from __future__ import annotations
 
 import re
+import socket
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,20 @@ class BadInput:
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     cli: bool = False  # python -m pytest_dockerlab ARGS instead of pytest ARGS
+    # Something that is not an engine at tcp://127.0.0.1:{port} (see ``SERVERS``).
+    server: str = ""
+
+
+def scenario(molecule_yml: str) -> dict[str, str | bytes]:
+    """A Molecule scenario at molecule/default, with its converge playbook."""
+    return {
+        "molecule/default/molecule.yml": molecule_yml,
+        "molecule/default/converge.yml": "- hosts: all\n  tasks: []\n",
+    }
+
+
+PLATFORM = "platforms: [{name: x, image: debian12}]\n"
+SCENARIO_ERROR = "ERROR: dockerlab: Molecule scenario */molecule/default: "
 
 
 def lab(text: str | bytes, tests: str = LAB_TEST) -> dict[str, str | bytes]:
@@ -955,6 +972,52 @@ CATALOGUE = [
         env={"DOCKER_HOST": "", "DOCKER_CONTEXT": "nosuch"},
     ),
     BadInput(
+        "engine-silent",
+        "engine",
+        "`DOCKER_HOST` names a socket that accepts connections and never answers (a hung "
+        "engine); the error comes after 10 s",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (it "
+        "accepted the connection but did not answer in 10 s). A hung engine: restart it ('sudo "
+        "systemctl restart docker'), or correct the address if this is not one.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
+        server="silent",
+    ),
+    BadInput(
+        "engine-http-404",
+        "engine",
+        "`DOCKER_HOST` names a web server (it answers 404 to /version)",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (what "
+        "answered is not a Docker engine API: HTTP 404 to /version). Correct the address: a "
+        "Docker or Podman socket, tcp:// to a daemon's API port, or ssh://USER@HOST.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
+        server="http-404",
+    ),
+    BadInput(
+        "engine-ssh-banner",
+        "engine",
+        "`DOCKER_HOST=tcp://HOST:22`, an SSH server",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (an "
+        "SSH server answered, not an engine). For an engine over SSH, write ssh://USER@HOST "
+        "(the engine's own socket is reached through it).",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
+        server="ssh",
+    ),
+    BadInput(
+        "engine-silent-cli",
+        "engine",
+        "`python -m pytest_dockerlab info` with an engine that accepts and never answers",
+        "dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (it accepted "
+        "the connection but did not answer in 10 s). *",
+        exit_code=FAILED,
+        args=("info",),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
+        server="silent",
+        cli=True,
+    ),
+    BadInput(
         "marker-error-before-engine",
         "marker",
         "a marker naming an unknown host, with no engine running: the marker is the error shown",
@@ -976,6 +1039,107 @@ CATALOGUE = [
         f"dockerlab: {NO_ENGINE_LINE}",
         exit_code=FAILED,
         args=("clean", "--session", "0123abcd"),
+        cli=True,
+    ),
+    # Molecule scenarios (--dockerlab-molecule, import-molecule).
+    BadInput(
+        "molecule-provisioner-a-list",
+        "molecule",
+        "`provisioner: []` in molecule.yml",
+        SCENARIO_ERROR + "provisioner must be a mapping, not a list",
+        files=scenario(PLATFORM + "provisioner: []\n"),
+        args=("--dockerlab-molecule", "molecule/default"),
+    ),
+    BadInput(
+        "molecule-group-vars-a-list",
+        "molecule",
+        "`provisioner.inventory.group_vars` as a list",
+        SCENARIO_ERROR + "provisioner.inventory.group_vars must be a mapping, not a list",
+        files=scenario(PLATFORM + "provisioner: {inventory: {group_vars: [a]}}\n"),
+        args=("--dockerlab-molecule", "molecule/default"),
+    ),
+    BadInput(
+        "molecule-platforms-a-mapping",
+        "molecule",
+        "`platforms:` as one mapping instead of a list",
+        SCENARIO_ERROR + "platforms must be a list of platforms (- name: ...), not dict",
+        files=scenario("platforms: {name: x, image: debian12}\n"),
+        args=("--dockerlab-molecule", "molecule/default"),
+    ),
+    BadInput(
+        "molecule-vagrant",
+        "molecule",
+        "a scenario of the `vagrant` driver (platforms with a `box`, no image)",
+        SCENARIO_ERROR + "platforms[0] (x) has no image (the scenario's driver is vagrant, "
+        "whose platforms are not containers: give it an image (debian:12) to run it here)",
+        files=scenario("driver: {name: vagrant}\nplatforms: [{name: x, box: generic/debian12}]\n"),
+        args=("--dockerlab-molecule", "molecule/default"),
+    ),
+    BadInput(
+        "molecule-groups-wrong-shape",
+        "molecule",
+        "a platform's `groups: {a: 1}`",
+        SCENARIO_ERROR + "platforms[0].groups must be a group name or a list of them, not {'a': 1}",
+        files=scenario("platforms: [{name: x, image: debian12, groups: {a: 1}}]\n"),
+        args=("--dockerlab-molecule", "molecule/default"),
+    ),
+    BadInput(
+        "import-molecule-output-missing-folder",
+        "molecule",
+        "`python -m pytest_dockerlab import-molecule molecule/default --output nope/lab.yml`, "
+        "a folder that is not there",
+        "dockerlab: cannot write nope/lab.yml: nope does not exist",
+        exit_code=FAILED,
+        files=scenario(PLATFORM),
+        args=("import-molecule", "molecule/default", "--output", "nope/lab.yml"),
+        cli=True,
+    ),
+    BadInput(
+        "import-molecule-output-a-folder",
+        "molecule",
+        "`python -m pytest_dockerlab import-molecule molecule/default --output molecule`",
+        "dockerlab: molecule is a folder: --output names the lab file to write",
+        exit_code=FAILED,
+        files=scenario(PLATFORM),
+        args=("import-molecule", "molecule/default", "--output", "molecule"),
+        cli=True,
+    ),
+    BadInput(
+        "import-molecule-output-under-a-file",
+        "molecule",
+        "`python -m pytest_dockerlab import-molecule molecule/default --output "
+        "molecule/default/converge.yml/lab.yml`, under a file",
+        "dockerlab: cannot write molecule/default/converge.yml/lab.yml: "
+        "molecule/default/converge.yml is not a folder",
+        exit_code=FAILED,
+        files=scenario(PLATFORM),
+        args=(
+            "import-molecule",
+            "molecule/default",
+            "--output",
+            "molecule/default/converge.yml/lab.yml",
+        ),
+        cli=True,
+    ),
+    BadInput(
+        "import-molecule-exists",
+        "molecule",
+        "`python -m pytest_dockerlab import-molecule molecule/default` where a lab file is already",
+        "dockerlab: molecule/default/dockerlab.yml exists; --force overwrites",
+        exit_code=FAILED,
+        files={**scenario(PLATFORM), "molecule/default/dockerlab.yml": "hosts: {x: {}}\n"},
+        args=("import-molecule", "molecule/default"),
+        cli=True,
+    ),
+    BadInput(
+        "cli-bake-tag-too-long",
+        "command line",
+        "`python -m pytest_dockerlab bake web --tag localhost:5000/aaa…:1` (300 characters)",
+        "python -m pytest_dockerlab bake: error: argument --tag: the name "
+        "'localhost:5000/aaaaaaaaaaaaaaaaaaaaaaaaa'... is 315 characters long; docker takes "
+        "255 at most",
+        exit_code=ARGPARSE,
+        args=("bake", "web", "--tag", "localhost:5000/" + "a" * 300 + ":1"),
         cli=True,
     ),
     # python -m pytest_dockerlab.
@@ -1069,11 +1233,16 @@ CATALOGUE = [
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in CATALOGUE])
 def test_bad_input(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, row: BadInput
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    row: BadInput,
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
     monkeypatch.delenv("DOCKERLAB_IMAGE", raising=False)
+    port = serving(row.server, request) if row.server else 0
     for name, value in row.env.items():
+        value = value.replace("{port}", str(port))
         if value:
             monkeypatch.setenv(name, value)
         else:  # an empty value: the variable is not set
@@ -1085,6 +1254,7 @@ def test_bad_input(
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
+    started = time.monotonic()
     if row.cli:
         result = pytester.run(sys.executable, "-m", "pytest_dockerlab", *row.args, timeout=60)
     else:
@@ -1092,9 +1262,46 @@ def test_bad_input(
     lines = result.outlines + result.errlines
     output = "\n".join(lines)
     assert result.ret == row.exit_code, output
+    assert time.monotonic() - started < 30, "no mistake waits longer than that to be told"
     pytest.LineMatcher(lines).fnmatch_lines([re.sub(r"[][]", r"[\g<0>]", row.message)])
     assert "INTERNALERROR" not in output
     assert "Traceback (most recent call last)" not in output
+
+
+def serving(kind: str, request: pytest.FixtureRequest) -> int:
+    """A port on 127.0.0.1 where something that is not an engine answers, for this test."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    request.addfinalizer(listener.close)
+    held: list[socket.socket] = []
+
+    def close_held() -> None:
+        for connection in held:
+            connection.close()
+
+    request.addfinalizer(close_held)
+
+    def answer() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            held.append(connection)
+            if kind == "ssh":
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+            elif kind == "http-404":
+                connection.recv(65536)
+                connection.sendall(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n"
+                    b"\r\nnot found"
+                )
+                connection.close()
+            # "silent": accepted, and nothing is ever said
+
+    threading.Thread(target=answer, daemon=True).start()
+    return int(listener.getsockname()[1])
 
 
 def shown(message: str) -> str:

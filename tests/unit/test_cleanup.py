@@ -209,6 +209,17 @@ def test_a_kept_lab_in_use_is_refused_as_in_use() -> None:
         kept_lab(LABS, session_id="a11e0000")
 
 
+def test_the_only_kept_lab_of_a_file_in_use_is_named_as_in_use_not_missing() -> None:
+    """Without --session: "no kept lab" would send the user looking for one that is there."""
+    labs = [kept("a11e0000", 400.0, state=ALIVE, lab_file="/busy/dockerlab.yml")]
+    message = (
+        r"^the kept lab of /busy/dockerlab.yml \(a11e0000\) is in use by a running session "
+        r"\(1@here\); wait for it to end$"
+    )
+    with pytest.raises(DockerlabError, match=message):
+        kept_lab(labs, lab_file=Path("/busy/dockerlab.yml"))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -317,3 +328,21 @@ def test_clean_never_takes_a_lab_from_a_running_session_without_force(
         assert f"removed session {sid}" in out
     for sid in left:
         assert f"left session {sid} (still running; --force removes it)" in out
+
+
+def test_clean_of_a_running_session_alone_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not also "no resource carries session ...": it does, and the line before said why."""
+    import socket
+
+    from pytest_dockerlab import cli
+
+    engine = FakeEngine()
+    engine.resources = {S_LIVE: owned(S_LIVE, os.getpid(), socket.gethostname())}
+    monkeypatch.setattr("pytest_dockerlab.docker_engine.DockerEngine", lambda *a, **kw: engine)
+    assert cli.main(["clean", "--session", S_LIVE]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"left session {S_LIVE} (still running; --force removes it)\n"
+    assert err == ""
+    assert set(engine.resources) == {S_LIVE}

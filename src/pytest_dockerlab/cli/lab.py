@@ -85,7 +85,9 @@ def register(commands: Commands) -> None:
         "prints the docker run flags that boot it.",
     )
     bake_command.add_argument("host", metavar="HOST", help="a lab host's name")
-    bake_command.add_argument("--tag", required=True, metavar="NAME:TAG", help="the image to make")
+    bake_command.add_argument(
+        "--tag", required=True, type=_reference, metavar="NAME:TAG", help="the image to make"
+    )
     for parser in (up_command, down_command, shell_command, bake_command):
         parser.add_argument(
             "--lab", metavar="FILE", help=f"the lab file (default: ./{LAB_FILE_NAME})"
@@ -235,6 +237,17 @@ def check_reference(ref: str) -> None:
             f"--tag: the name {name[:40]!r}... is {len(name)} characters long; docker takes "
             f"{_MAX_NAME} at most"
         )
+
+
+def _reference(ref: str) -> str:
+    """``--tag``, refused on the command line when docker would refuse it at the end."""
+    try:
+        check_reference(ref)
+    except DockerlabError as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc).removeprefix("--tag ").removeprefix("--tag: ")
+        ) from None
+    return ref
 
 
 def bake(engine: Engine, path: Path | None, host: str, ref: str, say: Say) -> int:

@@ -119,7 +119,9 @@ def clean(engine: Engine, sessions: Sequence[str] | None, force: bool) -> int:
     if not removed:
         if sessions is not None:
             missing = [sid for sid in sessions if sid not in owners]
-            what = f"no resource carries session {', '.join(missing or sessions)}"
+            if not missing:
+                return 1  # each was left, for the reason said above
+            what = f"no resource carries session {', '.join(missing)}"
         else:
             what = "no kept or orphaned lab"
         complain(f"nothing removed: {what} on {engine.address}")
