@@ -113,11 +113,11 @@ def required(what: str) -> None:
 
 
 @contextlib.contextmanager
-def another_engine(root: Path, index: int) -> Iterator[SecondEngine]:
-    """Another dockerd (``index`` keeps several apart): a skip without root and dockerd, a
-    failure in CI."""
+def another_engine(root: Path, index: int, *, isolated: bool = False) -> Iterator[SecondEngine]:
+    """Another dockerd (``index`` keeps several apart; ``isolated``: see the engines
+    module): a skip without root and dockerd, a failure in CI."""
     try:
-        with engines.another_engine(root, index) as engine:
+        with engines.another_engine(root, index, isolated=isolated) as engine:
             yield engine
     except engines.Missing as exc:
         required(str(exc))

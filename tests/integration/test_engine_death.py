@@ -3,7 +3,8 @@ the hosts, no library traceback, the exact line that removes what may remain, an
 longer than the call's bound.
 
 The engine is a second dockerd of the test's own (the main one serves the rest of the
-suite), given the base image from the main engine rather than building it again.
+suite), in a network namespace of its own (see ``another_engine``), given the base image
+from the main engine rather than building it again.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def mortal(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         [sys.executable, "-m", "pytest_dockerlab", "images", "build", "debian12"],
         check=True, capture_output=True,
     )  # fmt: skip
-    with another_engine(tmp_path_factory.mktemp("mortal"), index=5) as engine:
+    with another_engine(tmp_path_factory.mktemp("mortal"), index=5, isolated=True) as engine:
         engine.client.images.load(b"".join(docker_client.images.get(tag).save(named=tag)))
         yield engine
 
@@ -83,7 +84,7 @@ def session(folder: Path, engine: SecondEngine) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"],
         cwd=folder,
-        env={**_environ(), "DOCKER_HOST": engine.tcp, "DOCKERLAB_CACHE": "off"},
+        env={**_environ(), "DOCKER_HOST": engine.unix, "DOCKERLAB_CACHE": "off"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -121,12 +122,12 @@ def assert_one_story(lines: list[str], engine: SecondEngine, sid: str) -> None:
     no library traceback anywhere."""
     output = "\n".join(lines)
     clean = f"dockerlab clean --session {sid}"
-    assert sum(f"lab lost: the engine at {engine.tcp} (DOCKER_HOST) stopped answering" in x
+    assert sum(f"lab lost: the engine at {engine.unix} (DOCKER_HOST) stopped answering" in x
                for x in lines) == 1, output  # fmt: skip
     assert "hosts web, db went with it" in output, output
     assert f"'{clean}' removes it" in output, output
     assert f"does not answer. Once it does: {clean}" in output, output
-    assert sum(f"lab lost with the engine at {engine.tcp} (DOCKER_HOST): see" in x
+    assert sum(f"lab lost with the engine at {engine.unix} (DOCKER_HOST): see" in x
                for x in lines) == 2, output  # fmt: skip
     for noise in ("urllib3", "requests.exceptions", "Traceback (most recent call last)"):
         assert noise not in output, output
@@ -137,7 +138,7 @@ def then_clean(engine: SecondEngine, sid: str) -> None:
     """Once the engine answers again, the line the session printed removes what remained."""
     cleaned = subprocess.run(
         [sys.executable, "-m", "pytest_dockerlab", "clean", "--session", sid],
-        env={**_environ(), "DOCKER_HOST": engine.tcp},
+        env={**_environ(), "DOCKER_HOST": engine.unix},
         capture_output=True, text=True,
     )  # fmt: skip
     assert cleaned.returncode == 0, cleaned.stderr

@@ -57,7 +57,7 @@ class SecondEngine:
     a test may kill it, freeze it (it accepts connections and says nothing) and start it
     again."""
 
-    tcp: str
+    tcp: str  # "" for an isolated one
     unix: str
     client: Any
     root: Path
@@ -70,27 +70,22 @@ class SecondEngine:
     def start(self) -> None:
         """Start the daemon (again: a killed one leaves its pid file and containerd)."""
         import docker
-        import docker.errors
 
         (self.root / "docker.pid").unlink(missing_ok=True)
-        subprocess.run(["pkill", "-f", f"containerd --config {self.root}/exec"], check=False)
+        _stop_containerd(self.root)
         with (self.root / "dockerd.log").open("a") as log:
             self.process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                client = docker.DockerClient(base_url=self.tcp)  # asks the engine its version
-                break
-            except docker.errors.DockerException:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log_tail = (self.root / "dockerd.log").read_text()[-2000:]
-                    raise DidNotStart(f"another dockerd did not start:\n{log_tail}") from None
-                time.sleep(0.5)
+        while not _pings(self.unix.removeprefix("unix://")):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log_tail = (self.root / "dockerd.log").read_text()[-2000:]
+                raise DidNotStart(f"another dockerd did not start:\n{log_tail}")
+            time.sleep(0.5)
         if self.client is not None:
             self.client.close()
-        self.client = client
+        self.client = docker.DockerClient(base_url=self.tcp or self.unix)
 
     def kill(self) -> None:
         """SIGKILL, as an OOM killer or a crash would: its containers die with it."""
@@ -119,27 +114,67 @@ class SecondEngine:
             self.process.wait()
 
 
+def _pings(socket_path: str) -> bool:
+    """The engine on this socket answers its ping (a plain socket: the SDK's retries leave
+    theirs open)."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(socket_path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            answer = sock.recv(64)
+    except OSError:
+        return False
+    return answer.startswith(b"HTTP/1.") and b" 200 " in answer
+
+
+def _stop_containerd(root: Path) -> None:
+    """The containerd a killed daemon left: gone before another starts on its socket."""
+    pattern = f"containerd --config {root}/exec"
+    subprocess.run(["pkill", "-f", pattern], check=False)
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
+        if time.monotonic() > deadline:
+            subprocess.run(["pkill", "-KILL", "-f", pattern], check=False)
+        time.sleep(0.2)
+    # Else a new daemon may find its pid still taken for a moment, and wait for it forever.
+    (root / "exec" / "containerd" / "containerd.pid").unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
-def another_engine(root: Path, index: int) -> Iterator[SecondEngine]:
+def another_engine(root: Path, index: int, *, isolated: bool = False) -> Iterator[SecondEngine]:
     """A dockerd with its own data root, exec root, bridge and address pool (``index`` keeps
-    several apart), on 127.0.0.1:PORT and a socket of its own; stopped and removed after."""
+    several apart), on 127.0.0.1:PORT and a socket of its own; stopped and removed after.
+
+    ``isolated``: in a network namespace of its own, reached by its socket alone. A daemon
+    that is killed and started again next to the first engine deletes the first engine's
+    docker0 (seen on Docker 20.10; as does one started with --bridge none): one that may be
+    killed runs there, where the docker0 it sees is its own.
+    """
     if os.geteuid() != 0 or not shutil.which("dockerd"):
         raise Missing(
             "another dockerd needs root and dockerd (scripts/engine.sh start installs it)"
         )
-    bridge = f"dlab{os.getpid() % 10000}x{index}"
-    port = free_port()
-    tcp, unix = f"tcp://127.0.0.1:{port}", f"unix://{root}/docker.sock"
-    # Its own bridge: the first engine owns docker0; builds run on the default bridge.
-    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", f"10.{230 + index}.0.1/24", "dev", bridge], check=True)
-    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
-    argv = [
-        "dockerd", "--host", tcp, "--host", unix,
+    name = f"dlab{os.getpid() % 10000}x{index}"
+    unix = f"unix://{root}/docker.sock"
+    common = [
         "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-        "--pidfile", str(root / "docker.pid"), "--bridge", bridge,
+        "--pidfile", str(root / "docker.pid"),
         "--default-address-pool", f"base=10.{240 + index}.0.0/16,size=24",
     ]  # fmt: skip
+    if isolated:
+        tcp = ""
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        # nsenter, not "ip netns exec": that one mounts a sysfs without the cgroup hierarchies.
+        argv = ["nsenter", f"--net=/run/netns/{name}", "dockerd", "--host", unix, *common]
+    else:
+        tcp = f"tcp://127.0.0.1:{free_port()}"
+        # Its own bridge: the first engine owns docker0; builds run on the default bridge.
+        subprocess.run(["ip", "link", "add", "name", name, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", f"10.{230 + index}.0.1/24", "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        argv = ["dockerd", "--host", tcp, "--host", unix, "--bridge", name, *common]
     engine = SecondEngine(tcp, unix, None, root, argv)
     try:
         engine.start()
@@ -148,8 +183,15 @@ def another_engine(root: Path, index: int) -> Iterator[SecondEngine]:
         if engine.client is not None:
             engine.client.close()
         engine.stop()
-        subprocess.run(["pkill", "-f", f"containerd --config {root}/exec"], check=False)
-        subprocess.run(["ip", "link", "delete", bridge], check=False)
+        _stop_containerd(root)
+        # The shims of a killed daemon's containers outlive it.
+        subprocess.run(
+            ["pkill", "-KILL", "-f", f"containerd-shim.*-address {root}/exec"], check=False
+        )
+        if isolated:
+            subprocess.run(["ip", "netns", "delete", name], check=False)
+        else:
+            subprocess.run(["ip", "link", "delete", name], check=False)
         # A killed daemon leaves its containers' network namespaces mounted in the exec root.
         for mounted in (root / "data", root / "exec"):
             subprocess.run(["umount", "-R", "-l", str(mounted)], check=False, capture_output=True)
