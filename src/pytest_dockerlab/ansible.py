@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -101,7 +102,7 @@ class _EventCollector:
             task=str(data.get("task", "?")),
             action=action,
             message=_message(res),
-            unit=_unit(action, res) if name == "runner_on_failed" else "",
+            units=_units(action, res) if name == "runner_on_failed" else (),
         )
         self.task_counts["done"] = self.task_counts.get("done", 0) + 1
         if name == "runner_on_ok" and res.get("changed"):
@@ -139,6 +140,15 @@ class _EventCollector:
 
 
 def _message(res: Mapping[str, Any]) -> str:
+    items = _failed_items(res)
+    if items:
+        # A loop's own "One or more items failed" says nothing: each failed item's words do.
+        total = len(res.get("results") or ())
+        shown = "; ".join(
+            f"item {_label(item)}: {(_message(item).splitlines() or [''])[0]}" for item in items[:3]
+        )
+        more = f"; and {len(items) - 3} more" if len(items) > 3 else ""
+        return f"{len(items)} of {total} items failed: {shown}{more}"
     msg, stderr = str(res.get("msg") or ""), str(res.get("stderr") or "").strip()
     if msg == "non-zero return code" and stderr:
         # The command module's own words say nothing; the command's do.
@@ -147,12 +157,22 @@ def _message(res: Mapping[str, Any]) -> str:
         value = res.get(key)
         if value:
             return str(value).strip().splitlines()[0][:500] if key != "msg" else str(value)[:1000]
-    results = res.get("results")
-    if isinstance(results, list):
-        for item in results:
-            if isinstance(item, Mapping) and item.get("failed"):
-                return _message(item)
     return ""
+
+
+def _failed_items(res: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The items of a looped task that failed (none for a task without a loop)."""
+    results = res.get("results")
+    if not isinstance(results, list):
+        return []
+    return [i for i in results if isinstance(i, Mapping) and i.get("failed")]
+
+
+def _label(item: Mapping[str, Any]) -> str:
+    """A loop item as Ansible names it: its loop_control label, else the item itself."""
+    label = item.get("_ansible_item_label", item.get(str(item.get("ansible_loop_var", "item"))))
+    text = label if isinstance(label, str) else json.dumps(label, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _SERVICE_ACTIONS = ("service", "systemd", "systemd_service", "sysvinit")
@@ -162,16 +182,21 @@ _UNIT_IN_MESSAGE = re.compile(
 )
 
 
-def _unit(action: str, res: Mapping[str, Any]) -> str:
-    """The service a failed service task was about: its ``name`` argument, or its message's."""
+def _units(action: str, res: Mapping[str, Any]) -> tuple[str, ...]:
+    """The services a failed service task was about (each failed item's, for a loop): the
+    ``name`` argument, or the one its message names."""
     if action.rsplit(".", 1)[-1] not in _SERVICE_ACTIONS:
-        return ""
-    invocation = res.get("invocation") or {}
-    name = (invocation.get("module_args") or {}).get("name")
-    if name:
-        return str(name)
-    found = _UNIT_IN_MESSAGE.search(str(res.get("msg") or ""))
-    return found.group(1).rstrip(":") if found else ""
+        return ()
+    found = []
+    for one in _failed_items(res) or [res]:
+        invocation = one.get("invocation") or {}
+        name = (invocation.get("module_args") or {}).get("name")
+        named = _UNIT_IN_MESSAGE.search(str(one.get("msg") or ""))
+        if name:
+            found.append(str(name))
+        elif named:
+            found.append(named.group(1).rstrip(":"))
+    return tuple(dict.fromkeys(found))
 
 
 def deprecations(output: str) -> list[str]:

@@ -205,7 +205,7 @@ class Converger:
                 down[name] = self.lab.down(name)
             # Before anything can remove the hosts: what the failed ones say about themselves.
             for name in {t.host for t in result.failed_tasks if down.get(t.host) is None}:
-                units = [t.unit for t in result.failed_tasks if t.host == name and t.unit]
+                units = [u for t in result.failed_tasks if t.host == name for u in t.units]
                 try:
                     result.evidence[name] = evidence(self.lab, name, list(dict.fromkeys(units)))
                 except DockerlabError as exc:  # the failure stays the news, not the engine's

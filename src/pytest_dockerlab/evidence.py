@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .init import container_cause
+
 if TYPE_CHECKING:
     from .lab import Lab
 
@@ -41,8 +43,13 @@ def evidence(lab: Lab, name: str, units: Sequence[str] = ()) -> str:
     if down is not None:
         return str(down)
     shell = lab.shell(name)
-    parts = [f"{host.init.failed_report[0]}:\n{host.init.failed(shell) or '(none)'}"]
-    parts += [
-        f"{unit} (status and journal):\n{host.init.unit_report(shell, unit)}" for unit in units
-    ]
+    parts = []
+    for unit in units:  # the task's own services first: what the failed item was about
+        report = host.init.unit_report(shell, unit)
+        cause = container_cause(report)
+        parts.append(f"{unit} (status and journal):\n{report}")
+        if cause:
+            parts.append(f"{unit}: the cause is the container: {cause}")
+    failed = host.init.failed(shell, reported=units)
+    parts.append(f"{host.init.failed_report[0]}:\n{failed or '(none)'}")
     return "\n".join(parts)

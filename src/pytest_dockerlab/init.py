@@ -7,6 +7,7 @@ calls go through the :class:`HostShell` each method is handed.
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from collections.abc import Sequence
@@ -30,6 +31,50 @@ _SANDBOX_STATUS = {
     "can throw away; PrivateUsers= units on that host then fail), or put such units on a "
     "host of their own",
 }
+
+
+# Between units in one call's output.
+_MARK = "--dockerlab-unit:"
+
+# What a unit's status and journal say when the container, not the unit, is the cause: a
+# kernel module (a container loads none), a device it does not have, a capability or a
+# kernel setting it may not use.
+_CONTAINER_CAUSES = (
+    (
+        re.compile(r"modprobe:? (?:FATAL: )?Module ([\w-]+) not found|Exec\w*=\S*modprobe "
+                   r"(?:-\w+ )*([\w-]+) \(code=exited, status=(?!0/)|"
+                   r"[Ff]ailed to (?:insert|load) (?:kernel )?module '?([\w-]+)"),
+        "it needs kernel module {}, and a container cannot load kernel modules: load it on "
+        "the engine's machine ('modprobe {}'), or leave the unit out of the lab",
+    ),
+    (
+        re.compile(r"(/dev/[\w/.-]+)\W+(?:No such (?:file or directory|device)|"
+                   r"Operation not permitted)"),
+        "it needs device {}, which a lab host does not have",
+    ),
+    (
+        re.compile(r"status=218/CAPABILITIES|[Ff]ailed to (?:drop|set|apply) capabilit(?:y|ies)"
+                   r"()"),
+        "it needs a capability the container was not given ('capabilities:' on the host adds "
+        "one)",
+    ),
+    (
+        re.compile(r"(/proc/sys/[\w/.-]+)\W+(?:Read-only file system|Permission denied)"),
+        "it writes kernel setting {}, which a container may not change ('sysctls:' on the "
+        "host sets the namespaced ones)",
+    ),
+)  # fmt: skip
+
+
+def container_cause(text: str) -> str:
+    """Why a unit whose status and journal are ``text`` cannot work in a container, when
+    they say so ("" when they do not)."""
+    for pattern, why in _CONTAINER_CAUSES:
+        found = pattern.search(text)
+        if found:
+            thing = next((g for g in found.groups() if g), "")
+            return why.format(thing, thing)
+    return ""
 
 
 class HostShell(Protocol):
@@ -75,8 +120,9 @@ class InitSystem:
     def log_tail(self, shell: HostShell, lines: int) -> str:
         raise NotImplementedError
 
-    def failed(self, shell: HostShell) -> str:
-        """The failed-units report's text."""
+    def failed(self, shell: HostShell, reported: Sequence[str] = ()) -> str:
+        """The failed-units report's text; ``reported``: units whose own report is given
+        already (their last words are not repeated)."""
         return shell.run(["/bin/sh", "-c", self.failed_report[1]]).output.strip()
 
     def failed_units(self, shell: HostShell) -> list[str]:
@@ -113,7 +159,7 @@ class Systemd(InitSystem):
         units = [line.split()[1] for line in listing.splitlines() if line.startswith("●")]
         return units or [line.split()[0] for line in listing.splitlines() if line.strip()]
 
-    def failed(self, shell: HostShell) -> str:
+    def failed(self, shell: HostShell, reported: Sequence[str] = ()) -> str:
         listing = super().failed(shell)
         units = self._units(listing)
         if not units:
@@ -126,7 +172,31 @@ class Systemd(InitSystem):
             status = props.get("ExecMainStatus", "")
             if status in _SANDBOX_STATUS:
                 hints.append(f"{props.get('Id', '?')}: status={status}: {_SANDBOX_STATUS[status]}")
-        return "\n".join([listing, *hints]) if hints else listing
+        known = {u if "." in u else f"{u}.service" for u in reported}
+        quiet = [u for u in units if u not in known]
+        return "\n".join([listing, *hints, *(self._last_words(shell, quiet) if quiet else [])])
+
+    @staticmethod
+    def _last_words(shell: HostShell, units: Sequence[str], lines: int = 5) -> list[str]:
+        """Each failed unit's failed processes and last journal lines (one call for all),
+        and a line saying so where the cause is the container rather than the unit."""
+        script = "; ".join(
+            f"echo {_MARK}{shlex.quote(unit)}; systemctl status --no-pager -l -n 0 "
+            f"{shlex.quote(unit)} | grep -E '^ *Process:'; journalctl --no-pager -o cat "
+            f"-n {lines} -u {shlex.quote(unit)}"
+            for unit in units
+        )
+        output = shell.run(["/bin/sh", "-c", script]).output
+        words = []
+        for block in output.split(_MARK)[1:]:
+            unit, _, text = block.partition("\n")
+            said = [line.strip() for line in text.splitlines() if line.strip()]
+            words.append(f"{unit}, its last words:")
+            words += [f"  {line}" for line in said] or ["  (nothing in its journal)"]
+            cause = container_cause(text)
+            if cause:
+                words.append(f"  {unit}: the cause is the container: {cause}")
+        return words
 
     def unit_report(self, shell: HostShell, unit: str, lines: int = 30) -> str:
         command = (

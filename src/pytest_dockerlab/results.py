@@ -24,7 +24,8 @@ class TaskResult:
     task: str
     action: str
     message: str = ""
-    unit: str = ""  # the service a service-managing task was about, when it names one
+    # The services a service-managing task was about (its failed items', for a loop).
+    units: tuple[str, ...] = ()
 
     def describe(self) -> str:
         text = f"{self.host}: TASK [{self.task}] ({self.action})"

@@ -126,6 +126,8 @@ def test_a_failing_task_errors_every_test_of_that_converge(
 def test_a_failed_service_task_carries_the_units_status_and_journal(
     labdir: pytest.Pytester, docker_client: Any
 ) -> None:
+    """A loop over services: each failed item's own message heads the error, its unit's
+    status and journal follow, and a unit that needs what a container lacks says so."""
     labdir.makefile(
         ".yml",
         dockerlab="ansible: {playbooks: [site.yml]}\nhosts:\n  web: {}\n",
@@ -133,15 +135,17 @@ def test_a_failed_service_task_carries_the_units_status_and_journal(
 - hosts: all
   gather_facts: false
   tasks:
-    - name: Install a unit that cannot start
+    - name: Install units that cannot start
       ansible.builtin.copy:
-        dest: /etc/systemd/system/broken.service
-        content: |
-          [Service]
-          Type=oneshot
-          ExecStart=/bin/sh -c 'echo cannot open /etc/broken.conf >&2; exit 3'
-    - name: Start it
-      ansible.builtin.systemd: {name: broken, state: started, daemon_reload: true}
+        dest: "/etc/systemd/system/{{ item.name }}.service"
+        content: "[Service]\\nType=oneshot\\n{{ item.exec }}\\n"
+      loop:
+        - name: broken
+          exec: "ExecStart=/bin/sh -c 'echo cannot open /etc/broken.conf >&2; exit 3'"
+        - {name: fabric, exec: "ExecStartPre=/sbin/modprobe nvme-fabrics\\nExecStart=/bin/true"}
+    - name: Start them
+      ansible.builtin.systemd_service: {name: "{{ item }}", state: started, daemon_reload: true}
+      loop: [systemd-journald, broken, fabric]
 """,
     )
     labdir.makepyfile("def test_web(lab): pass\n")
@@ -149,15 +153,22 @@ def test_a_failed_service_task_carries_the_units_status_and_journal(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "E *  web: TASK ?Start it? (ansible.builtin.systemd): Unable to start service broken*",
+            "E *  web: TASK ?Start them? (ansible.builtin.systemd_service): 2 of 3 items failed: "
+            "item broken: Unable to start service broken*; item fabric: Unable to start service "
+            "fabric*",
             "E *--- web, right after the run ---",
-            "E *systemctl --failed:",
-            "E *broken.service*failed*",
             "E *broken (status and journal):",
             "E *broken.service*",
             "E *cannot open /etc/broken.conf*",
+            "E *fabric (status and journal):",
+            "E *ExecStartPre=/sbin/modprobe nvme-fabrics (code=exited, status=203/EXEC)*",
+            "E *fabric: the cause is the container: it needs kernel module nvme-fabrics, and a "
+            "container cannot load kernel modules*",
+            "E *systemctl --failed:",
+            "E *broken.service*failed*",
         ]
     )
+    assert "One or more items failed" not in result.stdout.str()
 
 
 @pytest.mark.parametrize(

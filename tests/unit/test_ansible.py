@@ -141,6 +141,29 @@ def test_a_failure_names_host_task_and_message() -> None:
     raise_for_failure(result, hosts=["web"])  # web's tests are not affected
 
 
+def _item(name: str, failed: bool, msg: str = "") -> dict[str, Any]:
+    """One item of a looped service task's result, as ansible-runner reports it."""
+    return {"item": name, "ansible_loop_var": "item", "failed": failed, "msg": msg,
+            "invocation": {"module_args": {"name": name, "state": "started"}}}  # fmt: skip
+
+
+def test_a_failed_loop_item_heads_the_error_and_names_its_unit() -> None:
+    """Not Ansible's "One or more items failed": each failed item's own first line."""
+    result = ConvergeResult(playbook=Path("/lab/site.yml"), rc=2)
+    collector = _EventCollector(result, lambda _: None)
+    busy = "Unable to start service apache2: Job for apache2.service failed.\nSee systemctl"
+    items = [_item("ssh", False), _item("apache2", True, busy), _item("nginx", True, "gone")]
+    collector(_task("Start them"))
+    collector(_res("runner_on_failed", "web", "Start them", "ansible.builtin.systemd_service",
+                   msg="One or more items failed", results=items))  # fmt: skip
+    (task,) = result.failed_tasks
+    assert task.message == (
+        "2 of 3 items failed: item apache2: Unable to start service apache2: Job for "
+        "apache2.service failed.; item nginx: gone"
+    )
+    assert task.units == ("apache2", "nginx")  # each gets its status and journal
+
+
 def test_a_play_that_never_loaded_shows_its_error_lines() -> None:
     result = ConvergeResult(
         playbook=Path("/lab/site.yml"),

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import pytest
 
 from pytest_dockerlab.engine import ExecResult
-from pytest_dockerlab.init import Systemd, SysVInit, init_system
+from pytest_dockerlab.init import Systemd, SysVInit, container_cause, init_system
 from pytest_dockerlab.spec.model import INIT_NAMES
 
 
@@ -112,7 +112,58 @@ def test_failed_units_say_which_sandboxing_the_engine_could_not_give() -> None:
     report = Systemd().failed(shell).splitlines()
     assert report[:2] == listing.splitlines()
     assert report[2].startswith("redis-server.service: status=217: the unit asks for a user")
-    assert len(report) == 3  # cron failed for reasons of its own: no hint
-    assert shell.calls[-1] == (
-        "systemctl show -p Id,ExecMainStatus redis-server.service cron.service"
+    assert not any(line.startswith("cron.service: status") for line in report)  # its own
+    assert "systemctl show -p Id,ExecMainStatus redis-server.service cron.service" in shell.calls
+
+
+# As a Debian 12 host says it after installing nvme-cli: its unit runs modprobe, which a
+# container has not (and could not use).
+NVMF = """\
+--dockerlab-unit:nvmf-autoconnect.service
+    Process: 295 ExecStartPre=/sbin/modprobe nvme-fabrics (code=exited, status=203/EXEC)
+Starting nvmf-autoconnect.service - Connect NVMe-oF subsystems automatically during boot...
+nvmf-autoconnect.service: Control process exited, code=exited, status=203/EXEC
+nvmf-autoconnect.service: Failed with result 'exit-code'.
+--dockerlab-unit:apache2.service
+AH00072: make_sock: could not bind to address [::]:80
+(98)Address already in use: AH00072: make_sock: could not bind to address 0.0.0.0:80
+"""
+
+
+def test_each_failed_unit_gets_its_last_words_and_a_container_cause_is_named() -> None:
+    listing = "● nvmf-autoconnect.service loaded failed failed x\n● apache2.service loaded failed"
+    shell = Recorder(
+        {
+            "/bin/sh -c systemctl --failed": ExecResult(0, listing),
+            "/bin/sh -c echo --dockerlab-unit:": ExecResult(0, NVMF),
+        }
     )
+    report = Systemd().failed(shell)
+    assert "nvmf-autoconnect.service, its last words:\n  Process: 295 ExecStartPre" in report
+    assert (
+        "  nvmf-autoconnect.service: the cause is the container: it needs kernel module "
+        "nvme-fabrics, and a container cannot load kernel modules: load it on the engine's "
+        "machine ('modprobe nvme-fabrics'), or leave the unit out of the lab"
+    ) in report
+    assert "apache2.service, its last words:\n  AH00072: make_sock" in report
+    assert "apache2.service: the cause is the container" not in report  # a port: its own
+
+
+@pytest.mark.parametrize(
+    ("said", "cause"),
+    [
+        ("modprobe: FATAL: Module br_netfilter not found in directory /lib/modules/6.1",
+         "kernel module br_netfilter"),
+        ("Failed to insert module 'ip_tables': Operation not permitted", "kernel module ip_tables"),
+        ("Cannot open /dev/fuse: No such file or directory", "device /dev/fuse"),
+        ("foo.service: Main process exited, code=exited, status=218/CAPABILITIES",
+         "a capability"),
+        ("sysctl: permission denied on key /proc/sys/vm/overcommit_memory: Read-only file system",
+         "kernel setting /proc/sys/vm/overcommit_memory"),
+        ("Address already in use", ""),
+        ("ExecStartPre=/sbin/modprobe nvme-fabrics (code=exited, status=0/SUCCESS)", ""),
+    ],
+)  # fmt: skip
+def test_what_only_a_container_causes_is_recognised(said: str, cause: str) -> None:
+    found = container_cause(said)
+    assert (cause in found) if cause else found == ""
