@@ -10,7 +10,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +18,8 @@ from ..support import engines
 from ..support.engines import RegistryServer, SecondEngine, leftovers
 
 __all__ = ["RegistryServer", "SecondEngine", "leftovers"]
+
+T = TypeVar("T")
 
 # Labs that tests copy into a pytester folder and run there; not tests of this session.
 collect_ignore_glob = ["labs/*"]
@@ -112,27 +114,28 @@ def required(what: str) -> None:
     pytest.skip(what)
 
 
-@contextlib.contextmanager
-def another_engine(root: Path, index: int, *, isolated: bool = False) -> Iterator[SecondEngine]:
+def another_engine(
+    root: Path, index: int, *, isolated: bool = False
+) -> contextlib.AbstractContextManager[SecondEngine]:
     """Another dockerd (``index`` keeps several apart; ``isolated``: see the engines
     module): a skip without root and dockerd, a failure in CI."""
-    try:
-        with engines.another_engine(root, index, isolated=isolated) as engine:
-            yield engine
-    except engines.Missing as exc:
-        required(str(exc))
-    except engines.DidNotStart as exc:
-        pytest.fail(str(exc))
+    return _required(engines.another_engine(root, index, isolated=isolated))
+
+
+def registry_server(
+    folder: Path, htpasswd: Path | None = None, *, deletes: bool = True
+) -> contextlib.AbstractContextManager[RegistryServer]:
+    """A docker-registry on 127.0.0.1: a skip without it, a failure in CI."""
+    return _required(engines.registry_server(folder, htpasswd, deletes=deletes))
 
 
 @contextlib.contextmanager
-def registry_server(
-    folder: Path, htpasswd: Path | None = None, *, deletes: bool = True
-) -> Iterator[RegistryServer]:
-    """A docker-registry on 127.0.0.1: a skip without it, a failure in CI."""
+def _required(starting: contextlib.AbstractContextManager[T]) -> Iterator[T]:
+    """What ``starting`` starts: a skip when the machine lacks it, a failure in CI; a
+    failure when it was started and did not answer."""
     try:
-        with engines.registry_server(folder, htpasswd, deletes=deletes) as server:
-            yield server
+        with starting as started:
+            yield started
     except engines.Missing as exc:
         required(str(exc))
     except engines.DidNotStart as exc:
