@@ -68,8 +68,17 @@ def test_dir_goes_with_save_and_load_only(
 def test_the_console_script_and_the_licence_ship() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"] == {"dockerlab": "pytest_dockerlab.cli:main"}
-    assert project["license-files"] == ["LICENSE"]
+    assert project["license-files"] == ["LICENSE", "src/pytest_dockerlab/seccomp/LICENSE"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    # Docker's seccomp profile, vendored: its licence goes with it.
+    vendored = ROOT / "src" / "pytest_dockerlab" / "seccomp"
+    assert "Apache License" in (vendored / "LICENSE").read_text()
+    assert (
+        "seccomp/*"
+        in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "package-data"
+        ]["pytest_dockerlab"]
+    )
     assert set(project["urls"]) >= {"Homepage", "Source", "Issues", "Changelog"}
     assert (ROOT / "CHANGELOG.md").is_file()
 

@@ -48,25 +48,34 @@ def test_cgroup_v1_gets_the_least_privileged_profile() -> None:
     assert not profile.capabilities
 
 
-def test_systemd_hosts_may_make_user_namespaces_but_not_reach_the_kernel() -> None:
+def test_systemd_hosts_run_dockers_allow_list_plus_what_sandboxed_units_need() -> None:
     import json
 
-    from pytest_dockerlab.profiles import sandbox_seccomp
+    from pytest_dockerlab.profiles import docker_default_seccomp, sandbox_seccomp
 
     for facts in (EngineFacts(cgroup_version=1), EngineFacts(cgroup_version=2)):
         (opt,) = choose_profile(facts).security_opts
         assert opt == f"seccomp={sandbox_seccomp()}"
-    profile = json.loads(sandbox_seccomp())
-    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
-    (denied,) = profile["syscalls"]
-    assert denied["action"] == "SCMP_ACT_ERRNO"
-    assert {"keyctl", "bpf", "open_by_handle_at", "init_module", "kexec_load"} <= set(
-        denied["names"]
-    )
-    # What systemd's sandboxing needs is not refused.
-    assert not {"unshare", "clone", "clone3", "setns", "mount"} & set(denied["names"])
+    profile, default = json.loads(sandbox_seccomp()), docker_default_seccomp()
+    # An allow list: a call no rule names (one a future kernel adds) is refused.
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert profile["syscalls"][:-1] == default["syscalls"]  # Docker's rules, untouched
+    added = profile["syscalls"][-1]
+    assert added["action"] == "SCMP_ACT_ALLOW"
+    assert sorted(added["names"]) == ["mount", "unshare"]
+    allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"
+               and not r.get("includes") for n in r["names"]}  # fmt: skip
+    # What reaches outside the container stays refused, as in Docker's default.
+    assert not {"keyctl", "bpf", "open_by_handle_at", "init_module", "kexec_load"} & allowed
     # SysV hosts and Podman keep the engine's default seccomp.
     assert choose_profile(EngineFacts(cgroup_version=1), init="sysvinit").security_opts == ()
+
+
+def test_seccomp_diff_names_each_added_call() -> None:
+    from pytest_dockerlab.profiles import seccomp_diff
+
+    lines = seccomp_diff()
+    assert [line for line in lines if line.startswith("  + ")] == ["  + unshare", "  + mount"]
 
 
 @pytest.mark.parametrize(
