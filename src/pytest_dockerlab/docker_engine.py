@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import secrets
+import stat
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +28,7 @@ from typing import IO, Any
 import docker
 import docker.errors
 import docker.utils
+import requests.exceptions
 import urllib3.exceptions
 
 from .address import EngineAddress, resolve
@@ -547,6 +550,7 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         self._facts: EngineFacts | None = None
         self._injected = client is not None
         self._timed_clients: dict[int, docker.APIClient] = {}
+        self._making = threading.Lock()
         if client is not None:
             self._client = client
             return
@@ -554,6 +558,11 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         if host.startswith("unix://") and not os.path.exists(host[7:]):
             tried = ", ".join(self._address.tried) or host[7:]
             raise EngineUnavailableError(where, f"no engine socket at {tried}")
+        if host.startswith("unix://") and not stat.S_ISSOCK(os.stat(host[7:]).st_mode):
+            what = "a folder" if os.path.isdir(host[7:]) else "a file"
+            raise EngineUnavailableError(
+                where, f"{host[7:]} is {what}, not a socket", "Correct the address."
+            )
         kwargs = self._address.client_kwargs()
         try:
             # The SDK would ask for the version with the client's own bound: ask first, briefly.
@@ -574,13 +583,20 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
     def address(self) -> str:
         return self._address.describe()
 
+    def answers(self) -> bool:
+        """Whether the engine answers a ping now (within the first contact's bound)."""
+        try:
+            return bool(self._timed(PROBE_TIMEOUT).ping())
+        except (*_SDK_ERRORS, EngineError):
+            return False
+
     def _timed(self, seconds: int) -> Any:
         """A low-level client of this engine whose reads give up after ``seconds`` of silence
         (one per bound, made when first asked); the main client's bound is CALL_TIMEOUT."""
         if self._injected:
             return self._client.api
-        if seconds not in self._timed_clients:
-            with _translate("connect", self.address):
+        with self._making, _translate("connect", self.address):  # hosts boot in threads
+            if seconds not in self._timed_clients:
                 self._timed_clients[seconds] = docker.APIClient(
                     timeout=seconds,
                     version=self._client.api.api_version,
@@ -784,34 +800,50 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
 
 # The SDK's words for an HTTP error status: "404 Client Error for http://h:1/version: ...".
 _HTTP_ERROR = re.compile(
-    r"(\d{3}) (?:Client|Server) Error (?:for|.*? for url:) \w+://[^/\s]+(/\S*?):?(?:\s|$)"
+    r"(\d{3}) (?:Client|Server) Error (?:for|.*? for url:) [\w+]+://[^/\s]+(/\S*?):?(?:\s|$)"
 )
 
 
 def _unreachable(where: str, exc: BaseException) -> EngineUnavailableError:
     """Why the first contact with the engine at ``where`` failed, and what to do: install
     one when nothing is there, correct the address when something else answers."""
-    cause = _short(exc)
+    cause, text = _short(exc), _chain_text(exc)
+    not_api = (
+        "Correct the address: a Docker or Podman socket, tcp:// to a daemon's API port, or "
+        "ssh://USER@HOST."
+    )
+    tls = (
+        "For a daemon that wants TLS, set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (its CA, "
+        "cert and key), or use its docker context."
+    )
     if "paramiko" in cause:  # the SDK's ssh:// adapter imports it, even for the ssh CLI
         return EngineUnavailableError(
             where, "ssh:// needs paramiko", "pip install 'pytest-dockerlab[ssh]'."
         )
-    if "SSH-" in str(exc):
+    if "SSH-" in text:
         return EngineUnavailableError(
             where,
             "an SSH server answered, not an engine",
             "For an engine over SSH, write ssh://USER@HOST (the engine's own socket is "
             "reached through it).",
         )
-    http = _HTTP_ERROR.search(str(exc))
-    if http or isinstance(exc, docker.errors.APIError) or "BadStatusLine" in str(exc):
+    if "HTTP request to an HTTPS server" in text:
+        return EngineUnavailableError(where, "the daemon there wants TLS", tls)
+    if "SSL" in text or "CERTIFICATE" in text:
+        return EngineUnavailableError(where, f"TLS failed ({cause})", tls)
+    if "Invalid bind address" in text:
+        return EngineUnavailableError(where, "not a valid engine address", "Correct it.")
+    http = _HTTP_ERROR.search(text)
+    if http or isinstance(exc, docker.errors.APIError) or "BadStatusLine" in text:
         said = f"HTTP {http[1]} to {http[2]}" if http else cause
         return EngineUnavailableError(
-            where,
-            f"what answered is not a Docker engine API: {said}",
-            "Correct the address: a Docker or Podman socket, tcp:// to a daemon's API "
-            "port, or ssh://USER@HOST.",
+            where, f"what answered is not a Docker engine API: {said}", not_api
         )
+    if "ApiVersion" in text or "Expecting value" in text or "JSONDecodeError" in text:
+        return EngineUnavailableError(
+            where, "what answered is not a Docker engine API: its /version is no engine's",
+            not_api,
+        )  # fmt: skip
     if _timed_out(exc):
         return EngineUnavailableError(
             where,
@@ -819,7 +851,22 @@ def _unreachable(where: str, exc: BaseException) -> EngineUnavailableError:
             "A hung engine: restart it ('sudo systemctl restart docker'), or correct the "
             "address if this is not one.",
         )
+    if "reset by peer" in text or "RemoteDisconnected" in text or "aborted" in text.lower():
+        return EngineUnavailableError(
+            where, "it closed the connection without answering", f"{not_api} {tls}"
+        )
     return EngineUnavailableError(where, cause)
+
+
+def _chain_text(exc: BaseException, depth: int = 0) -> str:
+    """``exc``'s words and those of every exception it wraps, for telling causes apart."""
+    inner = [*exc.args, getattr(exc, "reason", None), exc.__cause__, exc.__context__]
+    nested = [
+        _chain_text(e, depth + 1)
+        for e in inner
+        if isinstance(e, BaseException) and e is not exc and depth < 6
+    ]
+    return " ".join([f"{type(exc).__name__}: {exc}", *nested])
 
 
 def _timed_out(exc: BaseException, depth: int = 0) -> bool:
@@ -989,10 +1036,22 @@ def _engine_error(
     cause = _short(exc)
     if isinstance(exc, docker.errors.ImageNotFound) or (image and status == 404):
         return ImageNotFoundError(operation, target, cause, status)
-    if not isinstance(exc, docker.errors.DockerException):
+    if isinstance(exc, _NO_ANSWER):
         # requests', urllib3's and the socket's own: no answer came (refused, reset, silent).
         return EngineLostError(operation, target, cause)
     return EngineError(operation, target, cause, status)
+
+
+# What says the engine did not answer, rather than answered wrongly or failed here (an answer
+# that is no JSON, a file of ours that cannot be written).
+_NO_ANSWER = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 # "UnixHTTPConnectionPool(host='localhost', port=None): " before urllib3's messages.

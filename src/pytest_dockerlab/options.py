@@ -5,6 +5,8 @@ read once into :class:`~.settings.Settings` (a bad value is a usage error naming
 from __future__ import annotations
 
 from collections.abc import MutableSequence
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -227,9 +229,12 @@ def resolve(config: pytest.Config) -> Settings:
         args=tuple(config.args),
     )
     try:
-        return resolve_settings(given)
+        settings = resolve_settings(given)
     except SettingsError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
+    # What pytest itself writes (--junitxml): never part of what a converge reads.
+    xmlpath = getattr(config.option, "xmlpath", None)
+    return replace(settings, outputs=(Path(xmlpath).resolve(),)) if xmlpath else settings
 
 
 def split_optional_values(args: MutableSequence[str]) -> None:

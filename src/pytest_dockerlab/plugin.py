@@ -423,8 +423,8 @@ def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
         return
     if isinstance(error, EngineLostError):
         current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
-        if current is not None:
-            lost = current.lose(error)
+        lost = current.lose(error) if current is not None else None
+        if lost is not None:
             item.stash[LOST_KEY] = str(lost)
             # The tests after this one point to its report.
             item.config.stash[STATE_KEY].shown_output.setdefault(id(lost), item.nodeid)

@@ -42,7 +42,15 @@ _VERBATIM_DIRS = frozenset({"files", "templates"})
 # Folders of Ansible plugins and modules: their Python files count, whatever their names.
 _PLUGIN_DIRS = frozenset({"library", "module_utils", "plugins"})
 # What tools and test runs write beside a lab: reports, logs, editors' backups.
-_GENERATED = (".pyc", ".log", ".retry", ".xml", "~", ".swp", ".bak", ".orig")
+# (JUnit XML is not among them: pytest's own --junitxml file is an output, and another XML
+# file may be one a play copies.)
+_GENERATED = (".pyc", ".log", ".retry", "~", ".swp", ".bak", ".orig")
+# A project's own documents, by their whole names (license_key.txt is no licence).
+_DOC_NAMES = frozenset(
+    {"readme", "license", "licence", "changelog", "copying", "authors", "notice", "contributing"}
+)
+# Pseudo file systems: a file there may block a read forever (/proc/kmsg) or never end.
+_PSEUDO = ("/proc/", "/sys/", "/dev/")
 # Where Ansible looks for roles when nothing names where, and for collections besides.
 _DEFAULT_ROLES = ("~/.ansible/roles", "/usr/share/ansible/roles", "/etc/ansible/roles")
 _DEFAULT_COLLECTIONS = ("~/.ansible/collections", "/usr/share/ansible/collections")
@@ -50,7 +58,8 @@ _DEFAULT_COLLECTIONS = ("~/.ansible/collections", "/usr/share/ansible/collection
 _CONFIG_PATHS = ("roles_path", "collections_path", "collections_paths")
 # An environment lookup in a play or template: lookup('env', 'A', 'B'), query("env", ...).
 _ENV_LOOKUP = re.compile(
-    r"""(?:lookup|query|q)\(\s*['"](?:ansible\.builtin\.)?env['"]((?:\s*,\s*['"]\w+['"])+)"""
+    r"""(?:lookup|query|q)\(\s*['"](?:ansible\.(?:builtin|legacy)\.)?env['"]"""
+    r"""((?:\s*,\s*['"]\w+['"])+)"""
 )
 _QUOTED_NAME = re.compile(r"""['"](\w+)['"]""")
 _SCAN_LIMIT = 1 << 20  # bytes of a file searched for lookups: plays and templates are small
@@ -67,7 +76,7 @@ def _skipped_file(name: str, plugins: bool) -> bool:
     stem, dot, suffix = lower.rpartition(".")
     if not dot:
         stem, suffix = lower, ""
-    doc = stem.startswith(("readme", "license", "changelog", "copying", "authors"))
+    doc = stem in _DOC_NAMES
     python_test = not plugins and (
         lower == "conftest.py"
         or (suffix == "py" and (stem.startswith("test_") or stem.endswith("_test")))
@@ -142,6 +151,9 @@ def search_paths(spec: LabSpec, environ: Mapping[str, str] | None = None) -> lis
     ):
         if cfg is not None and cfg.is_file():
             configs.append((cfg.parent, _config_defaults(cfg)))
+    system = Path("/etc/ansible/ansible.cfg")
+    if not configs and system.is_file():  # Ansible's last resort, read when no other is
+        configs.append((system.parent, _config_defaults(system)))
     if isinstance(spec.ansible.run.config, Mapping):  # the lab file's sections, relative to it
         configs.append((root, spec.ansible.run.config.get("defaults") or {}))
     for base, defaults in configs:
@@ -152,7 +164,9 @@ def search_paths(spec: LabSpec, environ: Mapping[str, str] | None = None) -> lis
     )
     for name, value in sorted(environ.items()):
         if name.startswith("ANSIBLE_") and name != "ANSIBLE_CONFIG":
-            found += _folders(value, Path.cwd())
+            # A bare name ("sharedroles") is a folder only where the variable is a path list.
+            bare = name.endswith(("_PATH", "_PATHS"))
+            found += _folders(value, Path.cwd(), bare=bare)
             names_roles = names_roles or name == "ANSIBLE_ROLES_PATH"
     ansible_own = [*_DEFAULT_COLLECTIONS, *(() if names_roles else _DEFAULT_ROLES)]
     found += [Path(p).expanduser() for p in ansible_own]
@@ -168,13 +182,13 @@ def _config_defaults(cfg: Path) -> Mapping[str, Any]:
     return dict(parser["defaults"]) if parser.has_section("defaults") else {}
 
 
-def _folders(value: str, base: Path) -> list[Path]:
+def _folders(value: str, base: Path, *, bare: bool = True) -> list[Path]:
     """The existing folders a path list (``a:b``, ``~/x``, ``$HOME/y``) names, relative to
-    ``base``."""
+    ``base``; without ``bare``, only entries that look like paths (with a ``/``)."""
     found = []
     for entry in value.split(os.pathsep):
         entry = entry.strip()
-        if entry and ("/" in entry or entry in (".", "..")):
+        if entry and (bare or "/" in entry or entry in (".", "..")):
             path = base / Path(os.path.expandvars(os.path.expanduser(entry)))
             if path.is_dir():
                 found.append(path)
@@ -263,6 +277,8 @@ def _not_regular(path: Path) -> str:
             return "a symlink loop"
         return "a link that leads nowhere" if path.is_symlink() else f"unreadable: {exc.strerror}"
     if stat.S_ISREG(mode):
+        if os.path.realpath(path).startswith(_PSEUDO):
+            return "a link into /proc, /sys or /dev"
         return "" if os.access(path, os.R_OK) else "unreadable: Permission denied"
     for test, what in (
         (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -378,6 +394,7 @@ def run_key(
     skipped = {portable(path): why for path, why in content.skipped.items()}
     for name, why in skipped.items():
         manifest[f"file {name}"] = _digest(f"not read: {why}".encode())
+    _file_digest(spec.path, lookups)  # its vars and extra_vars may look the environment up
     run = spec.ansible.run
     # Each option on its own: a miss names the one that changed. How loud a run is changes
     # nothing it does.

@@ -112,7 +112,8 @@ class LabSession:
             try:
                 self._start(self.needed)
             except EngineLostError as exc:
-                self.lose(exc)  # each test says so; the exit says what may remain
+                if self.lose(exc) is None:  # each test says so; the exit says what may remain
+                    raise
             self._stack = stack.pop_all()
         return self
 
@@ -136,15 +137,20 @@ class LabSession:
         try:
             self._start(missing)
         except EngineLostError as exc:
-            self.lose(exc)
+            if self.lose(exc) is None:  # slow, not gone: these hosts' own failure
+                for name in missing:
+                    self.setup_failures.setdefault(name, exc)
         except DockerlabError as exc:
             # The hosts that did boot were never converged: none of them is usable either.
             for name in missing:
                 self.setup_failures.setdefault(name, exc)
 
-    def lose(self, error: EngineLostError) -> LabLostError:
-        """The engine stopped answering: the lab is gone with it, for every test after."""
+    def lose(self, error: EngineLostError) -> LabLostError | None:
+        """The engine stopped answering: the lab is gone with it, for every test after. None
+        when it answers a ping after all (a call that was slow on a busy engine)."""
         if self.lost is None:
+            if self.lab.engine.answers():
+                return None
             lab = self.lab
             hosts = [n for n in lab.spec.host_names if n in lab.running] or self.needed
             self.lost = LabLostError(
@@ -166,7 +172,8 @@ class LabSession:
                 self.lab.__exit__(exc_type, exc, tb)
                 return
             except EngineLostError as error:
-                self.lose(error)
+                if self.lose(error) is None:
+                    raise
         assert self.lost is not None
         self.lab.running.clear()
         self.progress(
@@ -232,7 +239,8 @@ class LabSession:
         try:
             hosts = [name for name in self.lab.running if self.lab.down(name) is None]
         except EngineLostError as error:
-            self.lose(error)
+            if self.lose(error) is None:
+                self.progress(f"cleanup did not run: {error}")
             return
         for playbook in self.lab.spec.ansible.cleanup if hosts else ():
             try:
@@ -266,7 +274,8 @@ class LabSession:
             where = write_artifacts(self.lab, self.converger.workdir, folder)
         except EngineLostError as error:
             lost = self.lose(error)
-            self.progress(f"artifacts not written to {folder}: {lost.engine} does not answer")
+            why = f"{lost.engine} does not answer" if lost else str(error)
+            self.progress(f"artifacts not written to {folder}: {why}")
             return
         except (OSError, DockerlabError) as exc:
             self.progress(f"artifacts could not be written to {folder}: {exc}")
@@ -324,7 +333,8 @@ class LabSession:
     def _key(self, hosts: Sequence[str], base_ids: Mapping[str, str]) -> RunKey:
         """The key of converging ``hosts`` from ``base_ids``; the artifacts folder is never
         read (each run would change it)."""
-        outputs = [self.settings.artifacts] if self.settings.artifacts else []
+        artifacts = [self.settings.artifacts] if self.settings.artifacts else []
+        outputs = [*self.settings.outputs, *artifacts]
         return run_key(
             self.lab.spec, hosts, base_ids, idempotence=self._idempotence, outputs=outputs
         )

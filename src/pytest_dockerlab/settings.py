@@ -80,6 +80,7 @@ class Settings:
     registry_push: bool = True  # this run may push there (off: read only, e.g. forks' PRs)
     registry_required: bool = False  # a registry that fails fails the session (CI's default)
     base_mirror: str | None = None  # where registry-only bases are pulled from instead
+    outputs: tuple[Path, ...] = ()  # files the run writes (pytest's --junitxml): never read
 
     @property
     def keeps(self) -> bool:

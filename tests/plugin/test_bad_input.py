@@ -1006,6 +1006,47 @@ CATALOGUE = [
         server="ssh",
     ),
     BadInput(
+        "engine-not-json",
+        "engine",
+        "`DOCKER_HOST` names a web server that answers 200 with a page",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (what "
+        "answered is not a Docker engine API: its /version is no engine's). Correct the "
+        "address: a Docker or Podman socket, tcp:// to a daemon's API port, or ssh://USER@HOST.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
+        server="not-json",
+    ),
+    BadInput(
+        "engine-wants-tls",
+        "engine",
+        "`DOCKER_HOST=tcp://HOST:2376` without `DOCKER_TLS_VERIFY`: the daemon wants TLS",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (the "
+        "daemon there wants TLS). For a daemon that wants TLS, set DOCKER_TLS_VERIFY=1 and "
+        "DOCKER_CERT_PATH (its CA, cert and key), or use its docker context.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
+        server="https",
+    ),
+    BadInput(
+        "engine-resets",
+        "engine",
+        "`DOCKER_HOST` names something that closes the connection at once",
+        "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (it "
+        "closed the connection without answering). Correct the address: *",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
+        server="reset",
+    ),
+    BadInput(
+        "engine-socket-a-folder",
+        "engine",
+        "`DOCKER_HOST=unix:///some/folder`, a folder where the socket should be",
+        "ERROR: dockerlab: no Docker engine reachable at unix://* (DOCKER_HOST) (* is a folder, "
+        "not a socket). Correct the address.",
+        files=lab("hosts:\n  web: {}\n"),
+        env={"DOCKER_HOST": "unix://{root}"},
+    ),
+    BadInput(
         "engine-silent-cli",
         "engine",
         "`python -m pytest_dockerlab info` with an engine that accepts and never answers",
@@ -1120,6 +1161,40 @@ CATALOGUE = [
             "molecule/default/converge.yml/lab.yml",
         ),
         cli=True,
+    ),
+    BadInput(
+        "import-molecule-output-over-the-scenario",
+        "molecule",
+        "`python -m pytest_dockerlab import-molecule molecule/default --output "
+        "molecule/default/molecule.yml --force`",
+        "dockerlab: molecule/default/molecule.yml is the scenario's own molecule.yml: --output "
+        "names another file",
+        exit_code=FAILED,
+        files=scenario(PLATFORM),
+        args=(
+            "import-molecule",
+            "molecule/default",
+            "--output",
+            "molecule/default/molecule.yml",
+            "--force",
+        ),
+        cli=True,
+    ),
+    BadInput(
+        "molecule-not-utf8",
+        "molecule",
+        "a molecule.yml saved as Latin-1",
+        SCENARIO_ERROR + "molecule.yml is not UTF-8 text (byte 0xe9): save it as UTF-8",
+        files={**scenario(""), "molecule/default/molecule.yml": b"# caf\xe9\n" + PLATFORM.encode()},
+        args=("--dockerlab-molecule", "molecule/default"),
+    ),
+    BadInput(
+        "molecule-nested-too-deep",
+        "molecule",
+        "a molecule.yml with lists nested 5,000 deep",
+        SCENARIO_ERROR + "molecule.yml nests lists or mappings too deeply",
+        files=scenario("platforms: " + "[" * 5000 + "]" * 5000 + "\n"),
+        args=("--dockerlab-molecule", "molecule/default"),
     ),
     BadInput(
         "import-molecule-exists",
@@ -1242,7 +1317,7 @@ def test_bad_input(
     monkeypatch.delenv("DOCKERLAB_IMAGE", raising=False)
     port = serving(row.server, request) if row.server else 0
     for name, value in row.env.items():
-        value = value.replace("{port}", str(port))
+        value = value.replace("{port}", str(port)).replace("{root}", str(pytester.path))
         if value:
             monkeypatch.setenv(name, value)
         else:  # an empty value: the variable is not set
@@ -1268,6 +1343,14 @@ def test_bad_input(
     assert "Traceback (most recent call last)" not in output
 
 
+# What some servers that are not an engine say to the first request.
+ANSWERS = {
+    "not-json": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    # A Go server (the Docker daemon among them) that wants TLS, asked in plain HTTP.
+    "https": b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+}
+
+
 def serving(kind: str, request: pytest.FixtureRequest) -> int:
     """A port on 127.0.0.1 where something that is not an engine answers, for this test."""
     listener = socket.socket()
@@ -1291,6 +1374,13 @@ def serving(kind: str, request: pytest.FixtureRequest) -> int:
             held.append(connection)
             if kind == "ssh":
                 connection.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+            elif kind in ANSWERS:
+                connection.recv(65536)
+                connection.sendall(ANSWERS[kind])
+                connection.close()
+            elif kind == "reset":  # closed at once, with a reset
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                connection.close()
             elif kind == "http-404":
                 connection.recv(65536)
                 connection.sendall(

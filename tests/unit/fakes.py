@@ -31,6 +31,10 @@ class FakeEngine:
     """Images by tag (``tags``) and labelled (``stored``); resources by id with their labels."""
 
     address = "fake://"
+    alive = True  # what answers() says: False stands for an engine that is gone
+
+    def answers(self) -> bool:
+        return self.alive
 
     def __init__(
         self,

@@ -154,7 +154,6 @@ def test_a_new_playbook_changes_the_key(lab_dir: Path) -> None:
         "roles/webapp/molecule/default/tests/test_default.py",
         "docs/notes.md",
         "LICENSE",
-        "report.xml",
         "pytest.log",
         "playbooks/site.yml~",
         ".pytest_cache/v/cache/lastfailed",

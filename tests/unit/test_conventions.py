@@ -219,6 +219,8 @@ def test_podman_lists_our_tags_with_a_registry_before_them() -> None:
     [
         ("myorg/web:1", True),
         ("localhost:5000/x:1", True),  # a registry's port is no tag
+        ("a:" + "b" * 128, True),
+        ("a:" + "b" * 129, False),  # docker takes tags of 128 characters at most
         ("registry.example:5000/team/web:2026-12", True),
         ("myregistry:5000/web", True),
         ("MyOrg/web:1", False),

@@ -16,6 +16,7 @@ from typing import Any
 import docker.errors
 import pytest
 import requests
+import requests.exceptions
 import urllib3
 
 from pytest_dockerlab import docker_engine
@@ -142,6 +143,22 @@ def translated(operation: str, target: str, error: Exception, image: bool = Fals
             EngineError,
             None,
             "engine: create network lab failed: Error while fetching server API version",
+        ),
+        (
+            # This machine's own failure (a file it writes is too large): the engine answered.
+            OSError(27, "File too large"),
+            False,
+            EngineError,
+            None,
+            "engine: create network lab failed: [Errno 27] File too large",
+        ),
+        (
+            # An answer that is no JSON is an answer, not a lost engine.
+            requests.exceptions.JSONDecodeError("Expecting value", "hello", 0),
+            False,
+            EngineError,
+            None,
+            "engine: create network lab failed: Expecting value: line 1 column 1 (char 0)",
         ),
     ],
 )

@@ -36,6 +36,27 @@ def test_an_environment_variable_a_play_looks_up_is_part_of_the_key(lab_dir: Pat
     assert what_changed(first.manifest, second.manifest) == "changed environment variable APP_TOKEN"
 
 
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("roles/webapp/tasks/main.yml", "- debug: {msg: \"{{ lookup('ansible.legacy.env', "
+         "'APP_TOKEN') }}\"}\n"),
+        ("dockerlab.yml", None),  # a var of the lab file's own
+    ],
+)  # fmt: skip
+def test_env_lookups_in_any_form_and_in_the_lab_file_count(
+    lab_dir: Path, where: str, text: str | None
+) -> None:
+    if text is None:
+        lab_file = (lab_dir / "dockerlab.yml").read_text()
+        text = lab_file.replace(
+            "{env: test}", "{env: test, token: \"{{ lookup('env', 'APP_TOKEN') }}\"}"
+        )
+        assert text != lab_file
+    edit(where, text)(lab_dir)
+    assert key(lab_dir, {"APP_TOKEN": "a"}).key != key(lab_dir, {"APP_TOKEN": "b"}).key
+
+
 def test_names_built_at_run_time_are_listed_in_cache_env(lab_dir: Path) -> None:
     text = (lab_dir / "dockerlab.yml").read_text()
     edit("dockerlab.yml", text.replace("extra_vars:", "cache_env: [REGION]\n  extra_vars:"))(
@@ -62,6 +83,12 @@ def test_roles_a_config_mapping_or_the_environment_names_are_read(
     before = key(lab_dir, environ)
     edit("extra/tasks/main.yml", "- debug: {msg: again}\n")(elsewhere)
     assert key(lab_dir, environ).key != before.key
+    # A bare folder name, relative to where pytest runs.
+    os.chdir(elsewhere.parent)
+    environ = {"ANSIBLE_ROLES_PATH": elsewhere.name}
+    before = key(lab_dir, environ)
+    edit("extra/tasks/main.yml", "- debug: {msg: bare}\n")(elsewhere)
+    assert key(lab_dir, environ).key != before.key
 
 
 @pytest.mark.parametrize(
@@ -74,6 +101,9 @@ def test_roles_a_config_mapping_or_the_environment_names_are_read(
         ("web_test.py", False),
         ("conftest.py", False),
         (".git/config", False),  # a hidden folder
+        ("license_key.txt", True),  # a document by its whole name only, not its first word
+        ("settings.xml", True),  # an XML file a play copies (pytest's --junitxml is an output)
+        ("LICENSE", False),
     ],
 )
 def test_only_pytests_own_files_and_hidden_folders_stay_out(
@@ -98,6 +128,7 @@ def test_what_cannot_be_read_is_never_opened_and_is_named(lab_dir: Path) -> None
     leads nowhere has no content. Each is named; the key is made all the same."""
     os.mkfifo(lab_dir / "roles" / "webapp" / "files" / "pipe")
     (lab_dir / "zero").symlink_to("/dev/zero")
+    (lab_dir / "kmsg").symlink_to("/proc/kmsg")  # a regular file whose read blocks
     (lab_dir / "verify.yml").symlink_to("verify.yml")  # as a real role ships it
     (lab_dir / "gone.yml").symlink_to(lab_dir / "missing.yml")
     found: list[RunKey] = []
@@ -108,6 +139,7 @@ def test_what_cannot_be_read_is_never_opened_and_is_named(lab_dir: Path) -> None
     assert found[0].skipped == {
         "roles/webapp/files/pipe": "a FIFO",
         "zero": "a link to a character device",
+        "kmsg": "a link into /proc, /sys or /dev",
         "verify.yml": "a symlink loop",
         "gone.yml": "a link that leads nowhere",
     }

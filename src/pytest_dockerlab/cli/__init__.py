@@ -34,6 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `dockerlab images list | head`: the reader has enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.filename is not None:
+            raise  # a file of the command's own: not the output's
+        # The output itself cannot be written (`> /dev/full`, a full disk).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        complain(f"cannot write the output: {exc.strerror or exc}")
+        return 1
     except KeyboardInterrupt:
         # What up or bake had made is removed already (their sessions' exits ran).
         complain("interrupted")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,22 +44,34 @@ def register(commands: Commands) -> None:
 
 def _import_molecule(args: argparse.Namespace) -> int:
     from ..images import catalogue
+    from ..settings import LAB_FILE_NAME
     from ..spec import parse_lab
     from ..spec.molecule import STAGE_TESTS, convert, write_lab_file, write_stage_tests
 
-    target = Path(args.output) if args.output else Path(args.scenario) / "dockerlab.yml"
+    if args.output is not None and not args.output.strip():
+        complain("--output is empty: name the lab file to write, or leave it out")
+        return 1
+    target = Path(args.output) if args.output else Path(args.scenario) / LAB_FILE_NAME
     tests = target.parent / STAGE_TESTS
     problem = _unwritable(target) or _unwritable(tests)
     if problem:
         complain(problem)
+        return 1
+    converted = convert(Path(args.scenario), catalogue())
+    parse_lab(converted.lab, converted.path)  # what pytest would refuse, refused now
+    # Never over the scenario's own files (--force or not), nor the tests over the lab file.
+    if target.resolve() == tests.resolve():
+        complain(f"{target} is where the stage tests go: --output names the lab file")
+        return 1
+    own = {converted.path, *converted.folder.glob("*.yml")} - {converted.folder / LAB_FILE_NAME}
+    if target.resolve() in own:
+        complain(f"{target} is the scenario's own {target.name}: --output names another file")
         return 1
     existing = [str(p) for p in (target, tests) if p.exists()]
     if existing and not args.force:
         complain(f"{' and '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
                  "--force overwrites")  # fmt: skip
         return 1
-    converted = convert(Path(args.scenario), catalogue())
-    parse_lab(converted.lab, converted.path)  # what pytest would refuse, refused now
     try:
         write_lab_file(converted, target.resolve())
         stages = write_stage_tests(converted, tests.resolve())
@@ -69,7 +82,8 @@ def _import_molecule(args: argparse.Namespace) -> int:
     say(f"wrote {tests} (the scenario's {', '.join(stages)} as tests)")
     for note in converted.notes:
         say(f"not carried: {note}")
-    say(f"run it with: pytest {tests}")
+    named = "" if target.name == LAB_FILE_NAME else f"--dockerlab-file {shlex.quote(str(target))} "
+    say(f"run it with: pytest {named}{shlex.quote(str(tests))}")
     return 0
 
 
@@ -78,6 +92,8 @@ def _unwritable(path: Path) -> str:
     folder = path.parent
     if path.is_dir():
         return f"{path} is a folder: --output names the lab file to write"
+    if path.exists() and not path.is_file():
+        return f"cannot write {path}: it is not a regular file"
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         return f"cannot write {path}: {folder} {what}"

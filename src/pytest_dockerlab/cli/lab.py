@@ -38,6 +38,7 @@ Say = Callable[[str], None]
 BAKED = f"{lbl.NAMESPACE}.baked-from"  # the lab file and host a baked image comes from
 # The longest repository name docker takes (the tag may add 128 more).
 _MAX_NAME = 255
+_MAX_TAG = 128  # docker's limits on a name and on a tag
 
 
 def register(commands: Commands) -> None:
@@ -226,6 +227,12 @@ def _wait_for_init(engine: Engine, container: str, image: str, timeout: float = 
 
 def check_reference(ref: str) -> None:
     """Refuse a tag docker would refuse, before anything boots or converges."""
+    tag = ref.rpartition(":")[2] if re.search(r":[^/]*$", ref) else ""
+    if len(tag) > _MAX_TAG:
+        raise DockerlabError(
+            f"--tag: the tag {tag[:20]!r}... is {len(tag)} characters long; docker takes "
+            f"{_MAX_TAG} at most"
+        )
     if not IMAGE_REFERENCE.fullmatch(ref):
         raise DockerlabError(
             f"--tag {ref!r} is not an image name docker takes: NAME[:TAG] with NAME in lower "

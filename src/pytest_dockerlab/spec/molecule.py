@@ -8,6 +8,7 @@ runs that lab, its stages as test items (:mod:`pytest_dockerlab.scenario_items`)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Collection, Mapping
@@ -121,9 +122,19 @@ def convert(
         raise ScenarioError(folder, "no molecule.yml there")
     env = molecule_environment(folder, dict(os.environ if environ is None else environ))
     try:
-        data = yaml.safe_load(expand(path.read_text(), env)) or {}
+        data = yaml.safe_load(expand(path.read_text(encoding="utf-8"), env)) or {}
     except yaml.YAMLError as exc:
         raise ScenarioError(folder, f"molecule.yml does not parse: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            folder,
+            f"molecule.yml is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}): "
+            "save it as UTF-8",
+        ) from None
+    except RecursionError:  # PyYAML reads nested lists and mappings recursively
+        raise ScenarioError(folder, "molecule.yml nests lists or mappings too deeply") from None
+    except OSError as exc:
+        raise ScenarioError(folder, f"cannot read molecule.yml: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(folder, "molecule.yml must be a mapping")
     try:
@@ -402,17 +413,17 @@ def write_stage_tests(scenario: Scenario, target: Path) -> list[str]:
     folder with no tests of its own would run nothing. Returns the stages written."""
     stages = ["converge", "idempotence"]
     converge = Path(scenario.lab["ansible"]["playbooks"][0]).name
+    source = os.path.relpath(scenario.path, target.parent)
+    # Names go in as string literals (json's escapes are Python's): a backslash or quotes in
+    # a file name cannot break the file.
     body = [
-        f'"""The stages of {os.path.relpath(scenario.path, target.parent)} as tests (written by',
-        "`dockerlab import-molecule`).",
-        "",
-        "The lab converges every host and runs the idempotence pass when a test first needs",
-        "them: a failed task or a changed one errors these tests, naming the host and the task.",
-        '"""',
+        f"# The stages of {_comment(source)} as tests (written by `dockerlab import-molecule`).",
+        "# The lab converges every host and runs the idempotence pass when a test first needs",
+        "# them: a failed task or a changed one errors these tests, naming the host and the task.",
         "",
         "",
         "def test_converge(lab):",
-        f'    """{converge} ran on every host, and a second run changed nothing."""',
+        f"    {json.dumps(f'{converge} ran on every host, and a second run changed nothing.')}",
         "    assert lab.hosts",
     ]
     for stage in ("side_effect", "verify"):  # Molecule's order
@@ -425,12 +436,17 @@ def write_stage_tests(scenario: Scenario, target: Path) -> list[str]:
             "",
             "",
             f"def test_{stage}(lab):",
-            f'    """{playbook.name} on every host, as Molecule\'s {stage} stage."""',
-            f"    result = lab.converge({relative!r})",
+            f"    {json.dumps(f'{playbook.name} on every host, as Molecule runs its {stage}.')}",
+            f"    result = lab.converge({json.dumps(relative)})",
             "    assert result.ok, result.describe_failure()",
         ]
     target.write_text("\n".join(body) + "\n")
     return stages
+
+
+def _comment(text: str) -> str:
+    """``text`` safe on one comment line."""
+    return " ".join(text.splitlines())
 
 
 def _relative(lab: dict[str, Any], base: Path) -> dict[str, Any]:
