@@ -54,6 +54,18 @@ def _no_converge_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKERLAB_CACHE", "off")
 
 
+@pytest.fixture(autouse=True)
+def _leaves_nothing(docker_client: Any) -> Iterator[None]:
+    """Each test leaves the engine as it found it: a container, network or volume with a
+    session label that it made and did not remove fails that test, by name, instead of the
+    run's final count failing with no test to blame."""
+    before = labelled(docker_client)
+    yield
+    left = labelled(docker_client) - before
+    if left:
+        pytest.fail(f"left on the engine: {', '.join(sorted(left))}", pytrace=False)
+
+
 def remove_cache_entries(client: Any, lab_file: Path) -> None:
     """The converge cache entries a test's lab file made."""
     from pytest_dockerlab.cache import ENTRY, LAB_FILE
