@@ -15,14 +15,15 @@ import re
 import shutil
 import sysconfig
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .engine import Progress
-from .exceptions import ConvergeError, DockerlabError, PlaybookNotFoundError
+from .exceptions import ConvergeError, DockerlabError, EngineLostError, PlaybookNotFoundError
 from .results import ConvergeResult, HostStats, TaskResult
 from .signals import noted
 from .spec import AnsibleSpec, RunOptions
@@ -248,12 +249,48 @@ def check_connection_plugin() -> None:
         )
 
 
+class EngineWatch:
+    """Pings the engine from a thread while a run lasts: Ansible's connection (the docker CLI)
+    waits on a hung engine forever; ``gone`` says it stayed silent ``quiet`` seconds."""
+
+    def __init__(self, answers: Callable[[], bool], quiet: float = 30.0, every: float = 5.0):
+        self.answers = answers
+        self.quiet = quiet
+        self.every = every
+        self.gone = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="dockerlab-watch", daemon=True)
+
+    def _watch(self) -> None:
+        heard = time.monotonic()
+        while not self._stop.wait(self.every):
+            if self.answers():
+                heard = time.monotonic()
+            elif time.monotonic() - heard >= self.quiet:
+                self.gone = True
+                return
+
+    def __enter__(self) -> EngineWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+
 class Ansible:
     """Runs playbooks against a lab's hosts through ansible-runner."""
 
     def __init__(
-        self, settings: AnsibleSpec, workdir: Path, progress: Progress, pipelining: bool = True
+        self,
+        settings: AnsibleSpec,
+        workdir: Path,
+        progress: Progress,
+        pipelining: bool = True,
+        answers: Callable[[], bool] | None = None,
     ) -> None:
+        """``answers``: whether the engine answers, asked while a run lasts (none: not)."""
+        self.answers = answers
         self.settings = settings
         self.pipelining = pipelining
         self.workdir = workdir
@@ -325,7 +362,8 @@ class Ansible:
             self.progress(f"converging {playbook.name} on {on}")
         # A cancel callback of ours keeps ansible-runner from installing signal handlers of
         # its own, which it never restores (Ctrl-C would be ignored for the rest of the run).
-        with noted() as signals, _runner_errors(playbook):
+        watch = EngineWatch(self.answers or (lambda: True))
+        with noted() as signals, _runner_errors(playbook), watch:
             runner = ansible_runner.run(
                 private_data_dir=str(private),
                 project_dir=str(playbook.parent),
@@ -346,7 +384,7 @@ class Ansible:
                 forks=max(5, len(hosts)),
                 quiet=True,
                 event_handler=collector,
-                cancel_callback=lambda: bool(signals),
+                cancel_callback=lambda: bool(signals) or watch.gone,
                 # The runner asks cancel_callback once per pexpect timeout: 5 s by default,
                 # so a Ctrl-C would wait that long.
                 settings={"suppress_ansible_output": True, "pexpect_timeout": 1},
@@ -354,6 +392,10 @@ class Ansible:
         if signals:
             # The user asked the whole session to stop, not just this run.
             raise KeyboardInterrupt(f"signal {signals[0]} while converging {playbook.name}")
+        if watch.gone:  # the run was cancelled: its docker exec calls would wait for ever
+            raise EngineLostError(
+                "converge", playbook.name, f"no answer to a ping for {watch.quiet:.0f} s"
+            )
         result.rc = int(runner.rc if runner.rc is not None else -1)
         result.status = str(runner.status)
         with runner.stdout as stdout:  # a new file object on each access

@@ -101,7 +101,9 @@ class Converger:
             info = os.lstat(workdir)
             if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
                 raise DockerlabError(f"{workdir} is not a folder of this user's: remove it")
-            self._ansible = Ansible(self.spec, workdir, self.progress)
+            self._ansible = Ansible(
+                self.spec, workdir, self.progress, answers=self.lab.engine.answers
+            )
         return self._ansible
 
     @property

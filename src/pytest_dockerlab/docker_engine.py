@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 10
 CALL_TIMEOUT = 30
 STALL_TIMEOUT = 600
+# Removing a container deletes its writable layer (hundreds of MB for a converged host).
+REMOVE_TIMEOUT = 120
 # Output shown with a container that is gone: enough for init's last words.
 _GONE_LOG_LINES = 20
 # An exec's exit code when SIGKILL ended it, and how long its container may take to be
@@ -363,7 +365,7 @@ class _Labelled(_Client):
             )
 
     def remove(self, leftovers: Leftovers) -> None:
-        api = self._slow  # a container's layer of gigabytes takes a while to delete
+        api = self._timed(REMOVE_TIMEOUT)  # a container's layer of gigabytes takes a while
         errors: list[str] = []
 
         def attempt(kind: str, name: str, call: Any, *args: Any, **kwargs: Any) -> None:
@@ -689,11 +691,13 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
             raise HostStartError(hostname, exc.cause, hint) from None
         return str(container.id)
 
-    def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
-        api = self._slow
+    def exec(self, container: str, argv: Sequence[str], timeout: int | None = None) -> ExecResult:
+        api = self._client.api
         with self._on_container("exec", container):
             exec_id = api.exec_create(container, list(argv), stdout=True, stderr=True)["Id"]
-            output: bytes = api.exec_start(exec_id)
+            # What runs may take long: bounded by its silence, or by ``timeout``.
+            running = self._slow if timeout is None else self._timed(timeout)
+            output: bytes = running.exec_start(exec_id)
             rc = api.exec_inspect(exec_id).get("ExitCode")
         if rc is None or rc == _SIGKILLED:
             # The command may have died with its container (the kernel SIGKILLs what is left

@@ -277,8 +277,9 @@ class Engine(Protocol):
         namespace, with CAP_NET_ADMIN: routes and links of a host that has no such right."""
         ...
 
-    def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
-        """Run ``argv`` in a running container; ContainerGoneError when it is not running."""
+    def exec(self, container: str, argv: Sequence[str], timeout: int | None = None) -> ExecResult:
+        """Run ``argv`` in a running container; ContainerGoneError when it is not running.
+        ``timeout``: the seconds its output may stay silent (a probe's; default: long)."""
         ...
 
     def state(self, container: str) -> ContainerState:

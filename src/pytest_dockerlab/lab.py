@@ -25,6 +25,7 @@ from .exceptions import (
     BootTimeoutError,
     ContainerGoneError,
     DockerlabError,
+    EngineLostError,
     HostCommandError,
     HostGoneError,
     HostStartError,
@@ -37,6 +38,10 @@ from .signals import deferred
 from .spec import DEFAULT_NETWORK, HostSpec, LabSpec, Recipe
 
 log = logging.getLogger(__name__)
+
+# How long a readiness probe (systemctl is-system-running) may stay silent: it answers at
+# once on a live host; a hung engine must not hold the boot for the long exec bound.
+PROBE_SILENCE = 30
 
 
 @dataclass
@@ -77,13 +82,17 @@ def _uninterrupted(progress: Progress) -> contextlib.AbstractContextManager[None
 class _Shell:
     """One container as an init strategy sees it (:class:`~.init.HostShell`)."""
 
-    def __init__(self, engine: Engine, container: str) -> None:
+    def __init__(self, engine: Engine, container: str, timeout: int | None = None) -> None:
+        """``timeout``: how long a command may stay silent (probes are quick)."""
         self.engine = engine
         self.container = container
+        self.timeout = timeout
 
     def run(self, argv: Sequence[str]) -> ExecResult:
         try:
-            return self.engine.exec(self.container, argv)
+            return self.engine.exec(self.container, argv, self.timeout)
+        except EngineLostError:
+            raise  # the lab's news, not this command's
         except DockerlabError as exc:  # the engine may refuse exec while the init starts
             return ExecResult(rc=-1, output=str(exc))
 
@@ -346,7 +355,7 @@ class Lab:
 
     def wait_until_booted(self, host: RunningHost) -> None:
         """Poll the host's init until it reports a usable state, or raise with its journal."""
-        shell = _Shell(self.engine, host.container)
+        shell = _Shell(self.engine, host.container, timeout=PROBE_SILENCE)
         deadline = time.monotonic() + self.boot_timeout
         state = ""
         while time.monotonic() < deadline:

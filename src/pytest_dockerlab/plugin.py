@@ -53,6 +53,8 @@ class _State:
     engine: Engine | None = None
     registry: Registry | None = None  # shared by the session's labs
     kept: list[str] = field(default_factory=list)  # how to enter and remove kept labs
+    # Labs lost with their engine: what may remain there, and the line that removes it.
+    left: list[str] = field(default_factory=list)
     signals: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     # Where the session is, for the line an interrupt prints.
     where: str = "start-up"
@@ -421,6 +423,8 @@ def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     error = call.excinfo.value if call.excinfo is not None else None
     if not isinstance(error, DockerlabError):
         return
+    if isinstance(error, LabLostError):  # a test's own call found the engine gone
+        item.config.stash[STATE_KEY].shown_output.setdefault(id(error), item.nodeid)
     if isinstance(error, EngineLostError):
         current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
         lost = current.lose(error) if current is not None else None
@@ -517,6 +521,12 @@ def _dockerlab_lab(
         current.keep_if_failed(state.lab_failures > failed_before)
         if current.lab.keep and current.lab.running:
             state.kept.append(current.keep_instructions())
+    if current.lost is not None:
+        lost = current.lost
+        state.left.append(
+            f"the lab of session {lost.session_id} may remain on {lost.engine}, which stopped "
+            f"answering; once it answers: dockerlab clean --session {lost.session_id}"
+        )
 
 
 @pytest.fixture
@@ -622,10 +632,19 @@ class _InterruptLine:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     state = terminalreporter.config.stash.get(STATE_KEY, None)
-    if state is not None and state.kept:
+    if state is not None and (state.kept or state.left):
         terminalreporter.section("dockerlab")
-        for instructions in state.kept:
+        for instructions in [*state.kept, *state.left]:
             terminalreporter.write_line(instructions)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A lab that may remain on an engine that stopped answering fails the run, even when
+    every test passed: CI must not take it for a clean one."""
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is not None and state.left and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

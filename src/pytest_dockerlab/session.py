@@ -8,13 +8,14 @@ everything on exit. :class:`LabView` is the ``lab`` fixture's value.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import labels as lbl
 from .cache import ConvergeCache
@@ -235,6 +236,8 @@ class LabSession:
         if self.lab.keep or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
             return  # a kept lab stays as it was for a look; Ctrl-C asked for no more runs
         if self.lost is not None:
+            if self.lab.spec.ansible.cleanup:
+                self.progress("cleanup playbooks not run: the engine does not answer")
             return
         try:
             hosts = [name for name in self.lab.running if self.lab.down(name) is None]
@@ -467,6 +470,30 @@ def _unless_lost(failures: dict[str, DockerlabError]) -> dict[str, DockerlabErro
     return failures
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _lab_or_lost(
+    method: Callable[Concatenate[LabView, P], R],
+) -> Callable[Concatenate[LabView, P], R]:
+    """A test's call that finds the engine gone raises the lab's story (which engine, which
+    hosts, what to run), from the test's own line, not the engine's internals."""
+
+    @functools.wraps(method)
+    def call(view: LabView, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        __tracebackhide__ = True
+        try:
+            return method(view, *args, **kwargs)
+        except EngineLostError as exc:
+            lost = view._session.lose(exc)
+            if lost is None:
+                raise
+        raise lost.with_traceback(None) from None
+
+    return call
+
+
 class LabView:
     """The lab as one test sees it: the hosts its ``lab`` marker names.
 
@@ -496,6 +523,7 @@ class LabView:
             raise HostNotSelectedError(name, self._names)
         return name
 
+    @_lab_or_lost
     def host(self, name: str) -> Any:
         """A testinfra ``Host`` bound to the container of lab host ``name``."""
         host = self._lab.get(self._check(name))
@@ -505,14 +533,17 @@ class LabView:
             raise down
         return host.testinfra()
 
+    @_lab_or_lost
     def container(self, name: str) -> str:
         """The engine's name of the container behind lab host ``name``."""
         return self._lab.get(self._check(name)).container
 
+    @_lab_or_lost
     def exec(self, name: str, command: str | Sequence[str], check: bool = False) -> ExecResult:
         """Run a raw command in host ``name``; returns ``rc`` and combined ``output``."""
         return self._lab.exec(self._check(name), command, check=check)
 
+    @_lab_or_lost
     def restart(self, name: str) -> float:
         """Stop and start host ``name`` (as a reboot would) and wait until it has booted again.
 
@@ -522,6 +553,7 @@ class LabView:
         self._converger.forget_facts(name)
         return elapsed
 
+    @_lab_or_lost
     def converge(
         self,
         playbook: str | Path,
@@ -565,6 +597,7 @@ class LabView:
             options=options,
         )
 
+    @_lab_or_lost
     def assert_idempotent(
         self, playbook: str | Path, *, hosts: Sequence[str] | None = None
     ) -> None:
@@ -580,11 +613,13 @@ class LabView:
         except IdempotenceError as exc:
             raise AssertionError(str(exc)) from None
 
+    @_lab_or_lost
     def disconnect(self, name: str, network: str | None = None) -> None:
         """Take host ``name`` off ``network`` (all its lab networks by default): its peers
         can neither reach it nor resolve its name until :meth:`connect`."""
         self._faults.disconnect(self._check(name), network)
 
+    @_lab_or_lost
     def connect(self, name: str, network: str | None = None) -> None:
         """Put host ``name`` back on ``network`` (all its lab networks by default)."""
         self._faults.connect(self._check(name), network)

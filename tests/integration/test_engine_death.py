@@ -200,3 +200,66 @@ def test_an_engine_that_hangs_mid_test_is_given_up_on_within_its_bound(
     assert waited < 8 + CALL_TIMEOUT + 15, output
     assert_one_story(lines, mortal, (folder / "session-id").read_text())
     then_clean(mortal, (folder / "session-id").read_text())
+
+
+def test_an_engine_that_hangs_mid_converge_is_given_up_on_within_30_s_of_silence(
+    mortal: SecondEngine, tmp_path: Path
+) -> None:
+    """Ansible's connection (the docker CLI) would wait on a hung engine forever."""
+    folder = lab_folder(tmp_path, SLOW_PLAY)
+    process = session(folder, mortal)
+    frozen: list[float] = []
+
+    def freeze() -> None:
+        time.sleep(5)
+        mortal.freeze()
+        frozen.append(time.monotonic())
+
+    lines = when_seen(process, "converging site.yml", freeze)
+    waited = time.monotonic() - frozen[0]
+    mortal.thaw()
+    output = "\n".join(lines)
+    assert process.returncode == 1, output
+    assert lines[-1].startswith("=") and "3 errors" in lines[-1], output
+    assert "no answer to a ping for 30 s, on converge" in output, output
+    # 30 s of silence, a ping's own bound and the watch's period; the play alone takes 30 s.
+    assert waited < 30 + 10 + 5 + 15, output
+    sid = next(x for x in lines if "; session " in x).rsplit("session ", 1)[1].rstrip(")")
+    assert_one_story(lines, mortal, sid)
+    then_clean(mortal, sid)
+
+
+PASSING = """
+import pathlib, time
+
+def test_passes(lab):
+    pathlib.Path("session-id").write_text(lab.session_id)
+    assert lab.host("web").file("/etc").is_directory
+    pathlib.Path("in-test").touch()
+    time.sleep(3)  # the engine hangs before the teardown
+"""
+
+
+def test_a_lab_left_on_a_hung_engine_fails_the_run_though_every_test_passed(
+    mortal: SecondEngine, tmp_path: Path
+) -> None:
+    folder = lab_folder(tmp_path, QUICK_PLAY)
+    (folder / "test_lab.py").write_text(PASSING)
+    process = session(folder, mortal)
+
+    def freeze() -> None:
+        while not (folder / "in-test").exists():
+            time.sleep(0.2)
+        mortal.freeze()
+
+    lines = when_seen(process, "converged site.yml", freeze)
+    mortal.thaw()
+    output = "\n".join(lines)
+    sid = (folder / "session-id").read_text()
+    assert "1 passed" in lines[-1], output
+    assert process.returncode == 1, output  # CI must not take it for a clean run
+    assert (
+        f"the lab of session {sid} may remain on {mortal.unix} (DOCKER_HOST), which stopped "
+        f"answering; once it answers: dockerlab clean --session {sid}"
+    ) in lines, output
+    then_clean(mortal, sid)

@@ -221,7 +221,7 @@ class FakeEngine:
     ) -> ExecResult:
         raise NotImplementedError
 
-    def exec(self, container: str, argv: Sequence[str]) -> ExecResult:
+    def exec(self, container: str, argv: Sequence[str], timeout: int | None = None) -> ExecResult:
         raise NotImplementedError
 
     def state(self, container: str) -> ContainerState:
