@@ -852,14 +852,23 @@ def _unreachable(where: str, exc: BaseException) -> EngineUnavailableError:
         return EngineUnavailableError(
             where,
             f"it accepted the connection but did not answer in {PROBE_TIMEOUT} s",
-            "A hung engine: restart it ('sudo systemctl restart docker'), or correct the "
-            "address if this is not one.",
+            _restart_hint(where),
         )
     if "reset by peer" in text or "RemoteDisconnected" in text or "aborted" in text.lower():
         return EngineUnavailableError(
             where, "it closed the connection without answering", f"{not_api} {tls}"
         )
     return EngineUnavailableError(where, cause)
+
+
+def _restart_hint(where: str) -> str:
+    """What to do about a hung engine at ``where``: the system's daemon is a service; any
+    other (rootless, a second dockerd, a remote one) is restarted by whoever runs it."""
+    if re.match(r"unix://(/var)?/run/docker\.sock\b", where):
+        restart = "restart it ('sudo systemctl restart docker')"
+    else:
+        restart = "restart the daemon behind that address"
+    return f"A hung engine: {restart}, or correct the address if this is not one."
 
 
 def _chain_text(exc: BaseException, depth: int = 0) -> str:

@@ -75,9 +75,13 @@ class Leftovers:
         return bool(self.containers or self.networks or self.volumes)
 
     def describe(self) -> str:
-        return (
-            f"{len(self.containers)} containers, {len(self.networks)} networks, "
-            f"{len(self.volumes)} volumes"
+        found = (
+            ("container", self.containers),
+            ("network", self.networks),
+            ("volume", self.volumes),
+        )
+        return ", ".join(
+            f"{len(names)} {noun}{'' if len(names) == 1 else 's'}" for noun, names in found
         )
 
 

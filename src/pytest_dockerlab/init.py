@@ -53,8 +53,19 @@ _CONTAINER_CAUSES = (
         "it needs device {}, which a lab host does not have",
     ),
     (
-        re.compile(r"status=218/CAPABILITIES|[Ff]ailed to (?:drop|set|apply) capabilit(?:y|ies)"
-                   r"()"),
+        re.compile(r"[Ff]ailed to (?:keep|set|apply|raise) (?:capability )?(CAP_[A-Z_]+)"),
+        "it needs capability {}, which the container was not given ('capabilities:' on the "
+        "host adds it)",
+    ),
+    (
+        re.compile(r"\b(?:nft|iptables|ip6tables|ebtables|netlink)\b[^\n]*?"
+                   r"(?:Operation not permitted|Permission denied)()"),
+        "it changes the firewall, which needs capability CAP_NET_ADMIN ('capabilities: "
+        "[NET_ADMIN]' on the host adds it)",
+    ),
+    (
+        re.compile(r"status=218/CAPABILITIES|[Ff]ailed to (?:drop|set|apply|keep) "
+                   r"capabilit(?:y|ies)()"),
         "it needs a capability the container was not given ('capabilities:' on the host adds "
         "one)",
     ),

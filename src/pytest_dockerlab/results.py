@@ -68,11 +68,11 @@ class ConvergeResult:
         lines = [f"playbook {self.playbook} failed (rc={self.rc})"]
         lines += [f"  {t.describe()}" for t in self.failed_tasks]
         lines += [f"  {t.host}: UNREACHABLE: {t.message}" for t in self.unreachable]
-        for host, text in self.evidence.items():
-            lines.append(f"--- {host}, right after the run ---\n{text}")
-        if len(lines) == 1:
+        if len(lines) == 1:  # no task failed: Ansible's own [ERROR] lines, or its last words
             lines += [f"  {e}" for e in self.errors]
         if len(lines) == 1:
             tail = "\n".join(self.output.strip().splitlines()[-15:])
             lines.append(f"  no task failed; last output:\n{tail}")
+        for host, text in self.evidence.items():
+            lines.append(f"--- {host}, right after the run ---\n{text}")
         return "\n".join(lines)

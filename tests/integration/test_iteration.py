@@ -253,7 +253,7 @@ def test_keep_on_failure_keeps_the_lab_and_reuse_runs_on_it(
 
     down = cli("down", "--session", sid, cwd=small_lab.path / "lab")
     # web and db, and the volume that marks the lab as kept
-    assert down.stdout.strip() == f"removed kept lab {sid}: 2 containers, 0 networks, 1 volumes"
+    assert down.stdout.strip() == f"removed kept lab {sid}: 2 containers, 0 networks, 1 volume"
     assert leftovers(docker_client, sid) == []
     assert not runner_dir.exists()
     gone = run(small_lab, f"--dockerlab-reuse={sid}")

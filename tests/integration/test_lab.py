@@ -206,7 +206,7 @@ def test_keep_leaves_the_lab_and_says_how_to_enter_and_remove_it(
         text=True,
         check=True,
     )
-    assert clean.stdout.strip() == f"removed session {sid}: 1 containers, 1 networks, 0 volumes"
+    assert clean.stdout.strip() == f"removed session {sid}: 1 container, 1 network, 0 volumes"
     assert leftovers(docker_client, sid) == []
     again = subprocess.run(
         [sys.executable, "-m", "pytest_dockerlab", "clean", "--session", sid],

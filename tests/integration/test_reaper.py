@@ -117,7 +117,7 @@ def test_a_kept_lab_outlives_its_session_and_the_reaper(
     finally:
         cleaned = clean(sid)
     assert cleaned.returncode == 0, cleaned.stderr
-    assert cleaned.stdout.strip() == f"removed session {sid}: 1 containers, 1 networks, 0 volumes"
+    assert cleaned.stdout.strip() == f"removed session {sid}: 1 container, 1 network, 0 volumes"
     assert leftovers(docker_client, sid) == []
 
 

@@ -977,8 +977,8 @@ CATALOGUE = [
         "`DOCKER_HOST` names a socket that accepts connections and never answers (a hung "
         "engine); the error comes after 10 s",
         "ERROR: dockerlab: no Docker engine reachable at tcp://127.0.0.1:* (DOCKER_HOST) (it "
-        "accepted the connection but did not answer in 10 s). A hung engine: restart it ('sudo "
-        "systemctl restart docker'), or correct the address if this is not one.",
+        "accepted the connection but did not answer in 10 s). A hung engine: restart the daemon "
+        "behind that address, or correct the address if this is not one.",
         files=lab("hosts:\n  web: {}\n"),
         env={"DOCKER_HOST": "tcp://127.0.0.1:{port}"},
         server="silent",

@@ -174,6 +174,20 @@ def test_a_play_that_never_loaded_shows_its_error_lines() -> None:
     assert "the role 'nginxx' was not found" in result.describe_failure()
 
 
+def test_a_play_that_never_loaded_shows_its_error_lines_beside_host_evidence() -> None:
+    """Evidence gathered after the run (failed units) does not hide why the play failed."""
+    result = ConvergeResult(
+        playbook=Path("/lab/site.yml"),
+        rc=1,
+        errors=["[ERROR]: couldn't resolve module/action 'nosuch.module'"],
+        evidence={"web": "failed units: apache2.service"},
+    )
+    text = result.describe_failure()
+    assert text.index("couldn't resolve module/action 'nosuch.module'") < text.index(
+        "--- web, right after the run ---\nfailed units: apache2.service"
+    )
+
+
 def test_unreachable_host_is_a_failure() -> None:
     result = ConvergeResult(playbook=Path("p.yml"))
     collector = _EventCollector(result, lambda _: None)

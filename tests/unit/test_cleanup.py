@@ -70,7 +70,7 @@ def test_sweep_removes_only_dead_local_sessions_that_were_not_kept(tmp_path: Pat
     assert set(engine.resources) == {"c-mine", "c-alive", "c-other-machine", "c-kept"}
     assert messages == [
         f"removing leftovers of dead session dead0000 (pid {dead}): "
-        "1 containers, 0 networks, 0 volumes"
+        "1 container, 0 networks, 0 volumes"
     ]
 
 

@@ -41,6 +41,17 @@ def test_images_prune_removes_ours_and_never_what_was_built_or_committed_from_ou
     assert set(engine.stored) == {"sha256:app", "sha256:commit"}
 
 
+def test_images_prune_says_when_it_removed_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    engine = FakeEngine()
+    current = catalogue()["debian12"].tag
+    engine.stored = {"sha256:now": image("sha256:now", (current,), OURS)}
+    assert _images(engine, "prune", [], "auto") == 0
+    assert engine.removed_images == []
+    assert capsys.readouterr().out == (
+        "no image removed: none of ours is unused and outdated (--all takes current ones too)\n"
+    )
+
+
 def test_the_cache_never_takes_a_users_commit_of_a_cache_hit_host(tmp_path: Path) -> None:
     """A host started from an entry and committed by hand carries the entry's labels."""
     engine = FakeEngine()

@@ -266,6 +266,7 @@ def _prune_cache(engine: Engine, older_than: float) -> int:
 
     cache = ConvergeCache(engine, say)
     now = time.time()
+    removed = 0
     for entry in cache.entries():
         if now - max(entry.last_used, entry.created) < older_than:
             continue
@@ -273,10 +274,13 @@ def _prune_cache(engine: Engine, older_than: float) -> int:
             say(f"left cache entry {entry.key[:12]}: {entry.in_use} containers use it")
             continue
         cache.drop(entry.key)
+        removed += 1
         say(
             f"removed cache entry {entry.key[:12]} ({', '.join(entry.hosts)}, "
             f"{entry.size / 1e6:.0f}MB)"
         )
+    if not removed:
+        say("no cache entry removed" + (" (none unused for that long)" if older_than else ""))
     return 0
 
 
@@ -345,6 +349,7 @@ def _images(
     current = {r.tag for r in recipes.values()}
     wanted = {r.name for r in chosen}
     now = time.time()
+    removed = 0
     if action == "list":
         say(f"{'NAME':<18} {'TAG':<50} {'SIZE':>7} {'AGE':>5}  {'IN USE':<13} RECIPE")
     for image in sorted(engine.images(lbl.IMAGE), key=lambda i: i.labels.get(lbl.IMAGE, "")):
@@ -368,4 +373,10 @@ def _images(
                 say(f"left {name} {tag}: {exc} (images prune --cache removes cache entries)")
                 continue
             say(f"removed {name} {tag} ({image.size / 1e6:.0f}MB)")
+            removed += 1
+    if action == "prune" and not removed:
+        say(
+            "no image removed: none of ours is unused"
+            + ("" if prune_all else " and outdated (--all takes current ones too)")
+        )
     return 0
