@@ -369,7 +369,9 @@ class Ansible:
                 project_dir=str(playbook.parent),
                 playbook=playbook.name,
                 inventory=build_inventory(hosts),
-                limit=",".join(limit) if limit else None,
+                # The limit keeps tasks off the lab's other hosts, never off the controller:
+                # plays for hosts: localhost run there, as Ansible and Molecule run them.
+                limit=",".join([*limit, "localhost"]) if limit else None,
                 extravars={**self.settings.extra_vars, **(extra_vars or {})},
                 envvars=envvars,
                 skip_tags=",".join([*options.skip_tags, *skip_tags]) or None,
@@ -441,6 +443,8 @@ def raise_for_failure(result: ConvergeResult, hosts: Iterable[str] | None = None
     if result.ok:
         return
     failed = result.failed_hosts()
-    if hosts is not None and failed and not (failed & set(hosts)):
+    # Another host's failure is not these hosts'; the controller's (a localhost play) is
+    # every host's.
+    if hosts is not None and failed and not (failed & {*hosts, "localhost"}):
         return
     raise ConvergeError(result.describe_failure(), result)

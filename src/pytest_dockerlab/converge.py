@@ -62,7 +62,9 @@ def converge_session(
             if again and result.changed_tasks:
                 changed = IdempotenceError(result.playbook, result.changed_tasks)
                 for task in result.changed_tasks:
-                    failures.setdefault(task.host, changed)
+                    # A change on the controller (a localhost play) is every host's.
+                    for host in [task.host] if task.host in hosts else hosts:
+                        failures.setdefault(host, changed)
     return failures
 
 
@@ -203,10 +205,12 @@ class Converger:
                 roles_path=self.extra_paths[0],
                 collections_path=self.extra_paths[1],
             )
-            for name in result.failed_hosts():
+            # The lab's hosts only: a play for the controller (localhost) fails there.
+            for name in result.failed_hosts() & set(alive):
                 down[name] = self.lab.down(name)
             # Before anything can remove the hosts: what the failed ones say about themselves.
-            for name in {t.host for t in result.failed_tasks if down.get(t.host) is None}:
+            failed = {t.host for t in result.failed_tasks if t.host in alive}
+            for name in {name for name in failed if down[name] is None}:
                 units = [u for t in result.failed_tasks if t.host == name for u in t.units]
                 try:
                     result.evidence[name] = evidence(self.lab, name, list(dict.fromkeys(units)))

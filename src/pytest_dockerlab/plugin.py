@@ -190,11 +190,17 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """A scenario's tests/ run only with the testinfra verifier, as in Molecule (without
-    it, their ``host`` would be this machine)."""
+    """A scenario's tests/ run only with the testinfra verifier, as in Molecule, and only
+    the scenario's own: another scenario's tests (``pytest --dockerlab-molecule molecule/lh``
+    from the role's root finds ``molecule/default/tests``) would get this machine as
+    ``host``."""
     state = config.stash.get(STATE_KEY, None)
     scenario = state.scenario if state is not None else None
-    if scenario is not None and not scenario.testinfra and collection_path == scenario.tests:
+    if scenario is None:
+        return None
+    if collection_path == scenario.tests:
+        return None if scenario.testinfra else True
+    if collection_path.name == "tests" and (collection_path.parent / "molecule.yml").is_file():
         return True
     return None
 

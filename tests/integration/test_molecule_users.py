@@ -282,3 +282,60 @@ def test_prepare_cleanup_notest_tags_and_options(
     )
     assert mark.read_text() == "cleaned web"  # before the lab went
     assert leftovers(docker_client, session_id(pytester)) == []
+
+
+CONTROLLER_VERIFY = """
+- name: Verify from the controller
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{{ playbook_dir }}/checked-here"
+        content: "x"
+    - name: Check
+      ansible.builtin.fail:
+        msg: checked on the controller
+"""
+
+
+def test_a_verify_for_the_controller_runs_there_and_one_that_matches_nothing_fails(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """Both passed in 0.5 s without running (the limit left localhost out), and the role's
+    other scenario's tests ran against this machine."""
+    scenario = pytester.path / "molecule" / "lh"
+    scenario.mkdir(parents=True)
+    (scenario / "molecule.yml").write_text(
+        "platforms:\n  - name: instance\n    image: geerlingguy/docker-debian12-ansible\n"
+    )
+    (scenario / "converge.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
+    )
+    (scenario / "verify.yml").write_text(CONTROLLER_VERIFY)
+    other = pytester.path / "molecule" / "default"
+    (other / "tests").mkdir(parents=True)
+    (other / "molecule.yml").write_text("platforms:\n  - name: other\n")
+    (other / "tests" / "test_default.py").write_text(
+        "def test_other(host):\n    assert False, 'ran against this machine'\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", "molecule/lh", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*molecule.yml::verify FAILED*",
+            "  localhost: TASK [Check] (ansible.builtin.fail): checked on the controller",
+        ]
+    )
+    assert (scenario / "checked-here").read_text() == "x"
+    result.stdout.no_fnmatch_line("*test_other*")
+
+    (scenario / "verify.yml").write_text(CONTROLLER_VERIFY.replace("localhost", "verifiers"))
+    nothing = run(pytester, "--dockerlab-molecule", "molecule/lh")
+    nothing.assert_outcomes(passed=2, failed=1)
+    nothing.stdout.fnmatch_lines(
+        [
+            "verify.yml ran no task: none of its plays (hosts: verifiers) matched a host of the "
+            "lab (instance) or the controller (localhost)"
+        ]
+    )
+    assert labelled_by(docker_client, nothing) == []

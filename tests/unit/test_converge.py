@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from pytest_dockerlab.converge import (
     CONVERGE_SKIP_TAGS,
     IDEMPOTENCE_SKIP_TAGS,
@@ -94,3 +96,20 @@ def test_a_failure_on_the_idempotence_pass_keeps_earlier_marks() -> None:
     failures = converge_session(runs, [PREPARE, SITE], ["web", "db"], idempotence=True)
     assert isinstance(failures["web"], ConvergeError)
     assert isinstance(failures["db"], ConvergeError)  # the failed run overrides: not converged
+
+
+def test_a_change_on_the_controller_fails_every_hosts_idempotence() -> None:
+    """A localhost play runs on the controller: its change is no lab host's alone."""
+    runs = Runs({(SITE, True): changed(SITE, "localhost")})
+    failures = converge_session(runs, [SITE], ["web", "db"], idempotence=True)
+    assert set(failures) == {"web", "db"}
+    assert all(isinstance(e, IdempotenceError) for e in failures.values())
+
+
+def test_a_failure_on_the_controller_is_every_hosts() -> None:
+    from pytest_dockerlab.ansible import raise_for_failure
+
+    result = failed(SITE, "localhost")
+    with pytest.raises(ConvergeError):
+        raise_for_failure(result, ["web"])
+    raise_for_failure(failed(SITE, "db"), ["web"])  # another lab host's failure: not web's
