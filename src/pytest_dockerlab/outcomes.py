@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 # failure text then carries it (terminal and JUnit XML alike).
 ANSIBLE_OUTPUT_KEY = pytest.StashKey[str]()
 
+# A user property of a stage that ran nothing because its hosts came converged: where from.
+# It rides on the report (JUnit XML shows it as a property), and the pass says it.
+SERVED = "dockerlab_converged_by"
+
 
 def warn_deprecations(converger: Converger) -> None:
     """Ansible's deprecation warnings not shown yet, said where pytest says warnings."""

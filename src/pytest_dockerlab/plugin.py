@@ -23,7 +23,7 @@ from .exceptions import ConvergeError, DockerlabError, EngineLostError, LabLostE
 from .images import cannot_run, catalogue
 from .loading import load_lab
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
-from .outcomes import ANSIBLE_OUTPUT_KEY, warn_deprecations
+from .outcomes import ANSIBLE_OUTPUT_KEY, SERVED, warn_deprecations
 from .settings import LAB_FILE_NAME, NEWEST, Settings
 from .signals import handling, raise_interrupt
 from .spec import LabSpec, Recipe
@@ -213,6 +213,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     from .scenario_items import ScenarioFile
 
     return ScenarioFile.from_parent(parent, path=file_path, scenario=state.scenario)
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
+    """A pass that ran nothing (its hosts came converged from the cache or a reused lab)
+    says so: ``::converge PASSED (nothing ran: the converge cache: entry 0123456789ab)``."""
+    if report.when != "call" or not report.passed:
+        return None
+    served = dict(report.user_properties).get(SERVED)
+    if served is None:
+        return None
+    return "passed", ".", f"PASSED (nothing ran: {served})"
 
 
 def pytest_collection_modifyitems(

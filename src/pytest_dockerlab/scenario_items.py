@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .exceptions import ConvergeError, DockerlabError, IdempotenceError
-from .outcomes import ANSIBLE_OUTPUT_KEY, warn_deprecations
+from .outcomes import ANSIBLE_OUTPUT_KEY, SERVED, warn_deprecations
 
 if TYPE_CHECKING:
     from .session import LabSession
@@ -66,6 +66,7 @@ def _converge(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> Non
         if isinstance(error, ConvergeError):
             request.node.stash[ANSIBLE_OUTPUT_KEY] = error.result.output
         pytest.fail(str(error), pytrace=False)
+    _say_if_served(_dockerlab_lab, request)
 
 
 def _idempotence(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
@@ -76,6 +77,15 @@ def _idempotence(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> 
         pytest.fail(str(changed[0]), pytrace=False)
     if failures:
         pytest.skip("the converge failed: no idempotence pass")
+    _say_if_served(_dockerlab_lab, request)
+
+
+def _say_if_served(current: LabSession, request: pytest.FixtureRequest) -> None:
+    """A stage whose hosts came converged (a cache hit, a reused lab) ran nothing: its pass
+    says where they came from (see the plugin's ``pytest_report_teststatus``)."""
+    served = sorted({current.served[n] for n in current.lab.spec.host_names if n in current.served})
+    if served:
+        request.node.user_properties.append((SERVED, "; ".join(served)))
 
 
 def _verify(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:

@@ -100,6 +100,9 @@ class LabSession:
         self.unavailable: dict[str, str] = {}
         # Hosts whose session converge failed, with the error their tests raise.
         self.setup_failures: dict[str, DockerlabError] = {}
+        # Hosts that were not converged because their converged state was at hand, and
+        # from where ("the converge cache's entry 0123456789ab"): reports say nothing ran.
+        self.served: dict[str, str] = {}
         # Set when the engine stopped answering: every host's tests get it, none waits again.
         self.lost: LabLostError | None = None
         self._stack = contextlib.ExitStack()
@@ -376,6 +379,7 @@ class LabSession:
                 return False
             self.setup_failures.update(_unless_lost(self.lab.start(run.hosts, tags)))
             self.progress(f"reused lab: {hosts} converged with the same content; no converge")
+            self.served.update(dict.fromkeys(run.hosts, "the reused lab, converged before"))
             return True
         if self.settings.cache != "on" or not cacheable:
             return False
@@ -400,6 +404,8 @@ class LabSession:
             self._broken.add(run.key)
             return False
         self.converger.record_converged(run.hosts, run.key)
+        served = f"the converge cache{source}: entry {run.short}"
+        self.served.update(dict.fromkeys(run.hosts, served))
         skipped = "converge and idempotence pass" if self._idempotence else "converge"
         self.progress(
             f"converge cache: hit{source} for {hosts} (entry {run.short}): started from their "
