@@ -140,6 +140,15 @@ class _EventCollector:
         self.task = None
 
 
+# What modules say when the command they ran says why (in its stderr or stdout).
+_GENERIC = (
+    "non-zero return code",
+    "failed to validate",
+    "module failure",
+    "unexpected failure during module execution",
+)
+
+
 def _message(res: Mapping[str, Any]) -> str:
     items = _failed_items(res)
     if items:
@@ -150,10 +159,15 @@ def _message(res: Mapping[str, Any]) -> str:
         )
         more = f"; and {len(items) - 3} more" if len(items) > 3 else ""
         return f"{len(items)} of {total} items failed: {shown}{more}"
-    msg, stderr = str(res.get("msg") or ""), str(res.get("stderr") or "").strip()
-    if msg == "non-zero return code" and stderr:
-        # The command module's own words say nothing; the command's do.
-        return f"{msg}: {stderr.splitlines()[-1][:500]}"
+    msg = str(res.get("msg") or "")
+    said = [
+        str(res.get(key) or "").strip()
+        for key in ("stderr", "module_stderr", "stdout", "module_stdout")
+    ]
+    tail = next((text.splitlines()[-1] for text in said if text), "")
+    if tail and msg.lower().startswith(_GENERIC):
+        # A module's generic words say nothing; the command's own last line does.
+        return f"{msg.splitlines()[0]}: {tail[:500]}"
     for key in ("msg", "stderr", "reason", "stdout"):
         value = res.get(key)
         if value:

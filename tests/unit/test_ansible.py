@@ -9,6 +9,7 @@ from pytest_dockerlab.ansible import (
     CONNECTION,
     InventoryHost,
     _EventCollector,
+    _message,
     build_inventory,
     check_connection_plugin,
     raise_for_failure,
@@ -223,3 +224,23 @@ def test_missing_connection_plugin_names_the_package(monkeypatch: pytest.MonkeyP
         DockerlabError, match=r"community\.docker\.docker is missing: install ansible"
     ):
         check_connection_plugin()
+
+
+@pytest.mark.parametrize(
+    ("res", "headline"),
+    [
+        ({"msg": "failed to validate", "stderr": "/tmp/x:12: option 'dnssec-enable' no longer "
+          "exists\n"}, "failed to validate: /tmp/x:12: option 'dnssec-enable' no longer exists"),
+        ({"msg": "non-zero return code", "stderr": "", "stdout": "step 1\nport 80 in use"},
+         "non-zero return code: port 80 in use"),
+        ({"msg": "MODULE FAILURE", "module_stderr": "Traceback ...\nImportError: no apt_pkg"},
+         "MODULE FAILURE: ImportError: no apt_pkg"),
+        ({"msg": "checked on the controller"}, "checked on the controller"),
+        ({"msg": "No package matching 'nginxx' is available", "stdout": "Reading lists"},
+         "No package matching 'nginxx' is available"),
+    ],
+)  # fmt: skip
+def test_a_generic_message_gets_the_commands_own_last_line(
+    res: dict[str, str], headline: str
+) -> None:
+    assert _message(res) == headline
