@@ -37,7 +37,7 @@ HOST_KEYS = (
     "pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, ulimits, vars, "
     "volumes"
 )
-GROUP = "(letters, digits and '_', not starting with a digit; not 'all' or 'ungrouped')"
+GROUP = "(letters, digits, '_', '-' and '.'; not 'all' or 'ungrouped')"
 INITS = "systemd, sysvinit"
 RECIPE_KEYS = "base, bootstrap, cgroup, cgroup_reason, dockerfile, init, python"
 NO_ENGINE_LINE = (
@@ -313,11 +313,11 @@ CATALOGUE = [
     BadInput(
         "group-name-invalid",
         "lab file",
-        "a group named `web-servers`",
+        "a group named `web:servers` (a ':' splits Ansible's host patterns; '-' is taken)",
         lab_error(
-            2, f"hosts.web.groups[1]: 'web-servers' is not a usable Ansible group name {GROUP}"
+            2, f"hosts.web.groups[1]: 'web:servers' is not a usable Ansible group name {GROUP}"
         ),
-        files=lab("hosts:\n  web: {groups: [app, web-servers]}\n"),
+        files=lab("hosts:\n  web: {groups: [app, 'web:servers']}\n"),
     ),
     BadInput(
         "privileged-a-string",

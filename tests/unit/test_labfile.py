@@ -366,7 +366,7 @@ HOST_KEYS = (
     "pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, ulimits, vars, "
     "volumes"
 )
-GROUP = "(letters, digits and '_', not starting with a digit; not 'all' or 'ungrouped')"
+GROUP = "(letters, digits, '_', '-' and '.'; not 'all' or 'ungrouped')"
 HOST = "hosts:\n  web:\n"
 
 # Every row is refused by the parser with exactly this message, and by the JSON Schema
@@ -526,10 +526,10 @@ BAD_LABS = [
         f"hosts.web.groups[0]: 'all' is not a usable Ansible group name {GROUP}",
     ),
     BadLab(
-        "group starting with a digit",
-        "hosts:\n  web: {groups: [app, 1web]}\n",
+        "group with a space",
+        "hosts:\n  web: {groups: [app, 'web servers']}\n",
         2,
-        f"hosts.web.groups[1]: '1web' is not a usable Ansible group name {GROUP}",
+        f"hosts.web.groups[1]: 'web servers' is not a usable Ansible group name {GROUP}",
     ),
     BadLab(
         "lone group ungrouped",

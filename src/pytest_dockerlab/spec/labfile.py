@@ -149,8 +149,8 @@ def _parse_host(
         if not GROUP_NAME.fullmatch(group) or group in RESERVED_GROUPS:
             doc.fail(
                 where,
-                f"{group!r} is not a usable Ansible group name (letters, digits and '_', "
-                "not starting with a digit; not 'all' or 'ungrouped')",
+                f"{group!r} is not a usable Ansible group name (letters, digits, '_', '-' "
+                "and '.'; not 'all' or 'ungrouped')",
             )
 
     privileged = settings.get("privileged", False)

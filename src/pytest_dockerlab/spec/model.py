@@ -95,7 +95,9 @@ DNS_LABEL_RULE = "(lower-case letters, digits and '-', at most 63 characters)"
 IMAGE_NAME = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
 # The images the plugin builds: REPOSITORY/<recipe>:<digest of the recipe>.
 REPOSITORY = "pytest-dockerlab"
-GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Ansible warns of a '-' or '.' in a group name (not a valid variable name) and takes it;
+# a space, ':' or ',' would split its host patterns.
+GROUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 RESERVED_GROUPS = ("all", "ungrouped")
 # Any host name /etc/hosts takes (dots allowed).
 HOST_NAME = re.compile(
