@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .exceptions import UnknownImageError
+from .exceptions import ScenarioError, UnknownImageError
 from .images import catalogue
 from .spec import LabSpec, Recipe, load_lab_file, parse_lab
 
@@ -25,13 +25,13 @@ def load_lab(
     comes from (if it does), checked together."""
     scenario = None
     if settings.molecule is not None:
-        spec, scenario = scenario_lab(settings.molecule)
+        spec, scenario = scenario_lab(settings.molecule, settings.image)
     elif settings.lab_file is None:
         return None, {}, None
     else:
         spec = load_lab_file(settings.lab_file)
         if spec.molecule is not None:
-            spec, scenario = scenario_lab(spec.molecule)
+            spec, scenario = scenario_lab(spec.molecule, settings.image)
     recipes = catalogue(spec.images.recipes)
     known = sorted(recipes)
     if settings.image is not None:
@@ -52,9 +52,17 @@ def load_lab(
     return spec, recipes, scenario
 
 
-def scenario_lab(folder: Path) -> tuple[LabSpec, Scenario]:
-    """A Molecule scenario folder as a lab."""
+def scenario_lab(folder: Path, image: str | None = None) -> tuple[LabSpec, Scenario]:
+    """A Molecule scenario folder as a lab (every platform on ``image``, if given)."""
     from .spec.molecule import convert
 
-    scenario = convert(folder, catalogue())
+    known = catalogue()
+    scenario = convert(folder, known, image=image if image in known else None)
+    for source in scenario.missing_sources:
+        try:
+            source.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ScenarioError(
+                folder, f"cannot create bind source {source}: {exc.strerror or exc}"
+            ) from None
     return parse_lab(scenario.lab, scenario.path), scenario

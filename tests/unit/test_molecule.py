@@ -46,6 +46,15 @@ def test_variables_expand_as_molecule_expands_them(
         ("ubuntu:24.04", "ubuntu2404"),
         ("debian13", "debian13"),
         ("quay.io/someone/fedora:40", None),
+        # Any owner's image that says its distribution and release (public scenarios).
+        ("rndmh3ro/docker-debian12-ansible", "debian12"),
+        ("mrlesmithjr/debian:12", "debian12"),
+        ("debian:bookworm-slim", "debian12"),
+        ("debian:12.5", "debian12"),
+        ("quay.io/rockylinux/rockylinux:9", "rockylinux9"),
+        ("ghcr.io/acme/docker-centos7-ansible:latest", "centos7"),
+        ("ubuntu:noble", "ubuntu2404"),
+        ("ubuntu:20.04", None),
     ],
 )
 def test_images_map_to_recipes(image: str, recipe: str | None) -> None:
@@ -137,7 +146,9 @@ def test_the_distro_variable_picks_the_image(tmp_path: Path) -> None:
     ("molecule_yml", "message"),
     [
         ("platforms: []\n", "no platforms"),
-        ("platforms:\n  - name: x\n    image: quay.io/a/fedora:40\n", "is none of this plugin's"),
+        ("platforms:\n  - name: x\n    image: quay.io/a/fedora:40\n",
+         r"platforms\[0\] \(x\): image 'quay.io/a/fedora:40' names no distribution and release "
+         r"this plugin builds .*--dockerlab-image NAME"),
         ("platforms: [{image: debian12}]\n", r"platforms\[0\] has no name"),
         ("platforms: [{name: ubuntu_2204, image: debian12}]\n", "is a DNS label"),
         ("driver: docker\nplatforms: [{name: x, image: debian12}]\n", "driver must be a mapping"),
@@ -243,3 +254,30 @@ def test_groups_of_another_shape_are_refused_naming_the_key(tmp_path: Path) -> N
         ScenarioError, match=r"platforms\[0\]\.groups must be a group name or a list"
     ):
         convert(scenario(tmp_path, text), KNOWN, environ={})
+
+
+def test_dockerlab_image_replaces_every_platforms_image(tmp_path: Path) -> None:
+    """A platform image the mapping does not know runs on the image the run names."""
+    folder = scenario(
+        tmp_path,
+        "platforms:\n  - name: a\n    image: quay.io/a/fedora:40\n"
+        "  - name: b\n    image: debian:12\n    dockerfile: Dockerfile.j2\n",
+    )
+    converted = convert(folder, KNOWN, environ={}, image="debian13")
+    assert converted.lab["image"] == "debian13"
+    assert all("image" not in host for host in converted.lab["hosts"].values())
+    assert converted.notes[0] == "every platform's image: debian13 (--dockerlab-image)"
+
+
+def test_a_missing_bind_source_is_to_be_created_as_docker_creates_it(tmp_path: Path) -> None:
+    folder = scenario(
+        tmp_path,
+        "platforms:\n  - name: ns1\n    image: debian:12\n"
+        "    volumes: [/sys/fs/cgroup:/sys/fs/cgroup:rw, ./zones:/var/cache/bind]\n",
+    )
+    converted = convert(folder, KNOWN, environ={})
+    assert converted.missing_sources == [folder / "./zones"]
+    assert (
+        "ns1: bind source ./zones does not exist: created as an empty folder, as Docker "
+        "creates it"
+    ) in converted.notes

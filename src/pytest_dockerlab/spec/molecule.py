@@ -25,15 +25,23 @@ from .model import DNS_LABEL
 # a $ that stays one.
 _VARIABLE = re.compile(r"\$\$|\$(?:\{(\w+)(?:(:?-)([^}]*))?\}|(\w+))")
 
-# Images of systemd test containers that name a distribution our recipes build.
+# Images that say their distribution and release, by any owner and registry: systemd test
+# images (geerlingguy/docker-debian12-ansible, rndmh3ro/docker-debian12-ansible) and
+# distribution images (debian:12, debian:bookworm-slim, mrlesmithjr/debian:12, ubuntu:24.04,
+# quay.io/rockylinux/rockylinux:9).
 _WELL_KNOWN = (
-    re.compile(r"(?:docker\.io/)?geerlingguy/docker-(?P<name>[a-z0-9]+)-ansible(?::[\w.-]+)?"),
+    re.compile(r"(?:[\w.:-]+/)*docker-(?P<name>[a-z]+[0-9]+)-ansible(?::[\w.-]+)?"),
     re.compile(
-        r"(?:docker\.io/)?(?:library/)?(?P<distro>debian|ubuntu|rockylinux|centos)"
-        r":(?P<version>[\w.]+)"
+        r"(?:[\w.:-]+/)*(?P<distro>debian|ubuntu|rockylinux|centos)"
+        r":(?P<version>[a-z]+|[0-9][0-9.]*)(?:-[\w.-]+)?"
     ),
 )
 _VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13", "jammy": "22.04", "noble": "24.04"}
+# What the mapping takes, for the error that says it did not.
+_MAPPED = (
+    "*/docker-<distro><release>-ansible (geerlingguy/docker-debian12-ansible), "
+    "[*/]<distro>:<release> (debian:12, debian:bookworm, ubuntu:24.04, rockylinux:9, centos:7)"
+)
 # Molecule's own playbooks by stage, in the scenario folder unless the provisioner says.
 _STAGES = ("prepare", "converge", "side_effect", "cleanup", "verify")
 # Platform keys carried as a host's container settings, with our name for them.
@@ -55,6 +63,9 @@ class Scenario:
     tests: Path | None = None  # the testinfra verifier's folder
     testinfra: bool = False  # the verifier is testinfra: tests/ runs on every platform
     environment: dict[str, str] = field(default_factory=dict)  # MOLECULE_* for the runs
+    # Bind-mount sources that do not exist: Docker creates them (as folders), so a run
+    # creates them before the lab file's check, which refuses a missing one.
+    missing_sources: list[Path] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
@@ -93,8 +104,8 @@ def molecule_environment(folder: Path, environ: Mapping[str, str]) -> dict[str, 
 
 
 def recipe_for(image: str, known: Collection[str]) -> str | None:
-    """Our recipe for a platform's image: one named so, or a well-known systemd image of a
-    distribution we build (``geerlingguy/docker-debian12-ansible``, ``debian:12``)."""
+    """Our recipe for a platform's image: one named so, or an image whose name says a
+    distribution and release we build (``*/docker-debian12-ansible``, ``*/debian:12``)."""
     name = image.rsplit("/", 1)[-1].split(":", 1)[0]
     if image in known:
         return image
@@ -106,6 +117,8 @@ def recipe_for(image: str, known: Collection[str]) -> str | None:
             candidate = match["name"]
         else:
             version = _VERSIONS.get(match["version"], match["version"])
+            if match["distro"] != "ubuntu":  # debian:12.5 is Debian 12; ubuntu:24.04 is 2404
+                version = version.split(".")[0]
             candidate = f"{match['distro']}{version.replace('.', '')}"
         if candidate in known:
             return candidate
@@ -113,9 +126,15 @@ def recipe_for(image: str, known: Collection[str]) -> str | None:
 
 
 def convert(
-    folder: Path, known: Collection[str], environ: Mapping[str, str] | None = None
+    folder: Path,
+    known: Collection[str],
+    environ: Mapping[str, str] | None = None,
+    image: str | None = None,
 ) -> Scenario:
-    """Read ``folder/molecule.yml`` into a lab document; what cannot carry is in ``notes``."""
+    """Read ``folder/molecule.yml`` into a lab document; what cannot carry is in ``notes``.
+
+    ``image`` (``--dockerlab-image``) replaces every platform's image, as the run's one
+    image replaces a lab file's."""
     folder = folder.resolve()
     path = folder / "molecule.yml"
     if not path.is_file():
@@ -138,12 +157,15 @@ def convert(
     if not isinstance(data, dict):
         raise ScenarioError(folder, "molecule.yml must be a mapping")
     try:
-        return _convert(folder, data, env, known)
+        scenario = _convert(folder, data, env, known, image)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
         # A shape the checks below do not name: still the scenario's error, not a traceback.
         raise ScenarioError(
             folder, f"molecule.yml has a setting of an unexpected shape ({exc})"
         ) from None
+    if image:
+        scenario.notes.insert(0, f"every platform's image: {image} (--dockerlab-image)")
+    return scenario
 
 
 def _mapping(folder: Path, where: str, value: Any) -> dict[str, Any]:
@@ -160,7 +182,11 @@ def _kind(value: Any) -> str:
 
 
 def _convert(
-    folder: Path, data: dict[str, Any], env: Mapping[str, str], known: Collection[str]
+    folder: Path,
+    data: dict[str, Any],
+    env: Mapping[str, str],
+    known: Collection[str],
+    image_override: str | None,
 ) -> Scenario:
     scenario = Scenario(folder, {})
     notes = scenario.notes
@@ -204,7 +230,7 @@ def _convert(
         if name in hosts:
             raise ScenarioError(folder, f"platforms[{index}].name {name!r} appears twice")
         image = str(platform.get("image") or "")
-        if not image:
+        if not image and not image_override:
             why = "an unset variable?"
             if driver not in ("docker", "podman", "default", "delegated"):
                 why = (
@@ -215,7 +241,7 @@ def _convert(
         dockerfile = platform.get("dockerfile") or (
             "Dockerfile.j2" if (folder / "Dockerfile.j2").is_file() else None
         )
-        if dockerfile and not platform.get("pre_build_image", False):
+        if dockerfile and not platform.get("pre_build_image", False) and not image_override:
             # Molecule builds this platform from a template of its own: no recipe of ours
             # would run its steps.
             raise ScenarioError(
@@ -224,18 +250,19 @@ def _convert(
                 "not true): its steps would not run here; use a prebuilt image such as "
                 f"geerlingguy/docker-debian12-ansible, or a recipe ({', '.join(known)})",
             )
-        recipe = recipe_for(image, known)
+        recipe = image_override or recipe_for(image, known)
         if recipe is None:
             dockerfile = platform.get("dockerfile")
             raise ScenarioError(
                 folder,
-                f"platform {name}: image {image!r} is none of this plugin's images "
-                f"({', '.join(known)}) nor a well-known systemd image of one"
+                f"platforms[{index}] ({name}): image {image!r} names no distribution and "
+                f"release this plugin builds ({', '.join(known)})"
                 + (f"; its Dockerfile {dockerfile} is a Molecule template" if dockerfile else "")
-                + ": set MOLECULE_DISTRO (or the image) to one of them",
+                + f". Images mapped by name: {_MAPPED}. Run it on one of ours with "
+                "--dockerlab-image NAME, or give the platform such an image",
             )
         images[name] = recipe
-        if recipe != image:
+        if recipe != image and not image_override:
             notes.append(f"{name}: image {image} runs as this plugin's {recipe}")
         for key in _CONTAINER_KEYS:
             if key in platform:
@@ -251,6 +278,13 @@ def _convert(
                                      "gives systemd what it needs")  # fmt: skip
                     if not value:
                         continue
+                    for volume in value:
+                        source = str(volume).split(":", 1)[0]
+                        if source.startswith(("/", ".")) and not (folder / source).exists():
+                            scenario.missing_sources.append(folder / source)
+                            notes.append(f"{name}: bind source {source} does not exist: "
+                                         "created as an empty folder, as Docker "
+                                         "creates it")  # fmt: skip
                 if key == "env":
                     where = f"platforms[{index}].env"
                     host["env"] = {
