@@ -25,13 +25,13 @@ def load_lab(
     comes from (if it does), checked together."""
     scenario = None
     if settings.molecule is not None:
-        spec, scenario = scenario_lab(settings.molecule, settings.image)
+        spec, scenario = scenario_lab(settings.molecule, settings)
     elif settings.lab_file is None:
         return None, {}, None
     else:
         spec = load_lab_file(settings.lab_file)
         if spec.molecule is not None:
-            spec, scenario = scenario_lab(spec.molecule, settings.image)
+            spec, scenario = scenario_lab(spec.molecule, settings)
     recipes = catalogue(spec.images.recipes)
     known = sorted(recipes)
     if settings.image is not None:
@@ -52,12 +52,13 @@ def load_lab(
     return spec, recipes, scenario
 
 
-def scenario_lab(folder: Path, image: str | None = None) -> tuple[LabSpec, Scenario]:
-    """A Molecule scenario folder as a lab (every platform on ``image``, if given)."""
+def scenario_lab(folder: Path, settings: Settings) -> tuple[LabSpec, Scenario]:
+    """A Molecule scenario folder as a lab (every platform on the run's image, if any)."""
     from .spec.molecule import convert
 
     known = catalogue()
-    scenario = convert(folder, known, image=image if image in known else None)
+    image = settings.image if settings.image in known else None
+    scenario = convert(folder, known, image=image, privileged=settings.molecule_privileged)
     for source in scenario.missing_sources:
         try:
             source.mkdir(parents=True, exist_ok=True)

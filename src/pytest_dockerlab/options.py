@@ -72,6 +72,15 @@ def add_options(parser: pytest.Parser) -> None:
         "every platform. ini: dockerlab_molecule",
     )
     group.addoption(
+        "--dockerlab-molecule-privileged",
+        dest="dockerlab_molecule_privileged",
+        action="store_true",
+        default=None,
+        help="keep a Molecule platform's privileged: true (the engine permitting; a host "
+        "that can mount cgroups and load modules is not a throw-away one); without it, "
+        "platforms run on the least-privileged profile",
+    )
+    group.addoption(
         "--dockerlab-ansible-verbosity",
         dest="dockerlab_ansible_verbosity",
         type=int,

@@ -45,6 +45,7 @@ OPTIONS = (
     "dockerlab_ansible_verbosity", "dockerlab_cache", "dockerlab_artifacts",
     "dockerlab_boot_timeout", "dockerlab_base", "dockerlab_idempotence", "dockerlab_image",
     "dockerlab_registry", "dockerlab_registry_push", "dockerlab_registry_required",
+    "dockerlab_molecule_privileged",
 )  # fmt: skip
 INI_DEFAULTS: dict[str, Any] = {
     "dockerlab_file": "", "dockerlab_keep": "never", "dockerlab_cache": "on",
@@ -70,6 +71,7 @@ class Settings:
     cache_max_bytes: int = DEFAULT_CACHE_BYTES
     ansible_verbosity: int | None = None  # over the lab file's ansible.verbosity
     molecule: Path | None = None  # a Molecule scenario folder to run instead of a lab file
+    molecule_privileged: bool = False  # a platform's privileged: true is kept
     boot_timeout: float = 120.0
     base_source: str = "auto"
     idempotence: bool = False
@@ -236,6 +238,7 @@ def resolve(given: Given) -> Settings:
     return Settings(
         lab_file=lab_file,
         molecule=molecule_path,
+        molecule_privileged=bool(option["dockerlab_molecule_privileged"]),
         artifacts=artifacts_path,
         keep=keep,
         reuse=reuse,

@@ -50,7 +50,7 @@ def test_a_real_roles_molecule_scenario_runs_as_it_is(
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "dockerlab: molecule.yml not carried: instance: privileged: True is not carried*",
+            "dockerlab: molecule.yml not carried: instance: privileged: true is not carried*",
             "dockerlab: molecule.yml not carried: tests/ is not run: the verifier is ansible*",
             "*role under test: geerlingguy.ntp, ntp, ansible-role-ntp (*ansible-role-ntp)",
             "*molecule.yml::converge PASSED*",

@@ -126,7 +126,7 @@ def test_a_scenario_becomes_a_lab_the_parser_accepts(tmp_path: Path) -> None:
     assert (ansible["verbosity"], ansible["diff"]) == (3, True)
     assert converted.verify == folder / "verify.yml"
     notes = "\n".join(converted.notes)
-    assert "web: privileged: True is not carried" in notes
+    assert "web: privileged: true is not carried" in notes  # molecule.yml's words
     assert "web: the cgroup mount is dropped" in notes
     assert "db: children groups are groups the host is in" in notes
     assert "command" not in notes  # the init: what the profile runs anyway
@@ -172,7 +172,7 @@ def test_import_writes_a_lab_file_that_loads(tmp_path: Path) -> None:
     target = folder / "dockerlab.yml"
     write_lab_file(converted, target)
     text = target.read_text()
-    assert "# not carried: web: privileged: True is not carried" in text
+    assert "# not carried: web: privileged: true is not carried" in text
     assert "playbooks:\n  - converge.yml" in text  # relative to the lab file
     assert load_lab_file(target).host_names == ("web", "db")
 
@@ -278,6 +278,14 @@ def test_a_missing_bind_source_is_to_be_created_as_docker_creates_it(tmp_path: P
     converted = convert(folder, KNOWN, environ={})
     assert converted.missing_sources == [folder / "./zones"]
     assert (
-        "ns1: bind source ./zones does not exist: created as an empty folder, as Docker "
-        "creates it"
+        "ns1: bind source ./zones does not exist: created as an empty folder, as Docker creates it"
     ) in converted.notes
+
+
+def test_privileged_is_kept_only_when_asked(tmp_path: Path) -> None:
+    folder = scenario(tmp_path, MULTI)
+    assert "privileged" not in convert(folder, KNOWN, environ={}).lab["hosts"]["web"]
+    kept = convert(folder, KNOWN, environ={}, privileged=True)
+    assert kept.lab["hosts"]["web"]["privileged"] is True
+    assert "web: privileged: true is kept (--dockerlab-molecule-privileged)" in kept.notes
+    assert parse_lab(kept.lab, kept.path).hosts["web"].privileged

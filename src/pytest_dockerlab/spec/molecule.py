@@ -130,11 +130,13 @@ def convert(
     known: Collection[str],
     environ: Mapping[str, str] | None = None,
     image: str | None = None,
+    privileged: bool = False,
 ) -> Scenario:
     """Read ``folder/molecule.yml`` into a lab document; what cannot carry is in ``notes``.
 
     ``image`` (``--dockerlab-image``) replaces every platform's image, as the run's one
-    image replaces a lab file's."""
+    image replaces a lab file's. ``privileged`` (``--dockerlab-molecule-privileged``) keeps
+    a platform's ``privileged: true``."""
     folder = folder.resolve()
     path = folder / "molecule.yml"
     if not path.is_file():
@@ -157,7 +159,7 @@ def convert(
     if not isinstance(data, dict):
         raise ScenarioError(folder, "molecule.yml must be a mapping")
     try:
-        scenario = _convert(folder, data, env, known, image)
+        scenario = _convert(folder, data, env, known, image, privileged)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
         # A shape the checks below do not name: still the scenario's error, not a traceback.
         raise ScenarioError(
@@ -187,6 +189,7 @@ def _convert(
     env: Mapping[str, str],
     known: Collection[str],
     image_override: str | None,
+    privileged: bool,
 ) -> Scenario:
     scenario = Scenario(folder, {})
     notes = scenario.notes
@@ -292,9 +295,18 @@ def _convert(
                     }
                     continue
                 host[key] = value
+        if platform.get("privileged") is True and privileged:
+            host["privileged"] = True
+            notes.append(f"{name}: privileged: true is kept (--dockerlab-molecule-privileged)")
+        elif platform.get("privileged") is True:
+            notes.append(f"{name}: privileged: true is not carried: the least-privileged "
+                         "profile runs the image's init (--dockerlab-molecule-privileged "
+                         "keeps it)")  # fmt: skip
         for key in _PROFILE_KEYS:
+            if key == "privileged":
+                continue
             if platform.get(key) and not (key == "command" and _is_init(platform[key])):
-                notes.append(f"{name}: {key}: {platform[key]!r} is not carried: the least-"
+                notes.append(f"{name}: {key}: {_words(platform[key])} is not carried: the least-"
                              "privileged profile for the engine runs the image's init")  # fmt: skip
         other = set(platform) - {"name", "groups", "children", "image", "dockerfile",
                                  "pre_build_image", *_CONTAINER_KEYS, *_PROFILE_KEYS}  # fmt: skip
@@ -353,6 +365,12 @@ def _names(folder: Path, where: str, value: Any) -> list[str]:
     if isinstance(value, list) and all(isinstance(item, (str, int)) for item in value):
         return [str(item) for item in value]
     raise ScenarioError(folder, f"{where} must be a group name or a list of them, not {value!r}")
+
+
+def _words(value: Any) -> str:
+    """``value`` as molecule.yml writes it (``true``, ``[a, b]``), not as Python does."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+    return text.removesuffix("...").strip()
 
 
 def _is_init(command: Any) -> bool:
