@@ -185,7 +185,7 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         )
         lines.append(f"dockerlab: registry {words}")
     if state.scenario is not None:
-        lines += [f"dockerlab: molecule.yml not carried: {note}" for note in state.scenario.notes]
+        lines += [f"dockerlab: molecule.yml {line}" for line in state.scenario.summary()]
     return lines
 
 

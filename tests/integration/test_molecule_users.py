@@ -50,8 +50,8 @@ def test_a_real_roles_molecule_scenario_runs_as_it_is(
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "dockerlab: molecule.yml not carried: instance: privileged: true is not carried*",
-            "dockerlab: molecule.yml not carried: tests/ is not run: the verifier is ansible*",
+            "dockerlab: molecule.yml dropped: instance: privileged: true: the least-privileged*",
+            "dockerlab: molecule.yml dropped: tests/ is not run: the verifier is ansible*",
             "*role under test: geerlingguy.ntp, ntp, ansible-role-ntp (*ansible-role-ntp)",
             "*molecule.yml::converge PASSED*",
             "*molecule.yml::idempotence PASSED*",

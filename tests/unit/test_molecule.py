@@ -125,10 +125,10 @@ def test_a_scenario_becomes_a_lab_the_parser_accepts(tmp_path: Path) -> None:
     assert ansible["config"] == {"defaults": {"forks": 10}}
     assert (ansible["verbosity"], ansible["diff"]) == (3, True)
     assert converted.verify == folder / "verify.yml"
-    notes = "\n".join(converted.notes)
-    assert "web: privileged: true is not carried" in notes  # molecule.yml's words
-    assert "web: the cgroup mount is dropped" in notes
-    assert "db: children groups are groups the host is in" in notes
+    notes = "\n".join(converted.summary())
+    assert "dropped: web: privileged: true: the least-privileged profile" in notes  # YAML's words
+    assert "dropped: web: the cgroup mount: the run profile" in notes
+    assert "mapped: db: children groups are groups the host is in" in notes
     assert "command" not in notes  # the init: what the profile runs anyway
     spec = parse_lab(lab, converted.path)
     assert spec.host_names == ("web", "db")
@@ -172,7 +172,7 @@ def test_import_writes_a_lab_file_that_loads(tmp_path: Path) -> None:
     target = folder / "dockerlab.yml"
     write_lab_file(converted, target)
     text = target.read_text()
-    assert "# not carried: web: privileged: true is not carried" in text
+    assert "# dropped: web: privileged: true: the least-privileged profile" in text
     assert "playbooks:\n  - converge.yml" in text  # relative to the lab file
     assert load_lab_file(target).host_names == ("web", "db")
 
@@ -266,7 +266,7 @@ def test_dockerlab_image_replaces_every_platforms_image(tmp_path: Path) -> None:
     converted = convert(folder, KNOWN, environ={}, image="debian13")
     assert converted.lab["image"] == "debian13"
     assert all("image" not in host for host in converted.lab["hosts"].values())
-    assert converted.notes[0] == "every platform's image: debian13 (--dockerlab-image)"
+    assert converted.summary()[0] == "mapped: every platform's image: debian13 (--dockerlab-image)"
 
 
 def test_a_missing_bind_source_is_to_be_created_as_docker_creates_it(tmp_path: Path) -> None:
@@ -277,9 +277,23 @@ def test_a_missing_bind_source_is_to_be_created_as_docker_creates_it(tmp_path: P
     )
     converted = convert(folder, KNOWN, environ={})
     assert converted.missing_sources == [folder / "./zones"]
-    assert (
-        "ns1: bind source ./zones does not exist: created as an empty folder, as Docker creates it"
-    ) in converted.notes
+    assert converted.summary() == [
+        "mapped: ns1: image debian:12 runs as this plugin's debian12",
+        "mapped: ns1: bind source ./zones does not exist: created as an empty folder, as "
+        "Docker creates it",
+        "dropped: ns1: the cgroup mount: the run profile gives systemd what it needs",
+    ]
+
+
+def test_what_several_platforms_share_is_said_once(tmp_path: Path) -> None:
+    platform = "  - name: {}\n    image: debian:12\n    privileged: true\n    foo: 1\n"
+    folder = scenario(tmp_path, "platforms:\n" + "".join(platform.format(n) for n in "abc"))
+    assert convert(folder, KNOWN, environ={}).summary() == [
+        "mapped: a, b, c: image debian:12 runs as this plugin's debian12",
+        "dropped: a, b, c: privileged: true: the least-privileged profile runs the image's "
+        "init (--dockerlab-molecule-privileged keeps it)",
+        "unsupported: a, b, c: foo",
+    ]
 
 
 def test_privileged_is_kept_only_when_asked(tmp_path: Path) -> None:
@@ -287,5 +301,7 @@ def test_privileged_is_kept_only_when_asked(tmp_path: Path) -> None:
     assert "privileged" not in convert(folder, KNOWN, environ={}).lab["hosts"]["web"]
     kept = convert(folder, KNOWN, environ={}, privileged=True)
     assert kept.lab["hosts"]["web"]["privileged"] is True
-    assert "web: privileged: true is kept (--dockerlab-molecule-privileged)" in kept.notes
+    assert "mapped: web: privileged: true is kept (--dockerlab-molecule-privileged)" in (
+        kept.summary()
+    )
     assert parse_lab(kept.lab, kept.path).hosts["web"].privileged

@@ -80,8 +80,8 @@ def _import_molecule(args: argparse.Namespace) -> int:
         return 1
     say(f"wrote {target} ({len(converted.lab['hosts'])} hosts from {converted.path})")
     say(f"wrote {tests} (the scenario's {', '.join(stages)} as tests)")
-    for note in converted.notes:
-        say(f"not carried: {note}")
+    for line in converted.summary():
+        say(f"molecule.yml {line}")
     named = "" if target.name == LAB_FILE_NAME else f"--dockerlab-file {shlex.quote(str(target))} "
     say(f"run it with: pytest {named}{shlex.quote(str(tests))}")
     return 0

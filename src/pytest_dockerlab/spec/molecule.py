@@ -51,13 +51,18 @@ _CONTAINER_KEYS = ("capabilities", "security_opts", "tmpfs", "volumes", "publish
 _PROFILE_KEYS = ("privileged", "cgroupns_mode", "command", "override_command")
 
 
+NOTE_KINDS = ("mapped", "dropped", "unsupported")
+
+
 @dataclass
 class Scenario:
     """A scenario read as a lab: the lab document and what did not carry over."""
 
     folder: Path
     lab: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
+    # What the conversion said, by kind: "mapped" (carried in another form), "dropped"
+    # (gives way to the run profile), "unsupported" (not carried at all).
+    notes: list[tuple[str, str]] = field(default_factory=list)
     verify: Path | None = None  # verify.yml (the Ansible verifier), a test item
     side_effect: Path | None = None  # side_effect.yml, a test item before verify
     tests: Path | None = None  # the testinfra verifier's folder
@@ -71,6 +76,26 @@ class Scenario:
     def path(self) -> Path:
         """The scenario's molecule.yml."""
         return self.folder / "molecule.yml"
+
+    def note(self, kind: str, text: str) -> None:
+        self.notes.append((kind, text))
+
+    def summary(self) -> list[str]:
+        """The notes as short lines, mapped first, then dropped, then unsupported; a note
+        several platforms share is one line naming them all ("web, db: ...")."""
+        platforms = set(self.lab.get("hosts") or ())
+        lines: list[str] = []
+        for kind in NOTE_KINDS:
+            merged: dict[str, list[str]] = {}
+            for text in (text for k, text in self.notes if k == kind):
+                name, _, rest = text.partition(": ")
+                if name in platforms and rest:
+                    merged.setdefault(rest, []).append(name)
+                else:
+                    merged.setdefault(text, [])
+            lines += [f"{kind}: {', '.join(names) + ': ' if names else ''}{text}"
+                      for text, names in merged.items()]  # fmt: skip
+        return lines
 
 
 def expand(text: str, environ: Mapping[str, str]) -> str:
@@ -166,7 +191,7 @@ def convert(
             folder, f"molecule.yml has a setting of an unexpected shape ({exc})"
         ) from None
     if image:
-        scenario.notes.insert(0, f"every platform's image: {image} (--dockerlab-image)")
+        scenario.notes.insert(0, ("mapped", f"every platform's image: {image} (--dockerlab-image)"))
     return scenario
 
 
@@ -192,11 +217,11 @@ def _convert(
     privileged: bool,
 ) -> Scenario:
     scenario = Scenario(folder, {})
-    notes = scenario.notes
+    note = scenario.note
     scenario.environment = {k: v for k, v in env.items() if k.startswith("MOLECULE_")}
     driver = str(_mapping(folder, "driver", data.get("driver")).get("name", "docker"))
     if driver not in ("docker", "podman", "default", "delegated"):
-        notes.append(f"driver {driver!r}: the lab runs on the Docker engine instead")
+        note("mapped", f"driver {driver}: the lab runs on the Docker engine instead")
     platforms = data.get("platforms") or []
     if not isinstance(platforms, list):
         raise ScenarioError(
@@ -227,7 +252,7 @@ def _convert(
             *_names(folder, f"platforms[{index}].children", platform.get("children")),
         ]
         if platform.get("children"):
-            notes.append(f"{name}: children groups are groups the host is in (no nesting)")
+            note("mapped", f"{name}: children groups are groups the host is in (no nesting)")
         if groups:
             host["groups"] = list(dict.fromkeys(map(str, groups)))
         if name in hosts:
@@ -266,7 +291,7 @@ def _convert(
             )
         images[name] = recipe
         if recipe != image and not image_override:
-            notes.append(f"{name}: image {image} runs as this plugin's {recipe}")
+            note("mapped", f"{name}: image {image} runs as this plugin's {recipe}")
         for key in _CONTAINER_KEYS:
             if key in platform:
                 value = platform[key]
@@ -277,17 +302,16 @@ def _convert(
                 if key == "volumes":
                     value = [v for v in value if not str(v).startswith("/sys/fs/cgroup")]
                     if len(value) < len(platform[key]):
-                        notes.append(f"{name}: the cgroup mount is dropped: the run profile "
-                                     "gives systemd what it needs")  # fmt: skip
+                        note("dropped", f"{name}: the cgroup mount: the run profile gives "
+                             "systemd what it needs")  # fmt: skip
                     if not value:
                         continue
                     for volume in value:
                         source = str(volume).split(":", 1)[0]
                         if source.startswith(("/", ".")) and not (folder / source).exists():
                             scenario.missing_sources.append(folder / source)
-                            notes.append(f"{name}: bind source {source} does not exist: "
-                                         "created as an empty folder, as Docker "
-                                         "creates it")  # fmt: skip
+                            note("mapped", f"{name}: bind source {source} does not exist: "
+                                 "created as an empty folder, as Docker creates it")  # fmt: skip
                 if key == "env":
                     where = f"platforms[{index}].env"
                     host["env"] = {
@@ -297,21 +321,20 @@ def _convert(
                 host[key] = value
         if platform.get("privileged") is True and privileged:
             host["privileged"] = True
-            notes.append(f"{name}: privileged: true is kept (--dockerlab-molecule-privileged)")
+            note("mapped", f"{name}: privileged: true is kept (--dockerlab-molecule-privileged)")
         elif platform.get("privileged") is True:
-            notes.append(f"{name}: privileged: true is not carried: the least-privileged "
-                         "profile runs the image's init (--dockerlab-molecule-privileged "
-                         "keeps it)")  # fmt: skip
+            note("dropped", f"{name}: privileged: true: the least-privileged profile runs "
+                 "the image's init (--dockerlab-molecule-privileged keeps it)")  # fmt: skip
         for key in _PROFILE_KEYS:
             if key == "privileged":
                 continue
             if platform.get(key) and not (key == "command" and _is_init(platform[key])):
-                notes.append(f"{name}: {key}: {_words(platform[key])} is not carried: the least-"
-                             "privileged profile for the engine runs the image's init")  # fmt: skip
+                note("dropped", f"{name}: {key}: {_words(platform[key])}: the least-privileged "
+                     "profile for the engine runs the image's init")  # fmt: skip
         other = set(platform) - {"name", "groups", "children", "image", "dockerfile",
                                  "pre_build_image", *_CONTAINER_KEYS, *_PROFILE_KEYS}  # fmt: skip
         for key in sorted(other):
-            notes.append(f"{name}: {key} is not carried")
+            note("unsupported", f"{name}: {key}")
         variables: dict[str, Any] = {}
         # Ansible's order: all, then groups of one depth by name (a later one wins); a host
         # of no group is in ungrouped.
@@ -325,9 +348,10 @@ def _convert(
             host["vars"] = variables
         hosts[name] = host
     if group_vars:
-        notes.append(
+        note(
+            "mapped",
             "inventory group_vars became host vars of the group's hosts (host vars still "
-            "win; so do they over a group_vars/ folder, unlike in Molecule)"
+            "win; so do they over a group_vars/ folder, unlike in Molecule)",
         )
     distinct = set(images.values())
     lab: dict[str, Any] = {}
@@ -344,14 +368,14 @@ def _convert(
     scenario.tests = folder / str(verifier.get("directory") or "tests")
     if not scenario.testinfra:
         if scenario.tests.is_dir():
-            notes.append(f"{scenario.tests.name}/ is not run: the verifier is ansible, as in "
-                         "Molecule (verifier: {name: testinfra} runs it)")  # fmt: skip
+            note("dropped", f"{scenario.tests.name}/ is not run: the verifier is ansible, as "
+                 "in Molecule (verifier: {name: testinfra} runs it)")  # fmt: skip
     else:
         scenario.verify = None
     sequence = _mapping(folder, "scenario", data.get("scenario")).get("test_sequence")
     if sequence:
-        notes.append("scenario.test_sequence is not followed: the items are converge, "
-                     "idempotence, side_effect and verify")  # fmt: skip
+        note("unsupported", "scenario.test_sequence: the items are converge, idempotence, "
+             "side_effect and verify")  # fmt: skip
     lab["ansible"].setdefault("env", {}).update(scenario.environment)
     return scenario
 
@@ -382,7 +406,7 @@ def _is_init(command: Any) -> bool:
 def _ansible(
     folder: Path, data: dict[str, Any], provisioner: dict[str, Any], scenario: Scenario
 ) -> dict[str, Any]:
-    notes = scenario.notes
+    note = scenario.note
     playbooks = _mapping(folder, "provisioner.playbooks", provisioner.get("playbooks"))
     found = {}
     for stage in _STAGES:
@@ -414,7 +438,7 @@ def _ansible(
     if options.get("diff"):
         ansible["diff"] = True
     for key in sorted(set(options) - {"diff"} - {k for k in options if re.fullmatch(r"v+", k)}):
-        notes.append(f"provisioner option {key} is not carried")
+        note("unsupported", f"provisioner option {key}")
     dependency = _mapping(folder, "dependency", data.get("dependency"))
     dep_options = _mapping(folder, "dependency.options", dependency.get("options"))
     # Molecule's role-file (requirements.yml) and requirements-file (collections.yml): both.
@@ -424,10 +448,10 @@ def _ansible(
     if found_files and dependency.get("enabled", True) and dependency.get("name") != "shell":
         ansible["requirements"] = found_files
     elif dependency.get("name") == "shell":
-        notes.append("the shell dependency command is not run")
+        note("unsupported", "the shell dependency command (not run)")
     for key in ("links", "hosts"):
         if _mapping(folder, "provisioner.inventory", provisioner.get("inventory")).get(key):
-            notes.append(f"provisioner inventory {key} is not carried")
+            note("unsupported", f"provisioner inventory {key}")
     return ansible
 
 
@@ -452,7 +476,7 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
     if scenario.verify:
         verify = os.path.relpath(scenario.verify, target.parent)
         header.append(f"# verify: {verify} runs as test_verify in {STAGE_TESTS}.")
-    header += [f"# not carried: {note}" for note in scenario.notes]
+    header += [f"# {line}" for line in scenario.summary()]
     target.write_text("\n".join(header) + "\n" + yaml.safe_dump(lab, sort_keys=False))
 
 
