@@ -8,6 +8,7 @@ with the failing task; its testinfra ``tests/`` get a ``host`` per platform from
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,18 +31,21 @@ class ScenarioFile(pytest.File):
         self.scenario = scenario
 
     def collect(self) -> Iterator[pytest.Item]:
-        yield pytest.Function.from_parent(self, name="converge", callobj=_converge)
-        yield pytest.Function.from_parent(self, name="idempotence", callobj=_idempotence)
-        if self.scenario.side_effect is not None:
-            yield pytest.Function.from_parent(self, name="side_effect", callobj=_side_effect)
-        if self.scenario.verify is not None:
-            yield pytest.Function.from_parent(self, name="verify", callobj=_verify)
+        """The stages in the order of the scenario's test_sequence; a stage that comes
+        again (verify after a second side_effect) is ``verify_2``."""
+        seen: dict[str, int] = {}
+        for stage, playbook in self.scenario.stages:
+            seen[stage] = seen.get(stage, 0) + 1
+            name = stage if seen[stage] == 1 else f"{stage}_{seen[stage]}"
+            item = pytest.Function.from_parent(self, name=name, callobj=_STAGES[stage])
+            if playbook is not None:
+                item.stash[PLAYBOOK_KEY] = playbook
+            yield item
 
 
-def _scenario(request: pytest.FixtureRequest) -> Scenario:
-    parent = request.node.parent
-    assert isinstance(parent, ScenarioFile)
-    return parent.scenario
+# The playbook a stage item runs (its side_effect or verify playbook, or the converge for
+# check).
+PLAYBOOK_KEY = pytest.StashKey[Path]()
 
 
 def _failures(current: LabSession) -> dict[str, DockerlabError]:
@@ -93,25 +97,33 @@ def _verify(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
     failures = _failures(_dockerlab_lab)
     if failures:
         pytest.skip("the converge failed: nothing to verify")
-    verify = _scenario(request).verify
-    assert verify is not None  # collected only then
-    _run_stage(_dockerlab_lab, request, verify)
+    _run_stage(_dockerlab_lab, request)
 
 
 def _side_effect(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
     """The scenario's side_effect.yml, before its verify (Molecule's sequence)."""
     if _failures(_dockerlab_lab):
         pytest.skip("the converge failed: no side effect")
-    side_effect = _scenario(request).side_effect
-    assert side_effect is not None  # collected only then
-    _run_stage(_dockerlab_lab, request, side_effect)
+    _run_stage(_dockerlab_lab, request)
 
 
-def _run_stage(current: LabSession, request: pytest.FixtureRequest, playbook: Path) -> None:
+def _check(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+    """Molecule's check step: the converge playbook again in check mode (--check)."""
+    if _failures(_dockerlab_lab):
+        pytest.skip("the converge failed: no check")
+    _run_stage(_dockerlab_lab, request, check=True)
+
+
+def _run_stage(current: LabSession, request: pytest.FixtureRequest, check: bool = False) -> None:
     from .converge import CONVERGE_SKIP_TAGS
 
+    playbook = request.node.stash[PLAYBOOK_KEY]
+    options = current.lab.spec.ansible.run
     result = current.converger.run(
-        playbook, list(current.lab.running), skip_tags=CONVERGE_SKIP_TAGS
+        playbook,
+        list(current.lab.running),
+        skip_tags=CONVERGE_SKIP_TAGS,
+        options=replace(options, check=True) if check else options,
     )
     if not result.ok:
         request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
@@ -142,3 +154,12 @@ def _targets(playbook: Path) -> str:
         if isinstance(play, dict) and "import_playbook" not in play
     ]
     return "hosts: " + ", ".join(found or ["?"])
+
+
+_STAGES = {
+    "converge": _converge,
+    "idempotence": _idempotence,
+    "check": _check,
+    "side_effect": _side_effect,
+    "verify": _verify,
+}

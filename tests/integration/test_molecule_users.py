@@ -343,3 +343,40 @@ def test_a_verify_for_the_controller_runs_there_and_one_that_matches_nothing_fai
         ]
     )
     assert labelled_by(docker_client, nothing) == []
+
+
+def test_the_test_sequence_is_followed(pytester: pytest.Pytester, docker_client: Any) -> None:
+    """A scenario without idempotence in its sequence (its converge changes every time)
+    failed the idempotence item Molecule never runs; check and a second verify ran not."""
+    scenario = pytester.path / "molecule" / "default"
+    scenario.mkdir(parents=True)
+    (scenario / "molecule.yml").write_text(
+        "platforms:\n  - name: instance\n    image: debian:12\n"
+        "scenario:\n  test_sequence: [create, converge, check, verify, side_effect, verify]\n"
+    )
+    (scenario / "converge.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.command: touch /tmp/converged\n"  # changed every time
+    )
+    (scenario / "side_effect.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.file: {path: /tmp/converged, state: absent}\n"
+    )
+    (scenario / "verify.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.stat: {path: /tmp/converged}\n      register: st\n"
+        "    - ansible.builtin.assert: {that: st.stat.exists}\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", str(scenario), "-v")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*molecule.yml::converge PASSED*",
+            "*molecule.yml::check PASSED*",
+            "*molecule.yml::verify PASSED*",
+            "*molecule.yml::side_effect PASSED*",
+            "*molecule.yml::verify_2 FAILED*",  # the side effect removed the file
+        ]
+    )
+    result.stdout.no_fnmatch_line("*::idempotence*")
+    assert labelled_by(docker_client, result) == []

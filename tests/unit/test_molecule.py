@@ -305,3 +305,48 @@ def test_privileged_is_kept_only_when_asked(tmp_path: Path) -> None:
         kept.summary()
     )
     assert parse_lab(kept.lab, kept.path).hosts["web"].privileged
+
+
+ONE = "platforms:\n  - name: a\n    image: debian:12\n"
+PLAY = "- hosts: all\n  tasks: []\n"
+
+
+@pytest.mark.parametrize(
+    ("sequence", "stages", "idempotence"),
+    [
+        (None, ["converge", "idempotence", "side_effect", "verify"], True),
+        # Without idempotence in the sequence, there is no idempotence pass.
+        ("[dependency, create, prepare, converge, verify, destroy]", ["converge", "verify"],
+         False),
+        ("[converge, check, idempotence, side_effect, verify, side_effect reboot.yml, verify]",
+         ["converge", "check", "idempotence", "side_effect", "verify", "side_effect", "verify"],
+         True),
+    ],
+)  # fmt: skip
+def test_the_test_sequence_gives_the_items_and_their_order(
+    tmp_path: Path, sequence: str | None, stages: list[str], idempotence: bool
+) -> None:
+    text = ONE + (f"scenario:\n  test_sequence: {sequence}\n" if sequence else "")
+    folder = scenario(tmp_path, text, verify=PLAY, side_effect=PLAY, reboot=PLAY)
+    converted = convert(folder, KNOWN, environ={})
+    assert [stage for stage, _ in converted.stages] == stages
+    assert converted.lab["ansible"]["idempotence"] is idempotence
+    if sequence and "reboot" in sequence:
+        assert converted.stages[5] == ("side_effect", folder / "reboot.yml")
+        assert converted.stages[1] == ("check", folder / "converge.yml")
+
+
+@pytest.mark.parametrize(
+    ("sequence", "message"),
+    [
+        ("[converge, lint2]", r"test_sequence\[1\]: 'lint2' is no Molecule step \(dependency"),
+        ("[converge, verify nope.yml]", r"test_sequence\[1\]: verify nope.yml: no such playbook"),
+        ("converge", "must be a list of step names"),
+    ],
+)
+def test_a_test_sequence_it_cannot_follow_says_which_step(
+    tmp_path: Path, sequence: str, message: str
+) -> None:
+    folder = scenario(tmp_path, ONE + f"scenario:\n  test_sequence: {sequence}\n")
+    with pytest.raises(ScenarioError, match=message):
+        convert(folder, KNOWN, environ={})

@@ -68,6 +68,10 @@ class Scenario:
     tests: Path | None = None  # the testinfra verifier's folder
     testinfra: bool = False  # the verifier is testinfra: tests/ runs on every platform
     environment: dict[str, str] = field(default_factory=dict)  # MOLECULE_* for the runs
+    # The stages that are test items, in the order of the scenario's test_sequence (or
+    # Molecule's default): converge, idempotence, check, side_effect, verify, with the
+    # playbook each runs (None: the lab's converge does it).
+    stages: list[tuple[str, Path | None]] = field(default_factory=list)
     # Bind-mount sources that do not exist: Docker creates them (as folders), so a run
     # creates them before the lab file's check, which refuses a missing one.
     missing_sources: list[Path] = field(default_factory=list)
@@ -373,11 +377,56 @@ def _convert(
     else:
         scenario.verify = None
     sequence = _mapping(folder, "scenario", data.get("scenario")).get("test_sequence")
-    if sequence:
-        note("unsupported", "scenario.test_sequence: the items are converge, idempotence, "
-             "side_effect and verify")  # fmt: skip
+    scenario.stages = _stages(folder, sequence, scenario, Path(lab["ansible"]["playbooks"][0]))
+    if not any(stage == "idempotence" for stage, _ in scenario.stages):
+        lab["ansible"]["idempotence"] = False
     lab["ansible"].setdefault("env", {}).update(scenario.environment)
     return scenario
+
+
+# Molecule's own steps that are no test item here: the lab does them (prepare before the
+# converge, cleanup and destroy at its end) or they have no meaning for it.
+_LAB_STEPS = ("dependency", "cleanup", "destroy", "syntax", "create", "prepare", "lint")
+
+
+def _stages(
+    folder: Path, sequence: Any, scenario: Scenario, converge: Path
+) -> list[tuple[str, Path | None]]:
+    """The test items of ``scenario`` in the order its ``test_sequence`` gives (Molecule's
+    default without one). A stage may name its playbook (``side_effect reboot.yml``)."""
+    if sequence is None:
+        default: list[tuple[str, Path | None]] = [("converge", None), ("idempotence", None)]
+        default += [(s, p) for s, p in (("side_effect", scenario.side_effect),
+                                        ("verify", scenario.verify)) if p is not None]  # fmt: skip
+        return default
+    if not isinstance(sequence, list) or not all(isinstance(s, str) for s in sequence):
+        raise ScenarioError(folder, "scenario.test_sequence must be a list of step names")
+    stages: list[tuple[str, Path | None]] = [("converge", None)]
+    for index, step in enumerate(sequence):
+        name, _, argument = step.strip().partition(" ")
+        if name in _LAB_STEPS or name == "converge":
+            continue
+        if name == "idempotence":
+            stages.append(("idempotence", None))
+        elif name == "check":
+            stages.append(("check", converge))
+        elif name in ("side_effect", "verify"):
+            playbook = folder / argument.strip() if argument.strip() else getattr(scenario, name)
+            if playbook is None or not playbook.is_file():
+                if argument.strip():
+                    raise ScenarioError(
+                        folder, f"scenario.test_sequence[{index}]: {step}: no such playbook"
+                    )
+                continue  # Molecule skips a stage without its playbook too
+            stages.append((name, playbook))
+        else:
+            raise ScenarioError(
+                folder,
+                f"scenario.test_sequence[{index}]: {step!r} is no Molecule step ("
+                + ", ".join((*_LAB_STEPS, "converge", "idempotence", "check", "side_effect",
+                             "verify")) + ")",
+            )  # fmt: skip
+    return stages
 
 
 def _names(folder: Path, where: str, value: Any) -> list[str]:
