@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .exceptions import ScenarioError, UnknownImageError
+from .exceptions import LabFileError, ScenarioError, UnknownImageError
 from .images import catalogue
 from .spec import LabSpec, Recipe, load_lab_file, parse_lab
 
@@ -66,4 +66,7 @@ def scenario_lab(folder: Path, settings: Settings) -> tuple[LabSpec, Scenario]:
             raise ScenarioError(
                 folder, f"cannot create bind source {source}: {exc.strerror or exc}"
             ) from None
-    return parse_lab(scenario.lab, scenario.path), scenario
+    try:
+        return parse_lab(scenario.lab, scenario.path), scenario
+    except LabFileError as exc:  # about what the scenario says: in molecule.yml's words
+        raise ScenarioError(folder, f"molecule.yml: {scenario.origin(exc.problem)}") from None

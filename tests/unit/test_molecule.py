@@ -350,3 +350,21 @@ def test_a_test_sequence_it_cannot_follow_says_which_step(
     folder = scenario(tmp_path, ONE + f"scenario:\n  test_sequence: {sequence}\n")
     with pytest.raises(ScenarioError, match=message):
         convert(folder, KNOWN, environ={})
+
+
+def test_the_labs_errors_name_molecule_yml_keys(tmp_path: Path) -> None:
+    """bind's scenario: the error named hosts.ns1.volumes[1] for platforms[0].volumes[2]."""
+    from pytest_dockerlab.loading import scenario_lab
+    from pytest_dockerlab.settings import Settings
+
+    folder = scenario(
+        tmp_path,
+        "platforms:\n  - name: ns0\n    image: debian:12\n  - name: ns1\n    image: debian:12\n"
+        "    volumes: [/sys/fs/cgroup:/sys/fs/cgroup:rw, /srv:/srv, /srv:/data]\n",
+    )
+    with pytest.raises(ScenarioError) as raised:
+        scenario_lab(folder, Settings())
+    assert raised.value.problem == (
+        "molecule.yml: platforms[1].volumes[2]: '/srv' is mounted twice in this host (also "
+        "volumes[1])"
+    )

@@ -72,6 +72,9 @@ class Scenario:
     # Molecule's default): converge, idempotence, check, side_effect, verify, with the
     # playbook each runs (None: the lab's converge does it).
     stages: list[tuple[str, Path | None]] = field(default_factory=list)
+    # Where each key path of the lab came from in molecule.yml ("hosts.ns1.volumes[1]" ->
+    # "platforms[0].volumes[2]"), so the lab's errors name molecule.yml's own keys.
+    origins: dict[str, str] = field(default_factory=dict)
     # Bind-mount sources that do not exist: Docker creates them (as folders), so a run
     # creates them before the lab file's check, which refuses a missing one.
     missing_sources: list[Path] = field(default_factory=list)
@@ -80,6 +83,23 @@ class Scenario:
     def path(self) -> Path:
         """The scenario's molecule.yml."""
         return self.folder / "molecule.yml"
+
+    def origin(self, problem: str) -> str:
+        """A lab-file error's problem ("hosts.ns1.volumes[1]: ...") with molecule.yml's key
+        path instead, where the conversion knows it."""
+        where, sep, rest = problem.partition(": ")
+        known = [k for k in self.origins if where == k or where.startswith((f"{k}.", f"{k}["))]
+        if not sep or not known:
+            return problem
+        longest = max(known, key=len)
+        host = ".".join(longest.split(".")[:2])  # hosts.NAME
+
+        def sibling(match: re.Match[str]) -> str:  # "(also volumes[0])", in the same host
+            mapped = self.origins.get(f"{host}.{match[0]}")
+            return mapped.split(".", 1)[1] if mapped else match[0]
+
+        rest = re.sub(r"\bvolumes\[\d+\]", sibling, rest)
+        return f"{self.origins[longest]}{where[len(longest) :]}: {rest}"
 
     def note(self, kind: str, text: str) -> None:
         self.notes.append((kind, text))
@@ -251,6 +271,7 @@ def _convert(
                 "name is a DNS label (lower-case letters, digits, '-'): rename the platform",
             )
         host: dict[str, Any] = {}
+        scenario.origins[f"hosts.{name}"] = f"platforms[{index}]"
         groups = [
             *_names(folder, f"platforms[{index}].groups", platform.get("groups")),
             *_names(folder, f"platforms[{index}].children", platform.get("children")),
@@ -304,7 +325,14 @@ def _convert(
                 ):
                     raise ScenarioError(folder, f"platforms[{index}].{key} must be a list")
                 if key == "volumes":
-                    value = [v for v in value if not str(v).startswith("/sys/fs/cgroup")]
+                    kept = [
+                        i for i, v in enumerate(value) if not str(v).startswith("/sys/fs/cgroup")
+                    ]
+                    for j, i in enumerate(kept):
+                        scenario.origins[f"hosts.{name}.volumes[{j}]"] = (
+                            f"platforms[{index}].volumes[{i}]"
+                        )
+                    value = [value[i] for i in kept]
                     if len(value) < len(platform[key]):
                         note("dropped", f"{name}: the cgroup mount: the run profile gives "
                              "systemd what it needs")  # fmt: skip
@@ -366,6 +394,9 @@ def _convert(
             hosts[name]["image"] = recipe
     lab["hosts"] = hosts
     lab["ansible"] = _ansible(folder, data, provisioner, scenario)
+    scenario.origins.update(
+        {"ansible.config": "provisioner.config_options", "ansible.env": "provisioner.env"}
+    )
     scenario.lab = lab
     verifier = _mapping(folder, "verifier", data.get("verifier"))
     scenario.testinfra = verifier.get("name", "ansible") == "testinfra"
