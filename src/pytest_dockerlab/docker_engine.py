@@ -640,14 +640,16 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         kwargs["environment"] = {**kwargs["environment"], **environment}
         # The engine creates a container on one network; it joins the others before it starts.
         first, *others = settings.networks
+        # A host answers to its name, and to its own host name (ns1.example.com) if it has one.
+        names = list(dict.fromkeys([hostname, settings.hostname or hostname]))
         api = self._client.api
         try:
             with _translate("create container", name):
-                endpoint = api.create_endpoint_config(aliases=[hostname, *first.aliases])
+                endpoint = api.create_endpoint_config(aliases=[*names, *first.aliases])
                 container = self._client.containers.create(
                     image,
                     name=name,
-                    hostname=hostname,
+                    hostname=settings.hostname or hostname,
                     labels={**labels, NAME: name},
                     network=first.name,
                     networking_config={first.name: endpoint},
@@ -662,7 +664,7 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
             for network in others:
                 with _translate("connect to a network", name):
                     api.connect_container_to_network(
-                        container.id, network.name, aliases=[hostname, *network.aliases]
+                        container.id, network.name, aliases=[*names, *network.aliases]
                     )
             with _translate("start", name):
                 container.start()

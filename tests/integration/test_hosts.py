@@ -140,6 +140,7 @@ hosts:
     memory: 256m
     cpus: 0.5
     pids_limit: 128
+    hostname: small.example.test
 """,
     )
     pytester.makeconftest(RECORD_SESSION + INSPECT)
@@ -221,10 +222,16 @@ hosts:
             forked, errno = lab.exec("small", ["python3", "-c", FORK]).output.split()
             assert 64 < int(forked) < 128 and errno == "11"  # EAGAIN: the pids limit
             assert lab.exec("small", "true").rc == 0  # the host lives on
+
+        @pytest.mark.lab("web,small")
+        def test_a_host_name_of_its_own_and_its_peers_reach_it_by_both(lab):
+            assert lab.host("small").check_output("hostname") == "small.example.test"
+            for name in ("small", "small.example.test"):
+                assert lab.exec("web", f"getent hosts {{name}}").rc == 0, name
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     assert leftovers(docker_client, session_id(pytester)) == []
 
 

@@ -33,9 +33,9 @@ LAB_TEST = "def test_x(lab): pass\n"
 HOST = "hosts:\n  web:\n"
 DNS = "(lower-case letters, digits and '-', at most 63 characters)"
 HOST_KEYS = (
-    "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, image, memory, networks, "
-    "pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, ulimits, vars, "
-    "volumes"
+    "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, hostname, image, memory, "
+    "networks, pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, "
+    "ulimits, vars, volumes"
 )
 GROUP = "(letters, digits, '_', '-' and '.'; not 'all' or 'ungrouped')"
 INITS = "systemd, sysvinit"

@@ -362,9 +362,9 @@ class BadLab:
 
 DNS = "(lower-case letters, digits and '-', at most 63 characters)"
 HOST_KEYS = (
-    "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, image, memory, networks, "
-    "pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, ulimits, vars, "
-    "volumes"
+    "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, hostname, image, memory, "
+    "networks, pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, "
+    "ulimits, vars, volumes"
 )
 GROUP = "(letters, digits, '_', '-' and '.'; not 'all' or 'ungrouped')"
 HOST = "hosts:\n  web:\n"

@@ -92,6 +92,11 @@ def parse_container(
         chosen["cpus"] = _cpus(doc, (*at, "cpus"), settings["cpus"])
     if "pids_limit" in settings:
         chosen["pids_limit"] = _pids_limit(doc, (*at, "pids_limit"), settings["pids_limit"])
+    if "hostname" in settings:
+        name = settings["hostname"]
+        if not isinstance(name, str) or not HOST_NAME.fullmatch(name):
+            doc.fail((*at, "hostname"), f"{name!r} is not a host name (letters, digits, '-', '.')")
+        chosen["hostname"] = name
     return ContainerSpec(
         capabilities=tuple(dict.fromkeys(name for _, name in added)),
         cap_drop=tuple(dict.fromkeys(name for _, name in dropped)),

@@ -416,6 +416,14 @@ class ContainerSpec:
             },
         ),
     )  # empty: the image's own command (its init)
+    hostname: str = field(
+        default="",
+        metadata=doc(
+            "The container's own host name (hostname -f), when not the host's name: "
+            "ns1.example.com. Other hosts reach it by both.",
+            {"type": "string", "pattern": anchored(HOST_NAME)},
+        ),
+    )  # empty: the host's name
     etc_hosts: Mapping[str, str] = field(
         default_factory=dict,
         metadata=doc(

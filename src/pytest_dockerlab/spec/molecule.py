@@ -46,7 +46,7 @@ _MAPPED = (
 _STAGES = ("prepare", "converge", "side_effect", "cleanup", "verify")
 # Platform keys carried as a host's container settings, with our name for them.
 _CONTAINER_KEYS = ("capabilities", "security_opts", "tmpfs", "volumes", "published_ports",
-                   "etc_hosts", "env", "ulimits")  # fmt: skip
+                   "etc_hosts", "env", "ulimits", "hostname")  # fmt: skip
 # Platform keys our run profile replaces: said once, not carried.
 _PROFILE_KEYS = ("privileged", "cgroupns_mode", "command", "override_command")
 
