@@ -615,9 +615,25 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
 
     # Networks and containers
 
-    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
-        with _translate("create network", name):
-            network = self._client.networks.create(name, driver="bridge", labels=dict(labels))
+    def create_network(self, name: str, labels: Mapping[str, str], subnet: str = "") -> str:
+        ipam = None
+        if subnet:
+            pool = docker.types.IPAMPool(subnet=subnet)
+            ipam = docker.types.IPAMConfig(pool_configs=[pool])
+        try:
+            with _translate("create network", name):
+                network = self._client.networks.create(
+                    name, driver="bridge", labels=dict(labels), ipam=ipam
+                )
+        except EngineError as exc:
+            if subnet and "overlap" in exc.cause.lower():
+                raise EngineError(
+                    "create network",
+                    name,
+                    f"subnet {subnet} is taken on the engine (another "
+                    f"lab, or a network of its own, has it): {exc.cause}",
+                ) from None
+            raise
         return str(network.id)
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> str:
@@ -645,7 +661,9 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
         api = self._client.api
         try:
             with _translate("create container", name):
-                endpoint = api.create_endpoint_config(aliases=[*names, *first.aliases])
+                endpoint = api.create_endpoint_config(
+                    aliases=[*names, *first.aliases], ipv4_address=first.ipv4_address or None
+                )
                 container = self._client.containers.create(
                     image,
                     name=name,
@@ -664,7 +682,10 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
             for network in others:
                 with _translate("connect to a network", name):
                     api.connect_container_to_network(
-                        container.id, network.name, aliases=[*names, *network.aliases]
+                        container.id,
+                        network.name,
+                        aliases=[*names, *network.aliases],
+                        ipv4_address=network.ipv4_address or None,
                     )
             with _translate("start", name):
                 container.start()

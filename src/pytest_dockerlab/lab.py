@@ -35,7 +35,7 @@ from .init import POLL_INTERVAL, InitSystem, init_system
 from .labels import SessionIdentity
 from .profiles import RunProfile, choose_profile
 from .signals import deferred
-from .spec import DEFAULT_NETWORK, HostSpec, LabSpec, Recipe
+from .spec import DEFAULT_NETWORK, HostSpec, LabNetworkSpec, LabSpec, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +255,9 @@ class Lab:
                     engine_name = self.identity.network_name(
                         "" if network.name == DEFAULT_NETWORK else network.name
                     )
+                    subnet = self.spec.networks.get(network.name, LabNetworkSpec()).subnet
                     self.networks[network.name] = self.engine.create_network(
-                        engine_name, self.labels(network=network.name)
+                        engine_name, self.labels(network=network.name), subnet
                     )
             for volume in container.named_volumes:
                 if volume not in self.volumes:

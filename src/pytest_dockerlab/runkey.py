@@ -427,6 +427,7 @@ def run_key(
             ],
             "Ansible's environment and config files": ansible_environment(environ),
             "hosts of the run (--limit)": sorted(hosts),
+            "lab networks (their subnets)": spec.networks,
             "idempotence pass": idempotence,
             "versions of ansible-core, ansible-runner, pytest-dockerlab": dict(
                 tool_versions if tool_versions is not None else versions()

@@ -213,7 +213,7 @@ CATALOGUE = [
         lab_error(
             1,
             "unknown key 'hostz' at the top level "
-            "(allowed: ansible, hosts, image, images, molecule)",
+            "(allowed: ansible, hosts, image, images, molecule, networks)",
         ),
         files=lab("hostz:\n  web: {}\nhosts:\n  web: {}\n"),
     ),

@@ -396,7 +396,7 @@ BAD_LABS = [
         "hostz:\n  web: {}\nhosts:\n  web: {}\nimage_: debian12\n",
         1,
         "unknown keys 'hostz', 'image_' at the top level "
-        "(allowed: ansible, hosts, image, images, molecule)",
+        "(allowed: ansible, hosts, image, images, molecule, networks)",
     ),
     BadLab(
         "no hosts",
@@ -837,10 +837,44 @@ BAD_LABS = [
         "hosts.web.networks[0]: names no network: add 'name:'",
     ),
     BadLab(
-        "network key of Molecule's not taken",
+        "network key misspelt",
+        f"{HOST}    networks:\n      - name: front\n        ipv4_adress: 10.0.0.2\n",
+        5,
+        "hosts.web.networks[0]: unknown key 'ipv4_adress' (allowed: aliases, ipv4_address, name)",
+    ),
+    BadLab(
+        "fixed address without a subnet",
         f"{HOST}    networks:\n      - name: front\n        ipv4_address: 10.0.0.2\n",
         5,
-        "hosts.web.networks[0]: unknown key 'ipv4_address' (allowed: aliases, name)",
+        "hosts.web.networks[0].ipv4_address: a fixed address needs the network's subnet: add "
+        "networks: {front: {subnet: ...}} to the lab file",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "fixed address outside the subnet",
+        "networks:\n  front: {subnet: 10.9.0.0/24}\n"
+        f"{HOST}    networks:\n      - name: front\n        ipv4_address: 10.0.0.2\n",
+        7,
+        "hosts.web.networks[0].ipv4_address: 10.0.0.2 is no host address of front's subnet "
+        "10.9.0.0/24 (its first address is the gateway's)",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "a fixed address twice",
+        "networks:\n  front: {subnet: 10.9.0.0/24}\nhosts:\n"
+        "  a: {networks: [{name: front, ipv4_address: 10.9.0.5}]}\n"
+        "  b: {networks: [{name: front, ipv4_address: 10.9.0.5}]}\n",
+        5,
+        "hosts.b.networks[0].ipv4_address: 10.9.0.5 is a's address on front already",
+        parser_only=RELATIONS,
+    ),
+    BadLab(
+        "subnet not a subnet",
+        "networks:\n  front: {subnet: 10.9.0.1/24}\nhosts:\n  web: {}\n",
+        2,
+        "networks.front.subnet: '10.9.0.1/24' is not an IPv4 subnet (10.9.0.1/24 has host bits "
+        "set)",
+        parser_only=MEANING,
     ),
     BadLab(
         "network alias not a DNS label",

@@ -40,7 +40,7 @@ def test_parse_size_refuses_what_is_not_a_size(text: str) -> None:
 
 
 def test_every_key_of_a_section_comes_from_its_fields() -> None:
-    assert keys(LabSpec) == ("ansible", "hosts", "image", "images", "molecule")
+    assert keys(LabSpec) == ("ansible", "hosts", "image", "images", "molecule", "networks")
     assert set(keys(ContainerSpec)) < set(keys(HostSpec))
     assert {"check", "playbooks", "verbosity"} < set(keys(AnsibleSpec))
     assert keys(Recipe) == (

@@ -368,3 +368,49 @@ def test_the_labs_errors_name_molecule_yml_keys(tmp_path: Path) -> None:
         "molecule.yml: platforms[1].volumes[2]: '/srv' is mounted twice in this host (also "
         "volumes[1])"
     )
+
+
+BIND = """
+platforms:
+  - name: ns1
+    image: debian:12
+    docker_networks:
+      - name: dnsnet
+        ipam_config:
+          - subnet: 10.11.0.0/24
+    networks:
+      - name: dnsnet
+        ipv4_address: 10.11.0.10
+        links: [ns2]
+  - name: ns2
+    image: debian:12
+    networks:
+      - {name: dnsnet, ipv4_address: 10.11.0.11, aliases: [secondary]}
+"""
+
+
+def test_docker_networks_and_fixed_addresses_carry_over(tmp_path: Path) -> None:
+    """bind's scenario checks its servers at their fixed addresses."""
+    converted = convert(scenario(tmp_path, BIND), KNOWN, environ={})
+    lab = converted.lab
+    assert lab["networks"] == {"dnsnet": {"subnet": "10.11.0.0/24"}}
+    assert lab["hosts"]["ns2"]["networks"] == [
+        {"name": "dnsnet", "aliases": ["secondary"], "ipv4_address": "10.11.0.11"}
+    ]
+    assert "unsupported: ns1: networks[0].links" in converted.summary()
+    spec = parse_lab(lab, converted.path)
+    assert spec.networks["dnsnet"].subnet == "10.11.0.0/24"
+    assert spec.hosts["ns1"].container.networks[0].ipv4_address == "10.11.0.10"
+
+
+def test_a_fixed_address_outside_its_subnet_names_the_platform(tmp_path: Path) -> None:
+    from pytest_dockerlab.loading import scenario_lab
+    from pytest_dockerlab.settings import Settings
+
+    folder = scenario(tmp_path, BIND.replace("10.11.0.11", "10.12.0.11"))
+    with pytest.raises(ScenarioError) as raised:
+        scenario_lab(folder, Settings())
+    assert raised.value.problem == (
+        "molecule.yml: platforms[1].networks[0].ipv4_address: 10.12.0.11 is no host address of "
+        "dnsnet's subnet 10.11.0.0/24 (its first address is the gateway's)"
+    )

@@ -447,6 +447,7 @@ def _networks(doc: YamlFile, keypath: KeyPath, value: Any) -> tuple[NetworkSpec,
     for index, item in enumerate(value):
         where = (*keypath, index)
         aliases: list[tuple[KeyPath, str]] = []
+        address = ""
         if isinstance(item, dict):
             doc.refuse_unknown(where, item, keys(NetworkSpec))
             if "name" not in item:
@@ -460,6 +461,12 @@ def _networks(doc: YamlFile, keypath: KeyPath, value: Any) -> tuple[NetworkSpec,
                 lone_ok=True,
                 null_ok=True,
             )
+            if "ipv4_address" in item:
+                address = str(item["ipv4_address"])
+                try:
+                    ipaddress.IPv4Address(address)
+                except ValueError:
+                    doc.fail((*where, "ipv4_address"), f"{address!r} is not an IPv4 address")
             item, where = item["name"], (*where, "name")
         for alias_at, alias in aliases:
             if not DNS_LABEL.fullmatch(alias):
@@ -477,7 +484,9 @@ def _networks(doc: YamlFile, keypath: KeyPath, value: Any) -> tuple[NetworkSpec,
             doc.fail(where, f"network name {item!r} is not a valid DNS label {DNS_LABEL_RULE}")
         if item in networks:
             doc.fail(where, f"{item!r} is listed twice")
-        networks[item] = NetworkSpec(item, tuple(dict.fromkeys(alias for _, alias in aliases)))
+        networks[item] = NetworkSpec(
+            item, tuple(dict.fromkeys(alias for _, alias in aliases)), ipv4_address=address
+        )
     return tuple(networks.values())
 
 

@@ -6,6 +6,7 @@ readers every section shares are :mod:`.yamlfile`'s.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .model import (
     AnsibleSpec,
     HostSpec,
     ImagesSpec,
+    LabNetworkSpec,
     LabSpec,
     RunOptions,
     keys,
@@ -93,13 +95,67 @@ def _parse_lab(doc: YamlFile, data: Any) -> LabSpec:
         name = _host_name(doc, key)
         hosts[name] = _parse_host(doc, name, raw, default_image, root, published)
 
+    networks = _parse_networks(doc, data.get("networks"), hosts)
     return LabSpec(
         path=doc.path,
         hosts=hosts,
+        networks=networks,
         image=default_image,
         ansible=_parse_ansible(doc, root, data.get("ansible")),
         images=_parse_images(doc, root, data.get("images")),
     )
+
+
+def _parse_networks(
+    doc: YamlFile, raw: Any, hosts: Mapping[str, HostSpec]
+) -> dict[str, LabNetworkSpec]:
+    """The lab networks' settings, and the hosts' fixed addresses checked against them."""
+    networks: dict[str, LabNetworkSpec] = {}
+    if raw is not None and not isinstance(raw, dict):
+        doc.fail(
+            ("networks",), f"must be a mapping of network name to settings, not {kind_of(raw)}"
+        )
+    for name, settings in (raw or {}).items():
+        at = ("networks", name)
+        if not isinstance(name, str) or not DNS_LABEL.fullmatch(name):
+            doc.fail(at, f"network name {name!r} is not a valid DNS label {DNS_LABEL_RULE}")
+        section = doc.section(at, settings, keys(LabNetworkSpec), "settings must be a mapping")
+        subnet = section.get("subnet", "")
+        if subnet:
+            try:
+                net = ipaddress.IPv4Network(str(subnet))
+            except ValueError as exc:
+                doc.fail((*at, "subnet"), f"{subnet!r} is not an IPv4 subnet ({exc})")
+            if net.num_addresses < 4:
+                doc.fail((*at, "subnet"), f"{subnet} is too small for hosts")
+        networks[name] = LabNetworkSpec(subnet=str(subnet))
+    taken: dict[tuple[str, str], str] = {}  # (network, address) -> host
+    for host in hosts.values():
+        for index, network in enumerate(host.container.networks):
+            if not network.ipv4_address:
+                continue
+            where = ("hosts", host.name, "networks", index, "ipv4_address")
+            subnet = networks.get(network.name, LabNetworkSpec()).subnet
+            if not subnet:
+                doc.fail(
+                    where,
+                    f"a fixed address needs the network's subnet: add networks: "
+                    f"{{{network.name}: {{subnet: ...}}}} to the lab file",
+                )
+            address = ipaddress.IPv4Address(network.ipv4_address)
+            usable = ipaddress.IPv4Network(subnet)
+            if address not in usable or address in (usable.network_address,
+                                                     usable.broadcast_address,
+                                                     usable.network_address + 1):  # fmt: skip
+                doc.fail(
+                    where,
+                    f"{address} is no host address of {network.name}'s subnet {subnet} (its "
+                    "first address is the gateway's)",
+                )
+            other = taken.setdefault((network.name, str(address)), host.name)
+            if other != host.name:
+                doc.fail(where, f"{address} is {other}'s address on {network.name} already")
+    return networks
 
 
 def _host_name(doc: YamlFile, key: Any) -> str:

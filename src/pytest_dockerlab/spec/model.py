@@ -257,6 +257,28 @@ class NetworkSpec:
             },
         ),
     )
+    ipv4_address: str = field(
+        default="",
+        metadata=doc(
+            "A fixed IPv4 address on this network, inside the subnet the lab file's "
+            "networks: gives it.",
+            {"type": "string", "format": "ipv4"},
+        ),
+    )  # empty: the engine picks one
+
+
+@dataclass(frozen=True)
+class LabNetworkSpec:
+    """A lab network's own settings (a network hosts name needs none)."""
+
+    subnet: str = field(
+        default="",
+        metadata=doc(
+            "Its IPv4 subnet (10.10.0.0/24), for hosts with a fixed ipv4_address on it. It must "
+            "be free on the engine: one lab at a time can have it.",
+            {"type": "string", "pattern": r"^\d+\.\d+\.\d+\.\d+/\d+$"},
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -744,6 +766,17 @@ class LabSpec:
         default_factory=ImagesSpec,
         metadata=doc(
             "Where images come from, and which images the tests run on.", section=ImagesSpec
+        ),
+    )
+    networks: Mapping[str, LabNetworkSpec] = field(
+        default_factory=dict,
+        metadata=doc(
+            "Lab networks with settings of their own: network name to {subnet: ...}.",
+            {
+                "type": ["object", "null"],
+                "propertyNames": _json_ref("networkName"),
+                "additionalProperties": _json_ref("labNetwork"),
+            },
         ),
     )
     molecule: Path | None = field(

@@ -259,6 +259,7 @@ def _convert(
     group_vars = _mapping(folder, "provisioner.inventory.group_vars", inventory.get("group_vars"))
     hosts: dict[str, dict[str, Any]] = {}
     images: dict[str, str] = {}
+    lab_networks: dict[str, dict[str, str]] = {}
     for index, platform in enumerate(platforms):
         platform = _mapping(folder, f"platforms[{index}]", platform)
         name = str(platform.get("name", ""))
@@ -363,8 +364,10 @@ def _convert(
             if platform.get(key) and not (key == "command" and _is_init(platform[key])):
                 note("dropped", f"{name}: {key}: {_words(platform[key])}: the least-privileged "
                      "profile for the engine runs the image's init")  # fmt: skip
+        _networks(folder, index, platform, host, lab_networks, scenario)
         other = set(platform) - {"name", "groups", "children", "image", "dockerfile",
-                                 "pre_build_image", *_CONTAINER_KEYS, *_PROFILE_KEYS}  # fmt: skip
+                                 "pre_build_image", "networks", "docker_networks",
+                                 *_CONTAINER_KEYS, *_PROFILE_KEYS}  # fmt: skip
         for key in sorted(other):
             note("unsupported", f"{name}: {key}")
         variables: dict[str, Any] = {}
@@ -393,6 +396,8 @@ def _convert(
         for name, recipe in images.items():
             hosts[name]["image"] = recipe
     lab["hosts"] = hosts
+    if lab_networks:
+        lab["networks"] = lab_networks
     lab["ansible"] = _ansible(folder, data, provisioner, scenario)
     scenario.origins.update(
         {"ansible.config": "provisioner.config_options", "ansible.env": "provisioner.env"}
@@ -458,6 +463,44 @@ def _stages(
                              "verify")) + ")",
             )  # fmt: skip
     return stages
+
+
+def _networks(
+    folder: Path,
+    index: int,
+    platform: dict[str, Any],
+    host: dict[str, Any],
+    lab_networks: dict[str, dict[str, str]],
+    scenario: Scenario,
+) -> None:
+    """A platform's docker_networks (with their ipam_config subnet) become lab networks, its
+    networks (with aliases and a fixed ipv4_address) the host's."""
+    where = f"platforms[{index}]"
+    for number, network in enumerate(platform.get("docker_networks") or []):
+        network = _mapping(folder, f"{where}.docker_networks[{number}]", network)
+        name = str(network.get("name", ""))
+        ipam = network.get("ipam_config") or []
+        subnets = [str(c["subnet"]) for c in ipam if isinstance(c, dict) and c.get("subnet")]
+        settings = {"subnet": subnets[0]} if subnets else {}
+        if lab_networks.setdefault(name, settings) != settings:
+            raise ScenarioError(
+                folder, f"{where}.docker_networks[{number}]: network {name} has another subnet "
+                "on another platform"
+            )  # fmt: skip
+        scenario.origins[f"networks.{name}"] = f"{where}.docker_networks[{number}]"
+    networks = platform.get("networks")
+    if not networks:
+        return
+    if not isinstance(networks, list):
+        raise ScenarioError(folder, f"{where}.networks must be a list")
+    host["networks"] = []
+    for number, network in enumerate(networks):
+        network = _mapping(folder, f"{where}.networks[{number}]", network)
+        carried = {k: network[k] for k in ("name", "aliases", "ipv4_address") if k in network}
+        host["networks"].append(carried)
+        for key in sorted(set(network) - set(carried)):
+            scenario.note("unsupported", f"{platform.get('name')}: networks[{number}].{key}")
+    scenario.origins[f"hosts.{platform.get('name')}.networks"] = f"{where}.networks"
 
 
 def _names(folder: Path, where: str, value: Any) -> list[str]:

@@ -20,6 +20,7 @@ from .model import (
     GROUP_NAME,
     RESERVED_GROUPS,
     HostSpec,
+    LabNetworkSpec,
     LabSpec,
     anchored,
     described,
@@ -54,8 +55,8 @@ _DEFS: dict[str, Any] = {
         "pattern": anchored(DNS_LABEL),
     },
     "groupName": {
-        "description": "An Ansible group name: letters, digits and '_', not starting with a "
-        f"digit; not {' or '.join(map(repr, RESERVED_GROUPS))}.",
+        "description": "An Ansible group name: letters, digits, '_', '-' and '.'; not "
+        f"{' or '.join(map(repr, RESERVED_GROUPS))}.",
         "type": "string",
         "pattern": anchored(GROUP_NAME),
         "not": {"enum": list(RESERVED_GROUPS)},
@@ -105,6 +106,10 @@ def schema() -> dict[str, Any]:
             "host": {
                 "description": "One host's settings; empty for all defaults.",
                 **_mapping(HostSpec, nullable=True),
+            },
+            "labNetwork": {
+                "description": "A lab network's settings.",
+                **_mapping(LabNetworkSpec, nullable=False),
             },
         },
         # A lab has hosts, or names a Molecule scenario and nothing else.
