@@ -284,10 +284,12 @@ def test_hosts_resolve_the_peers_they_share_a_network_with(
     pytester.makefile(
         ".yml",
         dockerlab="""
+networks:
+  back: {subnet: 10.123.45.0/24}
 hosts:
   web: {networks: [front]}
   db:
-    networks: [{name: back, aliases: [database]}]
+    networks: [{name: back, aliases: [database], ipv4_address: 10.123.45.20}]
   proxy: {networks: [front, back]}
 """,
     )
@@ -308,6 +310,9 @@ hosts:
             assert not resolves(lab, "web", "db")
             assert not resolves(lab, "web", "database")
             assert not resolves(lab, "db", "web")
+            # a fixed address on a subnet of the lab file's
+            assert lab.exec("proxy", "getent hosts db").output.split()[0] == "10.123.45.20"
+            assert "inet 10.123.45.20/24" in lab.exec("db", "ip -4 addr").output
             client = docker.from_env()
             nets = client.networks.list(
                 filters={"label": f"pytest-dockerlab.session={lab.session_id}"})
