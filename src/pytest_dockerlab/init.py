@@ -64,6 +64,13 @@ _CONTAINER_CAUSES = (
         "[NET_ADMIN]' on the host adds it)",
     ),
     (
+        re.compile(r"status=226/NAMESPACE()|mount: [^\n]*(?:[Pp]ermission denied|Operation not "
+                   r"permitted)()"),
+        "it mounts file systems of its own (a namespaced unit, a remount), which needs "
+        "capability CAP_SYS_ADMIN ('capabilities: [SYS_ADMIN]' on the host, or the Molecule "
+        "platform, adds it)",
+    ),
+    (
         re.compile(r"status=218/CAPABILITIES|[Ff]ailed to (?:drop|set|apply|keep) "
                    r"capabilit(?:y|ies)()"),
         "it needs a capability the container was not given ('capabilities:' on the host adds "

@@ -82,6 +82,13 @@ def _import_molecule(args: argparse.Namespace) -> int:
     say(f"wrote {tests} (the scenario's {', '.join(stages)} as tests)")
     for line in converted.summary():
         say(f"molecule.yml {line}")
+    if converted.testinfra:
+        # Written into the lab file too, where nobody reads it before running.
+        complain(
+            f"{converted.tests}: its tests use testinfra's host fixture, which under this lab "
+            "file is this machine: run the scenario with --dockerlab-molecule, or use "
+            "lab.host(NAME) in them"
+        )
     named = "" if target.name == LAB_FILE_NAME else f"--dockerlab-file {shlex.quote(str(target))} "
     say(f"run it with: pytest {named}{shlex.quote(str(tests))}")
     return 0
