@@ -118,6 +118,36 @@ def when_seen(process: subprocess.Popen[str], line: str, act: Any) -> list[str]:
     return lines
 
 
+def frozen_when(
+    process: subprocess.Popen[str], line: str, engine: SecondEngine, ready: Any
+) -> tuple[list[str], float]:
+    """``process``'s output, with ``engine`` frozen once ``line`` shows and ``ready()`` is
+    true; the seconds from the freeze to the session's end. The engine is thawed after."""
+    frozen: list[float] = []
+
+    def freeze() -> None:
+        while not ready():
+            time.sleep(0.2)
+        engine.freeze()
+        frozen.append(time.monotonic())
+
+    lines = when_seen(process, line, freeze)
+    waited = time.monotonic() - frozen[0]
+    engine.thaw()
+    return lines, waited
+
+
+def seconds_later(seconds: float) -> Any:
+    """True once ``seconds`` have passed since it was first asked."""
+    first: list[float] = []
+
+    def ready() -> bool:
+        first.append(time.monotonic())
+        return first[-1] - first[0] >= seconds
+
+    return ready
+
+
 def lab_folder(tmp_path: Path, play: str) -> Path:
     (tmp_path / "dockerlab.yml").write_text(LAB)
     (tmp_path / "site.yml").write_text(play)
@@ -181,17 +211,8 @@ def test_an_engine_that_hangs_mid_test_is_given_up_on_within_its_bound(
 ) -> None:
     folder = lab_folder(tmp_path, QUICK_PLAY)
     process = session(folder, mortal)
-    frozen: list[float] = []
-
-    def freeze() -> None:
-        while not (folder / "in-test").exists():
-            time.sleep(0.2)
-        mortal.freeze()
-        frozen.append(time.monotonic())
-
-    lines = when_seen(process, "converged site.yml", freeze)
-    waited = time.monotonic() - frozen[0]
-    mortal.thaw()
+    in_test = (folder / "in-test").exists
+    lines, waited = frozen_when(process, "converged site.yml", mortal, in_test)
     output = "\n".join(lines)
     assert process.returncode == 1, output
     assert "1 failed, 2 errors" in lines[-1], output
@@ -208,16 +229,7 @@ def test_an_engine_that_hangs_mid_converge_is_given_up_on_within_30_s_of_silence
     """Ansible's connection (the docker CLI) would wait on a hung engine forever."""
     folder = lab_folder(tmp_path, SLOW_PLAY)
     process = session(folder, mortal)
-    frozen: list[float] = []
-
-    def freeze() -> None:
-        time.sleep(5)
-        mortal.freeze()
-        frozen.append(time.monotonic())
-
-    lines = when_seen(process, "converging site.yml", freeze)
-    waited = time.monotonic() - frozen[0]
-    mortal.thaw()
+    lines, waited = frozen_when(process, "converging site.yml", mortal, seconds_later(5))
     output = "\n".join(lines)
     assert process.returncode == 1, output
     assert lines[-1].startswith("=") and "3 errors" in lines[-1], output
@@ -246,14 +258,7 @@ def test_a_lab_left_on_a_hung_engine_fails_the_run_though_every_test_passed(
     folder = lab_folder(tmp_path, QUICK_PLAY)
     (folder / "test_lab.py").write_text(PASSING)
     process = session(folder, mortal)
-
-    def freeze() -> None:
-        while not (folder / "in-test").exists():
-            time.sleep(0.2)
-        mortal.freeze()
-
-    lines = when_seen(process, "converged site.yml", freeze)
-    mortal.thaw()
+    lines, _ = frozen_when(process, "converged site.yml", mortal, (folder / "in-test").exists)
     output = "\n".join(lines)
     sid = (folder / "session-id").read_text()
     assert "1 passed" in lines[-1], output
