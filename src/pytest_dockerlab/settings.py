@@ -193,8 +193,15 @@ def resolve(given: Given) -> Settings:
         if molecule_path.name == "molecule.yml":  # the file named instead of its folder
             molecule_path = molecule_path.parent
         if not (molecule_path / "molecule.yml").is_file():
+            inside = sorted(p.parent.name for p in molecule_path.glob("*/molecule.yml"))
+            hint = (
+                f" (it holds the scenarios {', '.join(inside)}: name one, as "
+                f"{molecule}/{inside[0]}; each runs in a session of its own)"
+                if inside
+                else ""
+            )
             raise SettingsError(
-                f"--dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}"
+                f"--dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}{hint}"
             )
     artifacts_origin, artifacts = first_set(
         ("--dockerlab-artifacts", option["dockerlab_artifacts"]),

@@ -226,3 +226,18 @@ def test_an_artifacts_folder_that_cannot_be_written_is_a_usage_error(
     with pytest.raises(pytest.UsageError, match=r"--dockerlab-artifacts a-file/lab: .*a-file is "
                        "not a folder this user can write to"):  # fmt: skip
         resolve(pytester.parseconfig("--dockerlab-artifacts", "a-file/lab"))
+
+
+def test_a_folder_of_scenarios_names_them(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("lh", "default"):
+        (pytester.path / "molecule" / name).mkdir(parents=True)
+        (pytester.path / "molecule" / name / "molecule.yml").write_text("platforms: []\n")
+    monkeypatch.chdir(pytester.path)
+    with pytest.raises(pytest.UsageError) as raised:
+        resolve(pytester.parseconfig("--dockerlab-molecule", "molecule"))
+    assert str(raised.value).endswith(
+        "(it holds the scenarios default, lh: name one, as molecule/default; each runs in a "
+        "session of its own)"
+    )

@@ -414,3 +414,25 @@ def test_a_fixed_address_outside_its_subnet_names_the_platform(tmp_path: Path) -
         "molecule.yml: platforms[1].networks[0].ipv4_address: 10.12.0.11 is no host address of "
         "dnsnet's subnet 10.11.0.0/24 (its first address is the gateway's)"
     )
+
+
+def test_the_base_configs_are_merged_under_molecule_yml(tmp_path: Path) -> None:
+    """A collection's extensions/molecule scenarios share .config/molecule/config.yml."""
+    home, project = tmp_path / "home", tmp_path / "collection"
+    for root, text in (
+        (home, "provisioner:\n  env: {FROM_HOME: '1', BOTH: home}\n"),
+        (project, "platforms:\n  - name: base\n    image: debian:12\nprovisioner:\n"
+                  "  env: {BOTH: project}\n  config_options: {defaults: {forks: 3}}\n"),
+    ):  # fmt: skip
+        (root / ".config" / "molecule").mkdir(parents=True)
+        (root / ".config" / "molecule" / "config.yml").write_text(text)
+    folder = project / "extensions" / "molecule" / "default"
+    folder.mkdir(parents=True)
+    (folder / "molecule.yml").write_text("provisioner:\n  env: {OWN: x}\n")
+    (folder / "converge.yml").write_text(PLAY)
+    converted = convert(folder, KNOWN, environ={"HOME": str(home)})
+    assert list(converted.lab["hosts"]) == ["base"]  # the project's platforms
+    env = converted.lab["ansible"]["env"]
+    assert (env["FROM_HOME"], env["BOTH"], env["OWN"]) == ("1", "project", "x")
+    assert converted.lab["ansible"]["config"] == {"defaults": {"forks": 3}}
+    assert converted.environment["MOLECULE_PROJECT_DIRECTORY"] == str(project)

@@ -139,10 +139,19 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
     return _VARIABLE.sub(value, text)
 
 
+def project_of(folder: Path) -> Path:
+    """The project a scenario folder belongs to: a role's (``molecule/default``) or a
+    collection's (``extensions/molecule/default``)."""
+    project = folder.parent.parent
+    if project.name == "extensions" and folder.parent.name == "molecule":
+        return project.parent
+    return project
+
+
 def molecule_environment(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The caller's environment with the variables Molecule sets for a scenario (its own
     win, as in Molecule)."""
-    project = folder.parent.parent
+    project = project_of(folder)
     return {
         **environ,
         "MOLECULE_SCENARIO_NAME": folder.name,
@@ -190,23 +199,15 @@ def convert(
     path = folder / "molecule.yml"
     if not path.is_file():
         raise ScenarioError(folder, "no molecule.yml there")
-    env = molecule_environment(folder, dict(os.environ if environ is None else environ))
-    try:
-        data = yaml.safe_load(expand(path.read_text(encoding="utf-8"), env)) or {}
-    except yaml.YAMLError as exc:
-        raise ScenarioError(folder, f"molecule.yml does not parse: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            folder,
-            f"molecule.yml is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}): "
-            "save it as UTF-8",
-        ) from None
-    except RecursionError:  # PyYAML reads nested lists and mappings recursively
-        raise ScenarioError(folder, "molecule.yml nests lists or mappings too deeply") from None
-    except OSError as exc:
-        raise ScenarioError(folder, f"cannot read molecule.yml: {exc.strerror or exc}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(folder, "molecule.yml must be a mapping")
+    environ = dict(os.environ if environ is None else environ)
+    env = molecule_environment(folder, environ)
+    # Molecule's base configs under the scenario's own settings: the user's, the project's.
+    bases = [Path(environ["HOME"]) / BASE_CONFIG] if environ.get("HOME") else []
+    bases.append(project_of(folder) / BASE_CONFIG)
+    data: dict[str, Any] = {}
+    for base in dict.fromkeys(b for b in bases if b.is_file()):
+        data = _merged(data, _read(folder, base, env))
+    data = _merged(data, _read(folder, path, env))
     try:
         scenario = _convert(folder, data, env, known, image, privileged)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
@@ -217,6 +218,44 @@ def convert(
     if image:
         scenario.notes.insert(0, ("mapped", f"every platform's image: {image} (--dockerlab-image)"))
     return scenario
+
+
+# Where Molecule keeps a base config that every scenario's molecule.yml is merged onto.
+BASE_CONFIG = Path(".config", "molecule", "config.yml")
+
+
+def _read(folder: Path, path: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """A Molecule config file, its variables expanded; any problem is the scenario's error
+    naming the file."""
+    name = "molecule.yml" if path == folder / "molecule.yml" else str(path)
+    try:
+        data = yaml.safe_load(expand(path.read_text(encoding="utf-8"), env)) or {}
+    except yaml.YAMLError as exc:
+        raise ScenarioError(folder, f"{name} does not parse: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            folder,
+            f"{name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}): save it as UTF-8",
+        ) from None
+    except RecursionError:  # PyYAML reads nested lists and mappings recursively
+        raise ScenarioError(folder, f"{name} nests lists or mappings too deeply") from None
+    except OSError as exc:
+        raise ScenarioError(folder, f"cannot read {name}: {exc.strerror or exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(folder, f"{name} must be a mapping")
+    return data
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on ``base`` as Molecule merges configs: mappings key by key, anything else
+    (lists included) replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _mapping(folder: Path, where: str, value: Any) -> dict[str, Any]:
