@@ -59,6 +59,18 @@ def scenario_lab(folder: Path, settings: Settings) -> tuple[LabSpec, Scenario]:
     known = catalogue()
     image = settings.image if settings.image in known else None
     scenario = convert(folder, known, image=image, privileged=settings.molecule_privileged)
+    if scenario.users:
+        # Before the scenario's own prepare: its plays connect as those users already.
+        from .spec.molecule import users_playbook
+
+        playbook = Path(scenario.environment["MOLECULE_EPHEMERAL_DIRECTORY"], "users.yml")
+        try:
+            playbook.parent.mkdir(exist_ok=True)
+            playbook.write_text(users_playbook(scenario.users), encoding="utf-8")
+        except OSError as exc:
+            raise ScenarioError(folder, f"cannot write {playbook}: {exc.strerror or exc}") from None
+        ansible = scenario.lab["ansible"]
+        ansible["prepare"] = [str(playbook), *ansible.get("prepare", [])]
     for source in scenario.missing_sources:
         try:
             source.mkdir(parents=True, exist_ok=True)

@@ -380,3 +380,28 @@ def test_the_test_sequence_is_followed(pytester: pytest.Pytester, docker_client:
     )
     result.stdout.no_fnmatch_line("*::idempotence*")
     assert labelled_by(docker_client, result) == []
+
+
+def test_a_platform_user_connects_and_becomes_root(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """dev-sec's ssh_hardening connects as the image's non-root ansible user, which our
+    images lack: the run creates it, with sudo."""
+    scenario = pytester.path / "molecule" / "default"
+    scenario.mkdir(parents=True)
+    (scenario / "molecule.yml").write_text(
+        "platforms:\n  - name: instance\n    image: debian:12\n"
+        "provisioner:\n  inventory:\n    host_vars:\n      instance: {ansible_user: ansible}\n"
+    )
+    (scenario / "converge.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.command: whoami\n      register: who\n      changed_when: false\n"
+        "    - ansible.builtin.assert: {that: who.stdout == 'ansible'}\n"
+        "    - ansible.builtin.command: whoami\n      become: true\n      register: root\n"
+        "      changed_when: false\n"
+        "    - ansible.builtin.assert: {that: root.stdout == 'root'}\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", str(scenario), "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*mapped: instance: user ansible (ansible_user) is created*"])
+    assert labelled_by(docker_client, result) == []

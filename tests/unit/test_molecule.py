@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pytest_dockerlab.exceptions import ScenarioError
 from pytest_dockerlab.images import catalogue
@@ -436,3 +437,18 @@ def test_the_base_configs_are_merged_under_molecule_yml(tmp_path: Path) -> None:
     assert (env["FROM_HOME"], env["BOTH"], env["OWN"]) == ("1", "project", "x")
     assert converted.lab["ansible"]["config"] == {"defaults": {"forks": 3}}
     assert converted.environment["MOLECULE_PROJECT_DIRECTORY"] == str(project)
+
+
+def test_a_platform_user_is_created_before_the_prepare(tmp_path: Path) -> None:
+    """dev-sec's ssh_hardening connects as the image's non-root ansible user."""
+    from pytest_dockerlab.loading import scenario_lab
+    from pytest_dockerlab.settings import Settings
+
+    text = ONE + "provisioner:\n  inventory:\n    host_vars:\n      a: {ansible_user: ansible}\n"
+    folder = scenario(tmp_path, text, prepare=PLAY)
+    spec, converted = scenario_lab(folder, Settings())
+    assert converted.users == {"a": "ansible"}
+    users = folder / ".dockerlab" / "users.yml"
+    assert spec.ansible.prepare == (users, folder / "prepare.yml")
+    play = yaml.safe_load(users.read_text())[0]
+    assert play["vars"] == {"ansible_user": "root", "dockerlab_users": {"a": "ansible"}}

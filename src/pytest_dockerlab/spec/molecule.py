@@ -75,6 +75,9 @@ class Scenario:
     # Where each key path of the lab came from in molecule.yml ("hosts.ns1.volumes[1]" ->
     # "platforms[0].volumes[2]"), so the lab's errors name molecule.yml's own keys.
     origins: dict[str, str] = field(default_factory=dict)
+    # Platforms that connect as a user of their own (ansible_user), which our images lack:
+    # host -> user, created with passwordless sudo before the prepare stage.
+    users: dict[str, str] = field(default_factory=dict)
     # Bind-mount sources that do not exist: Docker creates them (as folders), so a run
     # creates them before the lab file's check, which refuses a missing one.
     missing_sources: list[Path] = field(default_factory=list)
@@ -420,6 +423,11 @@ def _convert(
         )
         if variables:
             host["vars"] = variables
+        user = variables.get("ansible_user") or variables.get("ansible_ssh_user")
+        if isinstance(user, str) and user not in ("root", ""):
+            scenario.users[name] = user
+            note("mapped", f"{name}: user {user} (ansible_user) is created with passwordless "
+                 "sudo, as the platform's image had it")  # fmt: skip
         hosts[name] = host
     if group_vars:
         note(
@@ -615,6 +623,43 @@ def _ansible(
         if _mapping(folder, "provisioner.inventory", provisioner.get("inventory")).get(key):
             note("unsupported", f"provisioner inventory {key}")
     return ansible
+
+
+def users_playbook(users: Mapping[str, str]) -> str:
+    """A play that creates each host's connecting user (host -> user) as root, with sudo."""
+    play = [
+        {
+            "name": "Users the platforms connect as (pytest-dockerlab, from molecule.yml)",
+            "hosts": ",".join(users),
+            "gather_facts": False,
+            # Play vars beat inventory host vars: connect as root to make the user.
+            "vars": {"ansible_user": "root", "dockerlab_users": dict(users)},
+            "tasks": [
+                {
+                    "name": "Install sudo",
+                    "ansible.builtin.raw": "command -v sudo >/dev/null || { apt-get update -qq "
+                    "&& apt-get install -y -qq sudo; } || dnf -y -q install sudo || yum -y -q "
+                    "install sudo",
+                    "changed_when": False,
+                },
+                {
+                    "ansible.builtin.user": {
+                        "name": "{{ dockerlab_users[inventory_hostname] }}",
+                        "shell": "/bin/bash",
+                    }
+                },
+                {
+                    "ansible.builtin.copy": {
+                        "dest": "/etc/sudoers.d/{{ dockerlab_users[inventory_hostname] }}",
+                        "content": "{{ dockerlab_users[inventory_hostname] }} ALL=(ALL) "
+                        "NOPASSWD: ALL\n",
+                        "mode": "0440",
+                    }
+                },
+            ],
+        }
+    ]
+    return yaml.safe_dump(play, sort_keys=False)
 
 
 def write_lab_file(scenario: Scenario, target: Path) -> None:
