@@ -117,6 +117,8 @@ class _EventCollector:
             self.task_counts["failed"] = self.task_counts.get("failed", 0) + 1
 
     def _stats(self, data: Mapping[str, Any]) -> None:
+        for host in data.get("processed") or {}:  # a play matched it, tasks or none
+            self.result.hosts.setdefault(host, HostStats())
         for key, attr in (
             ("ok", "ok"),
             ("changed", "changed"),
@@ -160,6 +162,15 @@ def _message(res: Mapping[str, Any]) -> str:
         more = f"; and {len(items) - 3} more" if len(items) > 3 else ""
         return f"{len(items)} of {total} items failed: {shown}{more}"
     msg = str(res.get("msg") or "")
+    modules = res.get("failed_modules")
+    if isinstance(modules, Mapping) and modules:
+        # Gathering facts: "The following modules failed to execute" names no cause; the
+        # module's own message does ("unable to find user ansible").
+        first = next(iter(modules.values()))
+        if isinstance(first, Mapping):
+            return f"{msg.strip()} {_message(first)}".strip()[:1000]
+    if msg == "Assertion failed" and res.get("assertion"):
+        return f"Assertion failed: {res['assertion']}"
     said = [
         str(res.get(key) or "").strip()
         for key in ("stderr", "module_stderr", "stdout", "module_stdout")
@@ -450,6 +461,33 @@ def _runner_errors(playbook: Path) -> Iterator[None]:
             f"ansible-runner could not run {playbook}: {type(exc).__name__}: {exc}",
             ConvergeResult(playbook=playbook, rc=-1, errors=[str(exc)]),
         ) from exc
+
+
+def ran_nothing(result: ConvergeResult, lab_hosts: Sequence[str]) -> str:
+    """Why a run whose plays matched no host at all is a failure ("" when one did): it
+    checked or changed nothing, and must not pass as if it had."""
+    if not result.ok or result.hosts:
+        return ""
+    return (
+        f"{result.playbook.name} ran no task: none of its plays ({play_targets(result.playbook)}) "
+        f"matched a host of the lab ({', '.join(lab_hosts)}) or the controller (localhost)"
+    )
+
+
+def play_targets(playbook: Path) -> str:
+    """The ``hosts:`` of a playbook's plays, as written ("?" where it cannot say)."""
+    import yaml
+
+    try:
+        plays = yaml.safe_load(playbook.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "hosts: ?"
+    found = [
+        str(play.get("hosts", "?"))
+        for play in (plays if isinstance(plays, list) else [])
+        if isinstance(play, dict) and "import_playbook" not in play
+    ]
+    return "hosts: " + ", ".join(found or ["?"])
 
 
 def raise_for_failure(result: ConvergeResult, hosts: Iterable[str] | None = None) -> None:

@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .ansible import ran_nothing
 from .evidence import evidence
 from .exceptions import ConvergeError, DockerlabError, IdempotenceError
+from .init import container_cause
 from .results import ConvergeResult, TaskResult
 
 if TYPE_CHECKING:
@@ -39,14 +41,19 @@ RunPlaybook = Callable[[Path, Sequence[str], Sequence[str], bool], ConvergeResul
 
 
 def converge_session(
-    run: RunPlaybook, playbooks: Sequence[Path], hosts: Sequence[str], idempotence: bool
+    run: RunPlaybook,
+    playbooks: Sequence[Path],
+    hosts: Sequence[str],
+    idempotence: bool,
+    lab_hosts: Sequence[str] = (),
 ) -> dict[str, DockerlabError]:
     """Apply ``playbooks`` in order to ``hosts``; return why each unusable host is unusable.
 
     A failed run stops the converge and marks every host of it: Ansible may have ended
     the run before later plays reached the others, so none can be trusted. With
     ``idempotence``, each playbook runs twice and a host that changed on the second run
-    is marked with what changed; the others go on.
+    is marked with what changed; the others go on. A run on every host of the lab
+    (``lab_hosts``) whose plays matched none of them is a failure: it converged nothing.
     """
     failures: dict[str, DockerlabError] = {}
     for playbook in playbooks:
@@ -59,6 +66,9 @@ def converge_session(
             if not result.ok:
                 error = ConvergeError(result.describe_failure(), result)
                 return {**failures, **dict.fromkeys(hosts, error)}
+            nothing = ran_nothing(result, lab_hosts) if set(hosts) == set(lab_hosts) else ""
+            if nothing:
+                return {**failures, **dict.fromkeys(hosts, ConvergeError(nothing, result))}
             if again and result.changed_tasks:
                 changed = IdempotenceError(result.playbook, result.changed_tasks)
                 for task in result.changed_tasks:
@@ -216,6 +226,12 @@ class Converger:
                     result.evidence[name] = evidence(self.lab, name, list(dict.fromkeys(units)))
                 except DockerlabError as exc:  # the failure stays the news, not the engine's
                     result.evidence[name] = f"(no evidence: {exc})"
+                # A task that failed for what the container may not do (remount /proc).
+                causes = {container_cause(t.message) for t in result.failed_tasks
+                          if t.host == name} - {""}  # fmt: skip
+                result.evidence[name] += "".join(
+                    f"\nthe cause is the container: {cause}" for cause in sorted(causes)
+                )
             self.deprecations.extend(result.deprecations)
         else:
             result = ConvergeResult(playbook=path, rc=4)
@@ -250,6 +266,7 @@ class Converger:
             self.spec.playbooks,
             hosts,
             idempotence,
+            self.lab.spec.host_names,
         )
 
     def forget_facts(self, host: str) -> None:

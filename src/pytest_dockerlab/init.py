@@ -65,7 +65,7 @@ _CONTAINER_CAUSES = (
     ),
     (
         re.compile(r"status=226/NAMESPACE()|mount: [^\n]*(?:[Pp]ermission denied|Operation not "
-                   r"permitted)()"),
+                   r"permitted|must be superuser)()"),
         "it mounts file systems of its own (a namespaced unit, a remount), which needs "
         "capability CAP_SYS_ADMIN ('capabilities: [SYS_ADMIN]' on the host, or the Molecule "
         "platform, adds it)",

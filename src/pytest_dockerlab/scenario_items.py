@@ -115,6 +115,7 @@ def _check(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
 
 
 def _run_stage(current: LabSession, request: pytest.FixtureRequest, check: bool = False) -> None:
+    from .ansible import ran_nothing
     from .converge import CONVERGE_SKIP_TAGS
 
     playbook = request.node.stash[PLAYBOOK_KEY]
@@ -128,32 +129,10 @@ def _run_stage(current: LabSession, request: pytest.FixtureRequest, check: bool 
     if not result.ok:
         request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
         pytest.fail(result.describe_failure(), pytrace=False)
-    if not result.hosts:
-        # Molecule runs a stage on every host its plays name: one that ran on none has
-        # checked nothing, and must not pass as if it had.
+    nothing = ran_nothing(result, current.lab.spec.host_names)
+    if nothing:
         request.node.stash[ANSIBLE_OUTPUT_KEY] = result.output
-        hosts = ", ".join(current.lab.spec.host_names)
-        pytest.fail(
-            f"{playbook.name} ran no task: none of its plays ({_targets(playbook)}) matched a "
-            f"host of the lab ({hosts}) or the controller (localhost)",
-            pytrace=False,
-        )
-
-
-def _targets(playbook: Path) -> str:
-    """The ``hosts:`` of a playbook's plays, as written ("?" where it cannot say)."""
-    import yaml
-
-    try:
-        plays = yaml.safe_load(playbook.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return "hosts: ?"
-    found = [
-        str(play.get("hosts", "?"))
-        for play in (plays if isinstance(plays, list) else [])
-        if isinstance(play, dict) and "import_playbook" not in play
-    ]
-    return "hosts: " + ", ".join(found or ["?"])
+        pytest.fail(nothing, pytrace=False)
 
 
 _STAGES = {

@@ -244,3 +244,17 @@ def test_a_generic_message_gets_the_commands_own_last_line(
     res: dict[str, str], headline: str
 ) -> None:
     assert _message(res) == headline
+
+
+def test_gathering_facts_and_asserts_say_their_cause() -> None:
+    facts = {
+        "msg": "The following modules failed to execute: ansible.legacy.setup.",
+        "failed_modules": {"ansible.legacy.setup": {"msg": "unable to find user ansible: no "
+                                                    "matching entries in passwd file"}},
+    }  # fmt: skip
+    assert _message(facts) == (
+        "The following modules failed to execute: ansible.legacy.setup. unable to find user "
+        "ansible: no matching entries in passwd file"
+    )
+    assertion = {"msg": "Assertion failed", "assertion": "molecule_yml is defined"}
+    assert _message(assertion) == "Assertion failed: molecule_yml is defined"

@@ -113,3 +113,22 @@ def test_a_failure_on_the_controller_is_every_hosts() -> None:
     with pytest.raises(ConvergeError):
         raise_for_failure(result, ["web"])
     raise_for_failure(failed(SITE, "db"), ["web"])  # another lab host's failure: not web's
+
+
+def test_a_playbook_that_matched_no_host_of_the_lab_fails_the_converge(tmp_path: Path) -> None:
+    """A Molecule scenario whose plays target a group of inventory links passed as converged."""
+    from pytest_dockerlab.results import HostStats
+
+    site = tmp_path / "site.yml"
+    site.write_text("- hosts: molecule\n  tasks: []\n")
+    runs = Runs({})  # every run: no host processed
+    failures = converge_session(runs, [site], ["web"], idempotence=True, lab_hosts=["web"])
+    assert str(failures["web"]) == (
+        "site.yml ran no task: none of its plays (hosts: molecule) matched a host of the lab "
+        "(web) or the controller (localhost)"
+    )
+    # On some hosts only (pytest -k): a play for the others matches none of them, rightly.
+    assert converge_session(runs, [site], ["web"], False, lab_hosts=["web", "db"]) == {}
+    matched = ConvergeResult(playbook=site, hosts={"web": HostStats()})
+    ran = Runs({(site, False): matched, (site, True): matched})
+    assert converge_session(ran, [site], ["web"], idempotence=True, lab_hosts=["web"]) == {}

@@ -161,6 +161,7 @@ def test_each_failed_unit_gets_its_last_words_and_a_container_cause_is_named() -
         ("haproxy.service: Main process exited, code=exited, status=226/NAMESPACE",
          "needs capability CAP_SYS_ADMIN ('capabilities: [SYS_ADMIN]' on the host"),
         ("mount: /proc: permission denied.", "mounts file systems of its own"),
+        ("umount: /proc: must be superuser to unmount.", "CAP_SYS_ADMIN"),
         ("systemd-resolved.service: Failed to keep CAP_SYS_ADMIN: Operation not permitted",
          "capability CAP_SYS_ADMIN, which the container was not given"),
         ("netlink: Error: cache initialization failed: Operation not permitted",
