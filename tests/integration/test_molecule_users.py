@@ -382,7 +382,7 @@ def test_the_test_sequence_is_followed(pytester: pytest.Pytester, docker_client:
     assert labelled_by(docker_client, result) == []
 
 
-def test_a_platform_user_connects_and_becomes_root(
+def test_a_platform_user_connects_and_becomes_root_with_molecules_variables(
     pytester: pytest.Pytester, docker_client: Any
 ) -> None:
     """dev-sec's ssh_hardening connects as the image's non-root ansible user, which our
@@ -400,6 +400,10 @@ def test_a_platform_user_connects_and_becomes_root(
         "    - ansible.builtin.command: whoami\n      become: true\n      register: root\n"
         "      changed_when: false\n"
         "    - ansible.builtin.assert: {that: root.stdout == 'root'}\n"
+        # Molecule's inventory variables (os_hardening reads molecule_yml.driver.name)
+        "    - ansible.builtin.assert:\n        that:\n"
+        "          - molecule_yml.platforms[0].name == 'instance'\n"
+        "          - molecule_scenario_directory is directory\n"
     )
     result = run(pytester, "--dockerlab-molecule", str(scenario), "-v")
     result.assert_outcomes(passed=2)

@@ -13,7 +13,13 @@ from pytest_dockerlab.exceptions import ScenarioError
 from pytest_dockerlab.images import catalogue
 from pytest_dockerlab.project import role_names, under_test
 from pytest_dockerlab.spec import load_lab_file, parse_lab
-from pytest_dockerlab.spec.molecule import convert, expand, recipe_for, write_lab_file
+from pytest_dockerlab.spec.molecule import (
+    MOLECULE_VARS,
+    convert,
+    expand,
+    recipe_for,
+    write_lab_file,
+)
 
 NTP = Path(__file__).parents[1] / "integration" / "labs" / "geerlingguy.ntp"
 KNOWN = catalogue()
@@ -111,7 +117,10 @@ def test_a_scenario_becomes_a_lab_the_parser_accepts(tmp_path: Path) -> None:
     assert lab["image"] == "debian12"  # one image for all: --dockerlab-image moves them
     web, db = lab["hosts"]["web"], lab["hosts"]["db"]
     assert web["groups"] == ["webservers"]
-    assert web["vars"] == {"site": "example", "http_port": 8080}  # host vars win
+    own = {k: v for k, v in web["vars"].items() if k not in MOLECULE_VARS}
+    assert own == {"site": "example", "http_port": 8080}  # host vars win
+    # Molecule's own inventory variables, as Molecule defines them
+    assert web["vars"]["molecule_yml"] == "{{ lookup('file', molecule_file) | from_yaml }}"
     assert web["capabilities"] == ["NET_ADMIN"]
     assert web["volumes"] == ["/srv:/srv:ro"]
     assert web["published_ports"] == ["8080:80"]
@@ -174,6 +183,7 @@ def test_import_writes_a_lab_file_that_loads(tmp_path: Path) -> None:
     write_lab_file(converted, target)
     text = target.read_text()
     assert "# dropped: web: privileged: true: the least-privileged profile" in text
+    assert "molecule_yml" not in text  # a run's variables, not the file's
     assert "playbooks:\n  - converge.yml" in text  # relative to the lab file
     assert load_lab_file(target).host_names == ("web", "db")
 

@@ -158,6 +158,7 @@ def molecule_environment(folder: Path, environ: Mapping[str, str]) -> dict[str, 
     return {
         **environ,
         "MOLECULE_SCENARIO_NAME": folder.name,
+        "MOLECULE_FILE": str(folder / "molecule.yml"),
         "MOLECULE_SCENARIO_DIRECTORY": str(folder),
         "MOLECULE_PROJECT_DIRECTORY": str(project),
         "MOLECULE_EPHEMERAL_DIRECTORY": str(folder / ".dockerlab"),
@@ -222,6 +223,16 @@ def convert(
         scenario.notes.insert(0, ("mapped", f"every platform's image: {image} (--dockerlab-image)"))
     return scenario
 
+
+# What Molecule's inventory defines for every host, as Molecule defines it (from the
+# MOLECULE_* variables a run sets; not written by import-molecule, whose file has none).
+MOLECULE_VARS = {
+    "molecule_file": "{{ lookup('env', 'MOLECULE_FILE') }}",
+    "molecule_ephemeral_directory": "{{ lookup('env', 'MOLECULE_EPHEMERAL_DIRECTORY') }}",
+    "molecule_scenario_directory": "{{ lookup('env', 'MOLECULE_SCENARIO_DIRECTORY') }}",
+    "molecule_yml": "{{ lookup('file', molecule_file) | from_yaml }}",
+    "molecule_no_log": "{{ lookup('env', 'MOLECULE_NO_LOG') | default(false, true) | bool }}",
+}
 
 # Where Molecule keeps a base config that every scenario's molecule.yml is merged onto.
 BASE_CONFIG = Path(".config", "molecule", "config.yml")
@@ -412,7 +423,9 @@ def _convert(
                                  *_CONTAINER_KEYS, *_PROFILE_KEYS}  # fmt: skip
         for key in sorted(other):
             note("unsupported", f"{name}: {key}")
-        variables: dict[str, Any] = {}
+        # What Molecule's inventory gives every host, under the scenario's own vars:
+        # roles test molecule_yml.driver.name to skip what a container cannot do.
+        variables: dict[str, Any] = dict(MOLECULE_VARS)
         # Ansible's order: all, then groups of one depth by name (a later one wins); a host
         # of no group is in ungrouped.
         for group in ["all", *(sorted(map(str, groups)) or ["ungrouped"])]:
@@ -666,6 +679,13 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
     """The scenario as a ``dockerlab.yml`` at ``target``, paths relative to its folder,
     headed by what did not carry over."""
     lab = _relative(scenario.lab, target.parent)
+    lab["hosts"] = {name: dict(host) for name, host in lab["hosts"].items()}
+    for host in lab["hosts"].values():
+        own = {k: v for k, v in (host.get("vars") or {}).items() if MOLECULE_VARS.get(k) != v}
+        if own:
+            host["vars"] = own
+        else:
+            host.pop("vars", None)
     # What this machine's Molecule variables were at import: not for a file to commit.
     env = {k: v for k, v in (lab["ansible"].get("env") or {}).items()
            if k not in scenario.environment}  # fmt: skip
