@@ -1112,7 +1112,8 @@ CATALOGUE = [
         "molecule",
         "a scenario of the `vagrant` driver (platforms with a `box`, no image)",
         SCENARIO_ERROR + "platforms[0] (x) has no image (the scenario's driver is vagrant, "
-        "whose platforms are not containers: give it an image (debian:12) to run it here)",
+        "whose platforms are not containers: give it an image (debian:12), or run it with "
+        "--dockerlab-image NAME)",
         files=scenario("driver: {name: vagrant}\nplatforms: [{name: x, box: generic/debian12}]\n"),
         args=("--dockerlab-molecule", "molecule/default"),
     ),

@@ -62,6 +62,10 @@ def test_variables_expand_as_molecule_expands_them(
         ("ghcr.io/acme/docker-centos7-ansible:latest", "centos7"),
         ("ubuntu:noble", "ubuntu2404"),
         ("ubuntu:20.04", None),
+        ("quay.io/foundata/debian13-itt:latest", "debian13"),
+        ("jdubz/ci-systemd:1.1-bookworm", "debian12"),
+        ("someone/ubuntu2404-systemd", "ubuntu2404"),
+        ("someone/ci:1.0-focal", None),
     ],
 )
 def test_images_map_to_recipes(image: str, recipe: str | None) -> None:
@@ -462,3 +466,20 @@ def test_a_platform_user_is_created_before_the_prepare(tmp_path: Path) -> None:
     assert spec.ansible.prepare == (users, folder / "prepare.yml")
     play = yaml.safe_load(users.read_text())[0]
     assert play["vars"] == {"ansible_user": "root", "dockerlab_users": {"a": "ansible"}}
+
+
+def test_a_role_file_named_in_the_options_is_the_projects(tmp_path: Path) -> None:
+    """dev-sec's nginx_hardening: role-file: molecule/nginx_hardening/requirements.yml."""
+    text = ONE + "dependency:\n  name: galaxy\n  options:\n    role-file: {}\n"
+    folder = scenario(tmp_path, text.format("molecule/default/requirements.yml"))
+    (folder / "requirements.yml").write_text("roles: []\n")
+    assert convert(folder, KNOWN, environ={}).lab["ansible"]["requirements"] == [
+        str(folder / "requirements.yml")
+    ]
+    (folder / "molecule.yml").write_text(text.format("nope.yml"))
+    converted = convert(folder, KNOWN, environ={})
+    assert "requirements" not in converted.lab["ansible"]
+    assert (
+        "unsupported: dependency.options.role-file nope.yml: no such file in the project or the "
+        "scenario"
+    ) in converted.summary()

@@ -35,7 +35,19 @@ _WELL_KNOWN = (
         r"(?:[\w.:-]+/)*(?P<distro>debian|ubuntu|rockylinux|centos)"
         r":(?P<version>[a-z]+|[0-9][0-9.]*)(?:-[\w.-]+)?"
     ),
+    # quay.io/foundata/debian13-itt, someone/rockylinux9-systemd:latest
+    re.compile(
+        r"(?:[\w.:-]+/)*(?P<name>(?:debian|ubuntu|rockylinux|centos)[0-9]+)-[\w.-]+"
+        r"(?::[\w.-]+)?"
+    ),
+    # jdubz/ci-systemd:1.1-bookworm: a release's code name in the tag
+    re.compile(
+        r"(?:[\w.:-]+/)*[\w.-]+:(?:[\w.]+-)*(?P<codename>bullseye|bookworm|trixie|jammy|"
+        r"noble)(?:-[\w.-]+)?"
+    ),
 )
+_CODENAMES = {"bullseye": "debian11", "bookworm": "debian12", "trixie": "debian13",
+              "jammy": "ubuntu2204", "noble": "ubuntu2404"}  # fmt: skip
 _VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13", "jammy": "22.04", "noble": "24.04"}
 # What the mapping takes, for the error that says it did not.
 _MAPPED = (
@@ -177,6 +189,8 @@ def recipe_for(image: str, known: Collection[str]) -> str | None:
             continue
         if "name" in pattern.groupindex:
             candidate = match["name"]
+        elif "codename" in pattern.groupindex:
+            candidate = _CODENAMES[match["codename"]]
         else:
             version = _VERSIONS.get(match["version"], match["version"])
             if match["distro"] != "ubuntu":  # debian:12.5 is Debian 12; ubuntu:24.04 is 2404
@@ -342,7 +356,7 @@ def _convert(
             if driver not in ("docker", "podman", "default", "delegated"):
                 why = (
                     f"the scenario's driver is {driver}, whose platforms are not containers: "
-                    "give it an image (debian:12) to run it here"
+                    "give it an image (debian:12), or run it with --dockerlab-image NAME"
                 )
             raise ScenarioError(folder, f"platforms[{index}] ({name}) has no image ({why})")
         dockerfile = platform.get("dockerfile") or (
@@ -624,10 +638,22 @@ def _ansible(
         note("unsupported", f"provisioner option {key}")
     dependency = _mapping(folder, "dependency", data.get("dependency"))
     dep_options = _mapping(folder, "dependency.options", dependency.get("options"))
-    # Molecule's role-file (requirements.yml) and requirements-file (collections.yml): both.
-    files = [dep_options.get("role-file") or "requirements.yml",
-             dep_options.get("requirements-file") or "collections.yml"]  # fmt: skip
-    found_files = [str(folder / f) for f in files if (folder / f).is_file()]
+    # Molecule's role-file (requirements.yml) and requirements-file (collections.yml): both,
+    # in the scenario's folder; a file named in the options is the project's (Molecule runs
+    # from the project's root), or the scenario's.
+    found_files = []
+    for option, default in (("role-file", "requirements.yml"),
+                            ("requirements-file", "collections.yml")):  # fmt: skip
+        named = dep_options.get(option)
+        places = (
+            [project_of(folder) / str(named), folder / str(named)] if named else [folder / default]
+        )
+        located = next((p for p in places if p.is_file()), None)
+        if located is not None:
+            found_files.append(str(located))
+        elif named:
+            note("unsupported", f"dependency.options.{option} {named}: no such file in the "
+                 "project or the scenario")  # fmt: skip
     if found_files and dependency.get("enabled", True) and dependency.get("name") != "shell":
         ansible["requirements"] = found_files
     elif dependency.get("name") == "shell":
