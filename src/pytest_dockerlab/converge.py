@@ -133,7 +133,7 @@ class Converger:
                 linked_roles, linked_collections = link_under_test(found, self.workdir)
                 roles += [linked_roles] if linked_roles else []
                 collections += [linked_collections] if linked_collections else []
-                self.progress(f"{found.kind} under test: {', '.join(found.names)} ({found.root})")
+                self.progress(found.describe())
             for requirements in self.spec.requirements:
                 installed = install_requirements(
                     requirements, cache_home() / "requirements", self.progress

@@ -36,14 +36,26 @@ class UnderTest:
     root: Path
     names: tuple[str, ...]  # the names plays may use for it
     kind: str  # "role" or "collection"
+    # A role inside a collection (roles/ssh of konstruktoid.hardening): plays name it
+    # konstruktoid.hardening.ssh, and its tasks use the collection's modules.
+    collection: UnderTest | None = None
+
+    def describe(self) -> str:
+        text = f"{self.kind} under test: {', '.join(self.names)} ({self.root})"
+        return text + (f"; in collection {self.collection.names[0]}" if self.collection else "")
 
 
 def under_test(start: Path) -> UnderTest | None:
-    """The role (``meta/main.yml``) or collection (``galaxy.yml``) ``start`` sits in, if any."""
+    """The role (``meta/main.yml``) or collection (``galaxy.yml``) ``start`` sits in, if any;
+    a role with the collection it sits in."""
     for folder in [start, *start.parents]:
         meta = folder / "meta" / "main.yml"
         if meta.is_file() and (folder / "tasks").is_dir():
-            return UnderTest(folder, role_names(folder, _yaml(meta)), "role")
+            role = UnderTest(folder, role_names(folder, _yaml(meta)), "role")
+            outer = under_test(folder.parent) if folder.parent.name == "roles" else None
+            if outer is not None and outer.kind == "collection":
+                return UnderTest(role.root, role.names, "role", outer)
+            return role
         galaxy = folder / "galaxy.yml"
         if galaxy.is_file():
             data = _yaml(galaxy)
@@ -90,7 +102,9 @@ def link_under_test(found: UnderTest, folder: Path) -> tuple[Path | None, Path |
         roles.mkdir(parents=True, exist_ok=True)
         for name in found.names:
             _link(roles / name, found.root)
-        return roles, None
+        if found.collection is None:
+            return roles, None
+        return roles, link_under_test(found.collection, folder)[1]
     namespace, name = found.names[0].split(".", 1)
     collections = folder / "collections-under-test"
     (collections / "ansible_collections" / namespace).mkdir(parents=True, exist_ok=True)

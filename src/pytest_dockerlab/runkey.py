@@ -141,7 +141,7 @@ def search_paths(spec: LabSpec, environ: Mapping[str, str] | None = None) -> lis
     found = [*folders, *spec.ansible.roles_path]
     tested = under_test(root)
     if tested is not None:  # the role or collection the lab file tests
-        found.append(tested.root)
+        found.append(tested.collection.root if tested.collection else tested.root)
     configs: list[tuple[Path, Mapping[str, Any]]] = []
     for cfg in (
         *(folder / "ansible.cfg" for folder in folders),

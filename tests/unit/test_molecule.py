@@ -239,6 +239,26 @@ def test_a_lab_in_a_collection_links_the_collection(tmp_path: Path) -> None:
     assert not [p for p in collection.rglob("*") if p.is_symlink()]  # nothing in the user's tree
 
 
+def test_a_role_in_a_collection_gets_its_collection(tmp_path: Path) -> None:
+    """konstruktoid's roles/ssh/molecule/docker plays konstruktoid.hardening.ssh."""
+    from pytest_dockerlab.project import link_under_test
+
+    collection = tmp_path / "hardening"
+    role = collection / "roles" / "ssh"
+    (role / "tasks").mkdir(parents=True)
+    (role / "meta").mkdir()
+    (role / "meta" / "main.yml").write_text("galaxy_info: {role_name: ssh}\n")
+    (collection / "galaxy.yml").write_text("namespace: konstruktoid\nname: hardening\n")
+    found = under_test(role / "molecule" / "docker")
+    assert found is not None and found.kind == "role" and found.collection is not None
+    assert found.describe().endswith("; in collection konstruktoid.hardening")
+    roles, collections = link_under_test(found, tmp_path / "run")
+    assert roles is not None and (roles / "ssh").resolve() == role
+    assert collections is not None
+    linked = collections / "ansible_collections" / "konstruktoid" / "hardening"
+    assert (linked / "roles" / "ssh").resolve() == role
+
+
 def test_the_search_for_a_role_stops_at_the_repository(tmp_path: Path) -> None:
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "main.yml").write_text("galaxy_info: {role_name: outer}\n")
