@@ -51,12 +51,15 @@ PLAYBOOK_KEY = pytest.StashKey[Path]()
 def _failures(current: LabSession) -> dict[str, DockerlabError]:
     names = current.lab.spec.host_names
     current.ensure(names)
-    for name in names:
-        if name in current.unavailable:
-            # Molecule fails a scenario it cannot create: a skip would pass a CI job.
-            pytest.fail(f"platform {name}: {current.unavailable[name]}", pytrace=False)
+    failures = {n: current.setup_failures[n] for n in names if n in current.setup_failures}
+    missing = [f"platform {n}: {current.unavailable[n]}" for n in names if n in current.unavailable]
+    if missing:
+        # Molecule fails a scenario it cannot create: a skip would pass a CI job. What the
+        # platforms that were created said goes with it, or it would be hidden.
+        said = dict.fromkeys(str(error) for error in failures.values())
+        pytest.fail("\n".join([*missing, *said]), pytrace=False)
     warn_deprecations(current.converger)
-    return {n: current.setup_failures[n] for n in names if n in current.setup_failures}
+    return failures
 
 
 def _converge(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:

@@ -409,3 +409,25 @@ def test_a_platform_user_connects_and_becomes_root_with_molecules_variables(
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*mapped: instance: user ansible (ansible_user) is created*"])
     assert labelled_by(docker_client, result) == []
+
+
+def test_a_platform_that_cannot_be_created_does_not_hide_the_others_failure(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """konstruktoid's scenario: noble could not be built here, and bookworm's failed converge
+    was said nowhere."""
+    scenario = pytester.path / "molecule" / "default"
+    scenario.mkdir(parents=True)
+    (scenario / "molecule.yml").write_text(
+        "platforms:\n  - name: old\n    image: centos:6\n  - name: new\n    image: debian:12\n"
+    )
+    (scenario / "converge.yml").write_text(
+        "- hosts: new\n  gather_facts: false\n  tasks:\n"
+        "    - name: Break\n      ansible.builtin.command: /bin/false\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", str(scenario))
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["platform old: *", "*new: TASK [Break] (ansible.builtin.command): non-zero return code*"]
+    )
+    assert labelled_by(docker_client, result) == []
