@@ -428,6 +428,9 @@ def test_a_platform_that_cannot_be_created_does_not_hide_the_others_failure(
     result = run(pytester, "--dockerlab-molecule", str(scenario))
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
-        ["platform old: *", "*new: TASK [Break] (ansible.builtin.command): non-zero return code*"]
+        [
+            "platform old: *",
+            "  new: TASK [[]Break[]] (ansible.builtin.command): non-zero return code",
+        ]
     )
     assert labelled_by(docker_client, result) == []
