@@ -383,6 +383,8 @@ class Ansible:
         on = ", ".join(limit or [h.name for h in hosts])
         if idempotence:
             self.progress(f"idempotence pass: running {playbook.name} again on {on}")
+        elif options.check:
+            self.progress(f"checking {playbook.name} on {on} (--check: nothing is changed)")
         else:
             self.progress(f"converging {playbook.name} on {on}")
         # A cancel callback of ours keeps ansible-runner from installing signal handlers of

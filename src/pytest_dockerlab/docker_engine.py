@@ -615,10 +615,12 @@ class DockerEngine(_Images, _Labelled, _Locks, _NetworkFaults):
 
     # Networks and containers
 
-    def create_network(self, name: str, labels: Mapping[str, str], subnet: str = "") -> str:
+    def create_network(
+        self, name: str, labels: Mapping[str, str], subnet: str = "", gateway: str = ""
+    ) -> str:
         ipam = None
         if subnet:
-            pool = docker.types.IPAMPool(subnet=subnet)
+            pool = docker.types.IPAMPool(subnet=subnet, gateway=gateway or None)
             ipam = docker.types.IPAMConfig(pool_configs=[pool])
         try:
             with _translate("create network", name):

@@ -237,9 +237,11 @@ class Engine(Protocol):
         """Remove the marker of id ``marker``; gone already is fine."""
         ...
 
-    def create_network(self, name: str, labels: Mapping[str, str], subnet: str = "") -> str:
-        """A bridge network where containers resolve each other's aliases, on ``subnet`` if
-        given (the engine's pool picks one otherwise); returns its id."""
+    def create_network(
+        self, name: str, labels: Mapping[str, str], subnet: str = "", gateway: str = ""
+    ) -> str:
+        """A bridge network where containers resolve each other's aliases, on ``subnet`` (with
+        ``gateway``) if given (the engine's pool picks one otherwise); returns its id."""
         ...
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> str:

@@ -255,9 +255,9 @@ class Lab:
                     engine_name = self.identity.network_name(
                         "" if network.name == DEFAULT_NETWORK else network.name
                     )
-                    subnet = self.spec.networks.get(network.name, LabNetworkSpec()).subnet
+                    own = self.spec.networks.get(network.name, LabNetworkSpec())
                     self.networks[network.name] = self.engine.create_network(
-                        engine_name, self.labels(network=network.name), subnet
+                        engine_name, self.labels(network=network.name), own.subnet, own.gateway
                     )
             for volume in container.named_volumes:
                 if volume not in self.volumes:

@@ -188,7 +188,9 @@ class FakeEngine:
 
     # Networks, volumes and containers: what pure logic never needs
 
-    def create_network(self, name: str, labels: Mapping[str, str], subnet: str = "") -> str:
+    def create_network(
+        self, name: str, labels: Mapping[str, str], subnet: str = "", gateway: str = ""
+    ) -> str:
         raise NotImplementedError
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> str:

@@ -856,7 +856,7 @@ BAD_LABS = [
         f"{HOST}    networks:\n      - name: front\n        ipv4_address: 10.0.0.2\n",
         7,
         "hosts.web.networks[0].ipv4_address: 10.0.0.2 is no host address of front's subnet "
-        "10.9.0.0/24 (its first address is the gateway's)",
+        "10.9.0.0/24",
         parser_only=RELATIONS,
     ),
     BadLab(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_dockerlab.exceptions import ScenarioError
+from pytest_dockerlab.exceptions import LabFileError, ScenarioError
 from pytest_dockerlab.images import catalogue
 from pytest_dockerlab.project import role_names, under_test
 from pytest_dockerlab.spec import load_lab_file, parse_lab
@@ -447,7 +447,7 @@ def test_a_fixed_address_outside_its_subnet_names_the_platform(tmp_path: Path) -
         scenario_lab(folder, Settings())
     assert raised.value.problem == (
         "molecule.yml: platforms[1].networks[0].ipv4_address: 10.12.0.11 is no host address of "
-        "dnsnet's subnet 10.11.0.0/24 (its first address is the gateway's)"
+        "dnsnet's subnet 10.11.0.0/24"
     )
 
 
@@ -503,3 +503,27 @@ def test_a_role_file_named_in_the_options_is_the_projects(tmp_path: Path) -> Non
         "unsupported: dependency.options.role-file nope.yml: no such file in the project or the "
         "scenario"
     ) in converted.summary()
+
+
+def test_a_gateway_of_its_own_and_a_step_before_the_converge_are_said(tmp_path: Path) -> None:
+    """bind's scenario: subnet 10.11.0.0/16 with gateway 10.11.0.254, ns1 at 10.11.0.1;
+    dev-sec's sequence runs check before converge."""
+    text = BIND.replace("- subnet: 10.11.0.0/24", "- {subnet: 10.11.0.0/16, gateway: 10.11.0.254}")
+    text = text.replace("10.11.0.10", "10.11.0.1")
+    text += "scenario:\n  test_sequence: [check, converge, idempotence]\n"
+    converted = convert(scenario(tmp_path, text), KNOWN, environ={})
+    spec = parse_lab(converted.lab, converted.path)
+    assert (spec.networks["dnsnet"].subnet, spec.networks["dnsnet"].gateway) == (
+        "10.11.0.0/16",
+        "10.11.0.254",
+    )
+    assert (
+        "unsupported: scenario.test_sequence[0]: check comes before converge there; here it runs "
+        "after it (the lab converges first)"
+    ) in converted.summary()
+    with pytest.raises(LabFileError, match=r"10.11.0.1 is the gateway of dnsnet's subnet"):
+        parse_lab(
+            {**converted.lab, "networks": {"dnsnet": {"subnet": "10.11.0.0/16",
+                                                       "gateway": "10.11.0.1"}}},
+            converted.path,
+        )  # fmt: skip

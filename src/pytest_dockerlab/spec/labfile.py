@@ -128,14 +128,25 @@ def _parse_networks(
                 doc.fail((*at, "subnet"), f"{subnet!r} is not an IPv4 subnet ({exc})")
             if net.num_addresses < 4:
                 doc.fail((*at, "subnet"), f"{subnet} is too small for hosts")
-        networks[name] = LabNetworkSpec(subnet=str(subnet))
+        gateway = str(section.get("gateway", ""))
+        if gateway:
+            if not subnet:
+                doc.fail((*at, "gateway"), "a gateway needs the network's subnet beside it")
+            try:
+                inside = ipaddress.IPv4Address(gateway) in ipaddress.IPv4Network(str(subnet))
+            except ValueError:
+                doc.fail((*at, "gateway"), f"{gateway!r} is not an IPv4 address")
+            if not inside:
+                doc.fail((*at, "gateway"), f"{gateway} is not in the subnet {subnet}")
+        networks[name] = LabNetworkSpec(subnet=str(subnet), gateway=gateway)
     taken: dict[tuple[str, str], str] = {}  # (network, address) -> host
     for host in hosts.values():
         for index, network in enumerate(host.container.networks):
             if not network.ipv4_address:
                 continue
             where = ("hosts", host.name, "networks", index, "ipv4_address")
-            subnet = networks.get(network.name, LabNetworkSpec()).subnet
+            settings = networks.get(network.name, LabNetworkSpec())
+            subnet = settings.subnet
             if not subnet:
                 doc.fail(
                     where,
@@ -144,14 +155,13 @@ def _parse_networks(
                 )
             address = ipaddress.IPv4Address(network.ipv4_address)
             usable = ipaddress.IPv4Network(subnet)
+            first = usable.network_address + 1
+            gateway_address = ipaddress.IPv4Address(settings.gateway) if settings.gateway else first
             if address not in usable or address in (usable.network_address,
-                                                     usable.broadcast_address,
-                                                     usable.network_address + 1):  # fmt: skip
-                doc.fail(
-                    where,
-                    f"{address} is no host address of {network.name}'s subnet {subnet} (its "
-                    "first address is the gateway's)",
-                )
+                                                     usable.broadcast_address):  # fmt: skip
+                doc.fail(where, f"{address} is no host address of {network.name}'s subnet {subnet}")
+            if address == gateway_address:
+                doc.fail(where, f"{address} is the gateway of {network.name}'s subnet {subnet}")
             other = taken.setdefault((network.name, str(address)), host.name)
             if other != host.name:
                 doc.fail(where, f"{address} is {other}'s address on {network.name} already")

@@ -279,6 +279,13 @@ class LabNetworkSpec:
             {"type": "string", "pattern": r"^\d+\.\d+\.\d+\.\d+/\d+$"},
         ),
     )
+    gateway: str = field(
+        default="",
+        metadata=doc(
+            "The subnet's gateway address (default: its first address).",
+            {"type": "string", "format": "ipv4"},
+        ),
+    )
 
 
 @dataclass(frozen=True)

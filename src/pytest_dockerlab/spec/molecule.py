@@ -512,10 +512,18 @@ def _stages(
     if not isinstance(sequence, list) or not all(isinstance(s, str) for s in sequence):
         raise ScenarioError(folder, "scenario.test_sequence must be a list of step names")
     stages: list[tuple[str, Path | None]] = [("converge", None)]
+    converged = False
     for index, step in enumerate(sequence):
         name, _, argument = step.strip().partition(" ")
+        converged = converged or name == "converge"
         if name in _LAB_STEPS or name == "converge":
             continue
+        if not converged and name in ("check", "side_effect", "verify"):
+            scenario.note(
+                "unsupported",
+                f"scenario.test_sequence[{index}]: {step} comes before "
+                "converge there; here it runs after it (the lab converges first)",
+            )
         if name == "idempotence":
             stages.append(("idempotence", None))
         elif name == "check":
@@ -554,8 +562,10 @@ def _networks(
         network = _mapping(folder, f"{where}.docker_networks[{number}]", network)
         name = str(network.get("name", ""))
         ipam = network.get("ipam_config") or []
-        subnets = [str(c["subnet"]) for c in ipam if isinstance(c, dict) and c.get("subnet")]
-        settings = {"subnet": subnets[0]} if subnets else {}
+        pools = [c for c in ipam if isinstance(c, dict) and c.get("subnet")]
+        settings = {"subnet": str(pools[0]["subnet"])} if pools else {}
+        if pools and pools[0].get("gateway"):
+            settings["gateway"] = str(pools[0]["gateway"])
         if lab_networks.setdefault(name, settings) != settings:
             raise ScenarioError(
                 folder, f"{where}.docker_networks[{number}]: network {name} has another subnet "
