@@ -148,6 +148,7 @@ _GENERIC = (
     "failed to validate",
     "module failure",
     "unexpected failure during module execution",
+    "action failed: unknown error",
 )
 
 
@@ -173,12 +174,12 @@ def _message(res: Mapping[str, Any]) -> str:
         return f"Assertion failed: {res['assertion']}"
     said = [
         str(res.get(key) or "").strip()
-        for key in ("stderr", "module_stderr", "stdout", "module_stdout")
+        for key in ("message", "stderr", "module_stderr", "stdout", "module_stdout")
     ]
     tail = next((text.splitlines()[-1] for text in said if text), "")
     if tail and msg.lower().startswith(_GENERIC):
         # A module's generic words say nothing; the command's own last line does.
-        return f"{msg.splitlines()[0]}: {tail[:500]}"
+        return f"{msg.splitlines()[0].rstrip('.')}: {tail[:500]}"
     for key in ("msg", "stderr", "reason", "stdout"):
         value = res.get(key)
         if value:

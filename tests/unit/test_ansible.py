@@ -236,6 +236,10 @@ def test_missing_connection_plugin_names_the_package(monkeypatch: pytest.MonkeyP
         ({"msg": "MODULE FAILURE", "module_stderr": "Traceback ...\nImportError: no apt_pkg"},
          "MODULE FAILURE: ImportError: no apt_pkg"),
         ({"msg": "checked on the controller"}, "checked on the controller"),
+        ({"msg": "Action failed: Unknown error.",
+          "message": "Could not find or access '.dockerlab/inventory/host_vars/bookworm'"},
+         "Action failed: Unknown error: Could not find or access "
+         "'.dockerlab/inventory/host_vars/bookworm'"),
         ({"msg": "No package matching 'nginxx' is available", "stdout": "Reading lists"},
          "No package matching 'nginxx' is available"),
     ],
