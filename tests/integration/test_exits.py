@@ -36,8 +36,15 @@ def start(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         stdin=subprocess.DEVNULL,
+        # A suite started in the background (`.ci/run &`) inherits SIGINT ignored, and so
+        # would the session: Python installs its Ctrl-C handler only where SIGINT is not.
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     return process
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(proc: subprocess.Popen[str], text: str, timeout: float = 300) -> list[str]:
@@ -65,7 +72,12 @@ def interrupt(proc: subprocess.Popen[str], signum: int) -> tuple[float, str]:
     """Send ``signum``; return seconds until the session exited, and the rest of its output."""
     sent = time.monotonic()
     proc.send_signal(signum)
-    rest, _ = proc.communicate(timeout=120)
+    try:
+        rest, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()  # closes its pipe: a later test must not find it unclosed
+        raise
     return time.monotonic() - sent, rest
 
 
