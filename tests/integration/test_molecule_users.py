@@ -95,6 +95,17 @@ def test_a_real_roles_molecule_scenario_runs_as_it_is(
     remove_cache_entries(docker_client, scenario / "molecule.yml")
 
 
+def molecule_scenario(
+    pytester: pytest.Pytester, name: str, molecule_yml: str, converge_yml: str
+) -> Path:
+    """molecule/NAME in the test's folder, with its molecule.yml and converge.yml."""
+    scenario = pytester.path / "molecule" / name
+    scenario.mkdir(parents=True)
+    (scenario / "molecule.yml").write_text(molecule_yml)
+    (scenario / "converge.yml").write_text(converge_yml)
+    return scenario
+
+
 def labelled_by(client: Any, result: pytest.RunResult) -> list[str]:
     header = next(line for line in result.outlines if "; session " in line)
     return leftovers(client, header.rsplit("session ", 1)[1].rstrip(")"))
@@ -103,14 +114,12 @@ def labelled_by(client: Any, result: pytest.RunResult) -> list[str]:
 def test_a_scenario_whose_converge_fails_fails_its_converge_item(
     pytester: pytest.Pytester, docker_client: Any
 ) -> None:
-    scenario = pytester.path / "molecule" / "default"
-    scenario.mkdir(parents=True)
-    (scenario / "molecule.yml").write_text(
-        "platforms:\n  - name: instance\n    image: geerlingguy/docker-debian12-ansible\n"
-    )
-    (scenario / "converge.yml").write_text(
+    scenario = molecule_scenario(
+        pytester,
+        "default",
+        "platforms:\n  - name: instance\n    image: geerlingguy/docker-debian12-ansible\n",
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
-        "    - name: Break\n      ansible.builtin.command: /bin/false\n"
+        "    - name: Break\n      ansible.builtin.command: /bin/false\n",
     )
     result = run(pytester, "--dockerlab-molecule", str(scenario))
     result.assert_outcomes(failed=1, skipped=1)
@@ -307,13 +316,11 @@ def test_a_verify_for_the_controller_runs_there_and_one_that_matches_nothing_fai
 ) -> None:
     """Both passed in 0.5 s without running (the limit left localhost out), and the role's
     other scenario's tests ran against this machine."""
-    scenario = pytester.path / "molecule" / "lh"
-    scenario.mkdir(parents=True)
-    (scenario / "molecule.yml").write_text(
-        "platforms:\n  - name: instance\n    image: geerlingguy/docker-debian12-ansible\n"
-    )
-    (scenario / "converge.yml").write_text(
-        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
+    scenario = molecule_scenario(
+        pytester,
+        "lh",
+        "platforms:\n  - name: instance\n    image: geerlingguy/docker-debian12-ansible\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n",
     )
     (scenario / "verify.yml").write_text(CONTROLLER_VERIFY)
     other = pytester.path / "molecule" / "default"
@@ -348,15 +355,13 @@ def test_a_verify_for_the_controller_runs_there_and_one_that_matches_nothing_fai
 def test_the_test_sequence_is_followed(pytester: pytest.Pytester, docker_client: Any) -> None:
     """A scenario without idempotence in its sequence (its converge changes every time)
     failed the idempotence item Molecule never runs; check and a second verify ran not."""
-    scenario = pytester.path / "molecule" / "default"
-    scenario.mkdir(parents=True)
-    (scenario / "molecule.yml").write_text(
+    scenario = molecule_scenario(
+        pytester,
+        "default",
         "platforms:\n  - name: instance\n    image: debian:12\n"
-        "scenario:\n  test_sequence: [create, converge, check, verify, side_effect, verify]\n"
-    )
-    (scenario / "converge.yml").write_text(
+        "scenario:\n  test_sequence: [create, converge, check, verify, side_effect, verify]\n",
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
-        "    - ansible.builtin.command: touch /tmp/converged\n"  # changed every time
+        "    - ansible.builtin.command: touch /tmp/converged\n",  # changed every time,
     )
     (scenario / "side_effect.yml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
@@ -387,13 +392,11 @@ def test_a_platform_user_connects_and_becomes_root_with_molecules_variables(
 ) -> None:
     """dev-sec's ssh_hardening connects as the image's non-root ansible user, which our
     images lack: the run creates it, with sudo."""
-    scenario = pytester.path / "molecule" / "default"
-    scenario.mkdir(parents=True)
-    (scenario / "molecule.yml").write_text(
+    scenario = molecule_scenario(
+        pytester,
+        "default",
         "platforms:\n  - name: instance\n    image: debian:12\n"
-        "provisioner:\n  inventory:\n    host_vars:\n      instance: {ansible_user: ansible}\n"
-    )
-    (scenario / "converge.yml").write_text(
+        "provisioner:\n  inventory:\n    host_vars:\n      instance: {ansible_user: ansible}\n",
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
         "    - ansible.builtin.command: whoami\n      register: who\n      changed_when: false\n"
         "    - ansible.builtin.assert: {that: who.stdout == 'ansible'}\n"
@@ -403,7 +406,7 @@ def test_a_platform_user_connects_and_becomes_root_with_molecules_variables(
         # Molecule's inventory variables (os_hardening reads molecule_yml.driver.name)
         "    - ansible.builtin.assert:\n        that:\n"
         "          - molecule_yml.platforms[0].name == 'instance'\n"
-        "          - molecule_scenario_directory is directory\n"
+        "          - molecule_scenario_directory is directory\n",
     )
     result = run(pytester, "--dockerlab-molecule", str(scenario), "-v")
     result.assert_outcomes(passed=2)
@@ -416,14 +419,12 @@ def test_a_platform_that_cannot_be_created_does_not_hide_the_others_failure(
 ) -> None:
     """konstruktoid's scenario: noble could not be built here, and bookworm's failed converge
     was said nowhere."""
-    scenario = pytester.path / "molecule" / "default"
-    scenario.mkdir(parents=True)
-    (scenario / "molecule.yml").write_text(
-        "platforms:\n  - name: old\n    image: centos:6\n  - name: new\n    image: debian:12\n"
-    )
-    (scenario / "converge.yml").write_text(
+    scenario = molecule_scenario(
+        pytester,
+        "default",
+        "platforms:\n  - name: old\n    image: centos:6\n  - name: new\n    image: debian:12\n",
         "- hosts: new\n  gather_facts: false\n  tasks:\n"
-        "    - name: Break\n      ansible.builtin.command: /bin/false\n"
+        "    - name: Break\n      ansible.builtin.command: /bin/false\n",
     )
     result = run(pytester, "--dockerlab-molecule", str(scenario))
     result.assert_outcomes(failed=2)
