@@ -18,13 +18,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .engine import Progress
 from .exceptions import ConvergeError, DockerlabError, EngineLostError, PlaybookNotFoundError
-from .results import ConvergeResult, HostStats, TaskResult
+from .results import ConvergeResult, Deprecation, HostStats, TaskResult
 from .signals import noted
 from .spec import AnsibleSpec, RunOptions
 
@@ -226,20 +226,31 @@ def _units(action: str, res: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def deprecations(output: str) -> list[str]:
-    """Ansible's ``[DEPRECATION WARNING]:`` messages in ``output``, each joined into one line."""
-    found: list[str] = []
-    current: list[str] | None = None
-    for line in output.splitlines():
-        if line.startswith("[DEPRECATION WARNING]:"):
-            current = [line.removeprefix("[DEPRECATION WARNING]:").strip()]
-            found.append("")
-        elif current is not None and line.startswith(" ") and line.strip():
+_ORIGIN = re.compile(r"^Origin: (?P<file>.+?):(?P<line>\d+)(?::\d+)?$")
+_TASK_HEADING = re.compile(r"^TASK \[(?P<task>.*)\] \**$")
+
+
+def deprecations(output: str) -> list[Deprecation]:
+    """Ansible's ``[DEPRECATION WARNING]:`` messages in ``output``, each joined into one line,
+    with the file and line of its ``Origin:`` (ansible-core 2.19), else the running task."""
+    found: list[Deprecation] = []
+    current: list[str] | None = None  # the lines of the message being read
+    task = ""
+    for line in [*output.splitlines(), ""]:
+        if current is not None and line.startswith(" ") and line.strip():
             current.append(line.strip())
-        else:
-            current = None
+            continue
         if current is not None:
-            found[-1] = " ".join(current)
+            found.append(Deprecation(" ".join(current), task=task))
+            current = None
+            origin = _ORIGIN.match(line)
+            if origin:
+                found[-1] = replace(found[-1], file=origin["file"], line=int(origin["line"]))
+        heading = _TASK_HEADING.match(line)
+        if heading:
+            task = heading["task"]
+        elif line.startswith("[DEPRECATION WARNING]:"):
+            current = [line.removeprefix("[DEPRECATION WARNING]:").strip()]
     return list(dict.fromkeys(found))
 
 

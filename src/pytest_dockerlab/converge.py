@@ -20,7 +20,7 @@ from .ansible import ran_nothing
 from .evidence import evidence
 from .exceptions import ConvergeError, DockerlabError, IdempotenceError
 from .init import container_cause
-from .results import ConvergeResult, TaskResult
+from .results import ConvergeResult, Deprecation, TaskResult
 
 if TYPE_CHECKING:
     from .ansible import Ansible, InventoryHost
@@ -93,7 +93,8 @@ class Converger:
         self.progress = progress
         self._ansible: Ansible | None = None
         self._extra_paths: tuple[list[Path], list[Path]] | None = None
-        self.deprecations: list[str] = []  # Ansible's, not yet shown as pytest warnings
+        self.deprecations: list[Deprecation] = []  # Ansible's, not yet shown as pytest warnings
+        self._said: set[Deprecation] = set()  # each once a session: runs repeat them
 
     @property
     def workdir(self) -> Path:
@@ -232,7 +233,8 @@ class Converger:
                 result.evidence[name] += "".join(
                     f"\nthe cause is the container: {cause}" for cause in sorted(causes)
                 )
-            self.deprecations.extend(result.deprecations)
+            self.deprecations.extend(d for d in result.deprecations if d not in self._said)
+            self._said.update(result.deprecations)
         else:
             result = ConvergeResult(playbook=path, rc=4)
         for name, gone in down.items():

@@ -24,6 +24,17 @@ SERVED = "dockerlab_converged_by"
 
 
 def warn_deprecations(converger: Converger) -> None:
-    """Ansible's deprecation warnings not shown yet, said where pytest says warnings."""
+    """Ansible's deprecation warnings not shown yet, said where pytest says warnings, at the
+    playbook's file and line when Ansible names it (else the task's name is in the text)."""
     while converger.deprecations:
-        warnings.warn(AnsibleDeprecationWarning(converger.deprecations.pop(0)), stacklevel=1)
+        found = converger.deprecations.pop(0)
+        if found.file:
+            warnings.warn_explicit(
+                AnsibleDeprecationWarning(found.message),
+                AnsibleDeprecationWarning,
+                found.file,
+                found.line,
+            )
+        else:
+            task = f" (task {found.task})" if found.task else ""
+            warnings.warn(AnsibleDeprecationWarning(found.message + task), stacklevel=1)

@@ -32,6 +32,17 @@ class TaskResult:
         return f"{text}: {self.message}" if self.message else text
 
 
+@dataclass(frozen=True)
+class Deprecation:
+    """One of Ansible's deprecation warnings, and where it comes from: the file and line
+    ansible-core 2.19 names (``Origin:``), else the task that was running."""
+
+    message: str
+    file: str = ""
+    line: int = 0
+    task: str = ""
+
+
 @dataclass
 class ConvergeResult:
     """What one playbook run did, per host, read from ansible-runner's events."""
@@ -44,7 +55,7 @@ class ConvergeResult:
     failed_tasks: list[TaskResult] = field(default_factory=list)
     unreachable: list[TaskResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # playbook-level errors (syntax, roles)
-    deprecations: list[str] = field(default_factory=list)  # Ansible's deprecation warnings
+    deprecations: list[Deprecation] = field(default_factory=list)
     # Per failed host, what it said about itself right after the run: failed units, and the
     # status and log of a service a failed task was about.
     evidence: dict[str, str] = field(default_factory=dict)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from pytest_dockerlab.ansible import deprecations, write_config
-from pytest_dockerlab.exceptions import LabFileError
+from pytest_dockerlab.exceptions import AnsibleDeprecationWarning, LabFileError
+from pytest_dockerlab.outcomes import warn_deprecations
 from pytest_dockerlab.project import _galaxy_failure
+from pytest_dockerlab.results import Deprecation
 from pytest_dockerlab.spec import RunOptions, load_lab_file
+
+if TYPE_CHECKING:
+    from pytest_dockerlab.converge import Converger
 
 HOST = "hosts:\n  web: {}\n"
 
@@ -89,8 +97,33 @@ TASK [x] ***
 ok: [web]
 """
     assert deprecations(output) == [
-        "The 'include' module is deprecated. This feature will be removed in version 2.19.",
-        "Another one.",
+        Deprecation(
+            "The 'include' module is deprecated. This feature will be removed in version 2.19."
+        ),
+        Deprecation(
+            "The 'include' module is deprecated. This feature will be removed in version 2.19.",
+            task="x",
+        ),
+        Deprecation("Another one.", task="x"),
+    ]
+
+
+def test_a_deprecation_keeps_the_file_and_line_ansible_names() -> None:
+    """ansible-core 2.19 says where: the warning points there, not at the plugin."""
+    output = """TASK [web : install] ***
+[DEPRECATION WARNING]: Merging legacy k=v args ('msg') into task args. This feature will be removed from ansible-core version 2.23.
+Origin: /role/tasks/main.yml:7:14
+
+5         msg: "{{ ansible_distribution }}"
+"""  # noqa: E501
+    assert deprecations(output) == [
+        Deprecation(
+            "Merging legacy k=v args ('msg') into task args. This feature will be removed "
+            "from ansible-core version 2.23.",
+            file="/role/tasks/main.yml",
+            line=7,
+            task="web : install",
+        )
     ]
 
 
@@ -116,3 +149,20 @@ def test_galaxy_failures_name_the_requirement_and_the_cause(
     output: str, requirement: str, cause: str
 ) -> None:
     assert _galaxy_failure(output) == (requirement, cause)
+
+
+def test_a_deprecation_warning_is_reported_at_the_playbook_line() -> None:
+    """pytest's warnings summary names the task's file and line, not a line of the plugin."""
+    converger = SimpleNamespace(
+        deprecations=[
+            Deprecation("old k=v args", file="/role/tasks/main.yml", line=7),
+            Deprecation("no origin", task="web : install"),
+        ]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_deprecations(cast("Converger", converger))
+    assert (caught[0].filename, caught[0].lineno) == ("/role/tasks/main.yml", 7)
+    assert str(caught[1].message) == "no origin (task web : install)"
+    assert all(w.category is AnsibleDeprecationWarning for w in caught)
+    assert converger.deprecations == []
