@@ -219,6 +219,59 @@ def test_lab_default_image_and_pinned_hosts(tmp_path: Path) -> None:
     assert spec.hosts["web"].image == "debian11"  # the original is unchanged
 
 
+VARIABLES = """\
+image: ${DISTRO:-debian12}
+hosts:
+  web:
+    env: {GREETING: "${GREETING-hello}", LITERAL: "$${KEEP}", SHELL: "$HOME/x"}
+    vars: {cmd: "echo ${NOT_OURS}"}
+  vars:
+    image: ${PINNED:-debian11}
+"""
+
+
+@pytest.mark.parametrize(
+    ("environ", "image", "greeting", "pinned"),
+    [
+        ({}, "debian12", "hello", "debian11"),
+        ({"DISTRO": "debian13", "GREETING": "", "PINNED": ""}, "debian13", "", "debian11"),
+        ({"DISTRO": "", "GREETING": "hi", "PINNED": "debian13"}, "debian12", "hi", "debian13"),
+    ],
+)
+def test_variables_are_expanded_as_molecule_and_compose_do(
+    tmp_path: Path, environ: dict[str, str], image: str, greeting: str, pinned: str
+) -> None:
+    """``${X:-default}`` on unset or empty, ``${X-default}`` on unset; Ansible's vars, a
+    ``$HOME`` for a shell and ``$${`` stay as written (a host named vars is a host)."""
+    spec = load_lab_file(write_lab(tmp_path, VARIABLES), environ)
+    web = spec.hosts["web"]
+    assert (web.image, web.env["GREETING"], spec.hosts["vars"].image) == (image, greeting, pinned)
+    assert (web.env["LITERAL"], web.env["SHELL"]) == ("${KEEP}", "$HOME/x")
+    assert web.vars == {"cmd": "echo ${NOT_OURS}"}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "image: ${DISTRO}\n",
+            "line 1: image: ${DISTRO} is not set: set it, or give a default: ${DISTRO:-value}",
+        ),
+        (
+            "hosts:\n  web:\n    image: ${DISTRO:?x}\n",
+            "line 3: hosts.web.image: '${DISTRO' is not a variable: write ${NAME} or "
+            "${NAME:-default}",
+        ),
+    ],
+)
+def test_a_variable_that_cannot_be_expanded_is_named(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    with pytest.raises(LabFileError) as caught:
+        load_lab_file(write_lab(tmp_path, text + "hosts: {web: {}}\n" * text.startswith("i")), {})
+    assert problem in str(caught.value)
+
+
 def test_container_settings_become_typed_settings(tmp_path: Path) -> None:
     spec = load_lab_file(write_lab(tmp_path, CONTAINER_SETTINGS))
     assert spec.hosts["fw"].container == ContainerSpec(

@@ -189,7 +189,25 @@ def test_import_writes_a_lab_file_that_loads(tmp_path: Path) -> None:
     assert "# dropped: web: privileged: true: the least-privileged profile" in text
     assert "molecule_yml" not in text  # a run's variables, not the file's
     assert "playbooks:\n  - converge.yml" in text  # relative to the lab file
-    assert load_lab_file(target).host_names == ("web", "db")
+    assert load_lab_file(target, {}).host_names == ("web", "db")
+
+
+@pytest.mark.parametrize(
+    ("environ", "web", "db"),
+    [({}, "debian12", "debian12"), ({"MOLECULE_DISTRO": "debian13"}, "debian13", "debian12")],
+)
+def test_import_keeps_the_variable_that_picks_the_distribution(
+    tmp_path: Path, environ: dict[str, str], web: str, db: str
+) -> None:
+    """geerlingguy's ${MOLECULE_DISTRO:-debian12} stays a variable in the lab file, which
+    expands it as Molecule does: the file runs the same matrix, whatever was set at import."""
+    folder = scenario(tmp_path, MULTI)
+    converted = convert(folder, KNOWN, environ={"MOLECULE_DISTRO": "rockylinux9"})
+    target = folder / "dockerlab.yml"
+    write_lab_file(converted, target)
+    assert "image: ${MOLECULE_DISTRO:-debian12}\n" in target.read_text()
+    spec = load_lab_file(target, environ)
+    assert (spec.hosts["web"].image, spec.hosts["db"].image) == (web, db)
 
 
 def test_a_real_roles_scenario_converts(tmp_path: Path) -> None:

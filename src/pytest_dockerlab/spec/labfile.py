@@ -7,6 +7,8 @@ readers every section shares are :mod:`.yamlfile`'s.
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,10 +45,53 @@ from .yamlfile import (
 )
 
 
-def load_lab_file(path: Path | str) -> LabSpec:
-    """Read and check a lab file; every problem is a :class:`LabFileError` naming it."""
+def load_lab_file(path: Path | str, environ: Mapping[str, str] | None = None) -> LabSpec:
+    """Read and check a lab file, its ``${VAR:-default}`` expanded from ``environ`` (this
+    process's by default); every problem is a :class:`LabFileError` naming it."""
     doc = YamlFile(Path(path).resolve(), LabFileError)
-    return _parse_lab(doc, doc.load())
+    data = expand_variables(doc, (), doc.load(), os.environ if environ is None else environ)
+    return _parse_lab(doc, data)
+
+
+# ``${NAME}``, ``${NAME:-default}`` (unset or empty), ``${NAME-default}`` (unset), and
+# ``$${`` for a literal ``${``: the braced forms of Molecule's and Compose's files only, so
+# a ``$HOME`` meant for a shell in the container stays as written.
+_VARIABLE = re.compile(r"\$\$\{|\$\{(?:(\w+)(?:(:?-)([^}]*))?)?\}?")
+# Ansible's variables are Jinja's and the play's, not this file's: left as written.
+_NOT_EXPANDED = ("vars", "extra_vars")
+
+
+def expand_variables(doc: YamlFile, at: KeyPath, value: Any, environ: Mapping[str, str]) -> Any:
+    """``value`` with the environment variables of its strings expanded."""
+    if isinstance(value, dict):
+        named = at in (("hosts",), ("networks",))  # a host called vars is still a host
+        return {
+            key: item
+            if key in _NOT_EXPANDED and not named
+            else expand_variables(doc, (*at, key), item, environ)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [expand_variables(doc, (*at, i), item, environ) for i, item in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        if match[0] == "$${":
+            return "${"
+        name, how, default = match[1], match[2], match[3]
+        if name is None or not match[0].endswith("}"):
+            doc.fail(at, f"{match[0]!r} is not a variable: write ${{NAME}} or ${{NAME:-default}}")
+        current = environ.get(name)
+        if how == ":-":
+            return current or default
+        if how == "-":
+            return default if current is None else current
+        if current is None:
+            doc.fail(at, f"${{{name}}} is not set: set it, or give a default: ${{{name}:-value}}")
+        return current
+
+    return _VARIABLE.sub(one, value)
 
 
 def parse_lab(data: Any, path: Path) -> LabSpec:

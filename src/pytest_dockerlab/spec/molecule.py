@@ -93,6 +93,10 @@ class Scenario:
     # Bind-mount sources that do not exist: Docker creates them (as folders), so a run
     # creates them before the lab file's check, which refuses a missing one.
     missing_sources: list[Path] = field(default_factory=list)
+    # A platform image that picks the distribution by a variable with a default
+    # (geerlingguy/docker-${MOLECULE_DISTRO:-debian12}-ansible): the lab file's image keeps
+    # it (${MOLECULE_DISTRO:-debian12}), so the file runs the same matrix. Host -> image.
+    image_variables: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -235,7 +239,34 @@ def convert(
         ) from None
     if image:
         scenario.notes.insert(0, ("mapped", f"every platform's image: {image} (--dockerlab-image)"))
+    else:
+        scenario.image_variables = _image_variables(path, known)
     return scenario
+
+
+_DISTRO_VARIABLE = re.compile(r"\$\{(\w+):?-([^}]*)\}")
+
+
+def _image_variables(path: Path, known: Collection[str]) -> dict[str, str]:
+    """The platforms whose image, as written, chooses the distribution by one variable whose
+    default is one of our recipes' names: platform -> ``${VAR:-recipe}``."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return {}  # read once already: what it says is the expanded file's
+    platforms = raw.get("platforms") if isinstance(raw, dict) else None
+    found = {}
+    for platform in platforms if isinstance(platforms, list) else []:
+        if not isinstance(platform, dict) or not isinstance(platform.get("image"), str):
+            continue
+        image = platform["image"]
+        variables = _DISTRO_VARIABLE.findall(image)
+        if len(variables) != 1 or "$" in _DISTRO_VARIABLE.sub("", image):
+            continue
+        ((name, default),) = variables
+        if default in known and recipe_for(_DISTRO_VARIABLE.sub(default, image), known) == default:
+            found[str(platform.get("name"))] = f"${{{name}:-{default}}}"
+    return found
 
 
 # What Molecule's inventory defines for every host, as Molecule defines it (from the
@@ -716,6 +747,14 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
     headed by what did not carry over."""
     lab = _relative(scenario.lab, target.parent)
     lab["hosts"] = {name: dict(host) for name, host in lab["hosts"].items()}
+    # An image the scenario chooses by a variable keeps it: the file runs the same matrix.
+    chosen = scenario.image_variables
+    if "image" in lab and set(chosen) == set(lab["hosts"]) and len(set(chosen.values())) == 1:
+        lab["image"] = next(iter(chosen.values()))
+    else:
+        for name, host in lab["hosts"].items():
+            if name in chosen:
+                host["image"] = chosen[name]
     for host in lab["hosts"].values():
         own = {k: v for k, v in (host.get("vars") or {}).items() if MOLECULE_VARS.get(k) != v}
         if own:
@@ -739,6 +778,11 @@ def write_lab_file(scenario: Scenario, target: Path) -> None:
     if scenario.verify:
         verify = os.path.relpath(scenario.verify, target.parent)
         header.append(f"# verify: {verify} runs as test_verify in {STAGE_TESTS}.")
+    for variable in sorted(set(chosen.values())):
+        header.append(
+            f"# image: {variable}, as molecule.yml chooses it: "
+            f"{variable[2:].split(':')[0]}=NAME runs another of this plugin's images."
+        )
     header += [f"# {line}" for line in scenario.summary()]
     target.write_text("\n".join(header) + "\n" + yaml.safe_dump(lab, sort_keys=False))
 
