@@ -9,13 +9,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .exceptions import LabFileError, ScenarioError, UnknownImageError
+from .exceptions import DockerlabError, LabFileError, ScenarioError, UnknownImageError
 from .images import catalogue
 from .spec import LabSpec, Recipe, load_lab_file, parse_lab
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from .settings import Settings
     from .spec.molecule import Scenario
+
+    # A scenario of a folder of scenarios: its lab, or why it cannot run (its item says).
+    ScenarioLab: TypeAlias = tuple[LabSpec, Scenario] | DockerlabError
 
 
 def load_lab(
@@ -24,6 +29,8 @@ def load_lab(
     """The lab (None without one), every recipe it may use, and the Molecule scenario it
     comes from (if it does), checked together."""
     scenario = None
+    if settings.molecule is not None and not (settings.molecule / "molecule.yml").is_file():
+        return None, catalogue(), None  # a folder of scenarios: scenario_labs reads them
     if settings.molecule is not None:
         spec, scenario = scenario_lab(settings.molecule, settings)
     elif settings.lab_file is None:
@@ -50,6 +57,25 @@ def load_lab(
             where = f"lab file {spec.path}: host {host.name!r} uses unknown image {host.image!r}"
             raise UnknownImageError(host.image, where, known)
     return spec, recipes, scenario
+
+
+def scenario_labs(settings: Settings) -> dict[Path, ScenarioLab] | None:
+    """``--dockerlab-molecule`` naming a folder of scenarios (as Molecule's ``--all``): each
+    scenario's lab, or its error; None when it names one scenario."""
+    from .spec.molecule import scenario_folders
+
+    if settings.molecule is None or (settings.molecule / "molecule.yml").is_file():
+        return None
+    labs: dict[Path, ScenarioLab] = {}
+    for folder in scenario_folders(settings.molecule):
+        try:
+            spec, _, scenario = load_lab(replace(settings, molecule=folder))
+        except DockerlabError as exc:  # one scenario that cannot run stops no other
+            labs[folder] = exc
+        else:
+            assert spec is not None and scenario is not None
+            labs[folder] = (spec, scenario)
+    return labs
 
 
 def scenario_lab(folder: Path, settings: Settings) -> tuple[LabSpec, Scenario]:

@@ -21,7 +21,7 @@ import pytest
 from . import options
 from .exceptions import ConvergeError, DockerlabError, EngineLostError, LabLostError
 from .images import cannot_run, catalogue
-from .loading import load_lab
+from .loading import load_lab, scenario_labs
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
 from .outcomes import ANSIBLE_OUTPUT_KEY, SERVED, warn_deprecations
 from .settings import LAB_FILE_NAME, NEWEST, Settings
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from .address import EngineAddress
     from .engine import Engine, Progress
     from .labels import SessionIdentity
+    from .loading import ScenarioLab
     from .registry import Registry
+    from .scenario_items import ScenarioLabs
     from .session import LabSession, LabView
     from .spec.molecule import Scenario
 
@@ -46,6 +48,10 @@ class _State:
     settings: Settings
     spec: LabSpec | None = None
     scenario: Scenario | None = None  # the Molecule scenario the lab comes from, if any
+    # --dockerlab-molecule naming a folder of scenarios (Molecule's --all): each scenario's
+    # lab, or why it cannot run; each runs as a lab of its own, one after another.
+    scenarios: dict[Path, ScenarioLab] = field(default_factory=dict)
+    inventories: dict[Path, Path] = field(default_factory=dict)  # a scenario's inventory
     recipes: dict[str, Recipe] = field(default_factory=dict)
     needed: tuple[str, ...] = ()
     identity: SessionIdentity | None = None  # made at start-up, so the header can show it
@@ -63,6 +69,20 @@ class _State:
     lab_failures: int = 0  # reports of tests using the lab that failed: keep on failure
     # The first test that showed a failed run's whole Ansible output, by run.
     shown_output: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def has_lab(self) -> bool:
+        return self.spec is not None or bool(self.scenarios)
+
+    def scenario_of(self, path: Path) -> Path | None:
+        """The scenario of a folder of scenarios that ``path`` is in (None: none of them)."""
+        return next((f for f in self.scenarios if f == path or f in path.parents), None)
+
+    def all_scenarios(self) -> list[Scenario]:
+        """The scenarios of this session that can run: its one, or those of its folder."""
+        if self.scenario is not None:
+            return [self.scenario]
+        return [lab[1] for lab in self.scenarios.values() if isinstance(lab, tuple)]
 
 
 STATE_KEY = pytest.StashKey[_State]()
@@ -98,9 +118,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     try:
         state.spec, state.recipes, state.scenario = load_lab(state.settings)
+        state.scenarios = scenario_labs(state.settings) or {}
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
-    if state.spec is None:
+    if not state.has_lab:
         return
     _hand_out_address(state)
     # From here on a SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C, so a build
@@ -113,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(_InterruptLine(config), "dockerlab-interrupt")
     state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
-    if state.scenario is not None:
+    if state.scenario is not None or state.scenarios:
         _scenario_verifier(config, state)
 
 
@@ -133,16 +154,41 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
     """What a scenario's testinfra tests expect from Molecule's verifier: an inventory of the
     platforms (``MOLECULE_INVENTORY_FILE``), the ``MOLECULE_*`` variables, and testinfra's
     ``--hosts`` and ``--ansible-inventory`` naming the platforms (test ids stay the
-    platforms' names: ``ansible://instance``)."""
+    platforms' names: ``ansible://instance``). A folder of scenarios gets an inventory per
+    scenario; its variables are set while the scenario runs (:class:`.ScenarioLabs`)."""
+    from .ansible import ansible_search_path
+
+    assert state.identity is not None
+    # testinfra reads the inventory with ansible-inventory, from this environment's scripts.
+    # pytest's MonkeyPatch sets them and gives back exactly what was there.
+    environment = pytest.MonkeyPatch()
+    state.signals.callback(environment.undo)
+    environment.setenv("PATH", ansible_search_path())
+    for folder, lab in state.scenarios.items():
+        if isinstance(lab, tuple):
+            identity = state.identity.with_variant(folder.name)
+            state.inventories[folder] = _write_inventory(state, lab[0], identity)
+    if state.scenario is None:
+        return
+    assert state.spec is not None
+    inventory = _write_inventory(state, state.spec, state.identity)
+    variables = {**state.scenario.environment, "MOLECULE_INVENTORY_FILE": str(inventory)}
+    for name, value in variables.items():
+        environment.setenv(name, value)
+    if state.scenario.testinfra and getattr(config.option, "hosts", None) is None:
+        config.option.hosts = ",".join(f"ansible://{name}" for name in state.spec.host_names)
+        config.option.ansible_inventory = str(inventory)
+
+
+def _write_inventory(state: _State, spec: LabSpec, identity: SessionIdentity) -> Path:
+    """The inventory testinfra reaches a scenario's platforms through, removed at the end."""
     import tempfile
     from pathlib import Path
 
     import yaml
 
-    from .ansible import InventoryHost, ansible_search_path, build_inventory
+    from .ansible import InventoryHost, build_inventory
 
-    assert state.spec is not None and state.identity is not None and state.scenario is not None
-    identity, spec = state.identity, state.spec
     inventory = Path(tempfile.gettempdir()) / f"{identity.prefix}-inventory.yml"
     hosts = [
         InventoryHost(
@@ -151,29 +197,30 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
         for name, h in spec.hosts.items()
     ]
     inventory.write_text(yaml.safe_dump(build_inventory(hosts)))
-    # testinfra reads the inventory with ansible-inventory, from this environment's scripts.
-    # pytest's MonkeyPatch sets them and gives back exactly what was there.
-    environment = pytest.MonkeyPatch()
-    variables = {**state.scenario.environment, "MOLECULE_INVENTORY_FILE": str(inventory)}
-    for name, value in {**variables, "PATH": ansible_search_path()}.items():
-        environment.setenv(name, value)
     state.signals.callback(inventory.unlink, missing_ok=True)
-    state.signals.callback(environment.undo)
-    if state.scenario.testinfra and getattr(config.option, "hosts", None) is None:
-        config.option.hosts = ",".join(f"ansible://{name}" for name in spec.host_names)
-        config.option.ansible_inventory = str(inventory)
+    return inventory
 
 
 def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
     state = config.stash.get(STATE_KEY, None)
-    if state is None or state.spec is None:
+    if state is None or not state.has_lab:
         return None
     session = (
         f"session {state.identity.session_id}"
         if state.identity is not None
         else "one session per xdist worker: python -m pytest_dockerlab list"
     )
-    lines = [f"dockerlab: {state.spec.path} (hosts: {', '.join(state.spec.host_names)}; {session})"]
+    if state.spec is not None:
+        hosts = ", ".join(state.spec.host_names)
+        lines = [f"dockerlab: {state.spec.path} (hosts: {hosts}; {session})"]
+    else:
+        lines = [
+            f"dockerlab: the Molecule scenarios in {state.settings.molecule}, each a lab of its "
+            f"own, one after another ({session}):"
+        ]
+        for folder, lab in state.scenarios.items():
+            said = f"hosts: {', '.join(lab[0].host_names)}" if isinstance(lab, tuple) else "error"
+            lines.append(f"dockerlab:   {folder.name} ({said})")
     if state.address is not None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
     settings = state.settings
@@ -186,6 +233,11 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         lines.append(f"dockerlab: registry {words}")
     if state.scenario is not None:
         lines += [f"dockerlab: molecule.yml {line}" for line in state.scenario.summary()]
+    for folder, lab in state.scenarios.items():
+        if isinstance(lab, tuple):
+            lines += [f"dockerlab: {folder.name}/molecule.yml {line}" for line in lab[1].summary()]
+        else:
+            lines.append(f"dockerlab: {folder.name} cannot run: {lab}")
     return lines
 
 
@@ -195,24 +247,46 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     from the role's root finds ``molecule/default/tests``) would get this machine as
     ``host``."""
     state = config.stash.get(STATE_KEY, None)
-    scenario = state.scenario if state is not None else None
-    if scenario is None:
+    if state is None or (state.scenario is None and not state.scenarios):
         return None
-    if collection_path == scenario.tests:
-        return None if scenario.testinfra else True
     if collection_path.name == "tests" and (collection_path.parent / "molecule.yml").is_file():
-        return True
+        own = [s for s in state.all_scenarios() if s.tests == collection_path]
+        return None if own and own[0].testinfra else True
     return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """A test module of a folder of scenarios is imported with its scenario's ``MOLECULE_*``
+    variables set, as Molecule runs it (``AnsibleRunner(os.environ[
+    "MOLECULE_INVENTORY_FILE"])`` at import is common)."""
+    state = collector.config.stash.get(STATE_KEY, None)
+    folder = (
+        state.scenario_of(collector.path) if state and isinstance(collector, pytest.File) else None
+    )
+    if state is None or folder is None:
+        return (yield)
+    with pytest.MonkeyPatch.context() as environment:
+        for name, value in _scenario_environments(state).get(folder, {}).items():
+            environment.setenv(name, value)
+        return (yield)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """A Molecule scenario's molecule.yml: its converge, idempotence pass and verify."""
     state = parent.config.stash.get(STATE_KEY, None)
-    if state is None or state.scenario is None or file_path != state.scenario.path:
+    if state is None or file_path.name != "molecule.yml":
         return None
     from .scenario_items import ScenarioFile
 
-    return ScenarioFile.from_parent(parent, path=file_path, scenario=state.scenario)
+    if state.scenario is not None and file_path == state.scenario.path:
+        return ScenarioFile.from_parent(parent, path=file_path, scenario=state.scenario)
+    lab = state.scenarios.get(file_path.parent)
+    if lab is None:
+        return None
+    # A scenario that cannot run fails an item of its own: the others still run.
+    scenario = lab[1] if isinstance(lab, tuple) else lab
+    return ScenarioFile.from_parent(parent, path=file_path, scenario=scenario)
 
 
 def pytest_report_teststatus(
@@ -240,11 +314,25 @@ def pytest_collection_modifyitems(
         uses_lab = (
             "lab" in fixtures
             or "_dockerlab_lab" in fixtures
-            or (state.scenario is not None and "_testinfra_host" in fixtures)
+            or (bool(state.all_scenarios()) and "_testinfra_host" in fixtures)
         )
         if marker is None and not uses_lab:
             continue
-        if state.spec is None:
+        spec = state.spec
+        if state.scenarios:
+            folder = state.scenario_of(item.path)
+            lab = state.scenarios.get(folder) if folder is not None else None
+            if lab is None:
+                problems.append(
+                    f"{item.nodeid}: uses the lab, but is in none of the scenarios of "
+                    f"{state.settings.molecule}"
+                )
+                continue
+            spec = lab[0] if isinstance(lab, tuple) else None
+            if spec is None:  # its scenario's item says why it cannot run
+                item.stash[HOSTS_KEY] = ()
+                continue
+        if spec is None:
             problems.append(
                 f"{item.nodeid}: uses the lab but no {LAB_FILE_NAME} was found "
                 "(put one beside the tests, or pass --dockerlab-file)"
@@ -252,10 +340,10 @@ def pytest_collection_modifyitems(
             continue
         try:
             if marker is None:
-                names = state.spec.host_names
+                names = spec.host_names
             else:
                 names = parse_lab_marker(marker.args, marker.kwargs)
-                check_known(names, state.spec.host_names, item.nodeid)
+                check_known(names, spec.host_names, item.nodeid)
         except DockerlabError as exc:
             problems.append(f"{item.nodeid}: {exc}" if item.nodeid not in str(exc) else str(exc))
             continue
@@ -270,11 +358,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Work out which hosts the selected tests need, and reach the engine before any test runs."""
     state = session.config.stash[STATE_KEY]
     # pytest calls this even when collection failed: the marker error must stay the one shown.
-    if state.spec is None or state.collection_failed:
+    if not state.has_lab or state.collection_failed:
         return
     wanted = {name for item in session.items for name in item.stash.get(HOSTS_KEY, ())}
-    state.needed = tuple(name for name in state.spec.host_names if name in wanted)
-    if not state.needed or session.config.option.collectonly:
+    if state.spec is not None:
+        state.needed = tuple(name for name in state.spec.host_names if name in wanted)
+    # A folder of scenarios: each scenario's lab boots what its items ask for.
+    if not (state.needed or (state.scenarios and wanted)) or session.config.option.collectonly:
         return
     from .docker_engine import DockerEngine
     from .registry import Registry
@@ -305,6 +395,10 @@ def _reuse(state: _State, config: pytest.Config) -> None:
     assert state.engine is not None and state.spec is not None and state.identity is not None
     if _is_xdist_worker(config):
         raise DockerlabError("--dockerlab-reuse runs one session on one lab: drop -n")
+    if state.spec is None:
+        raise DockerlabError(
+            "--dockerlab-reuse runs one lab: name one scenario of the folder, not all of them"
+        )
     wanted = None if state.settings.reuse == NEWEST else state.settings.reuse
     lab = kept_lab(
         labs_on(state.engine), session_id=wanted, lab_file=None if wanted else state.spec.path
@@ -396,8 +490,10 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
 
 def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
     state = config.stash[STATE_KEY]
-    if state.spec is None or state.collection_failed:
+    if not state.has_lab or state.collection_failed:
         return None
+    if state.spec is None:
+        return None  # a folder of scenarios: the header listed each one's hosts
     needed = ", ".join(state.needed) or "none"
     return f"dockerlab: hosts needed by the selected tests: {needed}"
 
@@ -446,6 +542,8 @@ def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
         item.config.stash[STATE_KEY].shown_output.setdefault(id(error), item.nodeid)
     if isinstance(error, EngineLostError):
         current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
+        if current is not None and not hasattr(current, "lose"):  # a folder of scenarios
+            current = current.open
         lost = current.lose(error) if current is not None else None
         if lost is not None:
             item.stash[LOST_KEY] = str(lost)
@@ -480,7 +578,7 @@ def _dockerlab_session(request: pytest.FixtureRequest) -> Iterator[SessionIdenti
     from .reaper import watching
 
     state = request.config.stash[STATE_KEY]
-    if state.spec is None or state.engine is None or state.identity is None:
+    if not state.has_lab or state.engine is None or state.identity is None:
         raise DockerlabError("no lab for this session (no lab file, or no test needs a host)")
     identity = state.identity
     sweep_stale(state.engine, identity, _progress(request.config))
@@ -496,8 +594,11 @@ def _dockerlab_image(request: pytest.FixtureRequest) -> str | None:
     return getattr(request, "param", None)
 
 
+@pytest.hookimpl(tryfirst=True)  # before testinfra's, which reads testinfra_hosts
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE_KEY, None)
+    if state is not None and state.scenarios and "_testinfra_host" in metafunc.fixturenames:
+        _scenario_hosts(state, metafunc)
     if state is None or state.spec is None or not state.spec.images.matrix:
         return
     if "lab" in metafunc.fixturenames:
@@ -507,23 +608,76 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("_dockerlab_image", matrix, indirect=True, scope="session")
 
 
+def _scenario_hosts(state: _State, metafunc: pytest.Metafunc) -> None:
+    """A testinfra test of a folder of scenarios runs on its own scenario's platforms,
+    through that scenario's inventory (``ansible://web?ansible_inventory=...``, test ids
+    ``ansible://web``), unless ``--hosts`` names others."""
+    folder = state.scenario_of(metafunc.definition.path)
+    lab = state.scenarios.get(folder) if folder is not None else None
+    if (
+        folder is None
+        or not isinstance(lab, tuple)
+        or getattr(metafunc.config.option, "hosts", None)
+    ):
+        return
+    inventory = state.inventories[folder]
+    metafunc.module.testinfra_hosts = [
+        f"ansible://{name}?ansible_inventory={inventory}" for name in lab[0].host_names
+    ]
+
+
 @pytest.fixture(scope="session")
 def _dockerlab_lab(
     request: pytest.FixtureRequest,
     _dockerlab_session: SessionIdentity,
     _dockerlab_image: str | None,
-) -> Iterator[LabSession]:
-    """One lab: the hosts the selected tests need, on one image of the matrix (if any)."""
-    from .session import LabSession
-
+) -> Iterator[LabSession | ScenarioLabs]:
+    """One lab: the hosts the selected tests need, on one image of the matrix (if any); for
+    a folder of scenarios, each scenario's lab in turn (see :func:`lab_of`)."""
     state = request.config.stash[STATE_KEY]
-    assert state.spec is not None and state.engine is not None  # checked by _dockerlab_session
-    spec, identity = state.spec, _dockerlab_session
+    assert state.engine is not None  # checked by _dockerlab_session
+    config, identity = request.config, _dockerlab_session
+    if state.scenarios:
+        from .scenario_items import ScenarioLabs
+
+        def scenario(folder: Path) -> contextlib.AbstractContextManager[LabSession]:
+            lab = state.scenarios[folder]
+            if not isinstance(lab, tuple):  # collected as a failing item, never asked for
+                raise lab
+            return _one_lab(config, lab[0], identity.with_variant(folder.name), ())
+
+        with ScenarioLabs(state.scenario_of, scenario, _scenario_environments(state)) as labs:
+            yield labs
+        return
+    spec = state.spec
+    assert spec is not None
     if _dockerlab_image is not None:
         spec, identity = spec.on_image(_dockerlab_image), identity.with_variant(_dockerlab_image)
     # An xdist worker collects every test but runs only some: it boots hosts as its tests
     # ask for them (see the `lab` fixture), not every host the whole run needs.
     needed = () if _is_xdist_worker(request.config) else state.needed
+    with _one_lab(config, spec, identity, needed) as current:
+        yield current
+
+
+def _scenario_environments(state: _State) -> dict[Path, dict[str, str]]:
+    """The variables Molecule sets while each scenario of a folder of scenarios runs."""
+    return {
+        folder: {**lab[1].environment, "MOLECULE_INVENTORY_FILE": str(state.inventories[folder])}
+        for folder, lab in state.scenarios.items()
+        if isinstance(lab, tuple)
+    }
+
+
+@contextlib.contextmanager
+def _one_lab(
+    config: pytest.Config, spec: LabSpec, identity: SessionIdentity, needed: Sequence[str]
+) -> Iterator[LabSession]:
+    """A lab from its start to its removal (or keeping, or loss with its engine)."""
+    from .session import LabSession
+
+    state = config.stash[STATE_KEY]
+    assert state.engine is not None
     current = LabSession(
         spec,
         state.engine,
@@ -531,7 +685,7 @@ def _dockerlab_lab(
         identity,
         state.settings,
         needed,
-        _progress(request.config),
+        _progress(config),
         state.registry,
     )
     failed_before = state.lab_failures
@@ -549,7 +703,7 @@ def _dockerlab_lab(
 
 
 @pytest.fixture
-def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
+def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession | ScenarioLabs) -> LabView:
     """The lab hosts this test names in ``@pytest.mark.lab("web,db")`` (every host without one).
 
     ``lab.host("web")`` is a testinfra Host; ``lab.exec("web", "cmd")`` runs a raw command;
@@ -558,7 +712,9 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
     ``lab.hosts`` lists the names.
     """
     __tracebackhide__ = True
-    current = _dockerlab_lab
+    from .scenario_items import lab_of
+
+    current = lab_of(_dockerlab_lab, request.node)
     names = request.node.stash.get(HOSTS_KEY, current.lab.spec.host_names)
     current.ensure(names)
     for name in names:
@@ -598,11 +754,7 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession) -> LabView:
 def _dockerlab_scenario_hosts(request: pytest.FixtureRequest) -> None:
     """A Molecule scenario's testinfra tests need the lab up (and converged) first."""
     state = request.config.stash.get(STATE_KEY, None)
-    if (
-        state is not None
-        and state.scenario is not None
-        and ("_testinfra_host" in request.fixturenames)
-    ):
+    if state is not None and state.all_scenarios() and "_testinfra_host" in request.fixturenames:
         request.getfixturevalue("lab")
 
 

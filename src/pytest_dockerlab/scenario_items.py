@@ -3,13 +3,17 @@
 
 A scenario with no tests, like most roles' ``molecule/default``, still reports pass or fail
 with the failing task; its testinfra ``tests/`` get a ``host`` per platform from the plugin.
+A folder of scenarios (Molecule's ``--all``) runs each scenario's lab in turn
+(:class:`ScenarioLabs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,17 +26,89 @@ if TYPE_CHECKING:
     from .spec.molecule import Scenario
 
 
+class ScenarioLabs:
+    """The labs of a folder of scenarios, one at a time: a scenario's lab starts when the
+    first of its items asks for it, and goes (with the scenario's ``MOLECULE_*`` variables)
+    when an item of another scenario does, or when the session ends. pytest runs a folder's
+    items together, so each scenario's lab starts once, as in ``molecule test --all``."""
+
+    def __init__(
+        self,
+        scenario_of: Callable[[Path], Path | None],
+        make: Callable[[Path], contextlib.AbstractContextManager[LabSession]],
+        environments: Mapping[Path, Mapping[str, str]],
+    ) -> None:
+        self._scenario_of = scenario_of
+        self._make = make
+        self._environments = environments
+        self._stack = contextlib.ExitStack()
+        self.folder: Path | None = None
+        self.open: LabSession | None = None
+        self._failed: dict[Path, BaseException] = {}  # a lab that did not start: said again
+
+    def for_node(self, node: pytest.Item) -> LabSession:
+        folder = self._scenario_of(node.path)
+        if folder is None:
+            raise DockerlabError(f"{node.nodeid} is in none of the scenarios")
+        if folder in self._failed:
+            raise self._failed[folder].with_traceback(None)
+        if folder != self.folder or self.open is None:
+            self.close()
+            self.folder = folder
+            environment = pytest.MonkeyPatch()
+            self._stack.callback(environment.undo)
+            for name, value in self._environments.get(folder, {}).items():
+                environment.setenv(name, value)
+            try:
+                self.open = self._stack.enter_context(self._make(folder))
+            except Exception as exc:  # its items error with it; the next scenario still runs
+                self._failed[folder] = exc
+                self.close()
+                raise
+        return self.open
+
+    def close(self) -> None:
+        """Remove the open scenario's lab (or keep it, as the session's settings say)."""
+        self.folder, self.open = None, None
+        stack, self._stack = self._stack, contextlib.ExitStack()
+        stack.close()
+
+    def __enter__(self) -> ScenarioLabs:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def lab_of(labs: LabSession | ScenarioLabs, node: pytest.Item) -> LabSession:
+    """The lab of the scenario ``node`` belongs to (the session's one lab, without a folder
+    of scenarios)."""
+    return labs.for_node(node) if isinstance(labs, ScenarioLabs) else labs
+
+
 class ScenarioFile(pytest.File):
     """``molecule.yml`` under ``--dockerlab-molecule``: its converge, idempotence pass and
     verify playbook, each a test item."""
 
-    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+    def __init__(self, *, scenario: Scenario | DockerlabError, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
 
     def collect(self) -> Iterator[pytest.Item]:
         """The stages in the order of the scenario's test_sequence; a stage that comes
-        again (verify after a second side_effect) is ``verify_2``."""
+        again (verify after a second side_effect) is ``verify_2``. A scenario of a folder
+        that cannot run is one failing ``converge``: Molecule's ``--all`` fails it too."""
+        if isinstance(self.scenario, DockerlabError):
+            error = str(self.scenario)
+            yield pytest.Function.from_parent(
+                self, name="converge", callobj=lambda: pytest.fail(error, pytrace=False)
+            )
+            return
         seen: dict[str, int] = {}
         for stage, playbook in self.scenario.stages:
             seen[stage] = seen.get(stage, 0) + 1
@@ -62,10 +138,11 @@ def _failures(current: LabSession) -> dict[str, DockerlabError]:
     return failures
 
 
-def _converge(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+def _converge(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's converge: every platform converged."""
+    current = lab_of(_dockerlab_lab, request.node)
     failures = {
-        n: e for n, e in _failures(_dockerlab_lab).items()
+        n: e for n, e in _failures(current).items()
         if not isinstance(e, IdempotenceError)
     }  # fmt: skip
     if failures:
@@ -73,18 +150,19 @@ def _converge(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> Non
         if isinstance(error, ConvergeError):
             request.node.stash[ANSIBLE_OUTPUT_KEY] = error.result.output
         pytest.fail(str(error), pytrace=False)
-    _say_if_served(_dockerlab_lab, request)
+    _say_if_served(current, request)
 
 
-def _idempotence(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+def _idempotence(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's idempotence pass: the converge again changed nothing."""
-    failures = _failures(_dockerlab_lab)
+    current = lab_of(_dockerlab_lab, request.node)
+    failures = _failures(current)
     changed = [e for e in failures.values() if isinstance(e, IdempotenceError)]
     if changed:
         pytest.fail(str(changed[0]), pytrace=False)
     if failures:
         pytest.skip("the converge failed: no idempotence pass")
-    _say_if_served(_dockerlab_lab, request)
+    _say_if_served(current, request)
 
 
 def _say_if_served(current: LabSession, request: pytest.FixtureRequest) -> None:
@@ -95,26 +173,29 @@ def _say_if_served(current: LabSession, request: pytest.FixtureRequest) -> None:
         request.node.user_properties.append((SERVED, "; ".join(served)))
 
 
-def _verify(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+def _verify(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's verify.yml (Molecule's Ansible verifier) on every platform."""
-    failures = _failures(_dockerlab_lab)
+    current = lab_of(_dockerlab_lab, request.node)
+    failures = _failures(current)
     if failures:
         pytest.skip("the converge failed: nothing to verify")
-    _run_stage(_dockerlab_lab, request)
+    _run_stage(current, request)
 
 
-def _side_effect(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+def _side_effect(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's side_effect.yml, before its verify (Molecule's sequence)."""
-    if _failures(_dockerlab_lab):
+    current = lab_of(_dockerlab_lab, request.node)
+    if _failures(current):
         pytest.skip("the converge failed: no side effect")
-    _run_stage(_dockerlab_lab, request)
+    _run_stage(current, request)
 
 
-def _check(_dockerlab_lab: LabSession, request: pytest.FixtureRequest) -> None:
+def _check(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """Molecule's check step: the converge playbook again in check mode (--check)."""
-    if _failures(_dockerlab_lab):
+    current = lab_of(_dockerlab_lab, request.node)
+    if _failures(current):
         pytest.skip("the converge failed: no check")
-    _run_stage(_dockerlab_lab, request, check=True)
+    _run_stage(current, request, check=True)
 
 
 def _run_stage(current: LabSession, request: pytest.FixtureRequest, check: bool = False) -> None:

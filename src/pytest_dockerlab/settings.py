@@ -192,16 +192,12 @@ def resolve(given: Given) -> Settings:
         molecule_path = (base / str(molecule)).resolve()
         if molecule_path.name == "molecule.yml":  # the file named instead of its folder
             molecule_path = molecule_path.parent
-        if not (molecule_path / "molecule.yml").is_file():
-            inside = sorted(p.parent.name for p in molecule_path.glob("*/molecule.yml"))
-            hint = (
-                f" (it holds the scenarios {', '.join(inside)}: name one, as "
-                f"{molecule}/{inside[0]}; each runs in a session of its own)"
-                if inside
-                else ""
-            )
+        from .spec.molecule import scenario_folders
+
+        if not scenario_folders(molecule_path):
             raise SettingsError(
-                f"--dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}{hint}"
+                f"--dockerlab-molecule {molecule}: no molecule.yml in {molecule_path}, nor in "
+                "a scenario folder under it (molecule/*, extensions/molecule/*)"
             )
     artifacts_origin, artifacts = first_set(
         ("--dockerlab-artifacts", option["dockerlab_artifacts"]),

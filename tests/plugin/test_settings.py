@@ -228,16 +228,26 @@ def test_an_artifacts_folder_that_cannot_be_written_is_a_usage_error(
         resolve(pytester.parseconfig("--dockerlab-artifacts", "a-file/lab"))
 
 
-def test_a_folder_of_scenarios_names_them(
+@pytest.mark.parametrize("named", ["molecule", ".", "extensions/molecule", "extensions"])
+def test_a_folder_of_scenarios_is_taken_as_molecules_all(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, named: str
+) -> None:
+    """A role's molecule/, a collection's extensions/molecule, or the project above them."""
+    under = "extensions/molecule" if named.startswith("extensions") else "molecule"
+    for name in ("lh", "default"):
+        (pytester.path / under / name).mkdir(parents=True)
+        (pytester.path / under / name / "molecule.yml").write_text("platforms: []\n")
+    monkeypatch.chdir(pytester.path)
+    settings = resolve(pytester.parseconfig("--dockerlab-molecule", named))
+    assert settings.molecule == (pytester.path / named).resolve()
+
+
+def test_a_folder_without_scenarios_says_where_it_looked(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("lh", "default"):
-        (pytester.path / "molecule" / name).mkdir(parents=True)
-        (pytester.path / "molecule" / name / "molecule.yml").write_text("platforms: []\n")
+    (pytester.path / "molecule" / "default").mkdir(parents=True)
     monkeypatch.chdir(pytester.path)
-    with pytest.raises(pytest.UsageError) as raised:
+    with pytest.raises(pytest.UsageError, match=r"--dockerlab-molecule molecule: no molecule.yml "
+                       r"in .*/molecule, nor in a scenario folder under it \(molecule/\*, "
+                       r"extensions/molecule/\*\)"):  # fmt: skip
         resolve(pytester.parseconfig("--dockerlab-molecule", "molecule"))
-    assert str(raised.value).endswith(
-        "(it holds the scenarios default, lh: name one, as molecule/default; each runs in a "
-        "session of its own)"
-    )

@@ -158,6 +158,19 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
     return _VARIABLE.sub(value, text)
 
 
+def scenario_folders(path: Path) -> list[Path]:
+    """The scenarios ``path`` names, as Molecule's ``--all`` finds them: ``path`` itself when
+    it holds a molecule.yml, else its scenario folders (``molecule/*``), else a role's or a
+    collection's (``molecule/*``, ``extensions/molecule/*``)."""
+    if (path / "molecule.yml").is_file():
+        return [path]
+    for under in (path, path / "molecule", path / "extensions" / "molecule"):
+        found = sorted(p.parent for p in under.glob("*/molecule.yml") if p.is_file())
+        if found:
+            return found
+    return []
+
+
 def project_of(folder: Path) -> Path:
     """The project a scenario folder belongs to: a role's (``molecule/default``) or a
     collection's (``extensions/molecule/default``)."""
