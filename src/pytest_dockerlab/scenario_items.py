@@ -105,7 +105,7 @@ class ScenarioFile(pytest.File):
         that cannot run is one failing ``converge``: Molecule's ``--all`` fails it too."""
         if isinstance(self.scenario, DockerlabError):
             error = str(self.scenario)
-            yield pytest.Function.from_parent(
+            yield _Stage.from_parent(
                 self, name="converge", callobj=lambda: pytest.fail(error, pytrace=False)
             )
             return
@@ -113,10 +113,18 @@ class ScenarioFile(pytest.File):
         for stage, playbook in self.scenario.stages:
             seen[stage] = seen.get(stage, 0) + 1
             name = stage if seen[stage] == 1 else f"{stage}_{seen[stage]}"
-            item = pytest.Function.from_parent(self, name=name, callobj=_STAGES[stage])
+            item = _Stage.from_parent(self, name=name, callobj=_STAGES[stage])
             if playbook is not None:
                 item.stash[PLAYBOOK_KEY] = playbook
             yield item
+
+
+class _Stage(pytest.Function):
+    """A stage item: its failure is headed ``default/molecule.yml::converge`` (the
+    scenario's name first), not by a Python path made of the folders' names."""
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.parent.name}/{self.path.name}::{self.name}"
 
 
 # The playbook a stage item runs (its side_effect or verify playbook, or the converge for

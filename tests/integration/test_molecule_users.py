@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -107,8 +108,9 @@ def molecule_scenario(
 
 
 def labelled_by(client: Any, result: pytest.RunResult) -> list[str]:
-    header = next(line for line in result.outlines if "; session " in line)
-    return leftovers(client, header.rsplit("session ", 1)[1].rstrip(")"))
+    session = re.search(r"^dockerlab: .*\bsession ([0-9a-f]{8})\b", result.stdout.str(), re.M)
+    assert session is not None, "no session in the header"
+    return leftovers(client, session[1])
 
 
 def test_a_scenario_whose_converge_fails_fails_its_converge_item(
@@ -432,6 +434,67 @@ def test_a_platform_that_cannot_be_created_does_not_hide_the_others_failure(
         [
             "platform old: *",
             "  new: TASK [[]Break[]] (ansible.builtin.command): non-zero return code",
+        ]
+    )
+    assert labelled_by(docker_client, result) == []
+
+
+def test_a_folder_of_scenarios_runs_each_as_a_lab_of_its_own(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """Molecule's --all: two scenarios with a platform of the same name get a lab each, one
+    after the other, each with its own variables; testinfra that reads the inventory at
+    import runs on its own scenario's platforms; a scenario that cannot run fails alone."""
+    converge = (
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.copy:\n        dest: /etc/scenario\n"
+        "        content: \"{{ lookup('env', 'MOLECULE_SCENARIO_NAME') }}\\n\"\n"
+    )
+    alpha = molecule_scenario(
+        pytester,
+        "alpha",
+        "platforms: [{name: instance, image: debian:12}]\nverifier: {name: testinfra}\n",
+        converge,
+    )
+    (alpha / "tests").mkdir()
+    (alpha / "tests" / "test_alpha.py").write_text(
+        "import os\nimport testinfra.utils.ansible_runner\n\n"
+        "testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(\n"
+        "    os.environ['MOLECULE_INVENTORY_FILE']).get_hosts('all')\n\n\n"
+        "def test_alpha(host):\n"
+        "    assert host.file('/etc/scenario').content_string == 'alpha\\n'\n"
+    )
+    beta = molecule_scenario(
+        pytester,
+        "beta",
+        "platforms:\n  - {name: instance, image: debian:12}\n  - {name: other, image: debian:12}\n",
+        converge,
+    )
+    (beta / "verify.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.slurp: {src: /etc/scenario}\n      register: written\n"
+        "    - ansible.builtin.assert: {that: \"(written.content | b64decode) == 'beta\\n'\"}\n"
+    )
+    molecule_scenario(
+        pytester, "broken", "platforms: [{name: x, image: quay.io/a/fedora:40}]\n", converge
+    )
+    result = run(pytester, "--dockerlab-molecule", "molecule", "--dockerlab-cache", "off", "-v")
+    result.assert_outcomes(passed=6, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "dockerlab: the Molecule scenarios in */molecule, each a lab of its own, one after "
+            "another (session *):",
+            "dockerlab:   alpha (hosts: instance)",
+            "dockerlab:   beta (hosts: instance, other)",
+            "dockerlab:   broken (error)",
+            "*alpha/molecule.yml::converge PASSED*",
+            "*alpha/molecule.yml::idempotence PASSED*",
+            "*alpha/tests/test_alpha.py::test_alpha?ansible://instance? PASSED*",
+            "*beta/molecule.yml::converge PASSED*",
+            "*beta/molecule.yml::idempotence PASSED*",
+            "*beta/molecule.yml::verify PASSED*",
+            "*broken/molecule.yml::converge FAILED*",
+            "*platforms?0? (x): image 'quay.io/a/fedora:40' names no distribution*",
         ]
     )
     assert labelled_by(docker_client, result) == []
