@@ -469,16 +469,22 @@ def test_a_fixed_address_outside_its_subnet_names_the_platform(tmp_path: Path) -
     )
 
 
-def test_the_base_configs_are_merged_under_molecule_yml(tmp_path: Path) -> None:
-    """A collection's extensions/molecule scenarios share .config/molecule/config.yml."""
+@pytest.mark.parametrize("collection_base", [False, True])
+def test_molecules_base_config_is_merged_under_molecule_yml(
+    tmp_path: Path, collection_base: bool
+) -> None:
+    """The first base config Molecule finds (the project's .config/molecule/config.yml, a
+    collection's extensions/molecule/config.yml, the user's), under each scenario's own."""
     home, project = tmp_path / "home", tmp_path / "collection"
-    for root, text in (
-        (home, "provisioner:\n  env: {FROM_HOME: '1', BOTH: home}\n"),
-        (project, "platforms:\n  - name: base\n    image: debian:12\nprovisioner:\n"
-                  "  env: {BOTH: project}\n  config_options: {defaults: {forks: 3}}\n"),
+    own = project / "extensions" / "molecule" / "config.yml" if collection_base else None
+    for base, text in (
+        (home / ".config" / "molecule" / "config.yml", "provisioner:\n  env: {FROM_HOME: '1'}\n"),
+        (own or project / ".config" / "molecule" / "config.yml",
+         "platforms:\n  - name: base\n    image: debian:12\nprovisioner:\n"
+         "  env: {BOTH: project}\n  config_options: {defaults: {forks: 3}}\n"),
     ):  # fmt: skip
-        (root / ".config" / "molecule").mkdir(parents=True)
-        (root / ".config" / "molecule" / "config.yml").write_text(text)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.write_text(text)
     folder = project / "extensions" / "molecule" / "default"
     folder.mkdir(parents=True)
     (folder / "molecule.yml").write_text("provisioner:\n  env: {OWN: x}\n")
@@ -486,9 +492,22 @@ def test_the_base_configs_are_merged_under_molecule_yml(tmp_path: Path) -> None:
     converted = convert(folder, KNOWN, environ={"HOME": str(home)})
     assert list(converted.lab["hosts"]) == ["base"]  # the project's platforms
     env = converted.lab["ansible"]["env"]
-    assert (env["FROM_HOME"], env["BOTH"], env["OWN"]) == ("1", "project", "x")
+    assert (env.get("FROM_HOME"), env["BOTH"], env["OWN"]) == (None, "project", "x")
     assert converted.lab["ansible"]["config"] == {"defaults": {"forks": 3}}
     assert converted.environment["MOLECULE_PROJECT_DIRECTORY"] == str(project)
+
+
+def test_the_users_base_config_is_the_last_place_looked(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".config" / "molecule").mkdir(parents=True)
+    (home / ".config" / "molecule" / "config.yml").write_text(
+        "platforms: [{name: mine, image: debian:12}]\n"
+    )
+    folder = tmp_path / "role" / "molecule" / "default"
+    folder.mkdir(parents=True)
+    (folder / "molecule.yml").write_text("driver: {name: docker}\n")
+    (folder / "converge.yml").write_text(PLAY)
+    assert list(convert(folder, KNOWN, environ={"HOME": str(home)}).lab["hosts"]) == ["mine"]
 
 
 def test_a_platform_user_is_created_before_the_prepare(tmp_path: Path) -> None:

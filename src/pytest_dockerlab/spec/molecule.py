@@ -224,25 +224,23 @@ def convert(
     environ: Mapping[str, str] | None = None,
     image: str | None = None,
     privileged: bool = False,
+    platforms: list[Any] | None = None,
 ) -> Scenario:
     """Read ``folder/molecule.yml`` into a lab document; what cannot carry is in ``notes``.
 
     ``image`` (``--dockerlab-image``) replaces every platform's image, as the run's one
     image replaces a lab file's. ``privileged`` (``--dockerlab-molecule-privileged``) keeps
-    a platform's ``privileged: true``."""
+    a platform's ``privileged: true``. ``platforms`` replaces the scenario's own: the
+    default scenario's, whose instances every scenario uses under ``shared_state``."""
     folder = folder.resolve()
     path = folder / "molecule.yml"
     if not path.is_file():
         raise ScenarioError(folder, "no molecule.yml there")
     environ = dict(os.environ if environ is None else environ)
     env = molecule_environment(folder, environ)
-    # Molecule's base configs under the scenario's own settings: the user's, the project's.
-    bases = [Path(environ["HOME"]) / BASE_CONFIG] if environ.get("HOME") else []
-    bases.append(project_of(folder) / BASE_CONFIG)
-    data: dict[str, Any] = {}
-    for base in dict.fromkeys(b for b in bases if b.is_file()):
-        data = _merged(data, _read(folder, base, env))
-    data = _merged(data, _read(folder, path, env))
+    data = read_config(folder, env)
+    if platforms is not None:
+        data["platforms"] = platforms
     try:
         scenario = _convert(folder, data, env, known, image, privileged)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
@@ -254,7 +252,26 @@ def convert(
         scenario.notes.insert(0, ("mapped", f"every platform's image: {image} (--dockerlab-image)"))
     else:
         scenario.image_variables = _image_variables(path, known)
+    if platforms is not None:
+        scenario.notes.insert(
+            0, ("mapped", "platforms: the default scenario's instances (shared_state)")
+        )
     return scenario
+
+
+def read_config(folder: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """A scenario's molecule.yml merged onto Molecule's base config: the first there of the
+    project's ``.config/molecule/config.yml``, a collection's ``extensions/molecule/
+    config.yml`` and the user's ``~/.config/molecule/config.yml``, as Molecule looks."""
+    project = project_of(folder)
+    bases = [project / BASE_CONFIG, project / "extensions" / "molecule" / "config.yml"]
+    if env.get("HOME"):
+        bases.append(Path(env["HOME"]) / BASE_CONFIG)
+    data: dict[str, Any] = {}
+    base = next((b for b in bases if b.is_file()), None)
+    if base is not None:
+        data = _read(folder, base, env)
+    return _merged(data, _read(folder, folder / "molecule.yml", env))
 
 
 _DISTRO_VARIABLE = re.compile(r"\$\{(\w+):?-([^}]*)\}")
