@@ -5,9 +5,11 @@ The pytest plugin and the ``up``/``bake`` commands load a lab the same way.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import contextlib
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import DockerlabError, LabFileError, ScenarioError, UnknownImageError
 from .images import catalogue
@@ -24,15 +26,16 @@ if TYPE_CHECKING:
 
 
 def load_lab(
-    settings: Settings,
+    settings: Settings, platforms: list[Any] | None = None
 ) -> tuple[LabSpec | None, dict[str, Recipe], Scenario | None]:
     """The lab (None without one), every recipe it may use, and the Molecule scenario it
-    comes from (if it does), checked together."""
+    comes from (if it does), checked together. ``platforms`` replace the scenario's own
+    (``shared_state``: the default scenario's)."""
     scenario = None
     if settings.molecule is not None and not (settings.molecule / "molecule.yml").is_file():
         return None, catalogue(), None  # a folder of scenarios: scenario_labs reads them
     if settings.molecule is not None:
-        spec, scenario = scenario_lab(settings.molecule, settings)
+        spec, scenario = scenario_lab(settings.molecule, settings, platforms)
     elif settings.lab_file is None:
         return None, {}, None
     else:
@@ -59,32 +62,63 @@ def load_lab(
     return spec, recipes, scenario
 
 
-def scenario_labs(settings: Settings) -> dict[Path, ScenarioLab] | None:
-    """``--dockerlab-molecule`` naming a folder of scenarios (as Molecule's ``--all``): each
-    scenario's lab, or its error; None when it names one scenario."""
-    from .spec.molecule import scenario_folders
+@dataclass
+class ScenarioFolder:
+    """``--dockerlab-molecule`` naming a folder of scenarios (Molecule's ``--all``)."""
+
+    labs: dict[Path, ScenarioLab] = field(default_factory=dict)  # each scenario's, or its error
+    # shared_state: the default scenario, whose instances every scenario runs on.
+    shared: Path | None = None
+    said: str = ""  # why shared_state is not honoured, for the header
+
+
+def scenario_labs(settings: Settings) -> ScenarioFolder | None:
+    """Each scenario's lab of the folder of scenarios ``--dockerlab-molecule`` names (None
+    when it names one scenario). Under ``shared_state`` (any scenario's, as in Molecule),
+    every scenario's lab is the default scenario's platforms."""
+    from .spec.molecule import molecule_environment, read_config, scenario_folders
 
     if settings.molecule is None or (settings.molecule / "molecule.yml").is_file():
         return None
-    labs: dict[Path, ScenarioLab] = {}
-    for folder in scenario_folders(settings.molecule):
+    found = ScenarioFolder()
+    folders = scenario_folders(settings.molecule)
+    configs = {}
+    for folder in folders:
+        with contextlib.suppress(DockerlabError):  # its own conversion says what is wrong
+            configs[folder] = read_config(folder, molecule_environment(folder, os.environ))
+    platforms = None
+    if any(config.get("shared_state") for config in configs.values()):
+        default = next((f for f in folders if f.name == "default"), None)
+        if default in configs:
+            found.shared, platforms = default, configs[default].get("platforms")
+        else:
+            found.said = (
+                "shared_state: no default scenario to create the instances: each scenario "
+                "runs on its own platforms, as Molecule falls back to"
+            )
+    for folder in folders:
+        shared = platforms if found.shared not in (None, folder) else None
         try:
-            spec, _, scenario = load_lab(replace(settings, molecule=folder))
+            spec, _, scenario = load_lab(replace(settings, molecule=folder), platforms=shared)
         except DockerlabError as exc:  # one scenario that cannot run stops no other
-            labs[folder] = exc
+            found.labs[folder] = exc
         else:
             assert spec is not None and scenario is not None
-            labs[folder] = (spec, scenario)
-    return labs
+            found.labs[folder] = (spec, scenario)
+    return found
 
 
-def scenario_lab(folder: Path, settings: Settings) -> tuple[LabSpec, Scenario]:
+def scenario_lab(
+    folder: Path, settings: Settings, platforms: list[Any] | None = None
+) -> tuple[LabSpec, Scenario]:
     """A Molecule scenario folder as a lab (every platform on the run's image, if any)."""
     from .spec.molecule import convert
 
     known = catalogue()
     image = settings.image if settings.image in known else None
-    scenario = convert(folder, known, image=image, privileged=settings.molecule_privileged)
+    scenario = convert(
+        folder, known, image=image, privileged=settings.molecule_privileged, platforms=platforms
+    )
     if scenario.users:
         # Before the scenario's own prepare: its plays connect as those users already.
         from .spec.molecule import users_playbook

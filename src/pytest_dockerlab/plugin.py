@@ -51,6 +51,8 @@ class _State:
     # --dockerlab-molecule naming a folder of scenarios (Molecule's --all): each scenario's
     # lab, or why it cannot run; each runs as a lab of its own, one after another.
     scenarios: dict[Path, ScenarioLab] = field(default_factory=dict)
+    shared: Path | None = None  # shared_state: the default scenario, whose lab all run on
+    shared_said: str = ""  # why shared_state is not honoured
     inventories: dict[Path, Path] = field(default_factory=dict)  # a scenario's inventory
     recipes: dict[str, Recipe] = field(default_factory=dict)
     needed: tuple[str, ...] = ()
@@ -118,7 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     try:
         state.spec, state.recipes, state.scenario = load_lab(state.settings)
-        state.scenarios = scenario_labs(state.settings) or {}
+        found = scenario_labs(state.settings)
+        if found is not None:
+            state.scenarios, state.shared, state.shared_said = found.labs, found.shared, found.said
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     if not state.has_lab:
@@ -166,7 +170,8 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
     environment.setenv("PATH", ansible_search_path())
     for folder, lab in state.scenarios.items():
         if isinstance(lab, tuple):
-            identity = state.identity.with_variant(folder.name)
+            # Under shared_state, every scenario's platforms are the default's containers.
+            identity = state.identity.with_variant((state.shared or folder).name)
             state.inventories[folder] = _write_inventory(state, lab[0], identity)
     if state.scenario is None:
         return
@@ -214,9 +219,13 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         hosts = ", ".join(state.spec.host_names)
         lines = [f"dockerlab: {state.spec.path} (hosts: {hosts}; {session})"]
     else:
+        how = (
+            f"all on the instances of {state.shared.name} (shared_state)"
+            if state.shared is not None
+            else "each a lab of its own, one after another"
+        )
         lines = [
-            f"dockerlab: the Molecule scenarios in {state.settings.molecule}, each a lab of its "
-            f"own, one after another ({session}):"
+            f"dockerlab: the Molecule scenarios in {state.settings.molecule}, {how} ({session}):"
         ]
         for folder, lab in state.scenarios.items():
             said = f"hosts: {', '.join(lab[0].host_names)}" if isinstance(lab, tuple) else "error"
@@ -233,6 +242,8 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         lines.append(f"dockerlab: registry {words}")
     if state.scenario is not None:
         lines += [f"dockerlab: molecule.yml {line}" for line in state.scenario.summary()]
+    if state.shared_said:
+        lines.append(f"dockerlab: {state.shared_said}")
     for folder, lab in state.scenarios.items():
         if isinstance(lab, tuple):
             lines += [f"dockerlab: {folder.name}/molecule.yml {line}" for line in lab[1].summary()]
@@ -644,9 +655,15 @@ def _dockerlab_lab(
             lab = state.scenarios[folder]
             if not isinstance(lab, tuple):  # collected as a failing item, never asked for
                 raise lab
-            return _one_lab(config, lab[0], identity.with_variant(folder.name), ())
+            spec = lab[0]
+            if folder == state.shared:  # every scenario's stages converge it in turn
+                nothing = replace(spec.ansible, playbooks=(), prepare=(), cleanup=())
+                spec = replace(spec, ansible=nothing)
+            return _one_lab(config, spec, identity.with_variant(folder.name), ())
 
-        with ScenarioLabs(state.scenario_of, scenario, _scenario_environments(state)) as labs:
+        specs = {f: lab[0] for f, lab in state.scenarios.items() if isinstance(lab, tuple)}
+        environments = _scenario_environments(state)
+        with ScenarioLabs(state.scenario_of, scenario, environments, specs, state.shared) as labs:
             yield labs
         return
     spec = state.spec
@@ -662,11 +679,17 @@ def _dockerlab_lab(
 
 def _scenario_environments(state: _State) -> dict[Path, dict[str, str]]:
     """The variables Molecule sets while each scenario of a folder of scenarios runs."""
-    return {
+    environments = {
         folder: {**lab[1].environment, "MOLECULE_INVENTORY_FILE": str(state.inventories[folder])}
         for folder, lab in state.scenarios.items()
         if isinstance(lab, tuple)
     }
+    if state.shared in environments:  # one ephemeral state, the default scenario's
+        shared = environments[state.shared]
+        for environment in environments.values():
+            for name in ("MOLECULE_EPHEMERAL_DIRECTORY", "MOLECULE_INVENTORY_FILE"):
+                environment[name] = shared[name]
+    return environments
 
 
 @contextlib.contextmanager
@@ -721,6 +744,12 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession | ScenarioLab
         if name in current.unavailable:
             pytest.skip(f"host {name}: {current.unavailable[name]}")
     failures = [current.setup_failures[n] for n in names if n in current.setup_failures]
+    if not failures and current is not _dockerlab_lab:  # a folder of scenarios
+        from .scenario_items import ScenarioLabs
+
+        if isinstance(_dockerlab_lab, ScenarioLabs) and _dockerlab_lab.shared is not None:
+            converged = _dockerlab_lab.converge_shared(current)  # its scenario's, once
+            failures = [converged[n] for n in names if n in converged]
     if failures:
         # The session converge failed for a host this test needs: the test errors, it does not
         # fail, and its report carries Ansible's whole output.

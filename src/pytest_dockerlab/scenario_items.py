@@ -10,7 +10,7 @@ A folder of scenarios (Molecule's ``--all``) runs each scenario's lab in turn
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -23,55 +23,104 @@ from .outcomes import ANSIBLE_OUTPUT_KEY, SERVED, warn_deprecations
 
 if TYPE_CHECKING:
     from .session import LabSession
+    from .spec import LabSpec
     from .spec.molecule import Scenario
 
 
 class ScenarioLabs:
     """The labs of a folder of scenarios, one at a time: a scenario's lab starts when the
-    first of its items asks for it, and goes (with the scenario's ``MOLECULE_*`` variables)
-    when an item of another scenario does, or when the session ends. pytest runs a folder's
-    items together, so each scenario's lab starts once, as in ``molecule test --all``."""
+    first of its items asks for it, and goes when an item of another scenario does, or when
+    the session ends; each scenario's items run with its ``MOLECULE_*`` variables. pytest
+    runs a folder's items together, so each lab starts once, as in ``molecule test --all``.
+
+    Under ``shared_state`` (``shared``: the default scenario) there is one lab, the default
+    scenario's, booted with no playbook; each scenario's converge item runs its own prepare
+    and converge (and idempotence pass) on it, as Molecule runs every sequence between the
+    default's create and destroy."""
 
     def __init__(
         self,
         scenario_of: Callable[[Path], Path | None],
         make: Callable[[Path], contextlib.AbstractContextManager[LabSession]],
         environments: Mapping[Path, Mapping[str, str]],
+        specs: Mapping[Path, LabSpec],
+        shared: Path | None = None,
     ) -> None:
         self._scenario_of = scenario_of
         self._make = make
         self._environments = environments
-        self._stack = contextlib.ExitStack()
-        self.folder: Path | None = None
+        self._specs = specs
+        self.shared = shared
+        self._lab_stack = contextlib.ExitStack()
+        self._environment = pytest.MonkeyPatch()
+        self.lab_folder: Path | None = None  # whose lab is open (the default's when shared)
+        self.folder: Path | None = None  # whose items run
         self.open: LabSession | None = None
         self._failed: dict[Path, BaseException] = {}  # a lab that did not start: said again
+        self._converged: dict[Path, dict[str, DockerlabError]] = {}  # shared: by scenario
 
     def for_node(self, node: pytest.Item) -> LabSession:
         folder = self._scenario_of(node.path)
         if folder is None:
             raise DockerlabError(f"{node.nodeid} is in none of the scenarios")
-        if folder in self._failed:
-            raise self._failed[folder].with_traceback(None)
-        if folder != self.folder or self.open is None:
+        key = self.shared or folder
+        if key in self._failed:
+            raise self._failed[key].with_traceback(None)
+        if key != self.lab_folder or self.open is None:
             self.close()
-            self.folder = folder
-            environment = pytest.MonkeyPatch()
-            self._stack.callback(environment.undo)
+        if folder != self.folder:
+            self._environment.undo()
             for name, value in self._environments.get(folder, {}).items():
-                environment.setenv(name, value)
+                self._environment.setenv(name, value)
+            self.folder = folder
+        if self.open is None:
             try:
-                self.open = self._stack.enter_context(self._make(folder))
+                self.open = self._lab_stack.enter_context(self._make(key))
             except Exception as exc:  # its items error with it; the next scenario still runs
-                self._failed[folder] = exc
+                self._failed[key] = exc
                 self.close()
                 raise
+            self.lab_folder = key
         return self.open
 
+    def converge_shared(self, current: LabSession) -> dict[str, DockerlabError]:
+        """Under shared_state: the running scenario's prepare, then its converge (and
+        idempotence pass), on the shared instances, once; why each host is unusable."""
+        from .converge import converge_session
+
+        folder = self.folder
+        assert self.shared is not None and folder is not None
+        if folder not in self._converged:
+            ansible = self._specs[folder].ansible
+            hosts = current.lab.spec.host_names
+
+            def run(playbook: Path, on: Sequence[str], skip: Sequence[str], again: bool) -> Any:
+                return current.converger.run(
+                    playbook,
+                    on,
+                    extra_vars=ansible.extra_vars,
+                    skip_tags=skip,
+                    idempotence=again,
+                    options=ansible.run,
+                )
+
+            failures = converge_session(run, ansible.prepare, hosts, False, hosts)
+            if not failures:
+                failures = converge_session(
+                    run, ansible.playbooks, hosts, ansible.idempotence, hosts
+                )
+            self._converged[folder] = failures
+        return self._converged[folder]
+
     def close(self) -> None:
-        """Remove the open scenario's lab (or keep it, as the session's settings say)."""
-        self.folder, self.open = None, None
-        stack, self._stack = self._stack, contextlib.ExitStack()
-        stack.close()
+        """Remove the open lab (or keep it, as the session's settings say), and give back
+        the variables of the scenario that ran."""
+        self.folder, self.lab_folder, self.open = None, None, None
+        stack, self._lab_stack = self._lab_stack, contextlib.ExitStack()
+        try:
+            stack.close()
+        finally:
+            self._environment.undo()
 
     def __enter__(self) -> ScenarioLabs:
         return self
@@ -120,11 +169,12 @@ class ScenarioFile(pytest.File):
 
 
 class _Stage(pytest.Function):
-    """A stage item: its failure is headed ``default/molecule.yml::converge`` (the
-    scenario's name first), not by a Python path made of the folders' names."""
+    """A stage item: its failure is headed ``default: converge`` (the scenario's name
+    first), not by a Python path made of the folders' names. (Not a suffix of the node id:
+    pytest would print the id with the domain's dots made ``::``.)"""
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.parent.name}/{self.path.name}::{self.name}"
+        return self.path, None, f"{self.path.parent.name}: {self.name}"
 
 
 # The playbook a stage item runs (its side_effect or verify playbook, or the converge for
@@ -132,7 +182,8 @@ class _Stage(pytest.Function):
 PLAYBOOK_KEY = pytest.StashKey[Path]()
 
 
-def _failures(current: LabSession) -> dict[str, DockerlabError]:
+def _failures(labs: LabSession | ScenarioLabs, current: LabSession) -> dict[str, DockerlabError]:
+    """Why each platform is unusable: it did not boot, or did not converge."""
     names = current.lab.spec.host_names
     current.ensure(names)
     failures = {n: current.setup_failures[n] for n in names if n in current.setup_failures}
@@ -142,6 +193,8 @@ def _failures(current: LabSession) -> dict[str, DockerlabError]:
         # platforms that were created said goes with it, or it would be hidden.
         said = dict.fromkeys(str(error) for error in failures.values())
         pytest.fail("\n".join([*missing, *said]), pytrace=False)
+    if isinstance(labs, ScenarioLabs) and labs.shared is not None and not failures:
+        failures = labs.converge_shared(current)
     warn_deprecations(current.converger)
     return failures
 
@@ -150,7 +203,7 @@ def _converge(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.Fixture
     """The scenario's converge: every platform converged."""
     current = lab_of(_dockerlab_lab, request.node)
     failures = {
-        n: e for n, e in _failures(current).items()
+        n: e for n, e in _failures(_dockerlab_lab, current).items()
         if not isinstance(e, IdempotenceError)
     }  # fmt: skip
     if failures:
@@ -164,7 +217,7 @@ def _converge(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.Fixture
 def _idempotence(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's idempotence pass: the converge again changed nothing."""
     current = lab_of(_dockerlab_lab, request.node)
-    failures = _failures(current)
+    failures = _failures(_dockerlab_lab, current)
     changed = [e for e in failures.values() if isinstance(e, IdempotenceError)]
     if changed:
         pytest.fail(str(changed[0]), pytrace=False)
@@ -184,7 +237,7 @@ def _say_if_served(current: LabSession, request: pytest.FixtureRequest) -> None:
 def _verify(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's verify.yml (Molecule's Ansible verifier) on every platform."""
     current = lab_of(_dockerlab_lab, request.node)
-    failures = _failures(current)
+    failures = _failures(_dockerlab_lab, current)
     if failures:
         pytest.skip("the converge failed: nothing to verify")
     _run_stage(current, request)
@@ -193,7 +246,7 @@ def _verify(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRe
 def _side_effect(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's side_effect.yml, before its verify (Molecule's sequence)."""
     current = lab_of(_dockerlab_lab, request.node)
-    if _failures(current):
+    if _failures(_dockerlab_lab, current):
         pytest.skip("the converge failed: no side effect")
     _run_stage(current, request)
 
@@ -201,7 +254,7 @@ def _side_effect(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.Fixt
 def _check(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """Molecule's check step: the converge playbook again in check mode (--check)."""
     current = lab_of(_dockerlab_lab, request.node)
-    if _failures(current):
+    if _failures(_dockerlab_lab, current):
         pytest.skip("the converge failed: no check")
     _run_stage(current, request, check=True)
 

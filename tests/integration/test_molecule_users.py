@@ -498,3 +498,42 @@ def test_a_folder_of_scenarios_runs_each_as_a_lab_of_its_own(
         ]
     )
     assert labelled_by(docker_client, result) == []
+
+
+def test_under_shared_state_every_scenario_runs_on_the_default_scenarios_instances(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """Molecule's shared_state (from the base config): one set of instances, the default
+    scenario's; each scenario converges them in turn, so the last sees what all did."""
+    (pytester.path / ".config" / "molecule").mkdir(parents=True)
+    (pytester.path / ".config" / "molecule" / "config.yml").write_text("shared_state: true\n")
+
+    def writes(name: str) -> str:
+        return (
+            "- hosts: all\n  gather_facts: false\n  tasks:\n"
+            f"    - ansible.builtin.copy: {{dest: /etc/sc-{name}, content: \"{name}\\n\"}}\n"
+        )
+
+    molecule_scenario(pytester, "alpha", "driver: {name: docker}\n", writes("alpha"))
+    molecule_scenario(
+        pytester, "default", "platforms: [{name: instance, image: debian:12}]\n", writes("default")
+    )
+    zeta = molecule_scenario(pytester, "zeta", "verifier: {name: testinfra}\n", writes("zeta"))
+    (zeta / "tests").mkdir()
+    (zeta / "tests" / "test_zeta.py").write_text(
+        "def test_every_scenario_converged_the_same_instance(host):\n"
+        "    for name in ('alpha', 'default', 'zeta'):\n"
+        "        assert host.file(f'/etc/sc-{name}').content_string == f'{name}\\n'\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", "molecule", "--dockerlab-cache", "off", "-v")
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines(
+        [
+            "dockerlab: the Molecule scenarios in */molecule, all on the instances of default "
+            "(shared_state) (session *):",
+            "*alpha/molecule.yml::converge PASSED*",
+            "*zeta/tests/test_zeta.py::test_every_scenario_converged_the_same_instance*PASSED*",
+        ]
+    )
+    assert result.stdout.str().count("dockerlab: booting instance") == 1
+    assert labelled_by(docker_client, result) == []

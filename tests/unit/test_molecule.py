@@ -11,7 +11,9 @@ import yaml
 
 from pytest_dockerlab.exceptions import LabFileError, ScenarioError
 from pytest_dockerlab.images import catalogue
+from pytest_dockerlab.loading import scenario_lab, scenario_labs
 from pytest_dockerlab.project import role_names, under_test
+from pytest_dockerlab.settings import Settings
 from pytest_dockerlab.spec import load_lab_file, parse_lab
 from pytest_dockerlab.spec.molecule import (
     MOLECULE_VARS,
@@ -407,8 +409,6 @@ def test_a_test_sequence_it_cannot_follow_says_which_step(
 
 def test_the_labs_errors_name_molecule_yml_keys(tmp_path: Path) -> None:
     """bind's scenario: the error named hosts.ns1.volumes[1] for platforms[0].volumes[2]."""
-    from pytest_dockerlab.loading import scenario_lab
-    from pytest_dockerlab.settings import Settings
 
     folder = scenario(
         tmp_path,
@@ -457,8 +457,6 @@ def test_docker_networks_and_fixed_addresses_carry_over(tmp_path: Path) -> None:
 
 
 def test_a_fixed_address_outside_its_subnet_names_the_platform(tmp_path: Path) -> None:
-    from pytest_dockerlab.loading import scenario_lab
-    from pytest_dockerlab.settings import Settings
 
     folder = scenario(tmp_path, BIND.replace("10.11.0.11", "10.12.0.11"))
     with pytest.raises(ScenarioError) as raised:
@@ -512,8 +510,6 @@ def test_the_users_base_config_is_the_last_place_looked(tmp_path: Path) -> None:
 
 def test_a_platform_user_is_created_before_the_prepare(tmp_path: Path) -> None:
     """dev-sec's ssh_hardening connects as the image's non-root ansible user."""
-    from pytest_dockerlab.loading import scenario_lab
-    from pytest_dockerlab.settings import Settings
 
     text = ONE + "provisioner:\n  inventory:\n    host_vars:\n      a: {ansible_user: ansible}\n"
     folder = scenario(tmp_path, text, prepare=PLAY)
@@ -564,3 +560,43 @@ def test_a_gateway_of_its_own_and_a_step_before_the_converge_are_said(tmp_path: 
                                                        "gateway": "10.11.0.1"}}},
             converted.path,
         )  # fmt: skip
+
+
+def _scenarios(root: Path, shared: str, names: tuple[str, ...]) -> Path:
+    (root / ".config" / "molecule").mkdir(parents=True)
+    (root / ".config" / "molecule" / "config.yml").write_text(shared)
+    for name in names:
+        folder = root / "molecule" / name
+        folder.mkdir(parents=True)
+        (folder / "molecule.yml").write_text(f"platforms: [{{name: {name}, image: debian:12}}]\n")
+        (folder / "converge.yml").write_text(PLAY)
+    return root / "molecule"
+
+
+def test_under_shared_state_every_scenario_runs_on_the_default_scenarios_platforms(
+    tmp_path: Path,
+) -> None:
+    """Molecule's shared_state: the default scenario creates the instances; every scenario's
+    sequence runs on them."""
+    folder = _scenarios(tmp_path, "shared_state: true\n", ("alpha", "default"))
+    (folder / "beta").mkdir()
+    (folder / "beta" / "molecule.yml").write_text("driver: {name: docker}\n")  # no platforms
+    (folder / "beta" / "converge.yml").write_text(PLAY)
+    found = scenario_labs(Settings(molecule=folder))
+    assert found is not None and found.shared == folder / "default"
+    hosts = {f.name: lab[0].host_names for f, lab in found.labs.items() if isinstance(lab, tuple)}
+    assert hosts == {"alpha": ("default",), "beta": ("default",), "default": ("default",)}
+    alpha = found.labs[folder / "alpha"]
+    assert isinstance(alpha, tuple)
+    assert (
+        "mapped: platforms: the default scenario's instances (shared_state)" in alpha[1].summary()
+    )
+
+
+def test_shared_state_without_a_default_scenario_is_said_and_not_honoured(tmp_path: Path) -> None:
+    folder = _scenarios(tmp_path, "shared_state: true\n", ("alpha", "beta"))
+    found = scenario_labs(Settings(molecule=folder))
+    assert found is not None and found.shared is None
+    assert found.said.startswith("shared_state: no default scenario to create the instances")
+    hosts = [lab[0].host_names for lab in found.labs.values() if isinstance(lab, tuple)]
+    assert hosts == [("alpha",), ("beta",)]
