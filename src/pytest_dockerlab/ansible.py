@@ -89,6 +89,10 @@ class _EventCollector:
             "runner_on_skipped",
         ):
             self._host_result(name, data)
+        elif name == "playbook_on_play_start":
+            self.result.plays += 1
+        elif name == "playbook_on_no_hosts_matched":
+            self.result.unmatched_plays += 1
         elif name == "playbook_on_stats":
             self._flush()
             self._stats(data)
@@ -275,6 +279,38 @@ def ansible_search_path() -> str:
     if shutil.which("ansible-playbook", path=search) is None:
         raise DockerlabError("ansible-playbook not found: install ansible (pip install ansible)")
     return search
+
+
+def read_inventory(
+    sources: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float = 60.0
+) -> dict[str, Any]:
+    """What Ansible reads from inventory ``sources`` (files, folders with host_vars,
+    plugins): ``ansible-inventory --list``, its hosts' variables merged as a play sees them."""
+    import subprocess
+
+    search = ansible_search_path()
+    command = shutil.which("ansible-inventory", path=search) or "ansible-inventory"
+    argv = [command, *(f"--inventory={source}" for source in sources), "--list"]
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env={**env, "PATH": search, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DockerlabError(
+            f"ansible-inventory could not read {', '.join(sources)}: {exc}"
+        ) from None
+    said = [line for line in done.stderr.splitlines() if line.startswith(("[WARNING]", "[ERROR]"))]
+    if done.returncode != 0:
+        why = " ".join(said or done.stderr.splitlines()[-1:]) or f"exit status {done.returncode}"
+        raise DockerlabError(f"ansible-inventory could not read {', '.join(sources)}: {why}")
+    listing = json.loads(done.stdout)
+    return listing if isinstance(listing, dict) else {}
 
 
 def check_connection_plugin() -> None:
@@ -480,8 +516,8 @@ def _runner_errors(playbook: Path) -> Iterator[None]:
 def ran_nothing(result: ConvergeResult, lab_hosts: Sequence[str]) -> str:
     """Why a run whose plays matched no host at all is a failure ("" when one did): it
     checked or changed nothing, and must not pass as if it had."""
-    if not result.ok or result.hosts:
-        return ""
+    if not result.ok or result.hosts or result.unmatched_plays < result.plays:
+        return ""  # a play matched hosts (it may have had no task to run)
     return (
         f"{result.playbook.name} ran no task: none of its plays ({play_targets(result.playbook)}) "
         f"matched a host of the lab ({', '.join(lab_hosts)}) or the controller (localhost)"

@@ -141,6 +141,15 @@ class Converger:
                 )
                 roles.append(installed[0])
                 collections.append(installed[1])
+            missing = found.missing(collections) if found is not None else []
+            if missing:
+                # Molecule's prerun would fetch them from Galaxy; this run installs only
+                # what the requirements name.
+                self.progress(
+                    f"galaxy.yml depends on {', '.join(missing)}, which is not installed: "
+                    "name it in a requirements file (ansible.requirements, a scenario's "
+                    "requirements.yml) or install it"
+                )
             self._extra_paths = (roles, collections)
         return self._extra_paths
 

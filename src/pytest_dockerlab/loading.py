@@ -86,25 +86,26 @@ def scenario_labs(settings: Settings) -> ScenarioFolder | None:
     for folder in folders:
         with contextlib.suppress(DockerlabError):  # its own conversion says what is wrong
             configs[folder] = read_config(folder, molecule_environment(folder, os.environ))
-    platforms = None
     if any(config.get("shared_state") for config in configs.values()):
-        default = next((f for f in folders if f.name == "default"), None)
-        if default in configs:
-            found.shared, platforms = default, configs[default].get("platforms")
-        else:
+        found.shared = next((f for f in folders if f.name == "default"), None)
+        if found.shared is None:
             found.said = (
                 "shared_state: no default scenario to create the instances: each scenario "
                 "runs on its own platforms, as Molecule falls back to"
             )
-    for folder in folders:
-        shared = platforms if found.shared not in (None, folder) else None
+    platforms = None
+    # The default scenario first: under shared_state, its platforms are every scenario's.
+    for folder in sorted(folders, key=lambda f: f != found.shared):
         try:
-            spec, _, scenario = load_lab(replace(settings, molecule=folder), platforms=shared)
+            spec, _, scenario = load_lab(replace(settings, molecule=folder), platforms=platforms)
         except DockerlabError as exc:  # one scenario that cannot run stops no other
             found.labs[folder] = exc
         else:
             assert spec is not None and scenario is not None
             found.labs[folder] = (spec, scenario)
+            if folder == found.shared:
+                platforms = scenario.platforms
+    found.labs = {folder: found.labs[folder] for folder in folders}  # in Molecule's order
     return found
 
 
@@ -112,12 +113,18 @@ def scenario_lab(
     folder: Path, settings: Settings, platforms: list[Any] | None = None
 ) -> tuple[LabSpec, Scenario]:
     """A Molecule scenario folder as a lab (every platform on the run's image, if any)."""
+    from .ansible import read_inventory
     from .spec.molecule import convert
 
     known = catalogue()
     image = settings.image if settings.image in known else None
     scenario = convert(
-        folder, known, image=image, privileged=settings.molecule_privileged, platforms=platforms
+        folder,
+        known,
+        image=image,
+        privileged=settings.molecule_privileged,
+        platforms=platforms,
+        read_inventory=read_inventory,
     )
     if scenario.users:
         # Before the scenario's own prepare: its plays connect as those users already.

@@ -39,6 +39,30 @@ class UnderTest:
     # A role inside a collection (roles/ssh of konstruktoid.hardening): plays name it
     # konstruktoid.hardening.ssh, and its tasks use the collection's modules.
     collection: UnderTest | None = None
+    dependencies: tuple[str, ...] = ()  # a collection's, from galaxy.yml
+
+    def missing(self, collections: list[Path]) -> list[str]:
+        """The collections this one depends on that Ansible would not find: in
+        ``collections`` (the run's paths), Ansible's default paths, or this Python's."""
+        import importlib.util
+
+        places = [*collections, Path.home() / ".ansible" / "collections",
+                  Path("/usr/share/ansible/collections")]  # fmt: skip
+        gone = []
+        for name in (
+            *self.dependencies,
+            *(self.collection.dependencies if self.collection else ()),
+        ):
+            namespace, _, short = name.partition(".")
+            if any((p / "ansible_collections" / namespace / short).is_dir() for p in places):
+                continue
+            try:
+                found = importlib.util.find_spec(f"ansible_collections.{namespace}.{short}")
+            except (ImportError, ValueError):
+                found = None
+            if found is None:
+                gone.append(name)
+        return gone
 
     def describe(self) -> str:
         text = f"{self.kind} under test: {', '.join(self.names)} ({self.root})"
@@ -61,7 +85,9 @@ def under_test(start: Path) -> UnderTest | None:
             data = _yaml(galaxy)
             namespace, name = data.get("namespace"), data.get("name")
             if isinstance(namespace, str) and isinstance(name, str):
-                return UnderTest(folder, (f"{namespace}.{name}",), "collection")
+                needs = data.get("dependencies")
+                needs = tuple(map(str, needs)) if isinstance(needs, dict) else ()
+                return UnderTest(folder, (f"{namespace}.{name}",), "collection", None, needs)
         if (folder / ".git").exists():
             return None  # the repository's top: nothing above is the project's
     return None

@@ -59,6 +59,8 @@ class ConvergeResult:
     # Per failed host, what it said about itself right after the run: failed units, and the
     # status and log of a service a failed task was about.
     evidence: dict[str, str] = field(default_factory=dict)
+    plays: int = 0  # plays started, and those that matched no host
+    unmatched_plays: int = 0
     output: str = ""
     elapsed: float = 0.0
 

@@ -251,6 +251,14 @@ def _side_effect(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.Fixt
     _run_stage(current, request)
 
 
+def _create(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
+    """Molecule's create, for a sequence with no converge: every platform boots."""
+    current = lab_of(_dockerlab_lab, request.node)
+    failures = _failures(_dockerlab_lab, current)
+    if failures:
+        pytest.fail(str(next(iter(failures.values()))), pytrace=False)
+
+
 def _check(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """Molecule's check step: the converge playbook again in check mode (--check)."""
     current = lab_of(_dockerlab_lab, request.node)
@@ -281,6 +289,7 @@ def _run_stage(current: LabSession, request: pytest.FixtureRequest, check: bool 
 
 
 _STAGES = {
+    "create": _create,
     "converge": _converge,
     "idempotence": _idempotence,
     "check": _check,

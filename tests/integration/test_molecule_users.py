@@ -511,7 +511,7 @@ def test_under_shared_state_every_scenario_runs_on_the_default_scenarios_instanc
     def writes(name: str) -> str:
         return (
             "- hosts: all\n  gather_facts: false\n  tasks:\n"
-            f"    - ansible.builtin.copy: {{dest: /etc/sc-{name}, content: \"{name}\\n\"}}\n"
+            f'    - ansible.builtin.copy: {{dest: /etc/sc-{name}, content: "{name}\\n"}}\n'
         )
 
     molecule_scenario(pytester, "alpha", "driver: {name: docker}\n", writes("alpha"))
@@ -536,4 +536,63 @@ def test_under_shared_state_every_scenario_runs_on_the_default_scenarios_instanc
         ]
     )
     assert result.stdout.str().count("dockerlab: booting instance") == 1
+    assert labelled_by(docker_client, result) == []
+
+
+def test_an_ansible_native_collection_runs_on_its_inventorys_containers(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """A collection as Molecule's ansible-native docs lay it out: extensions/molecule with a
+    base config (shared_state, the executor's --inventory), a default scenario that only
+    creates and destroys, and a component scenario converging the inventory's containers,
+    with the inventory's group_vars. Its create.yml would fail: the lab replaces it."""
+    root = pytester.path
+    (root / "galaxy.yml").write_text("namespace: acme\nname: demo\nversion: 1.0.0\n")
+    molecule = root / "extensions" / "molecule"
+    (molecule / "inventory" / "group_vars").mkdir(parents=True)
+    (molecule / "config.yml").write_text(
+        "ansible:\n  executor:\n    args:\n      ansible_playbook:\n"
+        "        - --inventory={{ molecule_scenario_directory }}/../inventory/\n"
+        "shared_state: true\n"
+    )
+    (molecule / "inventory" / "hosts.yml").write_text(
+        "all:\n  children:\n    test_resources:\n      hosts:\n"
+        "        web-01: {image: docker.io/geerlingguy/docker-debian12-ansible:latest}\n"
+        "      vars: {ansible_connection: community.docker.docker}\n"
+    )
+    (molecule / "inventory" / "group_vars" / "test_resources.yml").write_text("greeting: hi\n")
+    default = molecule / "default"
+    default.mkdir()
+    (default / "molecule.yml").write_text("scenario: {test_sequence: [create, destroy]}\n")
+    (default / "create.yml").write_text(
+        "- hosts: localhost\n  tasks:\n    - ansible.builtin.fail: {msg: not here}\n"
+    )
+    component = molecule / "component"
+    component.mkdir()
+    (component / "molecule.yml").write_text(
+        "ansible: {playbooks: {converge: converge.yml, verify: verify.yml}}\n"
+        "scenario: {test_sequence: [converge, verify]}\n"
+    )
+    (component / "converge.yml").write_text(
+        "- hosts: test_resources\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.copy: {dest: /etc/greeting, content: '{{ greeting }}'}\n"
+    )
+    (component / "verify.yml").write_text(
+        "- hosts: test_resources\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.slurp: {src: /etc/greeting}\n      register: said\n"
+        "    - ansible.builtin.assert: {that: (said.content | b64decode) == 'hi'}\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", ".", "--dockerlab-cache", "off", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*all on the instances of default (shared_state)*",
+            "*default/molecule.yml mapped: inventory */extensions/molecule/inventory: its "
+            "container hosts are the platforms, made by the lab (create.yml and destroy.yml do "
+            "not run)",
+            "*component/molecule.yml::converge PASSED*",
+            "*component/molecule.yml::verify PASSED*",
+            "*default/molecule.yml::create PASSED*",
+        ]
+    )
     assert labelled_by(docker_client, result) == []

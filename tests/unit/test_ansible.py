@@ -13,6 +13,7 @@ from pytest_dockerlab.ansible import (
     build_inventory,
     check_connection_plugin,
     raise_for_failure,
+    ran_nothing,
 )
 from pytest_dockerlab.exceptions import ConvergeError, DockerlabError, IdempotenceError
 from pytest_dockerlab.results import ConvergeResult
@@ -262,3 +263,23 @@ def test_gathering_facts_and_asserts_say_their_cause() -> None:
     )
     assertion = {"msg": "Assertion failed", "assertion": "molecule_yml is defined"}
     assert _message(assertion) == "Assertion failed: molecule_yml is defined"
+
+
+@pytest.mark.parametrize(
+    ("plays", "unmatched", "nothing"), [(1, 1, True), (2, 2, True), (1, 0, False), (2, 1, False)]
+)
+def test_a_run_ran_nothing_only_when_no_play_matched_a_host(
+    tmp_path: Path, plays: int, unmatched: int, nothing: bool
+) -> None:
+    """A play that matched its hosts but has no task (a default scenario's placeholder
+    converge) ran what it says; one that matched no host at all checked nothing."""
+    playbook = tmp_path / "converge.yml"
+    playbook.write_text("- hosts: web\n  tasks: []\n")
+    result = ConvergeResult(playbook=playbook, plays=plays, unmatched_plays=unmatched)
+    said = ran_nothing(result, ["db"])
+    assert bool(said) is nothing
+    if nothing:
+        assert said == (
+            "converge.yml ran no task: none of its plays (hosts: web) matched a host of the lab "
+            "(db) or the controller (localhost)"
+        )

@@ -600,3 +600,103 @@ def test_shared_state_without_a_default_scenario_is_said_and_not_honoured(tmp_pa
     assert found.said.startswith("shared_state: no default scenario to create the instances")
     hosts = [lab[0].host_names for lab in found.labs.values() if isinstance(lab, tuple)]
     assert hosts == [("alpha",), ("beta",)]
+
+
+NATIVE = """
+ansible:
+  executor:
+    args:
+      ansible_playbook: ["--inventory={{ molecule_scenario_directory }}/../inventory/"]
+  env: {ANSIBLE_FORCE_HANDLERS: "true"}
+  playbooks: {create: create.yml, destroy: destroy.yml, converge: converge.yml}
+"""
+
+LISTING = {
+    "_meta": {
+        "hostvars": {
+            "web-01": {
+                "ansible_connection": "community.docker.docker",
+                "ansible_host": "molecule-web-01",
+                "image": "geerlingguy/docker-debian12-ansible",
+                "port": 8080,
+            },
+            "far": {"ansible_host": "10.0.0.1"},
+        }
+    },
+    "all": {"children": ["ungrouped", "test_resources"]},
+    "test_resources": {"children": ["web"]},
+    "web": {"hosts": ["web-01"]},
+    "ungrouped": {"hosts": ["far"]},
+}
+
+
+def test_an_ansible_native_scenarios_container_hosts_are_its_platforms(tmp_path: Path) -> None:
+    """Molecule's ansible-native configuration: the inventory's docker-connected hosts
+    become lab hosts (create.yml and destroy.yml do not run); others are said."""
+    folder = scenario(tmp_path, NATIVE, create="- hosts: localhost\n  tasks: []\n")
+    asked = []
+
+    def reader(sources: Any, cwd: Path, env: Any) -> dict[str, Any]:
+        asked.append((list(sources), cwd))
+        return LISTING
+
+    converted = convert(folder, KNOWN, environ={}, read_inventory=reader)
+    assert asked == [([str(folder.parent / "inventory")], folder)]
+    web = converted.lab["hosts"]["web-01"]
+    assert converted.lab["image"] == "debian12"
+    assert web["groups"] == ["test_resources", "web"]
+    own = {k: v for k, v in web["vars"].items() if k not in MOLECULE_VARS}
+    assert own == {"image": "geerlingguy/docker-debian12-ansible", "port": 8080}
+    assert converted.lab["ansible"]["env"]["ANSIBLE_FORCE_HANDLERS"] == "true"
+    notes = converted.summary()
+    assert any("its container hosts are the platforms, made by the lab (create.yml and "
+               "destroy.yml do not run)" in n for n in notes)  # fmt: skip
+    assert "unsupported: inventory host far (ssh): not a container" in notes
+    assert [stage for stage, _ in converted.stages] == ["converge", "idempotence"]
+
+
+@pytest.mark.parametrize(
+    ("molecule_yml", "listing", "message"),
+    [
+        ("ansible: {playbooks: {converge: converge.yml}}\n", LISTING,
+         "an ansible-native scenario .* with no inventory"),
+        (NATIVE, {"_meta": {"hostvars": {"far": {"ansible_host": "10.0.0.1"}}}},
+         r"names no docker or podman instance: the lab makes containers, not the hosts its "
+         r"create.yml reaches; run it with Molecule"),
+    ],
+)  # fmt: skip
+def test_an_ansible_native_scenario_without_containers_says_why(
+    tmp_path: Path, molecule_yml: str, listing: dict[str, Any], message: str
+) -> None:
+    folder = scenario(tmp_path, molecule_yml)
+    with pytest.raises(ScenarioError, match=message):
+        convert(folder, KNOWN, environ={}, read_inventory=lambda *_: listing)
+
+
+def test_a_sequence_without_converge_boots_the_platforms_and_needs_no_converge_yml(
+    tmp_path: Path,
+) -> None:
+    """A shared_state default scenario: test_sequence [create, destroy], no converge.yml."""
+    folder = tmp_path / "molecule" / "default"
+    folder.mkdir(parents=True)
+    (folder / "molecule.yml").write_text(
+        "platforms: [{name: x, image: debian:12}]\nscenario: {test_sequence: [create, destroy]}\n"
+    )
+    converted = convert(folder, KNOWN, environ={})
+    assert converted.stages == [("create", None)]
+    assert converted.lab["ansible"]["playbooks"] == []
+
+
+def test_a_collections_galaxy_dependencies_that_are_not_installed_are_named(
+    tmp_path: Path,
+) -> None:
+    collection = tmp_path / "acme" / "demo"
+    collection.mkdir(parents=True)
+    (collection / "galaxy.yml").write_text(
+        "namespace: acme\nname: demo\ndependencies: {acme.there: '*', acme.gone: '>=1'}\n"
+    )
+    installed = tmp_path / "installed"
+    (installed / "ansible_collections" / "acme" / "there").mkdir(parents=True)
+    found = under_test(collection / "extensions" / "molecule" / "default")
+    assert found is not None and found.dependencies == ("acme.there", "acme.gone")
+    assert found.missing([installed]) == ["acme.gone"]

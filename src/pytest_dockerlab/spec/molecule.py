@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..exceptions import ScenarioError
-from .model import DNS_LABEL
+from ..exceptions import DockerlabError, ScenarioError
+from .model import DEFAULT_IMAGE, DNS_LABEL
 
 # ${VAR}, ${VAR:-default}, ${VAR-default} and $VAR, as Molecule expands molecule.yml; $$ is
 # a $ that stays one.
@@ -97,6 +97,9 @@ class Scenario:
     # (geerlingguy/docker-${MOLECULE_DISTRO:-debian12}-ansible): the lab file's image keeps
     # it (${MOLECULE_DISTRO:-debian12}), so the file runs the same matrix. Host -> image.
     image_variables: dict[str, str] = field(default_factory=dict)
+    # The platforms the lab was made from, as molecule.yml writes them (an ansible-native
+    # scenario's from its inventory): under shared_state, every scenario's.
+    platforms: list[Any] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
@@ -225,13 +228,16 @@ def convert(
     image: str | None = None,
     privileged: bool = False,
     platforms: list[Any] | None = None,
+    read_inventory: InventoryReader | None = None,
 ) -> Scenario:
     """Read ``folder/molecule.yml`` into a lab document; what cannot carry is in ``notes``.
 
     ``image`` (``--dockerlab-image``) replaces every platform's image, as the run's one
     image replaces a lab file's. ``privileged`` (``--dockerlab-molecule-privileged``) keeps
     a platform's ``privileged: true``. ``platforms`` replaces the scenario's own: the
-    default scenario's, whose instances every scenario uses under ``shared_state``."""
+    default scenario's, whose instances every scenario uses under ``shared_state``.
+    ``read_inventory`` reads an ansible-native scenario's inventory (``ansible-inventory
+    --list``); without it, such a scenario is refused."""
     folder = folder.resolve()
     path = folder / "molecule.yml"
     if not path.is_file():
@@ -239,6 +245,9 @@ def convert(
     environ = dict(os.environ if environ is None else environ)
     env = molecule_environment(folder, environ)
     data = read_config(folder, env)
+    said: list[tuple[str, str]] = []
+    if _is_native(data):
+        data, said = _from_native(folder, data, env, read_inventory)
     if platforms is not None:
         data["platforms"] = platforms
     try:
@@ -256,7 +265,143 @@ def convert(
         scenario.notes.insert(
             0, ("mapped", "platforms: the default scenario's instances (shared_state)")
         )
+    scenario.notes[:0] = said
+    scenario.platforms = list(data.get("platforms") or [])
     return scenario
+
+
+# Reads inventory sources as Ansible does (``ansible-inventory --list``), run from a folder
+# with an environment: injected, so that reading molecule.yml runs nothing itself.
+InventoryReader = Callable[[Sequence[str], Path, Mapping[str, str]], dict[str, Any]]
+
+# The connections whose hosts are containers: the instances an ansible-native scenario's
+# create.yml makes, which the lab makes instead.
+_CONTAINER_CONNECTIONS = ("community.docker.docker", "community.docker.docker_api", "docker",
+                          "containers.podman.podman", "podman")  # fmt: skip
+# How the inventory reached its containers: the lab's own inventory says that instead.
+_CONNECTION_VARS = re.compile(r"ansible_(connection|host|port|python_interpreter|docker_\w+|"
+                              r"podman_\w+|remote_tmp)")  # fmt: skip
+_MOLECULE_DIRECTORY = re.compile(r"\{\{\s*molecule_(scenario|project|ephemeral)_directory\s*\}\}")
+
+
+def _is_native(data: Mapping[str, Any]) -> bool:
+    """Molecule's ansible-native configuration: an ``ansible:`` section, no platforms."""
+    return isinstance(data.get("ansible"), dict) and not data.get("platforms")
+
+
+def _inventory_sources(
+    folder: Path, ansible: Mapping[str, Any], env: Mapping[str, str]
+) -> list[str]:
+    """Where an ansible-native scenario's inventory is: the executor's ``--inventory``
+    arguments, ``ANSIBLE_INVENTORY``, or ansible.cfg's ``inventory``."""
+    executor = _mapping(folder, "ansible.executor", ansible.get("executor"))
+    args = _mapping(folder, "ansible.executor.args", executor.get("args")).get("ansible_playbook")
+    args = [str(a) for a in args] if isinstance(args, list) else []
+    sources = []
+    for index, arg in enumerate(args):
+        if arg.startswith(("--inventory=", "-i=")):
+            sources.append(arg.split("=", 1)[1])
+        elif arg in ("--inventory", "-i") and index + 1 < len(args):
+            sources.append(args[index + 1])
+        elif arg.startswith("-i") and len(arg) > 2:
+            sources.append(arg[2:])
+    environ = _mapping(folder, "ansible.env", ansible.get("env"))
+    cfg = _mapping(folder, "ansible.cfg", ansible.get("cfg"))
+    config = _mapping(folder, "ansible.cfg.defaults", cfg.get("defaults"))
+    if not sources and environ.get("ANSIBLE_INVENTORY"):
+        sources = str(environ["ANSIBLE_INVENTORY"]).split(",")
+    if not sources and config.get("inventory"):
+        sources = str(config["inventory"]).split(",")
+    directories = {"scenario": env["MOLECULE_SCENARIO_DIRECTORY"],
+                   "project": env["MOLECULE_PROJECT_DIRECTORY"],
+                   "ephemeral": env["MOLECULE_EPHEMERAL_DIRECTORY"]}  # fmt: skip
+    named = [_MOLECULE_DIRECTORY.sub(lambda m: directories[m[1]], s.strip()) for s in sources]
+    return [os.path.normpath(s) if os.path.isabs(s) else s for s in named]
+
+
+def _from_native(
+    folder: Path,
+    data: dict[str, Any],
+    env: Mapping[str, str],
+    read_inventory: InventoryReader | None,
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """An ansible-native scenario in the classic shape: the docker- or podman-connected
+    hosts of its inventory as platforms (the lab makes them; its create.yml and destroy.yml
+    do not run), ``ansible.playbooks``/``env``/``cfg`` as the provisioner's."""
+    ansible = _mapping(folder, "ansible", data["ansible"])
+    sources = _inventory_sources(folder, ansible, env)
+    if not sources:
+        raise ScenarioError(
+            folder,
+            "an ansible-native scenario (ansible: section, no platforms) with no inventory "
+            "(ansible.executor.args.ansible_playbook: [--inventory=...]): nothing says which "
+            "instances it tests",
+        )
+    if read_inventory is None:
+        raise ScenarioError(folder, "an ansible-native scenario: its inventory cannot be read here")
+    try:
+        listing = read_inventory(sources, folder, env)
+    except DockerlabError as exc:
+        raise ScenarioError(folder, str(exc)) from None
+    hostvars = _mapping(
+        folder, "the inventory's hostvars", listing.get("_meta", {}).get("hostvars")
+    )
+    members: dict[str, set[str]] = {}
+
+    def hosts_of(group: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        body = listing.get(group) if group not in seen else None
+        if not isinstance(body, dict):
+            return set()
+        found = set(body.get("hosts") or [])
+        for child in body.get("children") or []:
+            found |= hosts_of(child, seen | {group})
+        return found
+
+    for group in listing:
+        if group not in ("_meta", "all", "ungrouped"):
+            for host in hosts_of(group):
+                members.setdefault(host, set()).add(group)
+    said = []
+    platforms = []
+    host_vars = {}
+    named = ", ".join(sources)
+    for host, variables in hostvars.items():
+        variables = variables if isinstance(variables, dict) else {}
+        connection = str(variables.get("ansible_connection") or "ssh")
+        if connection not in _CONTAINER_CONNECTIONS:
+            said.append(("unsupported", f"inventory host {host} ({connection}): not a container"))
+            continue
+        platform: dict[str, Any] = {"name": host, "groups": sorted(members.get(host, ()))}
+        if variables.get("image"):
+            platform["image"] = str(variables["image"])
+        else:
+            platform["image"] = DEFAULT_IMAGE
+            said.append(("mapped", f"{host}: no image variable in the inventory: {DEFAULT_IMAGE}"))
+        platforms.append(platform)
+        host_vars[host] = {k: v for k, v in variables.items() if not _CONNECTION_VARS.fullmatch(k)}
+    if not platforms:
+        raise ScenarioError(
+            folder,
+            f"an ansible-native scenario whose inventory ({named}) names no docker or podman "
+            "instance: the lab makes containers, not the hosts its create.yml reaches; run it "
+            "with Molecule",
+        )
+    said.insert(0, ("mapped", f"inventory {named}: its container hosts are the platforms, made "
+                    "by the lab (create.yml and destroy.yml do not run)"))  # fmt: skip
+    playbooks = _mapping(folder, "ansible.playbooks", ansible.get("playbooks"))
+    provisioner = {
+        "playbooks": {k: v for k, v in playbooks.items() if k not in ("create", "destroy")},
+        "env": ansible.get("env"),
+        "config_options": ansible.get("cfg"),
+        "inventory": {"host_vars": host_vars},
+    }
+    executor = _mapping(folder, "ansible.executor", ansible.get("executor"))
+    backend = str(executor.get("backend") or "ansible-playbook")
+    if backend != "ansible-playbook":
+        said.append(("mapped", f"ansible.executor.backend {backend}: ansible-runner runs the "
+                     "playbooks"))  # fmt: skip
+    classic = {k: v for k, v in data.items() if k != "ansible"}
+    return {**classic, "platforms": platforms, "provisioner": provisioner}, said
 
 
 def read_config(folder: Path, env: Mapping[str, str]) -> dict[str, Any]:
@@ -548,7 +693,8 @@ def _convert(
     else:
         scenario.verify = None
     sequence = _mapping(folder, "scenario", data.get("scenario")).get("test_sequence")
-    scenario.stages = _stages(folder, sequence, scenario, Path(lab["ansible"]["playbooks"][0]))
+    converge = next(map(Path, lab["ansible"]["playbooks"]), None)
+    scenario.stages = _stages(folder, sequence, scenario, converge)
     if not any(stage == "idempotence" for stage, _ in scenario.stages):
         lab["ansible"]["idempotence"] = False
     lab["ansible"].setdefault("env", {}).update(scenario.environment)
@@ -561,10 +707,11 @@ _LAB_STEPS = ("dependency", "cleanup", "destroy", "syntax", "create", "prepare",
 
 
 def _stages(
-    folder: Path, sequence: Any, scenario: Scenario, converge: Path
+    folder: Path, sequence: Any, scenario: Scenario, converge: Path | None
 ) -> list[tuple[str, Path | None]]:
     """The test items of ``scenario`` in the order its ``test_sequence`` gives (Molecule's
-    default without one). A stage may name its playbook (``side_effect reboot.yml``)."""
+    default without one). A stage may name its playbook (``side_effect reboot.yml``). A
+    sequence without converge starts with ``create``: the platforms boot, nothing more."""
     if sequence is None:
         default: list[tuple[str, Path | None]] = [("converge", None), ("idempotence", None)]
         default += [(s, p) for s, p in (("side_effect", scenario.side_effect),
@@ -572,8 +719,8 @@ def _stages(
         return default
     if not isinstance(sequence, list) or not all(isinstance(s, str) for s in sequence):
         raise ScenarioError(folder, "scenario.test_sequence must be a list of step names")
-    stages: list[tuple[str, Path | None]] = [("converge", None)]
-    converged = False
+    stages: list[tuple[str, Path | None]] = [("converge" if converge else "create", None)]
+    converged = converge is None
     for index, step in enumerate(sequence):
         name, _, argument = step.strip().partition(" ")
         converged = converged or name == "converge"
@@ -588,7 +735,11 @@ def _stages(
         if name == "idempotence":
             stages.append(("idempotence", None))
         elif name == "check":
-            stages.append(("check", converge))
+            if converge is None:
+                scenario.note("unsupported", f"scenario.test_sequence[{index}]: check without "
+                              "converge (nothing to run in check mode)")  # fmt: skip
+            else:
+                stages.append(("check", converge))
         elif name in ("side_effect", "verify"):
             playbook = folder / argument.strip() if argument.strip() else getattr(scenario, name)
             if playbook is None or not playbook.is_file():
@@ -684,9 +835,16 @@ def _ansible(
             found[stage] = candidate
         elif named:
             raise ScenarioError(folder, f"the {stage} playbook {named} is not there")
-    if "converge" not in found:
+    sequence = _mapping(folder, "scenario", data.get("scenario")).get("test_sequence")
+    converges = not isinstance(sequence, list) or "converge" in sequence
+    if "converge" not in found and converges:
         raise ScenarioError(folder, "no converge playbook (converge.yml)")
-    ansible: dict[str, Any] = {"playbooks": [str(found["converge"])], "idempotence": True}
+    # A sequence without converge (a shared_state default scenario's [create, destroy])
+    # converges nothing, and needs no converge.yml.
+    ansible: dict[str, Any] = {
+        "playbooks": [str(found["converge"])] if converges else [],
+        "idempotence": True,
+    }
     for stage in ("prepare", "cleanup"):
         if stage in found:
             ansible[stage] = [str(found[stage])]
@@ -825,7 +983,7 @@ def write_stage_tests(scenario: Scenario, target: Path) -> list[str]:
     """The scenario's stages as tests at ``target``, beside its lab file: without them a
     folder with no tests of its own would run nothing. Returns the stages written."""
     stages = ["converge", "idempotence"]
-    converge = Path(scenario.lab["ansible"]["playbooks"][0]).name
+    converge = next((Path(p).name for p in scenario.lab["ansible"]["playbooks"]), "nothing")
     source = os.path.relpath(scenario.path, target.parent)
     # Names go in as string literals (json's escapes are Python's): a backslash or quotes in
     # a file name cannot break the file.
