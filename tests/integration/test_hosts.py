@@ -325,3 +325,28 @@ hosts:
     result = run(pytester)
     result.assert_outcomes(passed=1)
     assert leftovers(docker_client, session_id(pytester)) == []
+
+
+def test_a_host_named_as_ansible_inventories_name_hosts_resolves_and_converges(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """ubuntu_2204, as Molecule platforms and inventories write names: its peers resolve it,
+    it is its own hostname, and Ansible reaches it by that name."""
+    pytester.makeconftest(RECORD_SESSION)
+    pytester.makefile(
+        ".yml",
+        dockerlab="ansible: {playbooks: [site.yml]}\nhosts:\n  web_1: {}\n  db: {}\n",
+        site="- hosts: web_1\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.copy: {dest: /etc/me, content: '{{ inventory_hostname }}'}\n",
+    )
+    pytester.makepyfile(
+        """
+        def test_named(lab):
+            assert lab.exec("db", "getent hosts web_1").rc == 0
+            assert lab.host("web_1").check_output("hostname") == "web_1"
+            assert lab.host("web_1").file("/etc/me").content_string == "web_1"
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert leftovers(docker_client, session_id(pytester)) == []

@@ -236,7 +236,11 @@ CATALOGUE = [
         "host-name-invalid",
         "lab file",
         "a host named `Web_1`",
-        lab_error(3, f"hosts: host name 'Web_1' is not a valid DNS label {DNS}"),
+        lab_error(
+            3,
+            "hosts: host name 'Web_1' is not a valid host name (lower-case letters, "
+            "digits, '-' and '_', at most 63 characters)",
+        ),
         files=lab("hosts:\n  web: {}\n  Web_1: {}\n"),
     ),
     BadInput(

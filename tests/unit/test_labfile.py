@@ -414,6 +414,7 @@ class BadLab:
 
 
 DNS = "(lower-case letters, digits and '-', at most 63 characters)"
+HOST_RULE = "(lower-case letters, digits, '-' and '_', at most 63 characters)"
 HOST_KEYS = (
     "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, hostname, image, memory, "
     "networks, pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, "
@@ -478,22 +479,22 @@ BAD_LABS = [
     ),
     # host names
     BadLab(
-        "host name not a DNS label",
+        "host name in upper case",
         "hosts:\n  web: {}\n  Web_1: {}\n",
         3,
-        f"hosts: host name 'Web_1' is not a valid DNS label {DNS}",
+        f"hosts: host name 'Web_1' is not a valid host name {HOST_RULE}",
     ),
     BadLab(
         "host name too long",
         f"hosts:\n  {'a' * 64}: {{}}\n",
         2,
-        f"hosts: host name '{'a' * 64}' is not a valid DNS label {DNS}",
+        f"hosts: host name '{'a' * 64}' is not a valid host name {HOST_RULE}",
     ),
     BadLab(
         "host name ending in a dash",
         "hosts:\n  web-: {}\n",
         2,
-        f"hosts: host name 'web-' is not a valid DNS label {DNS}",
+        f"hosts: host name 'web-' is not a valid host name {HOST_RULE}",
     ),
     BadLab(
         "host name on",
@@ -524,7 +525,7 @@ BAD_LABS = [
         "host name 1.5",
         "hosts:\n  1.5: {}\n",
         2,
-        f"hosts: host name '1.5' is not a valid DNS label {DNS}",
+        f"hosts: host name '1.5' is not a valid host name {HOST_RULE}",
     ),
     # host settings
     BadLab(

@@ -166,7 +166,7 @@ def test_the_distro_variable_picks_the_image(tmp_path: Path) -> None:
          r"platforms\[0\] \(x\): image 'quay.io/a/fedora:40' names no distribution and release "
          r"this plugin builds .*--dockerlab-image NAME"),
         ("platforms: [{image: debian12}]\n", r"platforms\[0\] has no name"),
-        ("platforms: [{name: ubuntu_2204, image: debian12}]\n", "is a DNS label"),
+        ("platforms: [{name: Ubuntu-2204, image: debian12}]\n", "is a host name"),
         ("driver: docker\nplatforms: [{name: x, image: debian12}]\n", "driver must be a mapping"),
         ("platforms: [x]\n", r"platforms\[0\] must be a mapping"),
         ("platforms: [{name: x, image: debian12, volumes: /srv:/srv}]\n", "volumes must be a list"),

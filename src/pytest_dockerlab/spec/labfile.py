@@ -22,6 +22,8 @@ from .model import (
     DNS_LABEL,
     DNS_LABEL_RULE,
     GROUP_NAME,
+    HOST_LABEL,
+    HOST_LABEL_RULE,
     MAX_VERBOSITY,
     RESERVED_GROUPS,
     AnsibleSpec,
@@ -214,11 +216,11 @@ def _parse_networks(
 
 
 def _host_name(doc: YamlFile, key: Any) -> str:
-    if isinstance(key, str) and DNS_LABEL.fullmatch(key):
+    if isinstance(key, str) and HOST_LABEL.fullmatch(key):
         return key
     at = ("hosts", key)
     text = doc.key_text(at)
-    if not isinstance(key, str) and DNS_LABEL.fullmatch(text):
+    if not isinstance(key, str) and HOST_LABEL.fullmatch(text):
         doc.fail(
             ("hosts",),
             f"host name {text!r} is read by YAML as {key_kind_of(key)}; "
@@ -227,7 +229,7 @@ def _host_name(doc: YamlFile, key: Any) -> str:
         )
     doc.fail(
         ("hosts",),
-        f"host name {text!r} is not a valid DNS label {DNS_LABEL_RULE}",
+        f"host name {text!r} is not a valid host name {HOST_LABEL_RULE}",
         at=at,
     )
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from ..exceptions import DockerlabError, ScenarioError
-from .model import DEFAULT_IMAGE, DNS_LABEL
+from .model import DEFAULT_IMAGE, HOST_LABEL, HOST_LABEL_RULE
 
 # ${VAR}, ${VAR:-default}, ${VAR-default} and $VAR, as Molecule expands molecule.yml; $$ is
 # a $ that stays one.
@@ -538,11 +538,11 @@ def _convert(
         name = str(platform.get("name", ""))
         if not name:
             raise ScenarioError(folder, f"platforms[{index}] has no name")
-        if not DNS_LABEL.fullmatch(name):
+        if not HOST_LABEL.fullmatch(name):
             raise ScenarioError(
                 folder,
                 f"platforms[{index}].name {name!r}: hosts here resolve each other by name, so a "
-                "name is a DNS label (lower-case letters, digits, '-'): rename the platform",
+                f"name is a host name {HOST_LABEL_RULE}: rename the platform",
             )
         host: dict[str, Any] = {}
         scenario.origins[f"hosts.{name}"] = f"platforms[{index}]"

@@ -18,6 +18,7 @@ from .model import (
     DNS_LABEL,
     DNS_LABEL_RULE,
     GROUP_NAME,
+    HOST_LABEL,
     RESERVED_GROUPS,
     HostSpec,
     LabNetworkSpec,
@@ -32,11 +33,11 @@ _SECTION = "section"
 
 _DEFS: dict[str, Any] = {
     "hostName": {
-        "description": "A DNS label: lower-case letters, digits and '-', not starting or ending "
-        "with '-', at most 63 characters. Quote names YAML would read as booleans or numbers "
-        "('on', '123').",
+        "description": "A host name: lower-case letters, digits, '-' and '_', not starting or "
+        "ending with '-' or '_', at most 63 characters. Quote names YAML would read as booleans "
+        "or numbers ('on', '123').",
         "type": "string",
-        "pattern": anchored(DNS_LABEL),
+        "pattern": anchored(HOST_LABEL),
     },
     "capabilities": {
         "description": "Linux capability names in capitals, with or without CAP_ (see "
