@@ -6,7 +6,9 @@ The pytest plugin and the ``up``/``bake`` commands load a lab the same way.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,8 @@ def load_lab(
             spec, scenario = scenario_lab(spec.molecule, settings)
     recipes = catalogue(spec.images.recipes)
     known = sorted(recipes)
+    if scenario is not None:
+        recipes.update(foreign_recipes(scenario))
     if settings.image is not None:
         if settings.image not in recipes:
             where = f"{settings.image_origin} {settings.image}: unknown image"
@@ -107,6 +111,32 @@ def scenario_labs(settings: Settings) -> ScenarioFolder | None:
                 platforms = scenario.platforms
     found.labs = {folder: found.labs[folder] for folder in folders}  # in Molecule's order
     return found
+
+
+def foreign_recipes(scenario: Scenario) -> dict[str, Recipe]:
+    """Recipes for a scenario's platform images that name no recipe of ours: each has the
+    image as its base (pulled where a registry answers) and the Dockerfile that adds what a
+    VM-like host needs, written under the scenario's ephemeral folder."""
+    from .images import RECIPES_DIR
+    from .spec import load_recipe
+
+    made = {}
+    where = Path(scenario.environment["MOLECULE_EPHEMERAL_DIRECTORY"], "images")
+    for name, image in scenario.foreign_images.items():
+        folder = where / name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(
+                RECIPES_DIR / "_common" / "any-systemd.Dockerfile", folder / "Dockerfile"
+            )
+            (folder / "recipe.yml").write_text(f"init: systemd\nbase: {json.dumps(image)}\n")
+        except OSError as exc:
+            raise ScenarioError(
+                scenario.folder,
+                f"cannot write the recipe for {image} in {folder}: {exc.strerror or exc}",
+            ) from None
+        made[name] = load_recipe(folder)
+    return made
 
 
 def scenario_lab(

@@ -182,12 +182,20 @@ class _Stage(pytest.Function):
 PLAYBOOK_KEY = pytest.StashKey[Path]()
 
 
-def _failures(labs: LabSession | ScenarioLabs, current: LabSession) -> dict[str, DockerlabError]:
-    """Why each platform is unusable: it did not boot, or did not converge."""
+def _failures(
+    labs: LabSession | ScenarioLabs, current: LabSession, request: pytest.FixtureRequest
+) -> dict[str, DockerlabError]:
+    """Why each platform is unusable: it did not boot, or did not converge. A platform
+    whose image names no recipe of ours and that no registry gave says what to do."""
     names = current.lab.spec.host_names
     current.ensure(names)
     failures = {n: current.setup_failures[n] for n in names if n in current.setup_failures}
-    missing = [f"platform {n}: {current.unavailable[n]}" for n in names if n in current.unavailable]
+    hints = getattr(getattr(request.node.parent, "scenario", None), "foreign_hints", {})
+    missing = [
+        f"platform {n}: {current.unavailable[n]}" + (f"; {hints[n]}" if n in hints else "")
+        for n in names
+        if n in current.unavailable
+    ]
     if missing:
         # Molecule fails a scenario it cannot create: a skip would pass a CI job. What the
         # platforms that were created said goes with it, or it would be hidden.
@@ -203,7 +211,7 @@ def _converge(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.Fixture
     """The scenario's converge: every platform converged."""
     current = lab_of(_dockerlab_lab, request.node)
     failures = {
-        n: e for n, e in _failures(_dockerlab_lab, current).items()
+        n: e for n, e in _failures(_dockerlab_lab, current, request).items()
         if not isinstance(e, IdempotenceError)
     }  # fmt: skip
     if failures:
@@ -217,7 +225,7 @@ def _converge(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.Fixture
 def _idempotence(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's idempotence pass: the converge again changed nothing."""
     current = lab_of(_dockerlab_lab, request.node)
-    failures = _failures(_dockerlab_lab, current)
+    failures = _failures(_dockerlab_lab, current, request)
     changed = [e for e in failures.values() if isinstance(e, IdempotenceError)]
     if changed:
         pytest.fail(str(changed[0]), pytrace=False)
@@ -237,7 +245,7 @@ def _say_if_served(current: LabSession, request: pytest.FixtureRequest) -> None:
 def _verify(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's verify.yml (Molecule's Ansible verifier) on every platform."""
     current = lab_of(_dockerlab_lab, request.node)
-    failures = _failures(_dockerlab_lab, current)
+    failures = _failures(_dockerlab_lab, current, request)
     if failures:
         pytest.skip("the converge failed: nothing to verify")
     _run_stage(current, request)
@@ -246,7 +254,7 @@ def _verify(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRe
 def _side_effect(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """The scenario's side_effect.yml, before its verify (Molecule's sequence)."""
     current = lab_of(_dockerlab_lab, request.node)
-    if _failures(_dockerlab_lab, current):
+    if _failures(_dockerlab_lab, current, request):
         pytest.skip("the converge failed: no side effect")
     _run_stage(current, request)
 
@@ -254,7 +262,7 @@ def _side_effect(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.Fixt
 def _create(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """Molecule's create, for a sequence with no converge: every platform boots."""
     current = lab_of(_dockerlab_lab, request.node)
-    failures = _failures(_dockerlab_lab, current)
+    failures = _failures(_dockerlab_lab, current, request)
     if failures:
         pytest.fail(str(next(iter(failures.values()))), pytrace=False)
 
@@ -262,7 +270,7 @@ def _create(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRe
 def _check(_dockerlab_lab: LabSession | ScenarioLabs, request: pytest.FixtureRequest) -> None:
     """Molecule's check step: the converge playbook again in check mode (--check)."""
     current = lab_of(_dockerlab_lab, request.node)
-    if _failures(_dockerlab_lab, current):
+    if _failures(_dockerlab_lab, current, request):
         pytest.skip("the converge failed: no check")
     _run_stage(current, request, check=True)
 

@@ -302,3 +302,50 @@ def test_what_the_registry_holds_is_listed_and_pruned(
         refused = dockerlab("images", "prune", f"--registry={base}", "--older-than=0s")
     assert refused.returncode == 1
     assert "refuses deletes (405)" in refused.stderr
+
+
+def test_a_platform_image_of_no_distribution_of_ours_is_built_on_from_the_registry(
+    registry: RegistryServer, pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """A Molecule platform's image that names no recipe (a company's own OS image) is
+    pulled where the registry has it and made a VM-like host: a plain Debian rootfs (no
+    systemd, python3 or sudo) gets them and boots. One the registry lacks fails its platform
+    naming the pull and what to do instead."""
+    plain = docker_client.images.list(name="pytest-dockerlab/rootfs-bookworm")
+    plain = plain or docker_client.images.list(name="pytest-dockerlab/rootfs-trixie")
+    base = plain[0] if plain else docker_client.images.list(name="pytest-dockerlab/debian12")[0]
+    image = registry.repository("acme/our-os:1")
+    base.tag(image)
+    try:
+        docker_client.images.push(image)
+    finally:
+        docker_client.images.remove(image)
+    molecule_yml = (
+        f"platforms:\n  - {{name: odd, image: '{image}'}}\n"
+        f"  - {{name: gone, image: '{registry.repository('acme/nothere:1')}'}}\n"
+    )
+    scenario = pytester.path / "molecule" / "default"
+    scenario.mkdir(parents=True)
+    (scenario / "molecule.yml").write_text(molecule_yml)
+    (scenario / "converge.yml").write_text(
+        "- hosts: odd\n  tasks:\n    - ansible.builtin.command: systemctl is-system-running\n"
+        "      changed_when: false\n"
+    )
+    result = run(pytester, "--dockerlab-molecule", str(scenario), "--dockerlab-cache", "off")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*mapped: odd: image */acme/our-os:1 names no distribution of ours: built on it "
+            "where a registry answers*",
+            "dockerlab: built image molecule-127-0-0-1-*-acme-our-os-1 in *",
+            "dockerlab: booted odd on molecule-127-0-0-1-*-acme-our-os-1 in *",
+            "platform gone: cannot build image *: no base image: pull */acme/nothere:1 failed: "
+            "*; its image */acme/nothere:1 names no distribution and release this plugin builds "
+            "*Give platforms[[]1[]] such an image (image: debian:12), or run every platform on "
+            "one of ours with --dockerlab-image NAME",
+        ]
+    )
+    assert "converged converge.yml" in result.stdout.str()  # odd booted and converged
+    for found in docker_client.images.list(name="pytest-dockerlab/molecule-127-0-0-1-*"):
+        for tag in found.tags:  # a throwaway registry's image: no other run can pull it again
+            docker_client.images.remove(tag)

@@ -11,7 +11,7 @@ import yaml
 
 from pytest_dockerlab.exceptions import LabFileError, ScenarioError
 from pytest_dockerlab.images import catalogue
-from pytest_dockerlab.loading import scenario_lab, scenario_labs
+from pytest_dockerlab.loading import load_lab, scenario_lab, scenario_labs
 from pytest_dockerlab.project import role_names, under_test
 from pytest_dockerlab.settings import Settings
 from pytest_dockerlab.spec import load_lab_file, parse_lab
@@ -162,9 +162,6 @@ def test_the_distro_variable_picks_the_image(tmp_path: Path) -> None:
     ("molecule_yml", "message"),
     [
         ("platforms: []\n", "no platforms"),
-        ("platforms:\n  - name: x\n    image: quay.io/a/fedora:40\n",
-         r"platforms\[0\] \(x\): image 'quay.io/a/fedora:40' names no distribution and release "
-         r"this plugin builds .*--dockerlab-image NAME"),
         ("platforms: [{image: debian12}]\n", r"platforms\[0\] has no name"),
         ("platforms: [{name: Ubuntu-2204, image: debian12}]\n", "is a host name"),
         ("driver: docker\nplatforms: [{name: x, image: debian12}]\n", "driver must be a mapping"),
@@ -700,3 +697,21 @@ def test_a_collections_galaxy_dependencies_that_are_not_installed_are_named(
     found = under_test(collection / "extensions" / "molecule" / "default")
     assert found is not None and found.dependencies == ("acme.there", "acme.gone")
     assert found.missing([installed]) == ["acme.gone"]
+
+
+def test_an_image_of_no_distribution_of_ours_is_built_on_where_a_registry_answers(
+    tmp_path: Path,
+) -> None:
+    """quay.io/acme/fedora:40: a recipe of its own with that image as its base; where no
+    registry gives it, the platform's failure says what to do instead."""
+    folder = scenario(tmp_path, "platforms:\n  - name: x\n    image: quay.io/acme/fedora:40\n")
+    converted = convert(folder, KNOWN, environ={})
+    assert converted.lab["image"] == "molecule-quay-io-acme-fedora-40"
+    assert converted.foreign_images == {"molecule-quay-io-acme-fedora-40": "quay.io/acme/fedora:40"}
+    assert "Give platforms[0] such an image (image: debian:12)" in converted.foreign_hints["x"]
+    assert any("built on it where a registry answers" in n for n in converted.summary())
+    spec, recipes, _ = load_lab(Settings(molecule=folder))
+    assert spec is not None
+    recipe = recipes["molecule-quay-io-acme-fedora-40"]
+    assert (recipe.base, recipe.init) == ("quay.io/acme/fedora:40", "systemd")
+    assert recipe.path == folder / ".dockerlab" / "images" / "molecule-quay-io-acme-fedora-40"

@@ -97,6 +97,10 @@ class Scenario:
     # (geerlingguy/docker-${MOLECULE_DISTRO:-debian12}-ansible): the lab file's image keeps
     # it (${MOLECULE_DISTRO:-debian12}), so the file runs the same matrix. Host -> image.
     image_variables: dict[str, str] = field(default_factory=dict)
+    # Platform images that name no recipe of ours: built on the image itself, where a
+    # registry answers (recipe name -> image), and what to do where none does (host -> hint).
+    foreign_images: dict[str, str] = field(default_factory=dict)
+    foreign_hints: dict[str, str] = field(default_factory=dict)
     # The platforms the lab was made from, as molecule.yml writes them (an ansible-native
     # scenario's from its inventory): under shared_state, every scenario's.
     platforms: list[Any] = field(default_factory=list)
@@ -195,6 +199,13 @@ def molecule_environment(folder: Path, environ: Mapping[str, str]) -> dict[str, 
         "MOLECULE_PROJECT_DIRECTORY": str(project),
         "MOLECULE_EPHEMERAL_DIRECTORY": str(folder / ".dockerlab"),
     }
+
+
+def foreign_recipe_name(image: str) -> str:
+    """The name of the recipe built on a platform image no recipe names: the image's own
+    name made an image name (``quay.io/acme/fedora:40`` -> ``molecule-quay-io-acme-fedora-40``)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", image.lower()).strip("-")[:80].strip("-")
+    return f"molecule-{slug or 'image'}"
 
 
 def recipe_for(image: str, known: Collection[str]) -> str | None:
@@ -579,18 +590,23 @@ def _convert(
             )
         recipe = image_override or recipe_for(image, known)
         if recipe is None:
-            dockerfile = platform.get("dockerfile")
-            raise ScenarioError(
-                folder,
-                f"platforms[{index}] ({name}): image {image!r} names no distribution and "
-                f"release this plugin builds ({', '.join(known)})"
-                + (f"; its Dockerfile {dockerfile} is a Molecule template" if dockerfile else "")
-                + f". Images mapped by name: {_MAPPED}. Run it on one of ours with "
-                "--dockerlab-image NAME, or give the platform such an image",
+            # Built on the image itself where a registry answers; why not, if none does.
+            recipe = foreign_recipe_name(image)
+            scenario.foreign_images[recipe] = image
+            scenario.foreign_hints[name] = (
+                f"its image {image} names no distribution and release this plugin builds "
+                f"({', '.join(known)}). Images mapped by name: {_MAPPED}. Give platforms"
+                f"[{index}] such an image (image: debian:12), or run every platform on one of "
+                "ours with --dockerlab-image NAME"
             )
-        images[name] = recipe
-        if recipe != image and not image_override:
+            note(
+                "mapped",
+                f"{name}: image {image} names no distribution of ours: built on it where a "
+                "registry answers (systemd, python3 and sudo added if missing)",
+            )
+        elif recipe != image and not image_override:
             note("mapped", f"{name}: image {image} runs as this plugin's {recipe}")
+        images[name] = recipe
         for key in _CONTAINER_KEYS:
             if key in platform:
                 value = platform[key]
