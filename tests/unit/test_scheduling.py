@@ -1,0 +1,104 @@
+"""Labs as units of work: grouping, longest-first order, shards, and the schedule's length."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerlab.scheduling import (
+    SECONDS_PER_HOST,
+    Collected,
+    Lab,
+    labs_of,
+    longest_first,
+    read_durations,
+    shards,
+    simulate,
+    write_durations,
+)
+
+
+def test_tests_that_share_a_host_are_one_lab_per_image() -> None:
+    """web, db and web+db share hosts: one lab, never split (each part would boot web);
+    the same hosts on another image of the matrix are another lab; a test with no host is
+    a unit of its own."""
+    tests = [
+        Collected("t.py::web[debian12]", ("web",), "debian12"),
+        Collected("t.py::db[debian12]", ("db",), "debian12"),
+        Collected("t.py::both[debian12]", ("web", "db"), "debian12"),
+        Collected("t.py::web[debian13]", ("web",), "debian13"),
+        Collected("t.py::cache", ("cache",)),
+        Collected("t.py::pure"),
+    ]
+    labs = labs_of(tests)
+    assert [(lab.key, lab.tests) for lab in labs] == [
+        ("debian12:db,web", ("t.py::web[debian12]", "t.py::db[debian12]", "t.py::both[debian12]")),
+        ("debian13:web", ("t.py::web[debian13]",)),
+        ("cache", ("t.py::cache",)),
+        ("t.py::pure", ("t.py::pure",)),
+    ]
+
+
+def test_a_lab_is_estimated_from_its_hosts_until_a_run_records_it() -> None:
+    lab = Lab("debian12:db,web", ("a", "b"), ("db", "web"))
+    assert lab.estimate({}) == 2 * SECONDS_PER_HOST + 2
+    assert lab.estimate({"debian12:db,web": 41.5}) == 41.5
+
+
+def test_longest_first_breaks_ties_by_key() -> None:
+    labs = [Lab(k, ("t",), ("h",)) for k in ("b", "a", "c")]
+    order = longest_first(labs, {"c": 99.0})
+    assert [lab.key for lab in order] == ["c", "a", "b"]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_shards_partition_the_labs_whole_and_balanced(count: int) -> None:
+    """The union of all shards is every lab, none in two; their times are within the
+    longest lab of each other (LPT)."""
+    rng = random.Random(count)
+    labs = [Lab(f"lab{i}", (f"t{i}",), ("h",)) for i in range(40)]
+    durations = {lab.key: rng.uniform(5, 120) for lab in labs}
+    found = shards(labs, count, durations)
+    keys = [lab.key for shard in found for lab in shard]
+    assert sorted(keys) == sorted(lab.key for lab in labs)
+    loads = [sum(durations[lab.key] for lab in shard) for shard in found]
+    assert max(loads) - min(loads) <= max(durations.values())
+    assert found == shards(list(reversed(labs)), count, durations)  # any order, same shards
+
+
+def test_no_shard_count_below_one() -> None:
+    with pytest.raises(ValueError, match="at least one shard"):
+        shards([], 0, {})
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4, 8, 16])
+def test_list_scheduling_stays_near_the_bound(workers: int) -> None:
+    """A 200-lab matrix of mixed lengths: longest first stays within 1.15x of the best
+    any schedule could do (the work spread evenly, or the longest lab)."""
+    rng = random.Random(200)
+    durations = [rng.lognormvariate(3.3, 0.6) for _ in range(200)]
+    found = simulate(durations, workers)
+    assert found.makespan >= found.bound - 1e-9
+    assert found.ratio <= 1.15
+    if workers == 1:
+        assert found.makespan == pytest.approx(sum(durations))
+
+
+def test_one_long_lab_bounds_the_schedule() -> None:
+    found = simulate([100.0, 1.0, 1.0, 1.0], 4)
+    assert (found.makespan, found.longest, found.ratio) == (100.0, 100.0, 1.0)
+
+
+def test_durations_are_kept_across_runs_and_a_broken_file_records_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / ".dockerlab-durations.json"
+    assert read_durations(path) == {}
+    write_durations(path, {"b": 12.34, "a": 5.0})
+    write_durations(path, {"b": 20.0})  # a run of b only keeps a's time
+    assert read_durations(path) == {"a": 5.0, "b": 20.0}
+    assert path.read_text() == '{\n "labs": {\n  "a": 5.0,\n  "b": 20.0\n }\n}\n'
+    path.write_text("{not json")
+    assert read_durations(path) == {}
