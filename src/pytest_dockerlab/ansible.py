@@ -309,7 +309,13 @@ def read_inventory(
     if done.returncode != 0:
         why = " ".join(said or done.stderr.splitlines()[-1:]) or f"exit status {done.returncode}"
         raise DockerlabError(f"ansible-inventory could not read {', '.join(sources)}: {why}")
-    listing = json.loads(done.stdout)
+    try:
+        listing = json.loads(done.stdout)
+    except ValueError:
+        raise DockerlabError(
+            f"ansible-inventory printed no inventory for {', '.join(sources)} (not JSON: "
+            f"{done.stdout[:80]!r})"
+        ) from None
     return listing if isinstance(listing, dict) else {}
 
 

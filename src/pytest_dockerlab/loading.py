@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +17,8 @@ from .images import catalogue
 from .spec import LabSpec, Recipe, load_lab_file, parse_lab
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
     from .settings import Settings
     from .spec.molecule import Scenario
-
-    # A scenario of a folder of scenarios: its lab, or why it cannot run (its item says).
-    ScenarioLab: TypeAlias = tuple[LabSpec, Scenario] | DockerlabError
 
 
 def load_lab(
@@ -35,7 +29,11 @@ def load_lab(
     (``shared_state``: the default scenario's)."""
     scenario = None
     if settings.molecule is not None and not (settings.molecule / "molecule.yml").is_file():
-        return None, catalogue(), None  # a folder of scenarios: scenario_labs reads them
+        recipes = catalogue()  # a folder of scenarios: scenario_labs reads them
+        if settings.image is not None and settings.image not in recipes:
+            where = f"{settings.image_origin} {settings.image}: unknown image"
+            raise UnknownImageError(settings.image, where, sorted(recipes))
+        return None, recipes, None
     if settings.molecule is not None:
         spec, scenario = scenario_lab(settings.molecule, settings, platforms)
     elif settings.lab_file is None:
@@ -66,14 +64,32 @@ def load_lab(
     return spec, recipes, scenario
 
 
+@dataclass(frozen=True)
+class ScenarioLab:
+    """A scenario of a folder of scenarios: its lab, or why it cannot run (its item says)."""
+
+    folder: Path
+    spec: LabSpec | None = None
+    scenario: Scenario | None = None
+    error: DockerlabError | None = None
+
+
 @dataclass
 class ScenarioFolder:
     """``--dockerlab-molecule`` naming a folder of scenarios (Molecule's ``--all``)."""
 
-    labs: dict[Path, ScenarioLab] = field(default_factory=dict)  # each scenario's, or its error
+    labs: dict[Path, ScenarioLab] = field(default_factory=dict)  # in Molecule's order
+    recipes: dict[str, Recipe] = field(default_factory=dict)  # every scenario's images
     # shared_state: the default scenario, whose instances every scenario runs on.
     shared: Path | None = None
-    said: str = ""  # why shared_state is not honoured, for the header
+    said: str = ""  # what of shared_state is not honoured, for the header
+
+    def runnable(self) -> list[ScenarioLab]:
+        return [lab for lab in self.labs.values() if lab.error is None]
+
+    def of(self, path: Path) -> ScenarioLab | None:
+        """The scenario ``path`` is in (None: none of them)."""
+        return next((lab for f, lab in self.labs.items() if f == path or f in path.parents), None)
 
 
 def scenario_labs(settings: Settings) -> ScenarioFolder | None:
@@ -84,7 +100,7 @@ def scenario_labs(settings: Settings) -> ScenarioFolder | None:
 
     if settings.molecule is None or (settings.molecule / "molecule.yml").is_file():
         return None
-    found = ScenarioFolder()
+    found = ScenarioFolder(recipes=catalogue())
     folders = scenario_folders(settings.molecule)
     configs = {}
     for folder in folders:
@@ -101,15 +117,22 @@ def scenario_labs(settings: Settings) -> ScenarioFolder | None:
     # The default scenario first: under shared_state, its platforms are every scenario's.
     for folder in sorted(folders, key=lambda f: f != found.shared):
         try:
-            spec, _, scenario = load_lab(replace(settings, molecule=folder), platforms=platforms)
+            spec, recipes, scenario = load_lab(
+                replace(settings, molecule=folder), platforms=platforms
+            )
         except DockerlabError as exc:  # one scenario that cannot run stops no other
-            found.labs[folder] = exc
-        else:
-            assert spec is not None and scenario is not None
-            found.labs[folder] = (spec, scenario)
+            found.labs[folder] = ScenarioLab(folder, error=exc)
             if folder == found.shared:
+                found.said = (
+                    "shared_state: the default scenario, which makes every scenario's "
+                    f"instances, cannot run: {exc}"
+                )
+        else:
+            found.labs[folder] = ScenarioLab(folder, spec, scenario)
+            found.recipes.update(recipes)
+            if folder == found.shared and scenario is not None:
                 platforms = scenario.platforms
-    found.labs = {folder: found.labs[folder] for folder in folders}  # in Molecule's order
+    found.labs = {folder: found.labs[folder] for folder in folders}
     return found
 
 
@@ -124,12 +147,14 @@ def foreign_recipes(scenario: Scenario) -> dict[str, Recipe]:
     where = Path(scenario.environment["MOLECULE_EPHEMERAL_DIRECTORY"], "images")
     for name, image in scenario.foreign_images.items():
         folder = where / name
+        files = {
+            "Dockerfile": (RECIPES_DIR / "_common" / "any-systemd.Dockerfile").read_text(),
+            "recipe.yml": f"init: systemd\nbase: {json.dumps(image)}\n",
+        }
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(
-                RECIPES_DIR / "_common" / "any-systemd.Dockerfile", folder / "Dockerfile"
-            )
-            (folder / "recipe.yml").write_text(f"init: systemd\nbase: {json.dumps(image)}\n")
+            for file, text in files.items():
+                _write_if_changed(folder / file, text)
         except OSError as exc:
             raise ScenarioError(
                 scenario.folder,
@@ -137,6 +162,19 @@ def foreign_recipes(scenario: Scenario) -> dict[str, Recipe]:
             ) from None
         made[name] = load_recipe(folder)
     return made
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Whole or not at all, and not at all when it says that already: xdist workers each
+    write the same files, while others may be reading them."""
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def scenario_lab(

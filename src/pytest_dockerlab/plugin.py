@@ -54,6 +54,7 @@ class _State:
     shared: Path | None = None  # shared_state: the default scenario, whose lab all run on
     shared_said: str = ""  # why shared_state is not honoured
     inventories: dict[Path, Path] = field(default_factory=dict)  # a scenario's inventory
+    environments: dict[Path, dict[str, str]] = field(default_factory=dict)  # its MOLECULE_*
     recipes: dict[str, Recipe] = field(default_factory=dict)
     needed: tuple[str, ...] = ()
     identity: SessionIdentity | None = None  # made at start-up, so the header can show it
@@ -84,7 +85,7 @@ class _State:
         """The scenarios of this session that can run: its one, or those of its folder."""
         if self.scenario is not None:
             return [self.scenario]
-        return [lab[1] for lab in self.scenarios.values() if isinstance(lab, tuple)]
+        return [lab.scenario for lab in self.scenarios.values() if lab.scenario is not None]
 
 
 STATE_KEY = pytest.StashKey[_State]()
@@ -123,6 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
         found = scenario_labs(state.settings)
         if found is not None:
             state.scenarios, state.shared, state.shared_said = found.labs, found.shared, found.said
+            state.recipes.update(found.recipes)  # the images of every scenario
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     if not state.has_lab:
@@ -169,10 +171,11 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
     state.signals.callback(environment.undo)
     environment.setenv("PATH", ansible_search_path())
     for folder, lab in state.scenarios.items():
-        if isinstance(lab, tuple):
+        if lab.spec is not None:
             # Under shared_state, every scenario's platforms are the default's containers.
             identity = state.identity.with_variant((state.shared or folder).name)
-            state.inventories[folder] = _write_inventory(state, lab[0], identity)
+            state.inventories[folder] = _write_inventory(state, lab.spec, identity)
+    state.environments = _scenario_environments(state)
     if state.scenario is None:
         return
     assert state.spec is not None
@@ -228,7 +231,7 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
             f"dockerlab: the Molecule scenarios in {state.settings.molecule}, {how} ({session}):"
         ]
         for folder, lab in state.scenarios.items():
-            said = f"hosts: {', '.join(lab[0].host_names)}" if isinstance(lab, tuple) else "error"
+            said = f"hosts: {', '.join(lab.spec.host_names)}" if lab.spec is not None else "error"
             lines.append(f"dockerlab:   {folder.name} ({said})")
     if state.address is not None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
@@ -245,10 +248,12 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
     if state.shared_said:
         lines.append(f"dockerlab: {state.shared_said}")
     for folder, lab in state.scenarios.items():
-        if isinstance(lab, tuple):
-            lines += [f"dockerlab: {folder.name}/molecule.yml {line}" for line in lab[1].summary()]
+        if lab.scenario is not None:
+            lines += [
+                f"dockerlab: {folder.name}/molecule.yml {line}" for line in lab.scenario.summary()
+            ]
         else:
-            lines.append(f"dockerlab: {folder.name} cannot run: {lab}")
+            lines.append(f"dockerlab: {folder.name} cannot run: {lab.error}")
     return lines
 
 
@@ -278,7 +283,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     if state is None or folder is None:
         return (yield)
     with pytest.MonkeyPatch.context() as environment:
-        for name, value in _scenario_environments(state).get(folder, {}).items():
+        for name, value in state.environments.get(folder, {}).items():
             environment.setenv(name, value)
         return (yield)
 
@@ -296,7 +301,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if lab is None:
         return None
     # A scenario that cannot run fails an item of its own: the others still run.
-    scenario = lab[1] if isinstance(lab, tuple) else lab
+    scenario = lab.scenario or lab.error
+    assert scenario is not None
     return ScenarioFile.from_parent(parent, path=file_path, scenario=scenario)
 
 
@@ -339,7 +345,7 @@ def pytest_collection_modifyitems(
                     f"{state.settings.molecule}"
                 )
                 continue
-            spec = lab[0] if isinstance(lab, tuple) else None
+            spec = lab.spec
             if spec is None:  # its scenario's item says why it cannot run
                 item.stash[HOSTS_KEY] = ()
                 continue
@@ -403,13 +409,13 @@ def _reuse(state: _State, config: pytest.Config) -> None:
     """Take the identity of the kept lab to run on: its containers' names follow from it."""
     from .cleanup import kept_lab, labs_on
 
-    assert state.engine is not None and state.spec is not None and state.identity is not None
-    if _is_xdist_worker(config):
-        raise DockerlabError("--dockerlab-reuse runs one session on one lab: drop -n")
     if state.spec is None:
         raise DockerlabError(
             "--dockerlab-reuse runs one lab: name one scenario of the folder, not all of them"
         )
+    assert state.engine is not None and state.identity is not None
+    if _is_xdist_worker(config):
+        raise DockerlabError("--dockerlab-reuse runs one session on one lab: drop -n")
     wanted = None if state.settings.reuse == NEWEST else state.settings.reuse
     lab = kept_lab(
         labs_on(state.engine), session_id=wanted, lab_file=None if wanted else state.spec.path
@@ -552,8 +558,10 @@ def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     if isinstance(error, LabLostError):  # a test's own call found the engine gone
         item.config.stash[STATE_KEY].shown_output.setdefault(id(error), item.nodeid)
     if isinstance(error, EngineLostError):
+        from .scenario_items import ScenarioLabs
+
         current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
-        if current is not None and not hasattr(current, "lose"):  # a folder of scenarios
+        if isinstance(current, ScenarioLabs):  # a folder of scenarios: the lab that was open
             current = current.open
         lost = current.lose(error) if current is not None else None
         if lost is not None:
@@ -625,15 +633,11 @@ def _scenario_hosts(state: _State, metafunc: pytest.Metafunc) -> None:
     ``ansible://web``), unless ``--hosts`` names others."""
     folder = state.scenario_of(metafunc.definition.path)
     lab = state.scenarios.get(folder) if folder is not None else None
-    if (
-        folder is None
-        or not isinstance(lab, tuple)
-        or getattr(metafunc.config.option, "hosts", None)
-    ):
+    if lab is None or lab.spec is None or getattr(metafunc.config.option, "hosts", None):
         return
-    inventory = state.inventories[folder]
+    inventory = state.inventories[lab.folder]
     metafunc.module.testinfra_hosts = [
-        f"ansible://{name}?ansible_inventory={inventory}" for name in lab[0].host_names
+        f"ansible://{name}?ansible_inventory={inventory}" for name in lab.spec.host_names
     ]
 
 
@@ -652,17 +656,17 @@ def _dockerlab_lab(
         from .scenario_items import ScenarioLabs
 
         def scenario(folder: Path) -> contextlib.AbstractContextManager[LabSession]:
-            lab = state.scenarios[folder]
-            if not isinstance(lab, tuple):  # collected as a failing item, never asked for
-                raise lab
-            spec = lab[0]
+            spec, error = state.scenarios[folder].spec, state.scenarios[folder].error
+            if spec is None:  # a scenario's own failing item; or the shared_state default's
+                assert error is not None
+                raise error
             if folder == state.shared:  # every scenario's stages converge it in turn
                 nothing = replace(spec.ansible, playbooks=(), prepare=(), cleanup=())
                 spec = replace(spec, ansible=nothing)
             return _one_lab(config, spec, identity.with_variant(folder.name), ())
 
-        specs = {f: lab[0] for f, lab in state.scenarios.items() if isinstance(lab, tuple)}
-        environments = _scenario_environments(state)
+        specs = {f: lab.spec for f, lab in state.scenarios.items() if lab.spec is not None}
+        environments = state.environments
         with ScenarioLabs(state.scenario_of, scenario, environments, specs, state.shared) as labs:
             yield labs
         return
@@ -680,9 +684,12 @@ def _dockerlab_lab(
 def _scenario_environments(state: _State) -> dict[Path, dict[str, str]]:
     """The variables Molecule sets while each scenario of a folder of scenarios runs."""
     environments = {
-        folder: {**lab[1].environment, "MOLECULE_INVENTORY_FILE": str(state.inventories[folder])}
+        folder: {
+            **lab.scenario.environment,
+            "MOLECULE_INVENTORY_FILE": str(state.inventories[folder]),
+        }
         for folder, lab in state.scenarios.items()
-        if isinstance(lab, tuple)
+        if lab.scenario is not None and folder in state.inventories
     }
     if state.shared in environments:  # one ephemeral state, the default scenario's
         shared = environments[state.shared]
@@ -735,7 +742,7 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession | ScenarioLab
     ``lab.hosts`` lists the names.
     """
     __tracebackhide__ = True
-    from .scenario_items import lab_of
+    from .scenario_items import lab_of, shared_converge
 
     current = lab_of(_dockerlab_lab, request.node)
     names = request.node.stash.get(HOSTS_KEY, current.lab.spec.host_names)
@@ -744,12 +751,9 @@ def lab(request: pytest.FixtureRequest, _dockerlab_lab: LabSession | ScenarioLab
         if name in current.unavailable:
             pytest.skip(f"host {name}: {current.unavailable[name]}")
     failures = [current.setup_failures[n] for n in names if n in current.setup_failures]
-    if not failures and current is not _dockerlab_lab:  # a folder of scenarios
-        from .scenario_items import ScenarioLabs
-
-        if isinstance(_dockerlab_lab, ScenarioLabs) and _dockerlab_lab.shared is not None:
-            converged = _dockerlab_lab.converge_shared(current)  # its scenario's, once
-            failures = [converged[n] for n in names if n in converged]
+    if not failures:  # under shared_state: its scenario's converge, once
+        converged = shared_converge(_dockerlab_lab, current)
+        failures = [converged[n] for n in names if n in converged]
     if failures:
         # The session converge failed for a host this test needs: the test errors, it does not
         # fail, and its report carries Ansible's whole output.

@@ -134,6 +134,16 @@ class ScenarioLabs:
         self.close()
 
 
+def shared_converge(
+    labs: LabSession | ScenarioLabs, current: LabSession
+) -> dict[str, DockerlabError]:
+    """Under shared_state, the running scenario's converge on the shared instances (once):
+    why each host is unusable. Nothing to say otherwise: the lab's own converge says it."""
+    if isinstance(labs, ScenarioLabs) and labs.shared is not None:
+        return labs.converge_shared(current)
+    return {}
+
+
 def lab_of(labs: LabSession | ScenarioLabs, node: pytest.Item) -> LabSession:
     """The lab of the scenario ``node`` belongs to (the session's one lab, without a folder
     of scenarios)."""
@@ -201,8 +211,8 @@ def _failures(
         # platforms that were created said goes with it, or it would be hidden.
         said = dict.fromkeys(str(error) for error in failures.values())
         pytest.fail("\n".join([*missing, *said]), pytrace=False)
-    if isinstance(labs, ScenarioLabs) and labs.shared is not None and not failures:
-        failures = labs.converge_shared(current)
+    if not failures:
+        failures = shared_converge(labs, current)
     warn_deprecations(current.converger)
     return failures
 

@@ -239,7 +239,7 @@ CATALOGUE = [
         lab_error(
             3,
             "hosts: host name 'Web_1' is not a valid host name (lower-case letters, "
-            "digits, '-' and '_', at most 63 characters)",
+            "digits, '-' and '_', not first or last, at most 63 characters)",
         ),
         files=lab("hosts:\n  web: {}\n  Web_1: {}\n"),
     ),

@@ -251,3 +251,42 @@ def test_a_folder_without_scenarios_says_where_it_looked(
                        r"in .*/molecule, nor in a scenario folder under it \(molecule/\*, "
                        r"extensions/molecule/\*\)"):  # fmt: skip
         resolve(pytester.parseconfig("--dockerlab-molecule", "molecule"))
+
+
+def test_a_folder_of_scenarios_collects_each_scenarios_items_with_its_own_variables(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Collected only (no engine): every scenario's items, its testinfra tests imported with
+    its own MOLECULE_* variables and parametrized on its own platforms; a platform image no
+    recipe names gets a recipe of its own; one that cannot run is an item; a bad image and
+    --dockerlab-reuse are refused at start."""
+    molecule = pytester.path / "molecule"
+    for name, platforms in (("alpha", "[{name: a_1, image: debian:12}]"),
+                            ("beta", "[{name: b, image: quay.io/acme/os:1}]"),
+                            ("broken", "{}")):  # fmt: skip
+        (molecule / name / "tests").mkdir(parents=True)
+        (molecule / name / "molecule.yml").write_text(
+            f"platforms: {platforms}\nverifier: {{name: testinfra}}\n"
+        )
+        (molecule / name / "converge.yml").write_text("- hosts: all\n  tasks: []\n")
+        (molecule / name / "tests" / f"test_{name}.py").write_text(
+            "import os\n"
+            f"assert os.environ['MOLECULE_SCENARIO_NAME'] == {name!r}\n"
+            "def test_it(host):\n    pass\n"
+        )
+    monkeypatch.chdir(pytester.path)
+    result = pytester.runpytest("--dockerlab-molecule", "molecule", "--collect-only", "-q")
+    result.stdout.fnmatch_lines_random(
+        [
+            "molecule/alpha/molecule.yml::converge",
+            "molecule/alpha/tests/test_alpha.py::test_it[[]ansible://a_1[]]",
+            "molecule/beta/molecule.yml::converge",
+            "molecule/beta/tests/test_beta.py::test_it[[]ansible://b[]]",
+            "molecule/broken/molecule.yml::converge",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.OK
+    assert (molecule / "beta" / ".dockerlab" / "images" / "molecule-quay-io-acme-os-1").is_dir()
+    bad = pytester.runpytest("--dockerlab-molecule", "molecule", "--dockerlab-image", "nope")
+    bad.stderr.fnmatch_lines(["*--dockerlab-image nope: unknown image*"])
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR

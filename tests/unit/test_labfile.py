@@ -259,8 +259,12 @@ def test_variables_are_expanded_as_molecule_and_compose_do(
         ),
         (
             "hosts:\n  web:\n    image: ${DISTRO:?x}\n",
-            "line 3: hosts.web.image: '${DISTRO' is not a variable: write ${NAME} or "
-            "${NAME:-default}",
+            "line 3: hosts.web.image: '${DISTRO:?x}' is not a variable this file expands: "
+            "write ${NAME}, ${NAME:-default} or ${NAME-default} (no nesting, no :?)",
+        ),
+        (
+            "hosts:\n  web:\n    image: ${A:-${B:-debian12}}\n",
+            "line 3: hosts.web.image: '${A:-${B:-debian12}' is not a variable this file expands",
         ),
     ],
 )
@@ -414,7 +418,7 @@ class BadLab:
 
 
 DNS = "(lower-case letters, digits and '-', at most 63 characters)"
-HOST_RULE = "(lower-case letters, digits, '-' and '_', at most 63 characters)"
+HOST_RULE = "(lower-case letters, digits, '-' and '_', not first or last, at most 63 characters)"
 HOST_KEYS = (
     "cap_drop, capabilities, command, cpus, env, etc_hosts, groups, hostname, image, memory, "
     "networks, pids_limit, privileged, published_ports, security_opts, sysctls, tmpfs, "

@@ -581,13 +581,11 @@ def test_under_shared_state_every_scenario_runs_on_the_default_scenarios_platfor
     (folder / "beta" / "converge.yml").write_text(PLAY)
     found = scenario_labs(Settings(molecule=folder))
     assert found is not None and found.shared == folder / "default"
-    hosts = {f.name: lab[0].host_names for f, lab in found.labs.items() if isinstance(lab, tuple)}
+    hosts = {lab.folder.name: lab.spec.host_names for lab in found.runnable() if lab.spec}
     assert hosts == {"alpha": ("default",), "beta": ("default",), "default": ("default",)}
-    alpha = found.labs[folder / "alpha"]
-    assert isinstance(alpha, tuple)
-    assert (
-        "mapped: platforms: the default scenario's instances (shared_state)" in alpha[1].summary()
-    )
+    alpha = found.labs[folder / "alpha"].scenario
+    assert alpha is not None
+    assert "mapped: platforms: the default scenario's instances (shared_state)" in alpha.summary()
 
 
 def test_shared_state_without_a_default_scenario_is_said_and_not_honoured(tmp_path: Path) -> None:
@@ -595,7 +593,7 @@ def test_shared_state_without_a_default_scenario_is_said_and_not_honoured(tmp_pa
     found = scenario_labs(Settings(molecule=folder))
     assert found is not None and found.shared is None
     assert found.said.startswith("shared_state: no default scenario to create the instances")
-    hosts = [lab[0].host_names for lab in found.labs.values() if isinstance(lab, tuple)]
+    hosts = [lab.spec.host_names for lab in found.runnable() if lab.spec]
     assert hosts == [("alpha",), ("beta",)]
 
 

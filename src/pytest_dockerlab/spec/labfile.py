@@ -58,7 +58,7 @@ def load_lab_file(path: Path | str, environ: Mapping[str, str] | None = None) ->
 # ``${NAME}``, ``${NAME:-default}`` (unset or empty), ``${NAME-default}`` (unset), and
 # ``$${`` for a literal ``${``: the braced forms of Molecule's and Compose's files only, so
 # a ``$HOME`` meant for a shell in the container stays as written.
-_VARIABLE = re.compile(r"\$\$\{|\$\{(?:(\w+)(?:(:?-)([^}]*))?)?\}?")
+_VARIABLE = re.compile(r"\$\$\{|\$\{(?:(\w+)(?:(:?-)([^}]*))?)?\}?|\$\{[^}]*\}?")
 # Ansible's variables are Jinja's and the play's, not this file's: left as written.
 _NOT_EXPANDED = ("vars", "extra_vars")
 
@@ -82,8 +82,14 @@ def expand_variables(doc: YamlFile, at: KeyPath, value: Any, environ: Mapping[st
         if match[0] == "$${":
             return "${"
         name, how, default = match[1], match[2], match[3]
-        if name is None or not match[0].endswith("}"):
-            doc.fail(at, f"{match[0]!r} is not a variable: write ${{NAME}} or ${{NAME:-default}}")
+        if name is None or not match[0].endswith("}") or "${" in (default or ""):
+            written = re.match(r"\$\{[^}]*\}?", value[match.start() :])
+            token = written[0] if written else match[0]
+            doc.fail(
+                at,
+                f"{token!r} is not a variable this file expands: write ${{NAME}}, "
+                "${NAME:-default} or ${NAME-default} (no nesting, no :?)",
+            )
         current = environ.get(name)
         if how == ":-":
             return current or default

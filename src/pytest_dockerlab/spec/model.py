@@ -94,7 +94,9 @@ DNS_LABEL_RULE = "(lower-case letters, digits and '-', at most 63 characters)"
 # A host's name: a DNS label, or one with '_' as Ansible inventories and Molecule platforms
 # name hosts (ubuntu_2204): Docker's DNS resolves it, and the container takes it as hostname.
 HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")
-HOST_LABEL_RULE = "(lower-case letters, digits, '-' and '_', at most 63 characters)"
+HOST_LABEL_RULE = (
+    "(lower-case letters, digits, '-' and '_', not first or last, at most 63 characters)"
+)
 # A recipe's folder name is its image's repository name: the engine takes only this form.
 IMAGE_NAME = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
 # The images the plugin builds: REPOSITORY/<recipe>:<digest of the recipe>.

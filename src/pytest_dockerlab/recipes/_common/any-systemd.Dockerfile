@@ -20,7 +20,7 @@ RUN set -e; \
     elif command -v dnf >/dev/null; then dnf -y install $need && dnf clean all; \
     elif command -v yum >/dev/null; then yum -y install $need && yum clean all; \
     elif command -v zypper >/dev/null; then zypper -n install $need && zypper clean; \
-    elif command -v pacman >/dev/null; then pacman -Sy --noconfirm $need; \
+    elif command -v pacman >/dev/null; then pacman -Syu --noconfirm $need; \
     else echo "the image lacks$need and has no package manager known here" \
               "(apt-get, dnf, yum, zypper, pacman): it cannot boot as a VM-like host" >&2; \
          exit 1; \
