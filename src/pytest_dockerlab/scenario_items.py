@@ -69,6 +69,7 @@ class ScenarioLabs:
         if key != self.lab_folder or self.open is None:
             self.close()
         if folder != self.folder:
+            self._cleanup_shared()
             self._environment.undo()
             for name, value in self._environments.get(folder, {}).items():
                 self._environment.setenv(name, value)
@@ -112,9 +113,35 @@ class ScenarioLabs:
             self._converged[folder] = failures
         return self._converged[folder]
 
+    def _cleanup_shared(self) -> None:
+        """Under shared_state, the cleanup playbooks of the scenario that ran, as its own
+        sequence's cleanup step (the lab's removal runs none: the lab is the default's).
+        A failure is said; the next scenario still runs."""
+        folder, current = self.folder, self.open
+        if self.shared is None or folder not in self._converged or current is None:
+            return
+        ansible = self._specs[folder].ansible
+        for playbook in ansible.cleanup:
+            try:
+                result = current.converger.run(
+                    playbook, list(current.lab.running), options=ansible.run
+                )
+            except DockerlabError as exc:
+                current.progress(f"cleanup {playbook.name} of {folder.name} could not run: {exc}")
+                continue
+            if not result.ok:
+                current.progress(
+                    f"cleanup {playbook.name} of {folder.name} failed: {result.describe_failure()}"
+                )
+
     def close(self) -> None:
         """Remove the open lab (or keep it, as the session's settings say), and give back
         the variables of the scenario that ran."""
+        try:
+            self._cleanup_shared()
+        except BaseException:  # the lab still goes
+            self._lab_stack.close()
+            raise
         self.folder, self.lab_folder, self.open = None, None, None
         stack, self._lab_stack = self._lab_stack, contextlib.ExitStack()
         try:
@@ -131,6 +158,8 @@ class ScenarioLabs:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._converged.clear()  # Ctrl-C asked for no more runs: no cleanup playbook
         self.close()
 
 

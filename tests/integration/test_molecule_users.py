@@ -514,7 +514,11 @@ def test_under_shared_state_every_scenario_runs_on_the_default_scenarios_instanc
             f'    - ansible.builtin.copy: {{dest: /etc/sc-{name}, content: "{name}\\n"}}\n'
         )
 
-    molecule_scenario(pytester, "alpha", "driver: {name: docker}\n", writes("alpha"))
+    alpha = molecule_scenario(pytester, "alpha", "driver: {name: docker}\n", writes("alpha"))
+    (alpha / "cleanup.yml").write_text(  # its sequence's cleanup, before the next scenario
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.file: {path: /etc/sc-alpha-cleaned, state: touch}\n"
+    )
     molecule_scenario(
         pytester, "default", "platforms: [{name: instance, image: debian:12}]\n", writes("default")
     )
@@ -524,6 +528,7 @@ def test_under_shared_state_every_scenario_runs_on_the_default_scenarios_instanc
         "def test_every_scenario_converged_the_same_instance(host):\n"
         "    for name in ('alpha', 'default', 'zeta'):\n"
         "        assert host.file(f'/etc/sc-{name}').content_string == f'{name}\\n'\n"
+        "    assert host.file('/etc/sc-alpha-cleaned').exists\n"
     )
     result = run(pytester, "--dockerlab-molecule", "molecule", "--dockerlab-cache", "off", "-v")
     result.assert_outcomes(passed=7)

@@ -17,10 +17,12 @@ from pytest_dockerlab.settings import Settings
 from pytest_dockerlab.spec import load_lab_file, parse_lab
 from pytest_dockerlab.spec.molecule import (
     MOLECULE_VARS,
+    STAGE_TESTS,
     convert,
     expand,
     recipe_for,
     write_lab_file,
+    write_stage_tests,
 )
 
 NTP = Path(__file__).parents[1] / "integration" / "labs" / "geerlingguy.ntp"
@@ -713,3 +715,15 @@ def test_an_image_of_no_distribution_of_ours_is_built_on_where_a_registry_answer
     recipe = recipes["molecule-quay-io-acme-fedora-40"]
     assert (recipe.base, recipe.init) == ("quay.io/acme/fedora:40", "systemd")
     assert recipe.path == folder / ".dockerlab" / "images" / "molecule-quay-io-acme-fedora-40"
+
+
+def test_import_of_a_sequence_without_converge_writes_a_create_test(tmp_path: Path) -> None:
+    folder = tmp_path / "molecule" / "default"
+    folder.mkdir(parents=True)
+    (folder / "molecule.yml").write_text(
+        "platforms: [{name: x, image: debian:12}]\nscenario: {test_sequence: [create, destroy]}\n"
+    )
+    converted = convert(folder, KNOWN, environ={})
+    assert write_stage_tests(converted, folder / STAGE_TESTS) == ["create"]
+    text = (folder / STAGE_TESTS).read_text()
+    assert "def test_create(lab):" in text and "test_converge" not in text

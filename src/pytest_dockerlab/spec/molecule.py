@@ -998,8 +998,8 @@ STAGE_TESTS = "test_molecule_stages.py"
 def write_stage_tests(scenario: Scenario, target: Path) -> list[str]:
     """The scenario's stages as tests at ``target``, beside its lab file: without them a
     folder with no tests of its own would run nothing. Returns the stages written."""
-    stages = ["converge", "idempotence"]
-    converge = next((Path(p).name for p in scenario.lab["ansible"]["playbooks"]), "nothing")
+    converge = next((Path(p).name for p in scenario.lab["ansible"]["playbooks"]), None)
+    stages = ["converge", "idempotence"] if converge else ["create"]
     source = os.path.relpath(scenario.path, target.parent)
     # Names go in as string literals (json's escapes are Python's): a backslash or quotes in
     # a file name cannot break the file.
@@ -1009,8 +1009,13 @@ def write_stage_tests(scenario: Scenario, target: Path) -> list[str]:
         "# them: a failed task or a changed one errors these tests, naming the host and the task.",
         "",
         "",
-        "def test_converge(lab):",
-        f"    {json.dumps(f'{converge} ran on every host, and a second run changed nothing.')}",
+        "def test_converge(lab):" if converge else "def test_create(lab):",
+        "    "
+        + json.dumps(
+            f"{converge} ran on every host, and a second run changed nothing."
+            if converge
+            else "Every platform booted (the scenario's sequence converges nothing)."
+        ),
         "    assert lab.hosts",
     ]
     for stage in ("side_effect", "verify"):  # Molecule's order
