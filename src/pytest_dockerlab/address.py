@@ -143,6 +143,21 @@ def resolve(
     )
 
 
+def pool_member(
+    name: str, environ: Mapping[str, str] | None = None, home: Path | None = None
+) -> EngineAddress:
+    """An engine of ``--dockerlab-engines``: an address (``tcp://``, ``ssh://``,
+    ``unix://``) or a docker context's name ("default": the engine :func:`resolve` finds)."""
+    env = os.environ if environ is None else environ
+    home = Path.home() if home is None else home
+    if "://" in name:
+        tls = _tls_from(env, home) if name.startswith("tcp://") else None
+        return EngineAddress(name, "--dockerlab-engines", tls)
+    if name == "default":
+        return resolve({k: v for k, v in env.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")})
+    return _context(Path(env.get("DOCKER_CONFIG") or home / ".docker"), name, "--dockerlab-engines")
+
+
 def _tls_from(env: Mapping[str, str], home: Path) -> Tls | None:
     """TLS as the CLI and the SDK read it: ``DOCKER_TLS_VERIFY`` (any value) verifies."""
     folder = env.get("DOCKER_CERT_PATH") or str(home / ".docker")

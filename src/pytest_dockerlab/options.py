@@ -81,6 +81,37 @@ def add_options(parser: pytest.Parser) -> None:
         "platforms run on the least-privileged profile",
     )
     group.addoption(
+        "--dockerlab-shard",
+        dest="dockerlab_shard",
+        metavar="I/N",
+        help="run only the labs of CI shard I of N: whole labs, balanced by recorded "
+        "durations; the N shards together run the whole suite, no lab twice",
+    )
+    group.addoption(
+        "--dockerlab-durations",
+        dest="dockerlab_durations",
+        metavar="FILE",
+        help="where each lab's duration is kept (read for scheduling and shards, updated "
+        "after the run); a file a project can commit. Default: pytest's cache. ini: "
+        "dockerlab_durations",
+    )
+    group.addoption(
+        "--dockerlab-engines",
+        dest="dockerlab_engines",
+        metavar="A,B:3",
+        help="the engine pool: docker context names or addresses, each with an optional "
+        "weight; with -n, each xdist worker runs on one of them, by weight. env: "
+        "DOCKERLAB_ENGINES, ini: dockerlab_engines",
+    )
+    group.addoption(
+        "--dockerlab-engines-required",
+        dest="dockerlab_engines_required",
+        action="store_true",
+        default=None,
+        help="an engine of the pool that does not answer at start fails the run (the "
+        "default under CI=true); else the run goes on with the others",
+    )
+    group.addoption(
         "--dockerlab-ansible-verbosity",
         dest="dockerlab_ansible_verbosity",
         type=int,
@@ -206,6 +237,8 @@ def add_options(parser: pytest.Parser) -> None:
         help="converge cache: on|off|refresh",
     )
     parser.addini("dockerlab_molecule", help="a Molecule scenario folder to run as the lab")
+    parser.addini("dockerlab_durations", help="file where each lab's duration is kept")
+    parser.addini("dockerlab_engines", help="the engine pool: A,B:3 (contexts or addresses)")
     parser.addini("dockerlab_artifacts", help="folder for each lab's journals and Ansible runs")
     parser.addini(
         "dockerlab_cache_size",

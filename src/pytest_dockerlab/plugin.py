@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .address import EngineAddress
+    from .distribution import Controller, Recorder
     from .engine import Engine, Progress
     from .labels import SessionIdentity
     from .loading import ScenarioLab
@@ -72,6 +73,12 @@ class _State:
     lab_failures: int = 0  # reports of tests using the lab that failed: keep on failure
     # The first test that showed a failed run's whole Ansible output, by run.
     shown_output: dict[int, str] = field(default_factory=dict)
+    # The engine pool: the engines that answered, what each is, what was said of the rest.
+    pool: list[str] = field(default_factory=list)
+    pool_facts: dict[str, str] = field(default_factory=dict)
+    pool_said: list[str] = field(default_factory=list)
+    controller: Controller | None = None  # an xdist controller's part
+    recorder: Recorder | None = None  # one session's: its labs' durations
 
     @property
     def has_lab(self) -> bool:
@@ -129,31 +136,80 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     if not state.has_lab:
         return
-    _hand_out_address(state)
+    workerinput = getattr(config, "workerinput", None)
+    controller = workerinput is None and bool(getattr(config.option, "numprocesses", None))
+    if state.settings.engines and workerinput is None:
+        state.pool = _live_engines(state)  # the controller (or the one session) asks once
+    _hand_out_address(state, workerinput)
     # From here on a SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C, so a build
     # or a boot before the first test is cleaned up like the rest.
     state.signals.enter_context(handling((signal.SIGTERM,), raise_interrupt, only_default=True))
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is None and getattr(config.option, "numprocesses", None):
-        return  # an xdist controller: each worker is a session of its own, with its own id
+    if controller:
+        # Each worker is a session of its own, with its own id; the controller hands out
+        # engines and labs, and keeps the durations.
+        from .distribution import Controller
+
+        state.controller = Controller(config, state.settings, state.pool)
+        config.pluginmanager.register(state.controller, "dockerlab-distribution")
+        return
     from .labels import SessionIdentity
 
     config.pluginmanager.register(_InterruptLine(config), "dockerlab-interrupt")
+    if workerinput is None:  # one session: it records its labs' durations itself
+        from .distribution import Recorder
+
+        state.recorder = Recorder(config, state.settings)
+        config.pluginmanager.register(state.recorder, "dockerlab-durations")
     state.identity = SessionIdentity.create(workerinput["workerid"] if workerinput else None)
     if state.scenario is not None or state.scenarios:
         _scenario_verifier(config, state)
 
 
-def _hand_out_address(state: _State) -> None:
+def _hand_out_address(state: _State, workerinput: dict[str, Any] | None) -> None:
     """Resolve the engine once, and hand it to this process's children (Ansible's connection,
-    testinfra's backend, the reaper) until the session ends."""
-    from .address import exported, resolve
+    testinfra's backend, the reaper) until the session ends: the one the docker CLI would
+    use, or the pool's engine this worker was given (the first that answered, without -n)."""
+    from .address import exported, pool_member, resolve
+    from .distribution import ENGINE
 
     try:
-        state.address = resolve()
+        if workerinput is not None and workerinput.get(ENGINE):
+            state.address = pool_member(workerinput[ENGINE])
+        elif state.pool:
+            state.address = pool_member(state.pool[0])
+        else:
+            state.address = resolve()
     except DockerlabError as exc:
         raise pytest.UsageError(f"dockerlab: {exc}") from exc
     state.signals.enter_context(exported(state.address))
+
+
+def _live_engines(state: _State) -> list[str]:
+    """The engines of the pool that answer now; each one that does not is said in the
+    header, and fails the run when the pool is required (CI) or none answers."""
+    from .address import pool_member
+    from .docker_engine import DockerEngine
+
+    live = []
+    for name, _ in state.settings.engines:
+        try:
+            engine = DockerEngine(pool_member(name))
+        except DockerlabError as exc:
+            state.pool_said.append(f"engine {name} of the pool does not answer: {exc}")
+            continue
+        try:
+            facts = engine.facts().describe()
+        except DockerlabError as exc:
+            state.pool_said.append(f"engine {name} of the pool does not answer: {exc}")
+            continue
+        finally:
+            engine.close()
+        state.pool_facts[name] = facts
+        live.append(name)
+    if state.pool_said and (state.settings.engines_required or not live):
+        why = "none of them answers" if not live else "the pool is required (CI=true)"
+        raise pytest.UsageError("dockerlab: " + "; ".join([*state.pool_said, why]))
+    return live
 
 
 def _scenario_verifier(config: pytest.Config, state: _State) -> None:
@@ -233,7 +289,9 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         for folder, lab in state.scenarios.items():
             said = f"hosts: {', '.join(lab.spec.host_names)}" if lab.spec is not None else "error"
             lines.append(f"dockerlab:   {folder.name} ({said})")
-    if state.address is not None:
+    if state.settings.engines:
+        lines += _pool_lines(config, state)
+    elif state.address is not None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
     settings = state.settings
     if settings.registry:
@@ -255,6 +313,23 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         else:
             lines.append(f"dockerlab: {folder.name} cannot run: {lab.error}")
     return lines
+
+
+def _pool_lines(config: pytest.Config, state: _State) -> list[str]:
+    """The engines of the pool: what each is, and the workers it runs (or why not)."""
+    from .distribution import worker_engines
+
+    workers = int(getattr(config.option, "numprocesses", 0) or 0)
+    weights = [(name, weight) for name, weight in state.settings.engines if name in state.pool]
+    plan = worker_engines(weights, workers) if workers and weights else []
+    lines = []
+    for name in state.pool:
+        ran = [f"gw{i}" for i, engine in enumerate(plan) if engine == name]
+        if not workers:
+            ran = ["this session"] if name == state.pool[0] else ["none (no -n)"]
+        facts = state.pool_facts.get(name, "?")
+        lines.append(f"dockerlab: engine {name} ({facts}): {', '.join(ran) or 'no worker'}")
+    return [*lines, *(f"dockerlab: {said}" for said in state.pool_said)]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -368,6 +443,39 @@ def pytest_collection_modifyitems(
     if problems:
         state.collection_failed = True
         raise pytest.UsageError("dockerlab: " + "\n".join(problems))
+    _spread(config, state, items)
+
+
+def _spread(config: pytest.Config, state: _State, items: list[pytest.Item]) -> None:
+    """The labs of the collected tests: a CI shard keeps only its own; an xdist worker
+    writes them for the controller's scheduler; one session keeps them for the durations
+    it records."""
+    from pathlib import Path
+
+    from . import distribution
+    from .scheduling import Collected
+
+    def variant(item: pytest.Item) -> str:
+        callspec = getattr(item, "callspec", None)
+        image = callspec.params.get("_dockerlab_image") if callspec is not None else None
+        scenario = state.scenario_of(item.path) if state.scenarios else None
+        return str(image or (scenario.name if scenario else ""))
+
+    tests = [Collected(i.nodeid, i.stash.get(HOSTS_KEY, ()), variant(i)) for i in items]
+    if state.settings.shard is not None:
+        durations = distribution.load_durations(config, state.settings)
+        kept = distribution.in_shard(tests, state.settings.shard, durations)
+        deselected = [item for item in items if item.nodeid not in kept]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if item.nodeid in kept]
+            tests = [test for test in tests if test.nodeid in kept]
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get(distribution.LABS_DIR):
+        folder = Path(workerinput[distribution.LABS_DIR])
+        distribution.write_labs(folder, workerinput["workerid"], tests)
+    elif state.recorder is not None:
+        state.recorder.labs = distribution.labs_by_test(tests)
 
 
 @pytest.hookimpl(tryfirst=True)  # before the terminal reports the collection

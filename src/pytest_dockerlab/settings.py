@@ -45,14 +45,15 @@ OPTIONS = (
     "dockerlab_ansible_verbosity", "dockerlab_cache", "dockerlab_artifacts",
     "dockerlab_boot_timeout", "dockerlab_base", "dockerlab_idempotence", "dockerlab_image",
     "dockerlab_registry", "dockerlab_registry_push", "dockerlab_registry_required",
-    "dockerlab_molecule_privileged",
+    "dockerlab_molecule_privileged", "dockerlab_shard", "dockerlab_durations",
+    "dockerlab_engines", "dockerlab_engines_required",
 )  # fmt: skip
 INI_DEFAULTS: dict[str, Any] = {
     "dockerlab_file": "", "dockerlab_keep": "never", "dockerlab_cache": "on",
     "dockerlab_cache_size": "10G", "dockerlab_molecule": "", "dockerlab_artifacts": "",
     "dockerlab_boot_timeout": "120", "dockerlab_base": "auto", "dockerlab_image": "",
     "dockerlab_registry": "", "dockerlab_registry_push": "", "dockerlab_base_mirror": "",
-    "dockerlab_idempotence": False,
+    "dockerlab_idempotence": False, "dockerlab_durations": "", "dockerlab_engines": "",
 }  # fmt: skip
 
 
@@ -78,6 +79,11 @@ class Settings:
     image: str | None = None  # every host that does not pin an image runs this one
     image_origin: str = ""  # where ``image`` was set, for messages
     artifacts: Path | None = None  # where each lab's evidence is written before it goes
+    shard: tuple[int, int] | None = None  # (I, N): only the labs of CI shard I of N
+    durations: Path | None = None  # where lab durations are kept (else pytest's cache)
+    # The engine pool: (address, weight) each; xdist workers are spread over them by weight.
+    engines: tuple[tuple[str, int], ...] = ()
+    engines_required: bool = False  # an engine of the pool that does not answer fails the run
     registry: str | None = None  # a repository images and cache entries are shared through
     registry_push: bool = True  # this run may push there (off: read only, e.g. forks' PRs)
     registry_required: bool = False  # a registry that fails fails the session (CI's default)
@@ -238,8 +244,28 @@ def resolve(given: Given) -> Settings:
             "on" if SWITCHES.get(env.get("CI", "").strip().lower(), bool(env.get("CI"))) else "off",
         ),
     )
+    shard = None
+    if option["dockerlab_shard"]:
+        shard = shard_argument(str(option["dockerlab_shard"]))
+    durations = option["dockerlab_durations"] or ini["dockerlab_durations"] or None
+    durations_path = None
+    if durations:
+        base = Path.cwd() if option["dockerlab_durations"] else given.rootpath
+        durations_path = (base / str(durations)).resolve()
+    engines_origin, engines = first_set(
+        ("--dockerlab-engines", option["dockerlab_engines"]),
+        ("DOCKERLAB_ENGINES", env.get("DOCKERLAB_ENGINES") or None),
+        ("ini dockerlab_engines", ini["dockerlab_engines"] or None),
+    )
+    pool = engine_pool(engines_origin, str(engines)) if engines else ()
+    all_engines = option["dockerlab_engines_required"]
+    ci = SWITCHES.get(env.get("CI", "").strip().lower(), bool(env.get("CI")))
     return Settings(
         lab_file=lab_file,
+        shard=shard,
+        durations=durations_path,
+        engines=pool,
+        engines_required=bool(ci if all_engines is None else all_engines),
         molecule=molecule_path,
         molecule_privileged=bool(option["dockerlab_molecule_privileged"]),
         artifacts=artifacts_path,
@@ -328,3 +354,39 @@ def discover_lab_file(rootpath: Path, args: Iterable[str]) -> Path | None:
             if folder == rootpath or rootpath not in folder.parents:
                 break
     return None
+
+
+def shard_argument(text: str) -> tuple[int, int]:
+    """``I/N``: shard I of N, counted from 1."""
+    index, slash, count = text.strip().partition("/")
+    if not (slash and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise SettingsError(
+            f"--dockerlab-shard {text}: write I/N, shard I of N counted from 1 (1/4 .. 4/4)"
+        )
+    return int(index), int(count)
+
+
+def engine_pool(origin: str, text: str) -> tuple[tuple[str, int], ...]:
+    """``A,B:3,ssh://build@host``: docker context names or addresses, each with an optional
+    weight (how many of the xdist workers it takes, relatively; 1 by default): ``big:3``,
+    ``tcp://host:2375:3`` (an address's last ``:N`` is its port unless it has one)."""
+    pool = []
+    for part in (p.strip() for p in text.split(",")):
+        name, weight = part, "1"
+        head, colon, tail = part.rpartition(":")
+        # An address's own port is no weight: tcp://h:2375 is one engine, tcp://h:2375:3
+        # weighs 3 (a socket path has no port: unix:///run/docker.sock:3).
+        rest = part.partition("://")[2]
+        address_port = "://" in part and not part.startswith("unix://") and rest.count(":") < 2
+        if colon and tail.isdigit() and head and not address_port:
+            name, weight = head, tail
+        if not name or int(weight) < 1:
+            raise SettingsError(
+                f"{origin} {text}: {part!r} is no engine: a docker context name or an address "
+                "(unix://, tcp://, ssh://), each with an optional weight of at least 1 (big:3)"
+            )
+        pool.append((name, int(weight)))
+    names = [n for n, _ in pool]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{origin} {text}: an engine is named twice")
+    return tuple(pool)

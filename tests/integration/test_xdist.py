@@ -73,3 +73,49 @@ def test_each_worker_boots_only_the_hosts_of_its_own_tests(
     # One module per host set, one module per worker: each host boots once.
     assert sorted(h for hosts in booted.values() for h in hosts) == ["a", "b"]
     assert labelled(docker_client) == before
+
+
+TESTS_INTERLEAVED = """
+import pytest
+from record import record
+
+@pytest.mark.lab("a")
+def test_a1(lab, request): record(lab, request)
+
+@pytest.mark.lab("b")
+def test_b1(lab, request): record(lab, request)
+
+@pytest.mark.lab("a")
+def test_a2(lab, request): record(lab, request)
+
+@pytest.mark.lab("b")
+def test_b2(lab, request): record(lab, request)
+
+def test_no_host(): pass
+"""
+
+
+def test_the_scheduler_keeps_each_lab_on_one_worker(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    """One module whose tests alternate between two labs, under xdist's default --dist
+    load: the plugin's scheduler gives each lab whole to one worker (so each host boots
+    once), longest first, and records the labs' durations for the next run."""
+    before = labelled(docker_client)
+    pytester.makefile(".yml", dockerlab=LAB)
+    pytester.makepyfile(record=RECORD, test_interleaved=TESTS_INTERLEAVED)
+    pytester.syspathinsert()
+    durations = pytester.path / "durations.json"
+    result = run(pytester, "-n", "2", "--dockerlab-durations", str(durations))
+    result.assert_outcomes(passed=5)
+    workers: dict[str, set[str]] = {}
+    booted: list[str] = []
+    for line in (pytester.path / "boots").read_text().splitlines():
+        worker, needs, hosts = json.loads(line)
+        for host in needs:
+            workers.setdefault(host, set()).add(worker)
+        booted += hosts
+    assert {host: len(ran) for host, ran in workers.items()} == {"a": 1, "b": 1}
+    assert sorted(set(booted)) == ["a", "b"]
+    assert set(json.loads(durations.read_text())["labs"]) == {"a", "b"}
+    assert labelled(docker_client) == before

@@ -290,3 +290,45 @@ def test_a_folder_of_scenarios_collects_each_scenarios_items_with_its_own_variab
     bad = pytester.runpytest("--dockerlab-molecule", "molecule", "--dockerlab-image", "nope")
     bad.stderr.fnmatch_lines(["*--dockerlab-image nope: unknown image*"])
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+SHARDED = """
+import pytest
+
+@pytest.mark.lab("a")
+def test_a1(lab): pass
+
+@pytest.mark.lab("a,b")
+def test_ab(lab): pass
+
+@pytest.mark.lab("b")
+def test_b(lab): pass
+
+@pytest.mark.lab("c")
+def test_c(lab): pass
+
+@pytest.mark.lab("d")
+@pytest.mark.parametrize("n", range(2))
+def test_d(lab, n): pass
+
+def test_no_host(): pass
+"""
+
+
+def test_shards_partition_the_suite_by_whole_labs(pytester: pytest.Pytester) -> None:
+    """--dockerlab-shard I/N (collected only, no engine): the shards together are the
+    suite, no test in two, and the tests that share hosts (a, a+b, b) in one shard."""
+    pytester.makefile(".yml", dockerlab="hosts: {a: {}, b: {}, c: {}, d: {}}\n")
+    pytester.makepyfile(test_sharded=SHARDED)
+    every = set(_collected(pytester))
+    found = [set(_collected(pytester, "--dockerlab-shard", f"{i}/3")) for i in (1, 2, 3)]
+    assert set().union(*found) == every and sum(map(len, found)) == len(every)
+    lab = {"test_sharded.py::test_a1", "test_sharded.py::test_ab", "test_sharded.py::test_b"}
+    assert any(lab <= shard for shard in found)
+    bad = pytester.runpytest("--dockerlab-shard", "4/3", "--collect-only")
+    bad.stderr.fnmatch_lines(["*--dockerlab-shard 4/3: write I/N, shard I of N counted from 1*"])
+
+
+def _collected(pytester: pytest.Pytester, *args: str) -> list[str]:
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
+    return [line for line in result.outlines if "::" in line]

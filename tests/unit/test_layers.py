@@ -26,12 +26,12 @@ LAYERS: list[set[str]] = [
     {"registry", "registry_api", "docker_engine", "ansible", "images", "runkey", "cache", "reaper"},
     {"lab", "evidence", "faults", "artifacts", "converge", "loading"},
     {"session"},
-    {"outcomes", "scenario_items", "options", "cli.common", "cli.labs", "cli.lab", "cli.images",
-     "cli.files", "cli.engine"},
+    {"outcomes", "scenario_items", "distribution", "options", "cli.common", "cli.labs", "cli.lab",
+     "cli.images", "cli.files", "cli.engine"},
     {"plugin", "cli", "__main__", ""},
 ]  # fmt: skip
 # The modules that face pytest: only they may import it.
-PYTEST_FACING = {"plugin", "options", "outcomes", "scenario_items"}
+PYTEST_FACING = {"plugin", "options", "outcomes", "scenario_items", "distribution"}
 
 
 def _name(path: Path) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dockerlab.distribution import worker_engines
 from pytest_dockerlab.scheduling import (
     SECONDS_PER_HOST,
     Collected,
@@ -18,6 +19,7 @@ from pytest_dockerlab.scheduling import (
     simulate,
     write_durations,
 )
+from pytest_dockerlab.settings import SettingsError, engine_pool
 
 
 def test_tests_that_share_a_host_are_one_lab_per_image() -> None:
@@ -102,3 +104,42 @@ def test_durations_are_kept_across_runs_and_a_broken_file_records_nothing(
     assert path.read_text() == '{\n "labs": {\n  "a": 5.0,\n  "b": 20.0\n }\n}\n'
     path.write_text("{not json")
     assert read_durations(path) == {}
+
+
+@pytest.mark.parametrize(
+    ("pool", "workers", "plan"),
+    [
+        ([("a", 1), ("b", 1)], 4, ["a", "b", "a", "b"]),
+        ([("small", 1), ("big", 3)], 4, ["small", "big", "big", "big"]),
+        ([("small", 1), ("big", 3)], 2, ["small", "big"]),  # every engine while workers last
+        ([("a", 1), ("b", 1), ("c", 1)], 2, ["a", "b"]),
+        ([("a", 2)], 3, ["a", "a", "a"]),
+    ],
+)
+def test_workers_are_spread_over_the_pool_by_weight(
+    pool: list[tuple[str, int]], workers: int, plan: list[str]
+) -> None:
+    assert worker_engines(pool, workers) == plan
+
+
+@pytest.mark.parametrize(
+    ("text", "pool"),
+    [
+        ("a,b:3", (("a", 1), ("b", 3))),
+        (
+            "tcp://10.0.0.5:2375,ssh://ci@build:22:2,unix:///run/docker.sock:2",
+            (("tcp://10.0.0.5:2375", 1), ("ssh://ci@build:22", 2), ("unix:///run/docker.sock", 2)),
+        ),
+        ("unix:///run/docker.sock", (("unix:///run/docker.sock", 1),)),
+    ],
+)
+def test_the_engine_pool_reads_names_addresses_and_weights(
+    text: str, pool: tuple[tuple[str, int], ...]
+) -> None:
+    assert engine_pool("--dockerlab-engines", text) == pool
+
+
+@pytest.mark.parametrize("text", ["a,,b", "a:0", "a,a"])
+def test_a_bad_engine_pool_is_named(text: str) -> None:
+    with pytest.raises(SettingsError, match=f"--dockerlab-engines {text}: "):
+        engine_pool("--dockerlab-engines", text)

@@ -1,4 +1,4 @@
-"""``import-molecule`` and ``schema``: the files users write."""
+"""``import-molecule``, ``schema`` and ``matrix``: the files users write."""
 
 from __future__ import annotations
 
@@ -40,6 +40,33 @@ def register(commands: Commands) -> None:
         "The JSON Schema of dockerlab.yml, built from the plugin's model: point an editor's YAML "
         "language server at it (the package ships it as dockerlab.schema.json).",
     )
+
+    matrix = command(
+        commands,
+        "matrix",
+        _matrix,
+        "print a CI matrix of --dockerlab-shard values (GitHub Actions' strategy.matrix)",
+        "The shards a CI job matrix runs: each job runs pytest --dockerlab-shard "
+        "${{ matrix.shard }}, whole labs balanced by the durations earlier runs recorded; "
+        "together they run the whole suite, no lab twice.",
+    )
+    matrix.add_argument("--shards", type=_positive, required=True, metavar="N")
+    matrix.add_argument("--format", choices=("github", "list"), default="github")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of shards (1 or more)")
+    return int(text)
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    shards = [f"{index}/{args.shards}" for index in range(1, args.shards + 1)]
+    if args.format == "github":
+        say(json.dumps({"shard": shards}))
+    else:
+        say("\n".join(shards))
+    return 0
 
 
 def _import_molecule(args: argparse.Namespace) -> int:

@@ -1,0 +1,241 @@
+"""A run spread lab by lab (:mod:`.scheduling`): over CI shards (``--dockerlab-shard``),
+over xdist workers with a scheduler that never splits a lab, and over the engines of a pool
+(``--dockerlab-engines``), each worker on one. Each run records its labs' durations for
+the next one to schedule by.
+
+Under xdist only the workers collect: each writes which lab each of its tests belongs to
+into a folder the controller handed out, where the controller's scheduler reads it (a
+node id alone does not say which hosts a test needs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .scheduling import (
+    Collected,
+    Lab,
+    labs_of,
+    read_durations,
+    shards,
+    write_durations,
+)
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# What the controller hands each worker (workerinput): where to write its tests' labs, and
+# the engine of the pool it runs on.
+LABS_DIR = "dockerlab_labs_dir"
+ENGINE = "dockerlab_engine"
+# The durations in pytest's cache, when no file is named.
+CACHE_KEY = "dockerlab/durations"
+
+
+def load_durations(config: pytest.Config, settings: Settings) -> dict[str, float]:
+    if settings.durations is not None:
+        return read_durations(settings.durations)
+    cache = getattr(config, "cache", None)
+    found = cache.get(CACHE_KEY, {}) if cache is not None else {}
+    return {str(k): float(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def save_durations(
+    config: pytest.Config, settings: Settings, measured: Mapping[str, float]
+) -> None:
+    if not measured:
+        return
+    if settings.durations is not None:
+        write_durations(settings.durations, measured)
+        return
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        before = load_durations(config, settings)
+        cache.set(CACHE_KEY, {**before, **{k: round(v, 1) for k, v in measured.items()}})
+
+
+def in_shard(
+    tests: Sequence[Collected], shard: tuple[int, int], durations: Mapping[str, float]
+) -> set[str]:
+    """The node ids of shard ``(I, N)``: whole labs, balanced over the N shards by their
+    durations, the same in every process that collected the same tests."""
+    index, count = shard
+    return {nodeid for lab in shards(labs_of(tests), count, durations)[index - 1]
+            for nodeid in lab.tests}  # fmt: skip
+
+
+def labs_by_test(tests: Iterable[Collected]) -> dict[str, tuple[str, int]]:
+    """Each test's lab and its number of hosts."""
+    return {nodeid: (lab.key, len(lab.hosts)) for lab in labs_of(tests) for nodeid in lab.tests}
+
+
+def write_labs(folder: Path, worker: str, tests: Iterable[Collected]) -> None:
+    """A worker's tests' labs, for the controller's scheduler: node id -> [lab, hosts]."""
+    found = labs_by_test(tests)
+    target = folder / f"{worker}.json"
+    partial = target.with_suffix(".part")
+    partial.write_text(json.dumps(found), encoding="utf-8")
+    partial.replace(target)  # whole or not at all, for a reader that may come any time
+
+
+def read_labs(folder: Path) -> dict[str, tuple[str, int]]:
+    """What the workers wrote (any one worker's is enough: they collect alike)."""
+    found: dict[str, tuple[str, int]] = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found.update({str(k): (str(v[0]), int(v[1])) for k, v in data.items()})
+    return found
+
+
+def worker_engines(pool: Sequence[tuple[str, int]], workers: int) -> list[str]:
+    """The engine of each of ``workers`` workers: as many per engine as its weight says,
+    relatively (largest remainder), every engine at least one while workers last."""
+    total = sum(weight for _, weight in pool)
+    shares = [workers * weight / total for _, weight in pool]
+    counts = [math.floor(share) for share in shares]
+    by_remainder = sorted(range(len(pool)), key=lambda i: (-(shares[i] - counts[i]), i))
+    for i in by_remainder[: workers - sum(counts)]:
+        counts[i] += 1
+    for i, count in enumerate(counts):  # an engine with no worker would never be used
+        if count == 0:
+            donor = max(range(len(counts)), key=lambda j: counts[j])
+            if counts[donor] > 1:
+                counts[donor] -= 1
+                counts[i] = 1
+    engines = [name for (name, _), count in zip(pool, counts, strict=True) for _ in range(count)]
+    # Interleaved, so that the first workers to start cover the pool.
+    order = sorted(range(len(engines)), key=lambda i: engines[: i + 1].count(engines[i]))
+    return [engines[i] for i in order]
+
+
+class Durations:
+    """Each test's setup, call and teardown seconds, summed by lab at the end."""
+
+    def __init__(self) -> None:
+        self.by_test: dict[str, float] = {}
+
+    def add(self, report: pytest.TestReport) -> None:
+        self.by_test[report.nodeid] = self.by_test.get(report.nodeid, 0.0) + report.duration
+
+    def by_lab(self, labs: Mapping[str, tuple[str, int]]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for nodeid, seconds in self.by_test.items():
+            if nodeid in labs and labs[nodeid][1]:  # labs with hosts: the rest are not ours
+                key = labs[nodeid][0]
+                found[key] = found.get(key, 0.0) + seconds
+        return found
+
+
+def make_scheduler(
+    config: pytest.Config, log: Any, folder: Path, durations: Mapping[str, float]
+) -> Any:
+    """xdist's load-scope scheduler, with labs as its scopes, taken longest first."""
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class LabScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        """A lab goes whole to one worker; the longest lab left goes to the worker that
+        frees first; a worker is given its next lab when its last test is all it has left
+        (xdist holds a worker's last test until it knows what follows)."""
+
+        labs: dict[str, tuple[str, int]] | None = None
+
+        def _lab(self, nodeid: str) -> tuple[str, int]:
+            if self.labs is None:
+                self.labs = read_labs(folder)
+            return self.labs.get(nodeid, (nodeid, 0))
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self._lab(nodeid)[0]
+
+        def _assign_work_unit(self, node: Any) -> None:
+            def estimate(scope: str) -> float:
+                unit = self.workqueue[scope]
+                hosts = self._lab(next(iter(unit)))[1]
+                return Lab(scope, tuple(unit), ("",) * hosts).estimate(durations)
+
+            # Longest first (ties by name): the queue's head is what xdist hands out.
+            longest = min(self.workqueue, key=lambda scope: (-estimate(scope), scope))
+            self.workqueue.move_to_end(longest, last=False)
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node: Any) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    return LabScheduling(config, log)
+
+
+class Recorder:
+    """One session's part (no xdist): its labs' durations, recorded at its end."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.durations = Durations()
+        self.labs: dict[str, tuple[str, int]] = {}  # node id -> lab, hosts (at collection)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.durations.add(report)
+
+    def pytest_sessionfinish(self) -> None:
+        save_durations(self.config, self.settings, self.durations.by_lab(self.labs))
+
+
+class Controller:
+    """The xdist controller's part: a labs folder and an engine for each worker, the lab
+    scheduler, and the durations the workers' reports add up to."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, engines: Sequence[str]) -> None:
+        self.config = config
+        self.settings = settings
+        self.engines = list(engines)  # the pool's engines that answered, in order
+        self.folder = Path(tempfile.mkdtemp(prefix="dockerlab-labs-"))
+        self.durations = Durations()
+        self.assigned: dict[str, str] = {}  # worker id -> engine
+
+    def close(self) -> None:
+        for path in self.folder.glob("*"):
+            path.unlink(missing_ok=True)
+        self.folder.rmdir()
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[LABS_DIR] = str(self.folder)
+        if self.engines:
+            workers = int(getattr(self.config.option, "numprocesses", 0) or 0) or 1
+            plan = worker_engines(
+                [(name, weight) for name, weight in self.settings.engines if name in self.engines],
+                workers,
+            )
+            index = int(str(node.gateway.id).removeprefix("gw") or 0)
+            engine = plan[index % len(plan)]
+            node.workerinput[ENGINE] = engine
+            self.assigned[str(node.gateway.id)] = engine
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if config.getvalue("dist") not in ("load", "loadgroup"):
+            return None  # the user chose how to spread: loadfile, loadscope, each
+        return make_scheduler(config, log, self.folder, load_durations(config, self.settings))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.durations.add(report)
+
+    def pytest_sessionfinish(self) -> None:
+        measured = self.durations.by_lab(read_labs(self.folder))
+        save_durations(self.config, self.settings, measured)
+        self.close()
