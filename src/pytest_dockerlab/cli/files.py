@@ -50,8 +50,15 @@ def register(commands: Commands) -> None:
         "${{ matrix.shard }}, whole labs balanced by the durations earlier runs recorded; "
         "together they run the whole suite, no lab twice.",
     )
-    matrix.add_argument("--shards", type=_positive, required=True, metavar="N")
-    matrix.add_argument("--format", choices=("github", "list"), default="github")
+    matrix.add_argument(
+        "--shards", type=_positive, required=True, metavar="N", help="how many CI jobs"
+    )
+    matrix.add_argument(
+        "--format",
+        choices=("github", "list"),
+        default="github",
+        help="github: JSON for strategy.matrix (fromJSON); list: one I/N a line",
+    )
 
 
 def _positive(text: str) -> int:
