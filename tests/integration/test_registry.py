@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -349,3 +350,68 @@ def test_a_platform_image_of_no_distribution_of_ours_is_built_on_from_the_regist
     for found in docker_client.images.list(name="pytest-dockerlab/molecule-127-0-0-1-*"):
         for tag in found.tags:  # a throwaway registry's image: no other run can pull it again
             docker_client.images.remove(tag)
+
+
+POOL_TESTS = """
+import json, os, pathlib, pytest
+
+HOSTS = [f"h{i}" for i in range(1, 7)]
+
+@pytest.mark.parametrize("name", [pytest.param(h, marks=pytest.mark.lab(h)) for h in HOSTS])
+def test_host(lab, request, name):
+    assert lab.exec(name, "hostname").output.strip() == name
+    with open(pathlib.Path(request.config.rootpath, "ran"), "a") as out:
+        out.write(json.dumps([name, os.environ["DOCKER_HOST"]]) + "\\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def engine_c(
+    docker_client: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecondEngine]:
+    with another_engine(tmp_path_factory.mktemp("engine-c"), index=4) as engine:
+        yield engine
+
+
+def test_a_run_spreads_its_labs_over_a_pool_of_engines(
+    registry: RegistryServer,
+    engine_b: SecondEngine,
+    engine_c: SecondEngine,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_client: Any,
+) -> None:
+    """Six labs, three workers, three engines (this machine's and two more dockerds, whose
+    stores start empty and pull from the registry): each worker on its own engine, each
+    lab on exactly one engine, every engine used, nothing left on any."""
+    repository = registry.repository("pool")
+    ours = docker_client.images.list(name="pytest-dockerlab/debian12")[0].tags[0]
+    shared = f"{repository}/{ours.split('/', 1)[1]}"  # as the registry names it
+    docker_client.images.get(ours).tag(shared)
+    try:
+        docker_client.images.push(shared)
+    finally:
+        docker_client.images.remove(shared)
+    monkeypatch.setenv("DOCKERLAB_REGISTRY", repository)
+    pytester.makefile(
+        ".yml", dockerlab="hosts:\n" + "".join(f"  h{i}: {{}}\n" for i in range(1, 7))
+    )
+    pytester.makepyfile(test_pool=POOL_TESTS)
+    pool = f"default,{engine_b.tcp},{engine_c.tcp}"
+    result = run(pytester, "-n", "3", "--dockerlab-engines", pool, "--dockerlab-cache", "off")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines_random(
+        [
+            "dockerlab: engine default (docker *): gw0",
+            f"dockerlab: engine {engine_b.tcp} (docker *): gw1",
+            f"dockerlab: engine {engine_c.tcp} (docker *): gw2",
+        ]
+    )
+    ran: dict[str, set[str]] = {}
+    for line in (pytester.path / "ran").read_text().splitlines():
+        name, engine = json.loads(line)
+        ran.setdefault(name, set()).add(engine)
+    assert sorted(ran) == [f"h{i}" for i in range(1, 7)]
+    assert all(len(engines) == 1 for engines in ran.values()), ran
+    assert {e for engines in ran.values() for e in engines} >= {engine_b.tcp, engine_c.tcp}
+    assert engine_b.labelled() == [] and engine_c.labelled() == []  # this engine: conftest
