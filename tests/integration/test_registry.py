@@ -415,3 +415,10 @@ def test_a_run_spreads_its_labs_over_a_pool_of_engines(
     assert all(len(engines) == 1 for engines in ran.values()), ran
     assert {e for engines in ran.values() for e in engines} >= {engine_b.tcp, engine_c.tcp}
     assert engine_b.labelled() == [] and engine_c.labelled() == []  # this engine: conftest
+    listed = dockerlab("list", "--engines", f"{engine_b.tcp},{engine_c.tcp},tcp://127.0.0.1:1")
+    assert listed.returncode == 1  # the engine that does not answer, said in one line
+    assert listed.stdout.splitlines() == [
+        f"engine {engine_b.tcp}:", f"no lab on {engine_b.tcp} (--dockerlab-engines)",
+        f"engine {engine_c.tcp}:", f"no lab on {engine_c.tcp} (--dockerlab-engines)",
+    ]  # fmt: skip
+    assert listed.stderr.startswith("dockerlab: engine tcp://127.0.0.1:1: no Docker engine")

@@ -42,19 +42,31 @@ def prog() -> str:
 
 
 @contextlib.contextmanager
-def connected() -> Iterator[Engine]:
-    """The engine the docker CLI would use here, for the command's block; Ansible's connection
-    and a shell's ``docker exec`` reach the same one."""
-    from ..address import exported, resolve
+def connected(name: str | None = None) -> Iterator[Engine]:
+    """The engine the docker CLI would use here (or ``name``, an engine of a pool), for the
+    command's block; Ansible's connection and a shell's ``docker exec`` reach the same one."""
+    from ..address import exported, pool_member, resolve
     from ..docker_engine import DockerEngine
 
-    address = resolve()
+    address = resolve() if name is None else pool_member(name)
     with exported(address):
         engine = DockerEngine(address)
         try:
             yield engine
         finally:
             engine.close()
+
+
+def pool_names(given: str | None) -> list[str | None]:
+    """The engines a command reaches: ``--engines``, else ``DOCKERLAB_ENGINES``, else the
+    one the docker CLI would use (None)."""
+    from ..settings import engine_pool
+
+    text = given or os.environ.get("DOCKERLAB_ENGINES", "")
+    if not text:
+        return [None]
+    origin = "--engines" if given else "DOCKERLAB_ENGINES"
+    return [name for name, _ in engine_pool(origin, text)]
 
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import labels as lbl
-from .common import age, command, complain, connected, say
+from .common import age, command, complain, connected, pool_names, say
 
 if TYPE_CHECKING:
     from ..cleanup import LabSummary
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    command(
+    listing = command(
         commands,
         "list",
         run_list,
@@ -52,19 +52,38 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="also labs of sessions still running here, or owned by another machine",
     )
+    for each in (listing, clean):
+        each.add_argument(
+            "--engines",
+            metavar="A,B",
+            help="these engines of a pool (docker contexts or addresses), each said by name "
+            "(default: DOCKERLAB_ENGINES, else the engine the docker CLI would use)",
+        )
 
 
 def run_list(args: argparse.Namespace) -> int:
     from ..cleanup import labs_on
+    from ..exceptions import DockerlabError
 
-    with connected() as engine:
-        labs = labs_on(engine)
-        if not labs:
-            say(f"no lab on {engine.address}")
-            return 0
-        for line in lab_table(labs, time.time()):
-            say(line)
-    return 0
+    names = pool_names(args.engines)
+    status = 0
+    for name in names:
+        try:
+            with connected(name) as engine:
+                labs = labs_on(engine)
+                if len(names) > 1:
+                    say(f"engine {name}:")
+                if not labs:
+                    say(f"no lab on {engine.address}")
+                    continue
+                for line in lab_table(labs, time.time()):
+                    say(line)
+        except DockerlabError as exc:
+            if len(names) == 1:
+                raise
+            complain(f"engine {name}: {exc}")  # the others are still listed
+            status = 1
+    return status
 
 
 def lab_table(labs: Sequence[LabSummary], now: float) -> list[str]:
@@ -84,8 +103,21 @@ def lab_table(labs: Sequence[LabSummary], now: float) -> list[str]:
 
 
 def run_clean(args: argparse.Namespace) -> int:
-    with connected() as engine:
-        return clean(engine, args.session, args.force)
+    from ..exceptions import DockerlabError
+
+    names = pool_names(args.engines)
+    if len(names) == 1:
+        with connected(names[0]) as engine:
+            return clean(engine, args.session, args.force)
+    removed = False
+    for name in names:
+        try:
+            with connected(name) as engine:
+                say(f"engine {name}:")
+                removed = clean(engine, args.session, args.force) == 0 or removed
+        except DockerlabError as exc:
+            complain(f"engine {name}: {exc}")  # the others are still cleaned
+    return 0 if removed else 1
 
 
 def clean(engine: Engine, sessions: Sequence[str] | None, force: bool) -> int:
