@@ -37,6 +37,8 @@ LABS_DIR = "dockerlab_labs_dir"
 ENGINE = "dockerlab_engine"
 # The durations in pytest's cache, when no file is named.
 CACHE_KEY = "dockerlab/durations"
+# A report's user property: the engine its lab was lost with (the worker takes no more labs).
+ENGINE_LOST = "dockerlab_engine_lost"
 
 
 def load_durations(config: pytest.Config, settings: Settings) -> dict[str, float]:
@@ -137,9 +139,14 @@ class Durations:
 
 
 def make_scheduler(
-    config: pytest.Config, log: Any, folder: Path, durations: Mapping[str, float]
+    config: pytest.Config,
+    log: Any,
+    folder: Path,
+    durations: Mapping[str, float],
+    lost: set[str],
 ) -> Any:
-    """xdist's load-scope scheduler, with labs as its scopes, taken longest first."""
+    """xdist's load-scope scheduler, with labs as its scopes, taken longest first; a worker
+    in ``lost`` (its engine stopped answering) is given no more labs."""
     from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
     class LabScheduling(LoadScopeScheduling):  # type: ignore[misc]
@@ -171,8 +178,8 @@ def make_scheduler(
         def _reschedule(self, node: Any) -> None:
             if node.shutting_down:
                 return
-            if not self.workqueue:
-                node.shutdown()
+            if not self.workqueue or str(node.gateway.id) in lost:
+                node.shutdown()  # the labs left go to the workers whose engines answer
                 return
             if self._pending_of(self.assigned_work[node]) > 1:
                 return
@@ -208,6 +215,7 @@ class Controller:
         self.folder = Path(tempfile.mkdtemp(prefix="dockerlab-labs-"))
         self.durations = Durations()
         self.assigned: dict[str, str] = {}  # worker id -> engine
+        self.lost: set[str] = set()  # workers whose engine stopped answering
 
     def close(self) -> None:
         for path in self.folder.glob("*"):
@@ -230,10 +238,14 @@ class Controller:
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getvalue("dist") not in ("load", "loadgroup"):
             return None  # the user chose how to spread: loadfile, loadscope, each
-        return make_scheduler(config, log, self.folder, load_durations(config, self.settings))
+        durations = load_durations(config, self.settings)
+        return make_scheduler(config, log, self.folder, durations, self.lost)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.durations.add(report)
+        node = getattr(report, "node", None)
+        if node is not None and ENGINE_LOST in dict(report.user_properties):
+            self.lost.add(str(node.gateway.id))
 
     def pytest_sessionfinish(self) -> None:
         measured = self.durations.by_lab(read_labs(self.folder))

@@ -633,6 +633,11 @@ def pytest_runtest_makereport(
         item.config.stash[STATE_KEY].lab_failures += 1
     if not report.failed:
         return report
+    lost = _lost_engine(item)
+    if lost:  # the xdist controller gives this worker no more labs (see .distribution)
+        from .distribution import ENGINE_LOST
+
+        report.user_properties.append((ENGINE_LOST, lost))
     sections = []
     if LOST_KEY in item.stash:
         sections.append(("dockerlab: lab lost", item.stash[LOST_KEY]))
@@ -654,6 +659,17 @@ def pytest_runtest_makereport(
         else:
             report.sections.append((name, content))
     return report
+
+
+def _lost_engine(item: pytest.Item) -> str:
+    """The engine this test's lab was lost with ("" when it was not)."""
+    from .scenario_items import ScenarioLabs
+
+    current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
+    if isinstance(current, ScenarioLabs):
+        current = current.open
+    lost = getattr(current, "lost", None)
+    return str(lost.engine) if lost is not None else ""
 
 
 def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:

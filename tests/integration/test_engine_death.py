@@ -268,3 +268,47 @@ def test_a_lab_left_on_a_hung_engine_fails_the_run_though_every_test_passed(
         f"answering; once it answers: dockerlab clean --session {sid}"
     ) in lines, output
     then_clean(mortal, sid)
+
+
+POOL_TESTS = """
+import os, pathlib, signal, pytest
+
+@pytest.mark.parametrize("name", [pytest.param(h, marks=pytest.mark.lab(h))
+                                  for h in ("h1", "h2", "h3", "h4", "h5", "h6")])
+def test_host(lab, name):
+    engine = os.environ["DOCKER_HOST"]
+    if engine == os.environ["KILL_ON"] and not pathlib.Path("killed").exists():
+        pathlib.Path("killed").touch()  # this engine dies under its first test
+        os.kill(int(os.environ["KILL_PID"]), signal.SIGKILL)
+    assert lab.exec(name, "hostname").output.strip() == name
+"""
+
+
+def test_an_engine_of_a_pool_that_dies_errors_only_its_labs(
+    mortal: SecondEngine, tmp_path: Path, docker_client: Any
+) -> None:
+    """Two workers over a pool of this machine's engine and the mortal one, which dies
+    under its first test: the tests of the labs on it fail naming it, its worker takes no
+    more labs, the other engine runs every lab left, and the run says what may remain."""
+    (tmp_path / "dockerlab.yml").write_text(
+        "hosts: {h1: {}, h2: {}, h3: {}, h4: {}, h5: {}, h6: {}}\n"
+    )
+    (tmp_path / "test_pool.py").write_text(POOL_TESTS)
+    assert mortal.process is not None
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-n", "2", "-rfE", "--dockerlab-engines", f"default,{mortal.unix}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**_environ(), "KILL_ON": mortal.unix, "KILL_PID": str(mortal.process.pid),
+             "DOCKERLAB_CACHE": "off"},
+    )  # fmt: skip
+    out = result.stdout
+    assert result.returncode == 1, out
+    failed = [line for line in out.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    assert 1 <= len(failed) <= 2, out  # what was on the mortal engine when it died
+    # Each names the engine; the first says what removes what may remain there.
+    assert out.count(f"lab lost: the engine at {mortal.unix}") == 1, out
+    assert out.count(f"lab lost with the engine at {mortal.unix}") == len(failed) - 1, out
+    assert "once the engine answers, 'dockerlab clean --session " in out, out
+    passed = int(out.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
+    assert passed == 6 - len(failed), out  # every other lab ran, on this machine's engine

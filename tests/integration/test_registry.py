@@ -353,16 +353,34 @@ def test_a_platform_image_of_no_distribution_of_ours_is_built_on_from_the_regist
 
 
 POOL_TESTS = """
-import json, os, pathlib, pytest
+import json, os, pathlib, signal, pytest
 
-HOSTS = [f"h{i}" for i in range(1, 7)]
+HOSTS = ["h1", "h2", "h3"]
 
 @pytest.mark.parametrize("name", [pytest.param(h, marks=pytest.mark.lab(h)) for h in HOSTS])
 def test_host(lab, request, name):
-    assert lab.exec(name, "hostname").output.strip() == name
+    engine = os.environ["DOCKER_HOST"]
     with open(pathlib.Path(request.config.rootpath, "ran"), "a") as out:
-        out.write(json.dumps([name, os.environ["DOCKER_HOST"]]) + "\\n")
+        out.write(json.dumps([request.node.callspec.id, engine]) + "\\n")
+    if engine == os.environ.get("KILL_ON"):  # this engine dies under the test
+        os.kill(int(os.environ["KILL_PID"]), signal.SIGKILL)
+    assert lab.exec(name, "hostname").output.strip() == name
 """
+POOL_LAB = "images: {matrix: [debian12, debian13]}\nhosts: {h1: {}, h2: {}, h3: {}}\n"
+
+
+def share(client: Any, registry: RegistryServer, names: tuple[str, ...]) -> str:
+    """Push this engine's images NAMES where the registry's repository REPO looks for them."""
+    repository = registry.repository("pool")
+    for name in names:
+        ours = client.images.list(name=f"pytest-dockerlab/{name}")[0].tags[0]
+        shared = f"{repository}/{ours.split('/', 1)[1]}"  # as the registry names it
+        client.images.get(ours).tag(shared)
+        try:
+            client.images.push(shared)
+        finally:
+            client.images.remove(shared)
+    return repository
 
 
 @pytest.fixture(scope="module")
@@ -381,21 +399,13 @@ def test_a_run_spreads_its_labs_over_a_pool_of_engines(
     monkeypatch: pytest.MonkeyPatch,
     docker_client: Any,
 ) -> None:
-    """Six labs, three workers, three engines (this machine's and two more dockerds, whose
-    stores start empty and pull from the registry): each worker on its own engine, each
-    lab on exactly one engine, every engine used, nothing left on any."""
-    repository = registry.repository("pool")
-    ours = docker_client.images.list(name="pytest-dockerlab/debian12")[0].tags[0]
-    shared = f"{repository}/{ours.split('/', 1)[1]}"  # as the registry names it
-    docker_client.images.get(ours).tag(shared)
-    try:
-        docker_client.images.push(shared)
-    finally:
-        docker_client.images.remove(shared)
+    """Six labs (three hosts on a two-image matrix), three workers, three engines (this
+    machine's and two more dockerds, whose stores start empty and pull from the registry):
+    each worker on its own engine, each lab on exactly one engine, every engine used,
+    nothing left on any."""
+    repository = share(docker_client, registry, ("debian12", "debian13"))
     monkeypatch.setenv("DOCKERLAB_REGISTRY", repository)
-    pytester.makefile(
-        ".yml", dockerlab="hosts:\n" + "".join(f"  h{i}: {{}}\n" for i in range(1, 7))
-    )
+    pytester.makefile(".yml", dockerlab=POOL_LAB)
     pytester.makepyfile(test_pool=POOL_TESTS)
     pool = f"default,{engine_b.tcp},{engine_c.tcp}"
     result = run(pytester, "-n", "3", "--dockerlab-engines", pool, "--dockerlab-cache", "off")
@@ -411,7 +421,7 @@ def test_a_run_spreads_its_labs_over_a_pool_of_engines(
     for line in (pytester.path / "ran").read_text().splitlines():
         name, engine = json.loads(line)
         ran.setdefault(name, set()).add(engine)
-    assert sorted(ran) == [f"h{i}" for i in range(1, 7)]
+    assert sorted(ran) == [f"{image}-h{i}" for image in ("debian12", "debian13") for i in (1, 2, 3)]
     assert all(len(engines) == 1 for engines in ran.values()), ran
     assert {e for engines in ran.values() for e in engines} >= {engine_b.tcp, engine_c.tcp}
     assert engine_b.labelled() == [] and engine_c.labelled() == []  # this engine: conftest
