@@ -343,7 +343,21 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path.name == "tests" and (collection_path.parent / "molecule.yml").is_file():
         own = [s for s in state.all_scenarios() if s.tests == collection_path]
         return None if own and own[0].testinfra else True
-    return None
+    # Under the scenarios' folder (molecule/), only what they run: their molecule.yml and
+    # their testinfra tests; other scenarios' test files (a shared verifier's, whose
+    # imports may need what this machine lacks) would get this machine as ``host``.
+    scenarios = state.all_scenarios()
+    folders = {s.folder for s in scenarios} | set(state.scenarios)  # those that cannot run too
+    if not any(folder.parent in collection_path.parents for folder in folders):
+        return None
+    wanted = [f / "molecule.yml" for f in folders] + [s.tests.resolve() for s in scenarios
+                                                      if s.testinfra and s.tests]  # fmt: skip
+    for path in wanted:
+        if collection_path == path or path in collection_path.parents:
+            return None
+        if collection_path in path.parents:  # a folder on the way to one
+            return None
+    return True
 
 
 @pytest.hookimpl(wrapper=True)

@@ -372,6 +372,7 @@ POOL_LAB = "images: {matrix: [debian12, debian13]}\nhosts: {h1: {}, h2: {}, h3: 
 def share(client: Any, registry: RegistryServer, names: tuple[str, ...]) -> str:
     """Push this engine's images NAMES where the registry's repository REPO looks for them."""
     repository = registry.repository("pool")
+    dockerlab("images", "build", *names).check_returncode()  # built once, if not yet
     for name in names:
         ours = client.images.list(name=f"pytest-dockerlab/{name}")[0].tags[0]
         shared = f"{repository}/{ours.split('/', 1)[1]}"  # as the registry names it

@@ -332,3 +332,34 @@ def test_shards_partition_the_suite_by_whole_labs(pytester: pytest.Pytester) -> 
 def _collected(pytester: pytest.Pytester, *args: str) -> list[str]:
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
     return [line for line in result.outlines if "::" in line]
+
+
+def test_only_the_scenarios_own_tests_are_collected_under_their_folder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Molecule's own fixtures: a shared verifier's test file beside the scenarios (its
+    import needs paramiko) aborted the session before any lab booted."""
+    for name in ("alpha", "beta"):
+        (pytester.path / "molecule" / name / "tests").mkdir(parents=True)
+        (pytester.path / "molecule" / name / "molecule.yml").write_text(
+            f"platforms: [{{name: {name}, image: debian:12}}]\nverifier: {{name: testinfra}}\n"
+        )
+        (pytester.path / "molecule" / name / "converge.yml").write_text("- hosts: all\n")
+        (pytester.path / "molecule" / name / "tests" / "test_it.py").write_text(
+            "def test_it(host):\n    pass\n"
+        )
+    (pytester.path / "molecule" / "shared").mkdir()
+    (pytester.path / "molecule" / "shared" / "test_shared.py").write_text(
+        "raise RuntimeError('You must install paramiko package')\n"
+    )
+    (pytester.path / "test_mine.py").write_text("def test_mine():\n    pass\n")
+    monkeypatch.chdir(pytester.path)
+    result = pytester.runpytest("--dockerlab-molecule", "molecule/alpha", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    collected = [line for line in result.outlines if "::" in line]
+    assert collected == [
+        "molecule/alpha/molecule.yml::converge",
+        "molecule/alpha/molecule.yml::idempotence",
+        "molecule/alpha/tests/test_it.py::test_it[ansible://alpha]",
+        "test_mine.py::test_mine",  # the project's own tests are the user's to run
+    ]
