@@ -164,6 +164,25 @@ def foreign_recipes(scenario: Scenario) -> dict[str, Recipe]:
     return made
 
 
+def _write_ephemeral_inventory(scenario: Scenario) -> None:
+    """provisioner.inventory's host_vars and group_vars as the files Molecule writes under
+    its ephemeral folder (``inventory/host_vars/NAME``): a verify may read them."""
+    import yaml
+
+    where = Path(scenario.environment["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
+    try:
+        for kind, by_name in scenario.inventory_vars.items():
+            for name, variables in by_name.items():
+                if isinstance(variables, dict):
+                    (where / kind).mkdir(parents=True, exist_ok=True)
+                    text = yaml.safe_dump(variables, sort_keys=False)
+                    _write_if_changed(where / kind / str(name), text)
+    except OSError as exc:
+        raise ScenarioError(
+            scenario.folder, f"cannot write Molecule's inventory in {where}: {exc.strerror or exc}"
+        ) from None
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     """Whole or not at all, and not at all when it says that already: xdist workers each
     write the same files, while others may be reading them."""
@@ -206,6 +225,7 @@ def scenario_lab(
             raise ScenarioError(folder, f"cannot write {playbook}: {exc.strerror or exc}") from None
         ansible = scenario.lab["ansible"]
         ansible["prepare"] = [str(playbook), *ansible.get("prepare", [])]
+    _write_ephemeral_inventory(scenario)
     for source in scenario.missing_sources:
         try:
             source.mkdir(parents=True, exist_ok=True)

@@ -727,3 +727,16 @@ def test_import_of_a_sequence_without_converge_writes_a_create_test(tmp_path: Pa
     assert write_stage_tests(converted, folder / STAGE_TESTS) == ["create"]
     text = (folder / STAGE_TESTS).read_text()
     assert "def test_create(lab):" in text and "test_converge" not in text
+
+
+def test_the_inventory_vars_are_written_where_molecule_writes_them(tmp_path: Path) -> None:
+    """konstruktoid's verify reads .../inventory/host_vars/bookworm, as Molecule writes it."""
+    folder = scenario(
+        tmp_path,
+        "platforms: [{name: bookworm, image: debian:12}]\nprovisioner:\n  inventory:\n"
+        "    host_vars: {bookworm: {sshd_port: 2222}}\n    group_vars: {all: {site: x}}\n",
+    )
+    converted = scenario_lab(folder, Settings())[1]
+    inventory = Path(converted.environment["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
+    assert yaml.safe_load((inventory / "host_vars" / "bookworm").read_text()) == {"sshd_port": 2222}
+    assert yaml.safe_load((inventory / "group_vars" / "all").read_text()) == {"site": "x"}

@@ -101,6 +101,9 @@ class Scenario:
     # registry answers (recipe name -> image), and what to do where none does (host -> hint).
     foreign_images: dict[str, str] = field(default_factory=dict)
     foreign_hints: dict[str, str] = field(default_factory=dict)
+    # provisioner.inventory's host_vars and group_vars, which Molecule also writes as files
+    # of its ephemeral inventory (a verify may read inventory/host_vars/NAME).
+    inventory_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The platforms the lab was made from, as molecule.yml writes them (an ansible-native
     # scenario's from its inventory): under shared_state, every scenario's.
     platforms: list[Any] = field(default_factory=list)
@@ -541,14 +544,16 @@ def _convert(
     inventory = _mapping(folder, "provisioner.inventory", provisioner.get("inventory"))
     host_vars = _mapping(folder, "provisioner.inventory.host_vars", inventory.get("host_vars"))
     group_vars = _mapping(folder, "provisioner.inventory.group_vars", inventory.get("group_vars"))
+    scenario.inventory_vars = {"host_vars": dict(host_vars), "group_vars": dict(group_vars)}
     hosts: dict[str, dict[str, Any]] = {}
     images: dict[str, str] = {}
     lab_networks: dict[str, dict[str, str]] = {}
     for index, platform in enumerate(platforms):
         platform = _mapping(folder, f"platforms[{index}]", platform)
-        name = str(platform.get("name", ""))
+        name = "" if platform.get("name") is None else str(platform["name"])
         if not name:
-            raise ScenarioError(folder, f"platforms[{index}] has no name")
+            unset = " (an unset variable?)" if "name" in platform else ""
+            raise ScenarioError(folder, f"platforms[{index}] has no name{unset}")
         if not HOST_LABEL.fullmatch(name):
             raise ScenarioError(
                 folder,
@@ -903,9 +908,16 @@ def _ansible(
         ansible["requirements"] = found_files
     elif dependency.get("name") == "shell":
         note("unsupported", "the shell dependency command (not run)")
+    inventory = _mapping(folder, "provisioner.inventory", provisioner.get("inventory"))
     for key in ("links", "hosts"):
-        if _mapping(folder, "provisioner.inventory", provisioner.get("inventory")).get(key):
-            note("unsupported", f"provisioner inventory {key}")
+        if inventory.get(key):
+            # Typically groups a custom create playbook puts the instances in (foundata's
+            # `molecule` group): what the platforms' groups: key says here.
+            note(
+                "unsupported",
+                f"provisioner.inventory.{key}: its groups and vars are not in the lab's "
+                "inventory (give the platforms groups: to put them in a group)",
+            )
     return ansible
 
 
