@@ -14,11 +14,13 @@ import json
 import math
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .exceptions import DockerlabError
 from .scheduling import (
     Collected,
     Lab,
@@ -120,6 +122,77 @@ def worker_engines(pool: Sequence[tuple[str, int]], workers: int) -> list[str]:
     return [engines[i] for i in order]
 
 
+@dataclass
+class Pool:
+    """The engines of ``--dockerlab-engines`` that answered at start, what each is, and
+    what was said of those that did not."""
+
+    live: list[str]
+    facts: dict[str, str] = field(default_factory=dict)
+    said: list[str] = field(default_factory=list)
+
+    @classmethod
+    def check(cls, settings: Settings) -> Pool:
+        """Ask each engine once; one that does not answer is said in the header, and fails
+        the run when the pool is required (CI) or none answers."""
+        from .address import pool_member
+        from .docker_engine import DockerEngine
+
+        pool = cls([])
+        for name, _ in settings.engines:
+            try:
+                engine = DockerEngine(pool_member(name))
+                try:
+                    pool.facts[name] = engine.facts().describe()
+                finally:
+                    engine.close()
+            except DockerlabError as exc:
+                pool.said.append(f"engine {name} of the pool does not answer: {exc}")
+                continue
+            pool.live.append(name)
+        if pool.said and (settings.engines_required or not pool.live):
+            why = "none of them answers" if not pool.live else "the pool is required (CI=true)"
+            raise DockerlabError("; ".join([*pool.said, why]))
+        return pool
+
+    def lines(self, settings: Settings, workers: int) -> list[str]:
+        """The header's: each engine, what it is, and the workers it runs (or why none)."""
+        weights = [(name, weight) for name, weight in settings.engines if name in self.live]
+        plan = worker_engines(weights, workers) if workers and weights else []
+        lines = []
+        for name in self.live:
+            ran = [f"gw{i}" for i, engine in enumerate(plan) if engine == name]
+            if not workers:
+                ran = ["this session"] if name == self.live[0] else ["none (no -n)"]
+            facts = self.facts.get(name, "?")
+            lines.append(f"engine {name} ({facts}): {', '.join(ran) or 'no worker'}")
+        return [*lines, *self.said]
+
+
+def spread(
+    config: pytest.Config,
+    settings: Settings,
+    items: list[pytest.Item],
+    tests: list[Collected],
+    recorder: Recorder | None,
+) -> None:
+    """The labs of the collected tests: a CI shard keeps only its own (the others are
+    deselected); an xdist worker writes them for the controller's scheduler; one session
+    keeps them for the durations it records."""
+    if settings.shard is not None:
+        kept = in_shard(tests, settings.shard, load_durations(config, settings))
+        deselected = [item for item in items if item.nodeid not in kept]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if item.nodeid in kept]
+            tests = [test for test in tests if test.nodeid in kept]
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get(LABS_DIR):
+        write_labs(Path(workerinput[LABS_DIR]), workerinput["workerid"], tests)
+    elif recorder is not None:
+        recorder.labs = labs_by_test(tests)
+
+
 class Durations:
     """Each test's setup, call and teardown seconds, summed by lab at the end."""
 
@@ -208,10 +281,10 @@ class Controller:
     """The xdist controller's part: a labs folder and an engine for each worker, the lab
     scheduler, and the durations the workers' reports add up to."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, engines: Sequence[str]) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, pool: Pool | None) -> None:
         self.config = config
         self.settings = settings
-        self.engines = list(engines)  # the pool's engines that answered, in order
+        self.engines = pool.live if pool is not None else []  # those that answered, in order
         self.folder = Path(tempfile.mkdtemp(prefix="dockerlab-labs-"))
         self.durations = Durations()
         self.assigned: dict[str, str] = {}  # worker id -> engine

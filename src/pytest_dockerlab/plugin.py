@@ -32,12 +32,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .address import EngineAddress
-    from .distribution import Controller, Recorder
+    from .distribution import Controller, Pool, Recorder
     from .engine import Engine, Progress
     from .labels import SessionIdentity
     from .loading import ScenarioLab
     from .registry import Registry
     from .scenario_items import ScenarioLabs
+    from .scheduling import Collected
     from .session import LabSession, LabView
     from .spec.molecule import Scenario
 
@@ -73,10 +74,7 @@ class _State:
     lab_failures: int = 0  # reports of tests using the lab that failed: keep on failure
     # The first test that showed a failed run's whole Ansible output, by run.
     shown_output: dict[int, str] = field(default_factory=dict)
-    # The engine pool: the engines that answered, what each is, what was said of the rest.
-    pool: list[str] = field(default_factory=list)
-    pool_facts: dict[str, str] = field(default_factory=dict)
-    pool_said: list[str] = field(default_factory=list)
+    pool: Pool | None = None  # the engine pool: the engines that answered, what each is
     controller: Controller | None = None  # an xdist controller's part
     recorder: Recorder | None = None  # one session's: its labs' durations
 
@@ -139,7 +137,12 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     controller = workerinput is None and bool(getattr(config.option, "numprocesses", None))
     if state.settings.engines and workerinput is None:
-        state.pool = _live_engines(state)  # the controller (or the one session) asks once
+        from .distribution import Pool
+
+        try:  # the controller (or the one session) asks once
+            state.pool = Pool.check(state.settings)
+        except DockerlabError as exc:
+            raise pytest.UsageError(f"dockerlab: {exc}") from exc
     _hand_out_address(state, workerinput)
     # From here on a SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C, so a build
     # or a boot before the first test is cleaned up like the rest.
@@ -175,8 +178,8 @@ def _hand_out_address(state: _State, workerinput: dict[str, Any] | None) -> None
     try:
         if workerinput is not None and workerinput.get(ENGINE):
             state.address = pool_member(workerinput[ENGINE])
-        elif state.pool:
-            state.address = pool_member(state.pool[0])
+        elif state.pool is not None:
+            state.address = pool_member(state.pool.live[0])
         else:
             state.address = resolve()
     except DockerlabError as exc:
@@ -184,32 +187,14 @@ def _hand_out_address(state: _State, workerinput: dict[str, Any] | None) -> None
     state.signals.enter_context(exported(state.address))
 
 
-def _live_engines(state: _State) -> list[str]:
-    """The engines of the pool that answer now; each one that does not is said in the
-    header, and fails the run when the pool is required (CI) or none answers."""
-    from .address import pool_member
-    from .docker_engine import DockerEngine
+def _inventory(state: _State, spec: LabSpec, identity: SessionIdentity) -> Path:
+    """A scenario's inventory for testinfra (see :func:`.scenario_items.write_inventory`),
+    removed when the session ends."""
+    from .scenario_items import write_inventory
 
-    live = []
-    for name, _ in state.settings.engines:
-        try:
-            engine = DockerEngine(pool_member(name))
-        except DockerlabError as exc:
-            state.pool_said.append(f"engine {name} of the pool does not answer: {exc}")
-            continue
-        try:
-            facts = engine.facts().describe()
-        except DockerlabError as exc:
-            state.pool_said.append(f"engine {name} of the pool does not answer: {exc}")
-            continue
-        finally:
-            engine.close()
-        state.pool_facts[name] = facts
-        live.append(name)
-    if state.pool_said and (state.settings.engines_required or not live):
-        why = "none of them answers" if not live else "the pool is required (CI=true)"
-        raise pytest.UsageError("dockerlab: " + "; ".join([*state.pool_said, why]))
-    return live
+    inventory = write_inventory(state.recipes, spec, identity)
+    state.signals.callback(inventory.unlink, missing_ok=True)
+    return inventory
 
 
 def _scenario_verifier(config: pytest.Config, state: _State) -> None:
@@ -219,6 +204,7 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
     platforms' names: ``ansible://instance``). A folder of scenarios gets an inventory per
     scenario; its variables are set while the scenario runs (:class:`.ScenarioLabs`)."""
     from .ansible import ansible_search_path
+    from .scenario_items import scenario_environments
 
     assert state.identity is not None
     # testinfra reads the inventory with ansible-inventory, from this environment's scripts.
@@ -230,39 +216,18 @@ def _scenario_verifier(config: pytest.Config, state: _State) -> None:
         if lab.spec is not None:
             # Under shared_state, every scenario's platforms are the default's containers.
             identity = state.identity.with_variant((state.shared or folder).name)
-            state.inventories[folder] = _write_inventory(state, lab.spec, identity)
-    state.environments = _scenario_environments(state)
+            state.inventories[folder] = _inventory(state, lab.spec, identity)
+    state.environments = scenario_environments(state.scenarios, state.inventories, state.shared)
     if state.scenario is None:
         return
     assert state.spec is not None
-    inventory = _write_inventory(state, state.spec, state.identity)
+    inventory = _inventory(state, state.spec, state.identity)
     variables = {**state.scenario.environment, "MOLECULE_INVENTORY_FILE": str(inventory)}
     for name, value in variables.items():
         environment.setenv(name, value)
     if state.scenario.testinfra and getattr(config.option, "hosts", None) is None:
         config.option.hosts = ",".join(f"ansible://{name}" for name in state.spec.host_names)
         config.option.ansible_inventory = str(inventory)
-
-
-def _write_inventory(state: _State, spec: LabSpec, identity: SessionIdentity) -> Path:
-    """The inventory testinfra reaches a scenario's platforms through, removed at the end."""
-    import tempfile
-    from pathlib import Path
-
-    import yaml
-
-    from .ansible import InventoryHost, build_inventory
-
-    inventory = Path(tempfile.gettempdir()) / f"{identity.prefix}-inventory.yml"
-    hosts = [
-        InventoryHost(
-            name, identity.container_name(name), h.groups, h.vars, state.recipes[h.image].python
-        )
-        for name, h in spec.hosts.items()
-    ]
-    inventory.write_text(yaml.safe_dump(build_inventory(hosts)))
-    state.signals.callback(inventory.unlink, missing_ok=True)
-    return inventory
 
 
 def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
@@ -289,8 +254,9 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         for folder, lab in state.scenarios.items():
             said = f"hosts: {', '.join(lab.spec.host_names)}" if lab.spec is not None else "error"
             lines.append(f"dockerlab:   {folder.name} ({said})")
-    if state.settings.engines:
-        lines += _pool_lines(config, state)
+    if state.pool is not None:
+        workers = int(getattr(config.option, "numprocesses", 0) or 0)
+        lines += [f"dockerlab: {line}" for line in state.pool.lines(state.settings, workers)]
     elif state.address is not None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
     settings = state.settings
@@ -313,23 +279,6 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         else:
             lines.append(f"dockerlab: {folder.name} cannot run: {lab.error}")
     return lines
-
-
-def _pool_lines(config: pytest.Config, state: _State) -> list[str]:
-    """The engines of the pool: what each is, and the workers it runs (or why not)."""
-    from .distribution import worker_engines
-
-    workers = int(getattr(config.option, "numprocesses", 0) or 0)
-    weights = [(name, weight) for name, weight in state.settings.engines if name in state.pool]
-    plan = worker_engines(weights, workers) if workers and weights else []
-    lines = []
-    for name in state.pool:
-        ran = [f"gw{i}" for i, engine in enumerate(plan) if engine == name]
-        if not workers:
-            ran = ["this session"] if name == state.pool[0] else ["none (no -n)"]
-        facts = state.pool_facts.get(name, "?")
-        lines.append(f"dockerlab: engine {name} ({facts}): {', '.join(ran) or 'no worker'}")
-    return [*lines, *(f"dockerlab: {said}" for said in state.pool_said)]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -457,16 +406,14 @@ def pytest_collection_modifyitems(
     if problems:
         state.collection_failed = True
         raise pytest.UsageError("dockerlab: " + "\n".join(problems))
-    _spread(config, state, items)
+    from .distribution import spread
+
+    spread(config, state.settings, items, _collected(state, items), state.recorder)
 
 
-def _spread(config: pytest.Config, state: _State, items: list[pytest.Item]) -> None:
-    """The labs of the collected tests: a CI shard keeps only its own; an xdist worker
-    writes them for the controller's scheduler; one session keeps them for the durations
-    it records."""
-    from pathlib import Path
-
-    from . import distribution
+def _collected(state: _State, items: list[pytest.Item]) -> list[Collected]:
+    """What the scheduler knows of each test: its hosts, and the image of the matrix or the
+    Molecule scenario it runs on."""
     from .scheduling import Collected
 
     def variant(item: pytest.Item) -> str:
@@ -475,21 +422,7 @@ def _spread(config: pytest.Config, state: _State, items: list[pytest.Item]) -> N
         scenario = state.scenario_of(item.path) if state.scenarios else None
         return str(image or (scenario.name if scenario else ""))
 
-    tests = [Collected(i.nodeid, i.stash.get(HOSTS_KEY, ()), variant(i)) for i in items]
-    if state.settings.shard is not None:
-        durations = distribution.load_durations(config, state.settings)
-        kept = distribution.in_shard(tests, state.settings.shard, durations)
-        deselected = [item for item in items if item.nodeid not in kept]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = [item for item in items if item.nodeid in kept]
-            tests = [test for test in tests if test.nodeid in kept]
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and workerinput.get(distribution.LABS_DIR):
-        folder = Path(workerinput[distribution.LABS_DIR])
-        distribution.write_labs(folder, workerinput["workerid"], tests)
-    elif state.recorder is not None:
-        state.recorder.labs = distribution.labs_by_test(tests)
+    return [Collected(i.nodeid, i.stash.get(HOSTS_KEY, ()), variant(i)) for i in items]
 
 
 @pytest.hookimpl(tryfirst=True)  # before the terminal reports the collection
@@ -817,24 +750,6 @@ def _dockerlab_lab(
     needed = () if _is_xdist_worker(request.config) else state.needed
     with _one_lab(config, spec, identity, needed) as current:
         yield current
-
-
-def _scenario_environments(state: _State) -> dict[Path, dict[str, str]]:
-    """The variables Molecule sets while each scenario of a folder of scenarios runs."""
-    environments = {
-        folder: {
-            **lab.scenario.environment,
-            "MOLECULE_INVENTORY_FILE": str(state.inventories[folder]),
-        }
-        for folder, lab in state.scenarios.items()
-        if lab.scenario is not None and folder in state.inventories
-    }
-    if state.shared in environments:  # one ephemeral state, the default scenario's
-        shared = environments[state.shared]
-        for environment in environments.values():
-            for name in ("MOLECULE_EPHEMERAL_DIRECTORY", "MOLECULE_INVENTORY_FILE"):
-                environment[name] = shared[name]
-    return environments
 
 
 @contextlib.contextmanager

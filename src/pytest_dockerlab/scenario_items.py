@@ -22,8 +22,10 @@ from .exceptions import ConvergeError, DockerlabError, IdempotenceError
 from .outcomes import ANSIBLE_OUTPUT_KEY, SERVED, warn_deprecations
 
 if TYPE_CHECKING:
+    from .labels import SessionIdentity
+    from .loading import ScenarioLab
     from .session import LabSession
-    from .spec import LabSpec
+    from .spec import LabSpec, Recipe
     from .spec.molecule import Scenario
 
 
@@ -161,6 +163,45 @@ class ScenarioLabs:
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             self._converged.clear()  # Ctrl-C asked for no more runs: no cleanup playbook
         self.close()
+
+
+def write_inventory(
+    recipes: Mapping[str, Recipe], spec: LabSpec, identity: SessionIdentity
+) -> Path:
+    """The inventory testinfra reaches a scenario's platforms through (``ansible://NAME``,
+    and ``MOLECULE_INVENTORY_FILE``), in the temporary folder."""
+    import tempfile
+
+    import yaml
+
+    from .ansible import InventoryHost, build_inventory
+
+    inventory = Path(tempfile.gettempdir()) / f"{identity.prefix}-inventory.yml"
+    hosts = [
+        InventoryHost(
+            name, identity.container_name(name), h.groups, h.vars, recipes[h.image].python
+        )
+        for name, h in spec.hosts.items()
+    ]
+    inventory.write_text(yaml.safe_dump(build_inventory(hosts)))
+    return inventory
+
+
+def scenario_environments(
+    labs: Mapping[Path, ScenarioLab], inventories: Mapping[Path, Path], shared: Path | None
+) -> dict[Path, dict[str, str]]:
+    """The variables Molecule sets while each scenario of a folder of scenarios runs; under
+    shared_state, one ephemeral state (and inventory): the default scenario's."""
+    environments = {
+        folder: {**lab.scenario.environment, "MOLECULE_INVENTORY_FILE": str(inventories[folder])}
+        for folder, lab in labs.items()
+        if lab.scenario is not None and folder in inventories
+    }
+    if shared in environments:
+        for environment in environments.values():
+            for name in ("MOLECULE_EPHEMERAL_DIRECTORY", "MOLECULE_INVENTORY_FILE"):
+                environment[name] = environments[shared][name]
+    return environments
 
 
 def shared_converge(
