@@ -307,8 +307,9 @@ def test_an_engine_of_a_pool_that_dies_errors_only_its_labs(
     failed = [line for line in out.splitlines() if line.startswith(("FAILED", "ERROR"))]
     assert 1 <= len(failed) <= 2, out  # what was on the mortal engine when it died
     # Each names the engine; the first says what removes what may remain there.
-    assert out.count(f"lab lost: the engine at {mortal.unix}") == 1, out
-    assert out.count(f"lab lost with the engine at {mortal.unix}") == len(failed) - 1, out
+    assert f"lab lost: the engine at {mortal.unix}" in out, out
+    if len(failed) == 2:  # a second lab was on it already: it points to the first
+        assert f"lab lost with the engine at {mortal.unix}" in out, out
     assert "once the engine answers, 'dockerlab clean --session " in out, out
     passed = int(out.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
     assert passed == 6 - len(failed), out  # every other lab ran, on this machine's engine

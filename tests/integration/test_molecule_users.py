@@ -477,9 +477,7 @@ def test_a_folder_of_scenarios_runs_each_as_a_lab_of_its_own(
         "    - ansible.builtin.slurp: {src: /etc/scenario}\n      register: written\n"
         "    - ansible.builtin.assert: {that: \"(written.content | b64decode) == 'beta\\n'\"}\n"
     )
-    molecule_scenario(
-        pytester, "broken", "platforms: [{name: x, image: quay.io/a/fedora:40}]\n", converge
-    )
+    molecule_scenario(pytester, "broken", "platforms: []\n", converge)
     result = run(pytester, "--dockerlab-molecule", "molecule", "--dockerlab-cache", "off", "-v")
     result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(
@@ -496,7 +494,7 @@ def test_a_folder_of_scenarios_runs_each_as_a_lab_of_its_own(
             "*beta/molecule.yml::idempotence PASSED*",
             "*beta/molecule.yml::verify PASSED*",
             "*broken/molecule.yml::converge FAILED*",
-            "*platforms?0? (x): image 'quay.io/a/fedora:40' names no distribution*",
+            "*Molecule scenario */broken: no platforms: a lab needs at least one host",
         ]
     )
     assert labelled_by(docker_client, result) == []
