@@ -155,10 +155,15 @@ class Pool:
             raise DockerlabError("; ".join([*pool.said, why]))
         return pool
 
+    def plan(self, settings: Settings, workers: int) -> list[str]:
+        """The engine of each xdist worker (gw0, gw1, ...), by the weights of those that
+        answered."""
+        weights = [(name, weight) for name, weight in settings.engines if name in self.live]
+        return worker_engines(weights, workers) if workers and weights else []
+
     def lines(self, settings: Settings, workers: int) -> list[str]:
         """The header's: each engine, what it is, and the workers it runs (or why none)."""
-        weights = [(name, weight) for name, weight in settings.engines if name in self.live]
-        plan = worker_engines(weights, workers) if workers and weights else []
+        plan = self.plan(settings, workers)
         lines = []
         for name in self.live:
             ran = [f"gw{i}" for i, engine in enumerate(plan) if engine == name]
@@ -284,10 +289,10 @@ class Controller:
     def __init__(self, config: pytest.Config, settings: Settings, pool: Pool | None) -> None:
         self.config = config
         self.settings = settings
-        self.engines = pool.live if pool is not None else []  # those that answered, in order
+        workers = int(getattr(config.option, "numprocesses", 0) or 0) or 1
+        self.plan = pool.plan(settings, workers) if pool is not None else []  # by worker
         self.folder = Path(tempfile.mkdtemp(prefix="dockerlab-labs-"))
         self.durations = Durations()
-        self.assigned: dict[str, str] = {}  # worker id -> engine
         self.lost: set[str] = set()  # workers whose engine stopped answering
 
     def close(self) -> None:
@@ -297,16 +302,9 @@ class Controller:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[LABS_DIR] = str(self.folder)
-        if self.engines:
-            workers = int(getattr(self.config.option, "numprocesses", 0) or 0) or 1
-            plan = worker_engines(
-                [(name, weight) for name, weight in self.settings.engines if name in self.engines],
-                workers,
-            )
+        if self.plan:
             index = int(str(node.gateway.id).removeprefix("gw") or 0)
-            engine = plan[index % len(plan)]
-            node.workerinput[ENGINE] = engine
-            self.assigned[str(node.gateway.id)] = engine
+            node.workerinput[ENGINE] = self.plan[index % len(self.plan)]
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getvalue("dist") not in ("load", "loadgroup"):

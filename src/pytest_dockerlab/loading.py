@@ -87,10 +87,6 @@ class ScenarioFolder:
     def runnable(self) -> list[ScenarioLab]:
         return [lab for lab in self.labs.values() if lab.error is None]
 
-    def of(self, path: Path) -> ScenarioLab | None:
-        """The scenario ``path`` is in (None: none of them)."""
-        return next((lab for f, lab in self.labs.items() if f == path or f in path.parents), None)
-
 
 def scenario_labs(settings: Settings) -> ScenarioFolder | None:
     """Each scenario's lab of the folder of scenarios ``--dockerlab-molecule`` names (None

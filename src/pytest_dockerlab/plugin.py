@@ -608,14 +608,18 @@ def pytest_runtest_makereport(
     return report
 
 
-def _lost_engine(item: pytest.Item) -> str:
-    """The engine this test's lab was lost with ("" when it was not)."""
+def _open_lab(item: pytest.Item) -> LabSession | None:
+    """The lab this test ran on (of a folder of scenarios: the one that was open)."""
     from .scenario_items import ScenarioLabs
 
     current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
-    if isinstance(current, ScenarioLabs):
-        current = current.open
-    lost = getattr(current, "lost", None)
+    return current.open if isinstance(current, ScenarioLabs) else current
+
+
+def _lost_engine(item: pytest.Item) -> str:
+    """The engine this test's lab was lost with ("" when it was not)."""
+    current = _open_lab(item)
+    lost = current.lost if current is not None else None
     return str(lost.engine) if lost is not None else ""
 
 
@@ -629,11 +633,7 @@ def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     if isinstance(error, LabLostError):  # a test's own call found the engine gone
         item.config.stash[STATE_KEY].shown_output.setdefault(id(error), item.nodeid)
     if isinstance(error, EngineLostError):
-        from .scenario_items import ScenarioLabs
-
-        current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
-        if isinstance(current, ScenarioLabs):  # a folder of scenarios: the lab that was open
-            current = current.open
+        current = _open_lab(item)
         lost = current.lose(error) if current is not None else None
         if lost is not None:
             item.stash[LOST_KEY] = str(lost)

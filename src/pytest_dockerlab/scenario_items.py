@@ -139,17 +139,15 @@ class ScenarioLabs:
     def close(self) -> None:
         """Remove the open lab (or keep it, as the session's settings say), and give back
         the variables of the scenario that ran."""
-        try:
-            self._cleanup_shared()
-        except BaseException:  # the lab still goes
-            self._lab_stack.close()
-            raise
-        self.folder, self.lab_folder, self.open = None, None, None
         stack, self._lab_stack = self._lab_stack, contextlib.ExitStack()
         try:
-            stack.close()
-        finally:
-            self._environment.undo()
+            self._cleanup_shared()
+        finally:  # the lab goes, whatever its cleanup did
+            self.folder, self.lab_folder, self.open = None, None, None
+            try:
+                stack.close()
+            finally:
+                self._environment.undo()
 
     def __enter__(self) -> ScenarioLabs:
         return self
