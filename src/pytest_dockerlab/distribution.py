@@ -39,8 +39,10 @@ LABS_DIR = "dockerlab_labs_dir"
 ENGINE = "dockerlab_engine"
 # The durations in pytest's cache, when no file is named.
 CACHE_KEY = "dockerlab/durations"
-# A report's user property: the engine its lab was lost with (the worker takes no more labs).
+# A report's user properties: the engine its lab was lost with (the worker takes no more
+# labs), and the session whose containers may remain there.
 ENGINE_LOST = "dockerlab_engine_lost"
+SESSION_LOST = "dockerlab_session_lost"
 
 
 def load_durations(config: pytest.Config, settings: Settings) -> dict[str, float]:
@@ -171,6 +173,14 @@ class Pool:
                 ran = ["this session"] if name == self.live[0] else ["none (no -n)"]
             facts = self.facts.get(name, "?")
             lines.append(f"engine {name} ({facts}): {', '.join(ran) or 'no worker'}")
+        if settings.retry_lost_labs:
+            if len(set(plan)) > 1:
+                lines.append("a lab lost with its engine runs once more on another")
+            else:
+                lines.append(
+                    "--dockerlab-retry-lost-labs: no effect here (it takes -n and two "
+                    "engines of the pool that answer)"
+                )
         return [*lines, *self.said]
 
 
@@ -216,15 +226,60 @@ class Durations:
         return found
 
 
+@dataclass
+class Moved:
+    """A lab lost with its engine whose tests run once more on a worker of another engine
+    (``--dockerlab-retry-lost-labs``)."""
+
+    tests: list[str]  # those that were lost, in the order they were reported
+    engine: str  # the engine it was lost with
+    session: str  # the session whose containers may remain there
+    worker: str  # the worker it was lost on
+    to: str = ""  # the worker that ran it again
+
+
+@dataclass
+class Retries:
+    """Labs lost with their engines, and whether each runs again elsewhere."""
+
+    on: bool
+    waiting: dict[str, Moved] = field(default_factory=dict)  # lost tests still coming in
+    moved: dict[str, Moved] = field(default_factory=dict)  # given to another worker
+    refused: dict[str, str] = field(default_factory=dict)  # lab -> why it did not run again
+    ran: set[str] = field(default_factory=set)  # node ids reported again after a move
+
+    def left(self) -> list[str]:
+        """The lost tests that never ran again (a run that ends so is not green)."""
+        return [t for m in self.moved.values() for t in m.tests if t not in self.ran]
+
+    def lines(self) -> list[str]:
+        lines = []
+        for lab, moved in self.moved.items():
+            where = f"ran again on {moved.to}" if moved.to else "never ran again"
+            tests = (
+                "its lost test" if len(moved.tests) == 1 else f"its {len(moved.tests)} lost tests"
+            )
+            lines.append(
+                f"lab {lab} was lost with the engine at {moved.engine} on {moved.worker}: "
+                f"{tests} {where} (--dockerlab-retry-lost-labs). What "
+                f"session {moved.session} made may remain there; once it answers: "
+                f"dockerlab clean --session {moved.session}"
+            )
+        lines += [f"lab {lab} was not run again: {why}" for lab, why in self.refused.items()]
+        return lines
+
+
 def make_scheduler(
     config: pytest.Config,
     log: Any,
     folder: Path,
     durations: Mapping[str, float],
     lost: set[str],
+    retries: Retries,
 ) -> Any:
     """xdist's load-scope scheduler, with labs as its scopes, taken longest first; a worker
-    in ``lost`` (its engine stopped answering) is given no more labs."""
+    in ``lost`` (its engine stopped answering) is given no more labs, and with
+    ``retries.on`` its lost labs go once to a worker of another engine."""
     from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
     class LabScheduling(LoadScopeScheduling):  # type: ignore[misc]
@@ -233,6 +288,7 @@ def make_scheduler(
         (xdist holds a worker's last test until it knows what follows)."""
 
         labs: dict[str, tuple[str, int]] | None = None
+        collection: list[str] | None  # xdist's: every node id, once the workers collected
 
         def _lab(self, nodeid: str) -> tuple[str, int]:
             if self.labs is None:
@@ -256,12 +312,88 @@ def make_scheduler(
         def _reschedule(self, node: Any) -> None:
             if node.shutting_down:
                 return
-            if not self.workqueue or str(node.gateway.id) in lost:
+            if str(node.gateway.id) in lost:
                 node.shutdown()  # the labs left go to the workers whose engines answer
+                return
+            if not self.workqueue:
+                if not retries.on:
+                    node.shutdown()
+                # else it waits, for a lab lost elsewhere, until the run is done
                 return
             if self._pending_of(self.assigned_work[node]) > 1:
                 return
             self._assign_work_unit(node)
+
+        def schedule(self) -> None:
+            """With retries on, xdist's first distribution without its shutting down of the
+            workers that got no lab, or of all of them when every lab was handed out: a
+            lab lost later may need one."""
+            if not retries.on or self.collection is not None:
+                super().schedule()
+                return
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return
+            collection = list(next(iter(self.registered_collections.values())))
+            self.collection = collection
+            for nodeid in collection:
+                self.workqueue.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            for node in self.nodes:
+                if self.workqueue:
+                    self._assign_work_unit(node)
+            for node in self.nodes:
+                self._reschedule(node)
+
+        @property
+        def tests_finished(self) -> bool:
+            """Not while a lost lab's tests may still come in or wait for a worker."""
+            if not super().tests_finished:
+                return False
+            losing = [n for n in self.nodes if str(n.gateway.id) in lost]
+            return not retries.waiting and not any(
+                self._pending_of(self.assigned_work[n]) for n in losing
+            )
+
+        def _live(self, node: Any) -> bool:
+            return not node.shutting_down and str(node.gateway.id) not in lost
+
+        def lost_test(self, node: Any, nodeid: str, engine: str, session: str) -> bool:
+            """Whether a test lost with ``node``'s engine runs again elsewhere (its report
+            then says so instead of failing): once per lab, while a worker of another
+            engine is there to take it."""
+            lab, worker = self._lab(nodeid)[0], str(node.gateway.id)
+            waiting = retries.waiting.get(lab)
+            if waiting is not None:
+                if waiting.worker != worker:
+                    return False
+                if nodeid not in waiting.tests:
+                    waiting.tests.append(nodeid)
+                return True
+            if lab in retries.moved:
+                retries.refused[lab] = f"lost again, with {engine}: a lab runs again once"
+                return False
+            if not any(self._live(n) for n in self.nodes):
+                retries.refused[lab] = "no worker of another engine was left to take it"
+                return False
+            retries.waiting[lab] = Moved([nodeid], engine, session, worker)
+            return True
+
+        def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+            super().mark_test_complete(node, item_index, duration)
+            lab = self._lab(self.registered_collections[node][item_index])[0]
+            waiting = retries.waiting.get(lab)
+            if waiting is None or waiting.worker != str(node.gateway.id):
+                return
+            if not all(self.assigned_work[node][lab].values()):
+                return  # more of its tests to come from the lost worker
+            retries.moved[lab] = retries.waiting.pop(lab)
+            live = [n for n in self.nodes if self._live(n)]
+            if not live:
+                return  # the run ends failed: Retries.left
+            self.workqueue[lab] = dict.fromkeys(waiting.tests, False)
+            self.workqueue.move_to_end(lab, last=False)
+            for other in live:
+                self._reschedule(other)
 
     return LabScheduling(config, log)
 
@@ -294,6 +426,8 @@ class Controller:
         self.folder = Path(tempfile.mkdtemp(prefix="dockerlab-labs-"))
         self.durations = Durations()
         self.lost: set[str] = set()  # workers whose engine stopped answering
+        self.retries = Retries(settings.retry_lost_labs and len(set(self.plan)) > 1)
+        self.scheduler: Any = None
 
     def close(self) -> None:
         for path in self.folder.glob("*"):
@@ -310,15 +444,52 @@ class Controller:
         if config.getvalue("dist") not in ("load", "loadgroup"):
             return None  # the user chose how to spread: loadfile, loadscope, each
         durations = load_durations(config, self.settings)
-        return make_scheduler(config, log, self.folder, durations, self.lost)
+        self.scheduler = make_scheduler(
+            config, log, self.folder, durations, self.lost, self.retries
+        )
+        return self.scheduler
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal, JUnit XML and the failure count
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.durations.add(report)
         node = getattr(report, "node", None)
-        if node is not None and ENGINE_LOST in dict(report.user_properties):
-            self.lost.add(str(node.gateway.id))
+        if node is None:
+            return
+        worker = str(node.gateway.id)
+        properties = dict(report.user_properties)
+        if ENGINE_LOST not in properties:
+            for moved in self.retries.moved.values():
+                if report.nodeid in moved.tests and worker != moved.worker:
+                    self.retries.ran.add(report.nodeid)
+                    moved.to = moved.to or worker
+            return
+        self.lost.add(worker)
+        if self.plan:  # every worker on that engine: none of them gets another lab
+            engine = self.plan[int(worker.removeprefix("gw") or 0) % len(self.plan)]
+            self.lost.update(f"gw{i}" for i, name in enumerate(self.plan) if name == engine)
+        if self.retries.on and report.failed and self.scheduler is not None:
+            engine, session = str(properties[ENGINE_LOST]), str(properties.get(SESSION_LOST))
+            if self.scheduler.lost_test(node, report.nodeid, engine, session):
+                report.outcome = "rerun"  # type: ignore[assignment]
 
-    def pytest_sessionfinish(self) -> None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        if report.outcome == "rerun":  # type: ignore[comparison-overlap]
+            return "rerun", "R", ("RERUN", {"yellow": True})
+        return None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = self.retries.lines()
+        if lines:
+            terminalreporter.section("dockerlab: labs lost with their engines")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         measured = self.durations.by_lab(read_labs(self.folder))
         save_durations(self.config, self.settings, measured)
         self.close()
+        if self.retries.left() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # lost, and never ran again

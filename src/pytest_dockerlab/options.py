@@ -112,6 +112,14 @@ def add_options(parser: pytest.Parser) -> None:
         "default under CI=true); else the run goes on with the others",
     )
     group.addoption(
+        "--dockerlab-retry-lost-labs",
+        dest="dockerlab_retry_lost_labs",
+        action="store_true",
+        default=None,
+        help="with -n and a pool of engines: the tests of a lab whose engine stops "
+        "answering run once more on a worker of another engine, instead of erroring",
+    )
+    group.addoption(
         "--dockerlab-ansible-verbosity",
         dest="dockerlab_ansible_verbosity",
         type=int,

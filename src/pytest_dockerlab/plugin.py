@@ -259,6 +259,11 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
         lines += [f"dockerlab: {line}" for line in state.pool.lines(state.settings, workers)]
     elif state.address is not None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
+        if state.settings.retry_lost_labs:
+            lines.append(
+                "dockerlab: --dockerlab-retry-lost-labs: no effect here (it takes -n and a "
+                "pool of engines, --dockerlab-engines)"
+            )
     settings = state.settings
     if settings.registry:
         from .registry import describe
@@ -580,11 +585,12 @@ def pytest_runtest_makereport(
         item.config.stash[STATE_KEY].lab_failures += 1
     if not report.failed:
         return report
-    lost = _lost_engine(item)
-    if lost:  # the xdist controller gives this worker no more labs (see .distribution)
-        from .distribution import ENGINE_LOST
+    current = _open_lab(item)
+    lost = current.lost if current is not None else None
+    if lost is not None:  # the xdist controller gives this worker no more labs (see .distribution)
+        from .distribution import ENGINE_LOST, SESSION_LOST
 
-        report.user_properties.append((ENGINE_LOST, lost))
+        report.user_properties += [(ENGINE_LOST, lost.engine), (SESSION_LOST, lost.session_id)]
     sections = []
     if LOST_KEY in item.stash:
         sections.append(("dockerlab: lab lost", item.stash[LOST_KEY]))
@@ -614,13 +620,6 @@ def _open_lab(item: pytest.Item) -> LabSession | None:
 
     current = getattr(item, "funcargs", {}).get("_dockerlab_lab")
     return current.open if isinstance(current, ScenarioLabs) else current
-
-
-def _lost_engine(item: pytest.Item) -> str:
-    """The engine this test's lab was lost with ("" when it was not)."""
-    current = _open_lab(item)
-    lost = current.lost if current is not None else None
-    return str(lost.engine) if lost is not None else ""
 
 
 def _ours_only(item: pytest.Item, call: pytest.CallInfo[None]) -> None:

@@ -46,7 +46,7 @@ OPTIONS = (
     "dockerlab_boot_timeout", "dockerlab_base", "dockerlab_idempotence", "dockerlab_image",
     "dockerlab_registry", "dockerlab_registry_push", "dockerlab_registry_required",
     "dockerlab_molecule_privileged", "dockerlab_shard", "dockerlab_durations",
-    "dockerlab_engines", "dockerlab_engines_required",
+    "dockerlab_engines", "dockerlab_engines_required", "dockerlab_retry_lost_labs",
 )  # fmt: skip
 INI_DEFAULTS: dict[str, Any] = {
     "dockerlab_file": "", "dockerlab_keep": "never", "dockerlab_cache": "on",
@@ -84,6 +84,7 @@ class Settings:
     # The engine pool: (address, weight) each; xdist workers are spread over them by weight.
     engines: tuple[tuple[str, int], ...] = ()
     engines_required: bool = False  # an engine of the pool that does not answer fails the run
+    retry_lost_labs: bool = False  # a lab lost with its engine runs once more on another
     registry: str | None = None  # a repository images and cache entries are shared through
     registry_push: bool = True  # this run may push there (off: read only, e.g. forks' PRs)
     registry_required: bool = False  # a registry that fails fails the session (CI's default)
@@ -266,6 +267,7 @@ def resolve(given: Given) -> Settings:
         durations=durations_path,
         engines=pool,
         engines_required=bool(ci if all_engines is None else all_engines),
+        retry_lost_labs=bool(option["dockerlab_retry_lost_labs"]),
         molecule=molecule_path,
         molecule_privileged=bool(option["dockerlab_molecule_privileged"]),
         artifacts=artifacts_path,

@@ -9,6 +9,7 @@ from the main engine rather than building it again.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -284,26 +285,31 @@ def test_host(lab, name):
 """
 
 
-def test_an_engine_of_a_pool_that_dies_errors_only_its_labs(
-    mortal: SecondEngine, tmp_path: Path, docker_client: Any
-) -> None:
+def pool_run(folder: Path, mortal: SecondEngine, *options: str) -> str:
     """Two workers over a pool of this machine's engine and the mortal one, which dies
-    under its first test: the tests of the labs on it fail naming it, its worker takes no
-    more labs, the other engine runs every lab left, and the run says what may remain."""
-    (tmp_path / "dockerlab.yml").write_text(
+    under its first test; six labs of one host each. The run's output."""
+    (folder / "dockerlab.yml").write_text(
         "hosts: {h1: {}, h2: {}, h3: {}, h4: {}, h5: {}, h6: {}}\n"
     )
-    (tmp_path / "test_pool.py").write_text(POOL_TESTS)
+    (folder / "test_pool.py").write_text(POOL_TESTS)
     assert mortal.process is not None
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "-n", "2", "-rfE", "--dockerlab-engines", f"default,{mortal.unix}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+         "-n", "2", "-rfE", "--dockerlab-engines", f"default,{mortal.unix}", *options],
+        cwd=folder, capture_output=True, text=True, timeout=600,
         env={**_environ(), "KILL_ON": mortal.unix, "KILL_PID": str(mortal.process.pid),
              "DOCKERLAB_CACHE": "off"},
     )  # fmt: skip
-    out = result.stdout
-    assert result.returncode == 1, out
+    return f"{result.stdout}\nexit status {result.returncode}"
+
+
+def test_an_engine_of_a_pool_that_dies_errors_only_its_labs(
+    mortal: SecondEngine, tmp_path: Path
+) -> None:
+    """The tests of the labs on the engine that died fail naming it, its worker takes no
+    more labs, the other engine runs every lab left, and the run says what may remain."""
+    out = pool_run(tmp_path, mortal)
+    assert out.endswith("exit status 1"), out
     failed = [line for line in out.splitlines() if line.startswith(("FAILED", "ERROR"))]
     assert 1 <= len(failed) <= 2, out  # what was on the mortal engine when it died
     # Each names the engine; the first says what removes what may remain there.
@@ -313,3 +319,25 @@ def test_an_engine_of_a_pool_that_dies_errors_only_its_labs(
     assert "once the engine answers, 'dockerlab clean --session " in out, out
     passed = int(out.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
     assert passed == 6 - len(failed), out  # every other lab ran, on this machine's engine
+
+
+def test_with_retries_a_lab_lost_with_its_engine_runs_again_on_another(
+    mortal: SecondEngine, tmp_path: Path
+) -> None:
+    """--dockerlab-retry-lost-labs: the lost tests are reported as reruns and run again on
+    the worker of the engine that answers; the run is green, and its summary names the
+    engine, both workers and the line that removes what may remain there."""
+    out = pool_run(tmp_path, mortal, "--dockerlab-retry-lost-labs")
+    assert out.endswith("exit status 0"), out
+    assert "a lab lost with its engine runs once more on another" in out, out
+    assert re.search(r" 6 passed, [12] rerun in ", out), out
+    moved = re.findall(
+        r"lab (\S+) was lost with the engine at (\S+) \(--dockerlab-engines\) on (gw\d): its "
+        r"lost test ran again "
+        r"on (gw\d) \(--dockerlab-retry-lost-labs\)\. What session (\S+) made may remain "
+        r"there; once it answers: dockerlab clean --session (\S+)\n",
+        out,
+    )
+    assert 1 <= len(moved) <= 2, out
+    for _lab, engine, lost_on, ran_on, session, clean in moved:
+        assert (engine, lost_on, ran_on, clean) == (mortal.unix, "gw1", "gw0", session), out
