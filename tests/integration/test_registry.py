@@ -418,12 +418,11 @@ def test_a_run_spreads_its_labs_over_a_pool_of_engines(
             f"dockerlab: engine {engine_c.tcp} (docker *): gw2",
         ]
     )
-    ran: dict[str, set[str]] = {}
-    for line in (pytester.path / "ran").read_text().splitlines():
-        name, engine = json.loads(line)
-        ran.setdefault(name, set()).add(engine)
-    assert sorted(ran) == [f"{image}-h{i}" for image in ("debian12", "debian13") for i in (1, 2, 3)]
+    ran = ran_where(pytester.path / "ran")
+    every = [f"{image}-h{i}" for image in ("debian12", "debian13") for i in (1, 2, 3)]
+    assert sorted(ran) == every
     assert all(len(engines) == 1 for engines in ran.values()), ran
+    (pytester.path / "ran").unlink()
     assert {e for engines in ran.values() for e in engines} >= {engine_b.tcp, engine_c.tcp}
     assert engine_b.labelled() == [] and engine_c.labelled() == []  # this engine: conftest
     listed = dockerlab("list", "--engines", f"{engine_b.tcp},{engine_c.tcp},tcp://127.0.0.1:1")
@@ -433,3 +432,27 @@ def test_a_run_spreads_its_labs_over_a_pool_of_engines(
         f"engine {engine_c.tcp}:", f"no lab on {engine_c.tcp} (--dockerlab-engines)",
     ]  # fmt: skip
     assert listed.stderr.startswith("dockerlab: engine tcp://127.0.0.1:1: no Docker engine")
+    # The same suite as two CI shards, each over the two engines started here: each shard
+    # runs whole labs, the two together every lab, none twice.
+    shard: dict[str, set[str]] = {}
+    for index in ("1/2", "2/2"):
+        result = run(
+            pytester, "-n", "2", "--dockerlab-engines", f"{engine_b.tcp},{engine_c.tcp}",
+            "--dockerlab-cache", "off", "--dockerlab-shard", index,
+        )  # fmt: skip
+        shard[index] = set(ran_where(pytester.path / "ran"))
+        # (Under xdist the workers deselect; the controller counts only what they run.)
+        assert result.parseoutcomes() == {"passed": len(shard[index])}, result.stdout.str()
+        (pytester.path / "ran").unlink()
+    assert shard["1/2"] and shard["2/2"] and not shard["1/2"] & shard["2/2"], shard
+    assert sorted(shard["1/2"] | shard["2/2"]) == every
+    assert engine_b.labelled() == [] and engine_c.labelled() == []
+
+
+def ran_where(record: Path) -> dict[str, set[str]]:
+    """Each test of POOL_TESTS that ran: the engines it ran on."""
+    ran: dict[str, set[str]] = {}
+    for line in record.read_text().splitlines():
+        name, engine = json.loads(line)
+        ran.setdefault(name, set()).add(engine)
+    return ran
