@@ -2,7 +2,7 @@
 # Make a Docker engine reachable for pytest-dockerlab, or stop the one this script started.
 #
 #   scripts/engine.sh start   find a reachable engine (DOCKER_HOST or the default socket);
-#                             otherwise, as root on Debian, install docker.io and debootstrap
+#                             otherwise, as root on Debian, install docker.io and mmdebstrap
 #                             and start dockerd, then wait until it answers. Idempotent.
 #   scripts/engine.sh stop    stop dockerd if (and only if) this script started it.
 #   scripts/engine.sh status  say what is reachable.
@@ -24,7 +24,9 @@ install_packages() {
     command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
     # testinfra's docker backend calls the docker CLI.
     command -v docker >/dev/null 2>&1 || missing+=(docker.io)
-    command -v debootstrap >/dev/null 2>&1 || command -v mmdebstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    # mmdebstrap builds an offline image in one run (its packages, settings and masks);
+    # debootstrap, if that is what is here, still makes a base for the Dockerfile.
+    command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
         say "missing ${missing[*]}; install them (as root on Debian: apt-get install ${missing[*]})"

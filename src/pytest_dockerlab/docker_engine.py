@@ -228,12 +228,25 @@ class _Images(_Client):
             # A build the engine refused or lost is this image's failure, like a failed step.
             raise ImageBuildError(tag, exc.cause, "\n".join(tail)) from exc
 
-    def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
+    def import_rootfs(
+        self,
+        tarball: IO[bytes],
+        tag: str,
+        labels: Mapping[str, str],
+        settings: Sequence[str] = (),
+    ) -> None:
         changes = [f'LABEL "{key}"="{value}"' for key, value in labels.items()]
+        stop = [s.split(None, 1)[1] for s in settings if s.upper().startswith("STOPSIGNAL ")]
+        changes += [s for s in settings if not s.upper().startswith("STOPSIGNAL ")]
         with _translate("import", tag):
             # The tag inside the repository: Podman's compat import (4.3) ignores a
             # separate tag and names the image :latest; Docker takes either.
-            self._slow.import_image(src=tarball, repository=tag, changes=changes, stream_src=True)
+            # A pipe goes chunked; a file goes with its length (chunked, its bytes would be
+            # read as chunk headers).
+            stream = not tarball.seekable()
+            self._slow.import_image(src=tarball, repository=tag, changes=changes, stream_src=stream)
+        if stop:
+            self._stop_signal(tag, stop[-1])
 
     def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
         changes = [f'LABEL "{key}"="{value}"' for key, value in labels.items()]
@@ -296,37 +309,40 @@ class _Images(_Client):
         for variable in config.get("Env") or ():
             name, _, value = variable.partition("=")
             changes.append(f"ENV {name}={json.dumps(value)}")
-        repository, tag = docker.utils.parse_repository_tag(ref)  # a registry's port is no tag
         with _translate("export", container):
             stream = api.export(container)
             # The tag inside the repository, as in import_rootfs (Podman ignores a separate one).
             api.import_image(src=stream, repository=ref, changes=changes, stream_src=True)
         if config.get("StopSignal"):
-            # An import takes no STOPSIGNAL: a commit of a container of it does.
-            with _translate("set the stop signal of", ref):
-                imported = api.inspect_image(ref)["Id"]
-                holder = api.create_container(ref)["Id"]
-                try:
-                    # Podman's compat commit (4.3) ignores a config: a STOPSIGNAL change there
-                    # (Docker's commit takes no STOPSIGNAL change, but the config).
-                    signal = config["StopSignal"]
-                    podman = self._podman
-                    api.commit(
-                        holder, repository=repository, tag=tag or None,
-                        conf=None if podman else {"StopSignal": signal},
-                        changes=[f"STOPSIGNAL {signal}"] if podman else None,
-                    )  # fmt: skip
-                except _SDK_ERRORS:
-                    # No half-made image (one without its stop signal) under that name, and
-                    # none left nameless either: the holder goes first, then the import.
-                    with contextlib.suppress(*_SDK_ERRORS):
-                        api.remove_container(holder, force=True)
-                        api.remove_image(imported, force=True)
-                    raise
-                finally:
-                    with contextlib.suppress(*_SDK_ERRORS):
-                        api.remove_container(holder, force=True)
+            self._stop_signal(ref, config["StopSignal"])
         return self.image_id(ref)
+
+    def _stop_signal(self, ref: str, signal: str) -> None:
+        """An import takes no STOPSIGNAL: a commit of a container of the image does."""
+        api = self._slow
+        repository, tag = docker.utils.parse_repository_tag(ref)  # a registry's port is no tag
+        with _translate("set the stop signal of", ref):
+            imported = api.inspect_image(ref)["Id"]
+            holder = api.create_container(ref)["Id"]
+            try:
+                # Podman's compat commit (4.3) ignores a config: a STOPSIGNAL change there
+                # (Docker's commit takes no STOPSIGNAL change, but the config).
+                podman = self._podman
+                api.commit(
+                    holder, repository=repository, tag=tag or None,
+                    conf=None if podman else {"StopSignal": signal},
+                    changes=[f"STOPSIGNAL {signal}"] if podman else None,
+                )  # fmt: skip
+            except _SDK_ERRORS:
+                # No half-made image (one without its stop signal) under that name, and
+                # none left nameless either: the holder goes first, then the import.
+                with contextlib.suppress(*_SDK_ERRORS):
+                    api.remove_container(holder, force=True)
+                    api.remove_image(imported, force=True)
+                raise
+            finally:
+                with contextlib.suppress(*_SDK_ERRORS):
+                    api.remove_container(holder, force=True)
 
     def commit(self, container: str, ref: str, labels: Mapping[str, str]) -> str:
         repository, tag = docker.utils.parse_repository_tag(ref)

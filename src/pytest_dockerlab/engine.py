@@ -186,7 +186,15 @@ class Engine(Protocol):
         progress: Progress,
     ) -> None: ...
 
-    def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None: ...
+    def import_rootfs(
+        self,
+        tarball: IO[bytes],
+        tag: str,
+        labels: Mapping[str, str],
+        settings: Sequence[str] = (),
+    ) -> None:
+        """A root filesystem as the image ``tag``; ``settings`` as a Dockerfile's lines
+        (``ENV``, ``CMD``, ``STOPSIGNAL``, ...)."""
 
     def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:
         """Make image ``ref``: one empty layer and ``labels``, made on the engine (no registry

@@ -25,6 +25,7 @@ from . import labels as lbl
 from .cleanup import DEAD, owner_state
 from .engine import Engine, Progress
 from .exceptions import EngineError, ImageBuildError, ImageNotFoundError, NoBaseImageError
+from .onepass import plan
 from .profiles import EngineFacts, choose_profile
 from .registry import Registry
 from .settings import BASE_SOURCES
@@ -189,6 +190,10 @@ class ImageBuilder:
             if self.registry is not None and self.registry.fetch(tag):
                 return tag
             started = time.monotonic()
+            if self._one_pass(recipe):
+                self.progress(f"built image {recipe.name} in {time.monotonic() - started:.1f}s")
+                self._share(tag)
+                return tag
             base = self._base_for(recipe)
             self.progress(f"building image {recipe.name} as {tag} from {base}")
             self.engine.build(
@@ -206,6 +211,43 @@ class ImageBuilder:
             self.progress(f"built image {recipe.name} in {time.monotonic() - started:.1f}s")
             self._share(tag)
         return tag
+
+    def _one_pass(self, recipe: Recipe) -> bool:
+        """Build ``recipe``'s image in one mmdebstrap run (see :mod:`.onepass`) where it
+        is bootstrapped offline anyway, mmdebstrap is here, and its Dockerfile qualifies and
+        installs packages. False: build it on a base, as before (``DOCKERLAB_ONE_PASS=off``
+        always does)."""
+        tool = shutil.which("mmdebstrap")
+        if tool is None or not recipe.bootstrap or self.base_source == "registry":
+            return False
+        if os.environ.get("DOCKERLAB_ONE_PASS", "").strip().lower() in ("off", "0", "no"):
+            return False
+        if self.base_source == "auto" and recipe.base and self.engine.image_exists(recipe.base):
+            return False  # the registry's base is here already: the Dockerfile on it
+        found = plan((recipe.path / recipe.dockerfile).read_text(encoding="utf-8"))
+        if found is None or not found.include:
+            return False  # no second apt pass to save: the shared root filesystem serves
+        mirror = os.environ.get("DOCKERLAB_DEBIAN_MIRROR") or None
+        self.progress(
+            f"building image {recipe.name} as {recipe.tag} in one pass: {recipe.bootstrap} "
+            f"with its packages ({', '.join(found.include)}), by mmdebstrap"
+        )
+        with tempfile.TemporaryDirectory(prefix="dockerlab-onepass-") as tmp:
+            target = Path(tmp) / "rootfs.tar"
+            _run_logged(
+                found.argv(tool, recipe.bootstrap, target, mirror), self.progress, recipe.name
+            )
+            labels = {
+                lbl.IMAGE: recipe.name,
+                lbl.RECIPE_HASH: recipe.digest,
+                f"{lbl.NAMESPACE}.base": f"mmdebstrap {recipe.bootstrap}",
+            }
+            with target.open("rb") as tarball:
+                try:
+                    self.engine.import_rootfs(tarball, recipe.tag, labels, found.changes)
+                except EngineError as exc:
+                    raise ImageBuildError(recipe.name, exc.cause) from exc
+        return True
 
     def _share(self, tag: str) -> None:
         """Push an image of ours that the registry lacks (once per session: it remembers)."""
@@ -351,15 +393,20 @@ def _ended_on_interrupt(proc: subprocess.Popen[Any]) -> Iterator[None]:
         raise
 
 
+# The stage lines of debootstrap's and mmdebstrap's output that are shown as progress.
+_STAGES = (
+    "Retrieving Release", "Validating", "Installing", "installed",  # debootstrap
+    "downloading packages", "extracting archives", "installing ", "creating tarball",
+)  # fmt: skip
+
+
 def _follow(lines: Iterable[str], progress: Progress, what: str) -> list[str]:
     """Show a bootstrap tool's stage lines; keep the last 30 lines for an error."""
     tail: list[str] = []
     for line in lines:
         line = line.rstrip()
         tail = [*tail[-29:], line]
-        if line.startswith("I: ") and any(
-            word in line for word in ("Retrieving Release", "Validating", "Installing", "installed")
-        ):
+        if line.startswith("I: ") and any(word in line for word in _STAGES):
             progress(f"  {what}: {line[3:]}")
     return tail
 

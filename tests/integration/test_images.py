@@ -8,6 +8,11 @@ from typing import Any
 
 import pytest
 
+import pytest_dockerlab
+from pytest_dockerlab.docker_engine import DockerEngine
+from pytest_dockerlab.images import ImageBuilder
+from pytest_dockerlab.spec import load_recipe
+
 from .conftest import labelled, run
 
 pytestmark = pytest.mark.integration
@@ -107,3 +112,70 @@ def test_tests_of_a_host_whose_image_cannot_be_had_skip_with_the_reason(
     result.stdout.fnmatch_lines(
         ["SKIPPED * host legacy: cannot build image 'rockylinux9': no base image: *"]
     )
+
+
+ONE_PASS_TESTS = """
+import pytest
+
+def test_boots_to_running(lab):
+    assert lab.exec("node", "systemctl is-system-running").output.strip() == "running"
+
+def test_apt_finds_packages_on_its_first_run(lab):
+    # The lists are empty and dated 1970: Ansible's cache_valid_time updates them.
+    lab.converge("site.yml")
+    assert lab.host("node").package("tree").is_installed
+"""
+ONE_PASS_PLAY = """
+- hosts: all
+  tasks:
+    - ansible.builtin.apt: {name: tree, cache_valid_time: 3600}
+"""
+
+
+def test_an_offline_image_built_in_one_pass_is_the_two_step_image(
+    pytester: pytest.Pytester, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mmdebstrap installs the recipe's packages and runs its RUN lines in one run: the
+    image holds the packages and settings the same Dockerfile builds on a bootstrapped
+    base, boots to running, and apt works on it."""
+    recipes = pytester.path / "recipes"
+    shipped = Path(pytest_dockerlab.__file__).parent / "recipes"
+    shutil.copytree(shipped / "_common", recipes / "_common")
+    for name in ("onepass12", "twostep12"):
+        shutil.copytree(shipped / "debian12", recipes / name)
+    engine, said = DockerEngine(), list[str]()
+    try:
+        monkeypatch.setenv("DOCKERLAB_ONE_PASS", "off")
+        two = ImageBuilder(engine, said.append).ensure(load_recipe(recipes / "twostep12"))
+        monkeypatch.delenv("DOCKERLAB_ONE_PASS")
+        one = ImageBuilder(engine, said.append).ensure(load_recipe(recipes / "onepass12"))
+        started = f"building image onepass12 as {one} in one pass: bookworm with its packages ("
+        assert any(line.startswith(started) for line in said), said
+        assert not any("twostep12" in line and "one pass" in line for line in said), said
+        configs = [docker_client.images.get(tag).attrs["Config"] for tag in (one, two)]
+        for key in ("StopSignal", "Cmd", "Env", "Entrypoint"):
+            assert configs[0][key] == configs[1][key], key
+        what = (
+            "dpkg-query -W -f '${Package}\\n'; ls /etc/dpkg/dpkg.cfg.d /etc/apt/apt.conf.d "
+            "/etc/systemd/system /etc/apt/sources.list.d; cat /etc/apt/sources.list; "
+            "stat -c %Y /var/lib/apt/lists; ls -A /var/lib/apt/lists; readlink /bin"
+        )
+        seen = [
+            docker_client.containers.run(tag, ["sh", "-c", what], entrypoint=[], remove=True)
+            for tag in (one, two)
+        ]
+        assert seen[0] == seen[1]
+        assert b"\nsystemd\n" in seen[0] and b"\n0\n" in seen[0]  # lists dated 1970
+        pytester.makefile(
+            ".yml",
+            dockerlab="images: {recipes: [recipes]}\nhosts: {node: {image: onepass12}}\n",
+        )
+        pytester.makefile(".yml", site=ONE_PASS_PLAY)
+        pytester.makepyfile(test_onepass=ONE_PASS_TESTS)
+        result = run(pytester, "--dockerlab-cache", "off", timeout=900)
+        result.assert_outcomes(passed=2)
+    finally:
+        for name in ("onepass12", "twostep12"):
+            for image in docker_client.images.list(name=f"pytest-dockerlab/{name}"):
+                docker_client.images.remove(image.id, force=True)
+        engine.close()

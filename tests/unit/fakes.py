@@ -106,7 +106,13 @@ class FakeEngine:
         self.calls.append(("build", f"{tag} BASE={buildargs['BASE']}"))
         self.tags.add(tag)
 
-    def import_rootfs(self, tarball: IO[bytes], tag: str, labels: Mapping[str, str]) -> None:
+    def import_rootfs(
+        self,
+        tarball: IO[bytes],
+        tag: str,
+        labels: Mapping[str, str],
+        settings: Sequence[str] = (),
+    ) -> None:
         self._store(tag, labels)
 
     def make_marker_image(self, ref: str, labels: Mapping[str, str]) -> None:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).parents[2] / "src" / "pytest_dockerlab"
 
 # From the bottom up; a module may import its own layer's modules and those below.
 LAYERS: list[set[str]] = [
-    {"exceptions", "results", "labels", "signals", "scheduling"},
+    {"exceptions", "results", "labels", "signals", "scheduling", "onepass"},
     {"spec", "spec.model", "spec.yamlfile", "spec.container", "spec.labfile", "spec.recipe",
      "spec.molecule", "spec.schema"},
     {"settings", "profiles", "address", "markers"},

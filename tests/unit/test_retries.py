@@ -8,8 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from pytest_dockerlab.distribution import Moved, Retries, make_scheduler, write_labs
 from pytest_dockerlab.scheduling import Collected
 
