@@ -1,17 +1,20 @@
 """Benchmark of the offline images: build time cold and warm, size, boot-to-ready time.
 
-    ./run bench images [--images NAME...] [--boots N] [--json FILE]
+    ./run bench images [--images NAME...] [--boots N] [--cold N] [--json FILE]
 
-Cold removes the image and its bootstrapped root filesystem first (bootstrap + recipe);
-warm asks again with both cached. Boot-to-ready is container start until the init reports
-ready (`systemctl is-system-running` = running, or SysV's multi-user runlevel with no rc
-script left), median of N single-host boots.
+Cold removes the image and its bootstrapped root filesystem first: built in one mmdebstrap
+run where the recipe qualifies, else bootstrap + recipe. `--cold N` times N cold builds of
+each way in turn, interleaved (one pass; two steps, DOCKERLAB_ONE_PASS=off), and prints
+median (min-max) of each. Warm asks again with the image cached. Boot-to-ready is container
+start until the init reports ready (`systemctl is-system-running` = running, or SysV's
+multi-user runlevel with no rc script left), median of N single-host boots.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -49,10 +52,16 @@ def boot_once(engine: Engine, lab_file: Path, tag: str) -> float:
         return lab.running["h"].boot_seconds
 
 
+def spread(times: list[float]) -> str:
+    """Median (min-max), in seconds."""
+    return f"{statistics.median(times):.1f} s ({min(times):.1f}-{max(times):.1f}, n={len(times)})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", nargs="*", default=OFFLINE)
     parser.add_argument("--boots", type=int, default=5)
+    parser.add_argument("--cold", type=int, default=1, help="cold builds of each way")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     engine = DockerEngine()
@@ -65,10 +74,18 @@ def main() -> int:
     )
     for name in args.images:
         recipe = recipes[name]
-        remove_image_and_rootfs(engine, name, recipe.bootstrap)
-        t0 = time.perf_counter()
-        builder.ensure(recipe)
-        cold = time.perf_counter() - t0
+        colds: dict[str, list[float]] = {"one pass": [], "two steps": []}
+        for _ in range(args.cold):
+            for way, switch in (("two steps", "off"), ("one pass", "on")):
+                os.environ["DOCKERLAB_ONE_PASS"] = switch
+                remove_image_and_rootfs(engine, name, recipe.bootstrap)
+                t0 = time.perf_counter()
+                builder.ensure(recipe)
+                colds[way].append(time.perf_counter() - t0)
+        os.environ.pop("DOCKERLAB_ONE_PASS")
+        cold = statistics.median(colds["one pass"])
+        for way, times in colds.items():
+            print(f"  {name} cold, {way}: {spread(times)}", flush=True)
         t0 = time.perf_counter()
         builder.ensure(recipe)
         warm = time.perf_counter() - t0
@@ -80,6 +97,8 @@ def main() -> int:
         boot = statistics.median(boots)
         out[name] = {
             "cold_s": cold,
+            "cold_one_pass": colds["one pass"],
+            "cold_two_steps": colds["two steps"],
             "warm_s": warm,
             "size_mb": size,
             "boot_s": boot,

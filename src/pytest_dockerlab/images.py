@@ -25,7 +25,7 @@ from . import labels as lbl
 from .cleanup import DEAD, owner_state
 from .engine import Engine, Progress
 from .exceptions import EngineError, ImageBuildError, ImageNotFoundError, NoBaseImageError
-from .onepass import plan
+from .onepass import SPLIT_USR_SUITES, plan
 from .profiles import EngineFacts, choose_profile
 from .registry import Registry
 from .settings import BASE_SOURCES
@@ -219,6 +219,8 @@ class ImageBuilder:
         always does)."""
         tool = shutil.which("mmdebstrap")
         if tool is None or not recipe.bootstrap or self.base_source == "registry":
+            return False
+        if recipe.bootstrap in SPLIT_USR_SUITES:
             return False
         if os.environ.get("DOCKERLAB_ONE_PASS", "").strip().lower() in ("off", "0", "no"):
             return False

@@ -23,6 +23,9 @@ from pathlib import Path
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _BASE = re.compile(r"\$\{?BASE\}?")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# Suites whose merged /usr is debootstrap's own symlinks, not a package (usr-is-merged came
+# with bookworm): one mmdebstrap run would make them split; they build the two-step way.
+SPLIT_USR_SUITES = frozenset({"jessie", "stretch", "buster", "bullseye"})
 MERGED_USR = Path("/usr/share/mmdebstrap/hooks/maybe-merged-usr")
 # Where mmdebstrap writes its --dpkgopt options inside the root filesystem.
 _OPTIONS = '"$1"/etc/dpkg/dpkg.cfg.d/99mmdebstrap'

@@ -82,8 +82,11 @@ def stand_in(tmp_path: Path) -> Path:
     tool.write_text(
         "#!/bin/sh\n"
         f'printf "%s\\n" "$@" > {tmp_path}/argv\n'
-        "while [ $# -gt 2 ]; do shift; done\n"  # ... SUITE TARGET MIRROR: the target
-        'mkdir -p "$1.d" && tar -C "$1.d" -cf "$1" . && echo "I: installing remaining"\n'
+        'for arg; do case "$arg" in\n'
+        '  */rootfs.tar) mkdir "$arg.d" && tar -C "$arg.d" -cf "$arg" . ;;\n'  # one pass
+        '  */rootfs) mkdir "$arg" ;;\n'  # a base for the Dockerfile
+        "esac; done\n"
+        'echo "I: installing remaining"\n'
     )
     tool.chmod(0o755)
     return tool
@@ -125,3 +128,19 @@ def test_one_pass_gives_way_to_a_registry_base_already_here_and_to_off(
     ImageBuilder(engine, lambda _: None).ensure(recipe)
     assert not (tmp_path / "argv").exists()
     assert [c[1] for c in engine.calls if c[0] == "build"] == [f"{recipe.tag} BASE=debian:12"]
+
+
+def test_a_suite_whose_merged_usr_is_debootstraps_own_builds_the_two_step_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKERLAB_ONE_PASS")
+    tool = stand_in(tmp_path)
+    monkeypatch.setattr("shutil.which", lambda name: str(tool) if name == "mmdebstrap" else None)
+    engine = FakeEngine()
+    ImageBuilder(engine, lambda _: None, base_source="bootstrap").ensure(catalogue()["debian11"])
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[:2] == ["--variant=minbase", "bullseye"]  # a base, no packages
+    (build,) = [c[1] for c in engine.calls if c[0] == "build"]
+    assert (
+        build.startswith("pytest-dockerlab/debian11:") and "BASE=pytest-dockerlab/rootfs-" in build
+    )
