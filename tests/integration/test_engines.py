@@ -54,7 +54,8 @@ def test_two_machines_building_on_one_engine_build_each_image_once(
     outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
     both = "\n".join(outputs)
     assert (first.returncode, second.returncode) == (0, 0), both
-    assert both.count("bootstrapping Debian bookworm") == 1, both
+    # One build: in one mmdebstrap pass, or a bootstrapped base and the Dockerfile.
+    assert both.count("bootstrapping Debian bookworm") <= 1, both
     assert both.count("building image debian12") == 1, both
     assert "waiting for pid" in outputs[1], outputs[1]
     locks = second_engine.client.containers.list(all=True, filters={"label": lbl.LOCK})
