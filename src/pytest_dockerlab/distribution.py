@@ -437,8 +437,11 @@ class Controller:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[LABS_DIR] = str(self.folder)
         if self.plan:
-            index = int(str(node.gateway.id).removeprefix("gw") or 0)
-            node.workerinput[ENGINE] = self.plan[index % len(self.plan)]
+            node.workerinput[ENGINE] = self._engine_of(str(node.gateway.id))
+
+    def _engine_of(self, worker: str) -> str:
+        """The pool's engine of xdist worker ``worker`` (gw0, gw1, ...)."""
+        return self.plan[int(worker.removeprefix("gw") or 0) % len(self.plan)]
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getvalue("dist") not in ("load", "loadgroup"):
@@ -465,7 +468,7 @@ class Controller:
             return
         self.lost.add(worker)
         if self.plan:  # every worker on that engine: none of them gets another lab
-            engine = self.plan[int(worker.removeprefix("gw") or 0) % len(self.plan)]
+            engine = self._engine_of(worker)
             self.lost.update(f"gw{i}" for i, name in enumerate(self.plan) if name == engine)
         if self.retries.on and report.failed and self.scheduler is not None:
             engine, session = str(properties[ENGINE_LOST]), str(properties.get(SESSION_LOST))
