@@ -144,18 +144,22 @@ def resolve(
 
 
 def pool_member(
-    name: str, environ: Mapping[str, str] | None = None, home: Path | None = None
+    name: str,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    source: str = "--dockerlab-engines",
 ) -> EngineAddress:
-    """An engine of ``--dockerlab-engines``: an address (``tcp://``, ``ssh://``,
-    ``unix://``) or a docker context's name ("default": the engine :func:`resolve` finds)."""
+    """An engine of ``--dockerlab-engines`` (or what ``source`` says named it): an address
+    (``tcp://``, ``ssh://``, ``unix://``) or a docker context's name ("default": the engine
+    :func:`resolve` finds)."""
     env = os.environ if environ is None else environ
     home = Path.home() if home is None else home
     if "://" in name:
         tls = _tls_from(env, home) if name.startswith("tcp://") else None
-        return EngineAddress(name, "--dockerlab-engines", tls)
+        return EngineAddress(name, source, tls)
     if name == "default":
         return resolve({k: v for k, v in env.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")})
-    return _context(Path(env.get("DOCKER_CONFIG") or home / ".docker"), name, "--dockerlab-engines")
+    return _context(Path(env.get("DOCKER_CONFIG") or home / ".docker"), name, source)
 
 
 def _tls_from(env: Mapping[str, str], home: Path) -> Tls | None:

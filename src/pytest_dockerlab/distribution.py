@@ -37,12 +37,18 @@ if TYPE_CHECKING:
 # the engine of the pool it runs on.
 LABS_DIR = "dockerlab_labs_dir"
 ENGINE = "dockerlab_engine"
+# What a worker hands back (workeroutput): how to enter and remove the labs it kept.
+KEPT = "dockerlab_kept"
+# What a worker whose shard holds no lab says, in the labs folder.
+EMPTY_SHARD = "empty-shard.txt"
 # The durations in pytest's cache, when no file is named.
 CACHE_KEY = "dockerlab/durations"
 # A report's user properties: the engine its lab was lost with (the worker takes no more
 # labs), and the session whose containers may remain there.
 ENGINE_LOST = "dockerlab_engine_lost"
 SESSION_LOST = "dockerlab_session_lost"
+# A JUnit XML property of a lost test's entry that is dropped (it ran again elsewhere).
+LOST_ON = "dockerlab_lost_on"
 
 
 def load_durations(config: pytest.Config, settings: Settings) -> dict[str, float]:
@@ -59,7 +65,15 @@ def save_durations(
     if not measured:
         return
     if settings.durations is not None:
-        write_durations(settings.durations, measured)
+        try:
+            write_durations(settings.durations, measured)
+        except OSError as exc:  # checked at start; gone or full since
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(
+                    f"dockerlab: the labs' durations were not recorded in "
+                    f"{settings.durations}: {exc.strerror or exc}"
+                )
         return
     cache = getattr(config, "cache", None)
     if cache is not None:
@@ -141,19 +155,32 @@ class Pool:
         from .docker_engine import DockerEngine
 
         pool = cls([])
+        seen: dict[str, str] = {}  # engine id -> the name it answered to first
         for name, _ in settings.engines:
             try:
                 engine = DockerEngine(pool_member(name))
                 try:
-                    pool.facts[name] = engine.facts().describe()
+                    facts = engine.facts()
                 finally:
                     engine.close()
             except DockerlabError as exc:
                 pool.said.append(f"engine {name} of the pool does not answer: {exc}")
                 continue
+            twin = seen.setdefault(facts.engine_id, name) if facts.engine_id else name
+            if twin != name:
+                raise DockerlabError(
+                    f"engines {twin} and {name} of the pool are one engine ("
+                    f"{facts.engine_id.replace('|', ', ')}): name it once, with a weight for "
+                    f"more workers ({twin}:2)"
+                )
+            pool.facts[name] = facts.describe()
             pool.live.append(name)
         if pool.said and (settings.engines_required or not pool.live):
-            why = "none of them answers" if not pool.live else "the pool is required (CI=true)"
+            why = (
+                "none of them answers"
+                if not pool.live
+                else f"the pool is required ({settings.engines_required_by})"
+            )
             raise DockerlabError("; ".join([*pool.said, why]))
         return pool
 
@@ -163,7 +190,7 @@ class Pool:
         weights = [(name, weight) for name, weight in settings.engines if name in self.live]
         return worker_engines(weights, workers) if workers and weights else []
 
-    def lines(self, settings: Settings, workers: int) -> list[str]:
+    def lines(self, settings: Settings, workers: int, dist: str = "load") -> list[str]:
         """The header's: each engine, what it is, and the workers it runs (or why none)."""
         plan = self.plan(settings, workers)
         lines = []
@@ -174,14 +201,26 @@ class Pool:
             facts = self.facts.get(name, "?")
             lines.append(f"engine {name} ({facts}): {', '.join(ran) or 'no worker'}")
         if settings.retry_lost_labs:
-            if len(set(plan)) > 1:
-                lines.append("a lab lost with its engine runs once more on another")
-            else:
-                lines.append(
-                    "--dockerlab-retry-lost-labs: no effect here (it takes -n and two "
-                    "engines of the pool that answer)"
-                )
+            why = no_retries(plan, workers, dist)
+            lines.append(
+                f"--dockerlab-retry-lost-labs: no effect here ({why})"
+                if why
+                else "a lab lost with its engine runs once more on another"
+            )
         return [*lines, *self.said]
+
+
+def no_retries(plan: Sequence[str], workers: int, dist: str) -> str:
+    """Why a lost lab cannot run again elsewhere in this run ("" when it can)."""
+    if not workers:
+        return "it takes -n: each engine of the pool runs xdist workers"
+    if dist not in ("load", "loadgroup"):
+        return f"--dist {dist} spreads the tests its own way: it takes --dist load or loadgroup"
+    if len(set(plan)) < 2:
+        if workers < 2:
+            return "-n 1 is one worker, on one engine: it takes two"
+        return "every worker runs on one engine: it takes two engines of the pool that answer"
+    return ""
 
 
 def spread(
@@ -190,12 +229,21 @@ def spread(
     items: list[pytest.Item],
     tests: list[Collected],
     recorder: Recorder | None,
-) -> None:
+) -> str:
     """The labs of the collected tests: a CI shard keeps only its own (the others are
     deselected); an xdist worker writes them for the controller's scheduler; one session
-    keeps them for the durations it records."""
+    keeps them for the durations it records. Returns what to say of a shard left with no
+    lab (more shards than labs: it passes, as ``dockerlab matrix`` lists it)."""
+    said = ""
     if settings.shard is not None:
         kept = in_shard(tests, settings.shard, load_durations(config, settings))
+        if tests and not kept:
+            index, count = settings.shard
+            labs = len(labs_of(tests))
+            said = (
+                f"shard {index}/{count} holds no lab: the suite's {labs} lab"
+                f"{'s' * (labs > 1)} went to the other shards (nothing to run here, which passes)"
+            )
         deselected = [item for item in items if item.nodeid not in kept]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
@@ -204,8 +252,11 @@ def spread(
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and workerinput.get(LABS_DIR):
         write_labs(Path(workerinput[LABS_DIR]), workerinput["workerid"], tests)
+        if said:
+            (Path(workerinput[LABS_DIR]) / EMPTY_SHARD).write_text(said, encoding="utf-8")
     elif recorder is not None:
         recorder.labs = labs_by_test(tests)
+    return said
 
 
 class Durations:
@@ -232,25 +283,33 @@ class Moved:
     (``--dockerlab-retry-lost-labs``)."""
 
     tests: list[str]  # those that were lost, in the order they were reported
-    engine: str  # the engine it was lost with
+    engine: str  # the engine of the pool it was lost with, as the pool names it
     session: str  # the session whose containers may remain there
     worker: str  # the worker it was lost on
     to: str = ""  # the worker that ran it again
+    removed: bool = False  # the engine answered by the run's end, and what it held is gone
 
 
 @dataclass
 class Retries:
-    """Labs lost with their engines, and whether each runs again elsewhere."""
+    """Labs lost with their engines, whether each runs again elsewhere, and labs that never
+    ran because no worker was left."""
 
     on: bool
     waiting: dict[str, Moved] = field(default_factory=dict)  # lost tests still coming in
     moved: dict[str, Moved] = field(default_factory=dict)  # given to another worker
     refused: dict[str, str] = field(default_factory=dict)  # lab -> why it did not run again
     ran: set[str] = field(default_factory=set)  # node ids reported again after a move
+    stranded: dict[str, list[str]] = field(default_factory=dict)  # lab -> tests never run
 
     def left(self) -> list[str]:
-        """The lost tests that never ran again (a run that ends so is not green)."""
-        return [t for m in self.moved.values() for t in m.tests if t not in self.ran]
+        """The tests that never ran to an end (a run that ends so is not green)."""
+        lost = [t for m in self.moved.values() for t in m.tests if t not in self.ran]
+        return lost + [t for tests in self.stranded.values() for t in tests]
+
+    def remaining(self) -> list[Moved]:
+        """Lost labs whose containers may still be on their engines (the run fails)."""
+        return [moved for moved in self.moved.values() if not moved.removed]
 
     def lines(self) -> list[str]:
         lines = []
@@ -259,14 +318,43 @@ class Retries:
             tests = (
                 "its lost test" if len(moved.tests) == 1 else f"its {len(moved.tests)} lost tests"
             )
+            remains = (
+                f"What session {moved.session} made there was removed (it answered again)."
+                if moved.removed
+                else f"What session {moved.session} made may remain there, so the run fails; "
+                f"once it answers: dockerlab clean --session {moved.session} --engines "
+                f"{moved.engine}"
+            )
             lines.append(
-                f"lab {lab} was lost with the engine at {moved.engine} on {moved.worker}: "
-                f"{tests} {where} (--dockerlab-retry-lost-labs). What "
-                f"session {moved.session} made may remain there; once it answers: "
-                f"dockerlab clean --session {moved.session}"
+                f"lab {lab} was lost with engine {moved.engine} on {moved.worker}: "
+                f"{tests} {where} (--dockerlab-retry-lost-labs). {remains}"
             )
         lines += [f"lab {lab} was not run again: {why}" for lab, why in self.refused.items()]
+        lines += [
+            f"lab {lab} never ran ({len(tests)} test{'s' * (len(tests) > 1)}): no worker was "
+            "left, every engine of the pool was lost"
+            for lab, tests in self.stranded.items()
+        ]
         return lines
+
+    def reclaim(self) -> None:
+        """Remove what each lost lab's session left on its engine, where that engine answers
+        again by the run's end (a daemon restarted): then nothing remains and the run may
+        pass."""
+        from . import labels as lbl
+        from .address import pool_member
+        from .docker_engine import DockerEngine
+
+        for moved in self.moved.values():
+            try:
+                engine = DockerEngine(pool_member(moved.engine))
+                try:
+                    engine.remove(engine.find({lbl.SESSION: moved.session}))
+                finally:
+                    engine.close()
+            except DockerlabError:
+                continue  # still down: the summary gives the line to run once it answers
+            moved.removed = True
 
 
 def make_scheduler(
@@ -346,7 +434,19 @@ def make_scheduler(
 
         @property
         def tests_finished(self) -> bool:
-            """Not while a lost lab's tests may still come in or wait for a worker."""
+            """Not while a lost lab's tests may still come in or wait for a worker; done
+            when no worker is left to run what remains (every engine lost), which is then
+            said and fails the run instead of xdist's "no active workers"."""
+            if self.collection_is_completed and not any(self._live(n) for n in self.nodes):
+                if any(self._pending_of(self.assigned_work[n]) for n in self.nodes):
+                    return False  # the last of the lost workers' tests are coming in
+                retries.moved.update(retries.waiting)
+                retries.waiting.clear()
+                while self.workqueue:
+                    lab, unit = self.workqueue.popitem(last=False)
+                    if lab not in retries.moved:
+                        retries.stranded[lab] = list(unit)
+                return True
             if not super().tests_finished:
                 return False
             losing = [n for n in self.nodes if str(n.gateway.id) in lost]
@@ -373,7 +473,13 @@ def make_scheduler(
                 retries.refused[lab] = f"lost again, with {engine}: a lab runs again once"
                 return False
             if not any(self._live(n) for n in self.nodes):
-                retries.refused[lab] = "no worker of another engine was left to take it"
+                others = [n for n in self.nodes if str(n.gateway.id) not in lost]
+                retries.refused[lab] = (
+                    "it was lost in the run's last tests, when the other workers had been "
+                    "told to stop"
+                    if others
+                    else "no worker of another engine was left to take it"
+                )
                 return False
             retries.waiting[lab] = Moved([nodeid], engine, session, worker)
             return True
@@ -426,8 +532,13 @@ class Controller:
         self.folder = Path(tempfile.mkdtemp(prefix="dockerlab-labs-"))
         self.durations = Durations()
         self.lost: set[str] = set()  # workers whose engine stopped answering
-        self.retries = Retries(settings.retry_lost_labs and len(set(self.plan)) > 1)
+        dist = str(getattr(config.option, "dist", "load"))
+        on = settings.retry_lost_labs and not no_retries(self.plan, workers, dist)
+        self.retries = Retries(on)
         self.scheduler: Any = None
+        self.rerun: set[tuple[str, str]] = set()  # (worker, node id) lost there, run again
+        self.said: list[str] = []  # for the summary
+        self.kept: list[str] = []  # the workers' kept labs: how to enter and remove them
 
     def close(self) -> None:
         for path in self.folder.glob("*"):
@@ -459,6 +570,8 @@ class Controller:
         if node is None:
             return
         worker = str(node.gateway.id)
+        if (worker, report.nodeid) in self.rerun:  # its JUnit entry goes (rewrite_junit)
+            report.user_properties.append((LOST_ON, report.nodeid))
         properties = dict(report.user_properties)
         if ENGINE_LOST not in properties:
             for moved in self.retries.moved.values():
@@ -467,13 +580,16 @@ class Controller:
                     moved.to = moved.to or worker
             return
         self.lost.add(worker)
+        engine = str(properties[ENGINE_LOST])
         if self.plan:  # every worker on that engine: none of them gets another lab
-            engine = self._engine_of(worker)
+            engine = self._engine_of(worker)  # as the pool names it, for --engines
             self.lost.update(f"gw{i}" for i, name in enumerate(self.plan) if name == engine)
         if self.retries.on and report.failed and self.scheduler is not None:
-            engine, session = str(properties[ENGINE_LOST]), str(properties.get(SESSION_LOST))
+            session = str(properties.get(SESSION_LOST))
             if self.scheduler.lost_test(node, report.nodeid, engine, session):
                 report.outcome = "rerun"  # type: ignore[assignment]
+                self.rerun.add((worker, report.nodeid))
+                report.user_properties.append((LOST_ON, report.nodeid))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(
@@ -483,16 +599,55 @@ class Controller:
             return "rerun", "R", ("RERUN", {"yellow": True})
         return None
 
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        self.kept += getattr(node, "workeroutput", {}).get(KEPT, [])
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for line in self.said:
+            terminalreporter.write_line(f"dockerlab: {line}")
+        if self.kept:
+            terminalreporter.section("dockerlab")
+            for line in self.kept:
+                terminalreporter.write_line(line)
         lines = self.retries.lines()
         if lines:
             terminalreporter.section("dockerlab: labs lost with their engines")
             for line in lines:
                 terminalreporter.write_line(line)
 
+    @pytest.hookimpl(trylast=True)  # after JUnit XML wrote its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         measured = self.durations.by_lab(read_labs(self.folder))
         save_durations(self.config, self.settings, measured)
+        empty = self.folder / EMPTY_SHARD
+        if empty.exists() and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            self.said.append(empty.read_text(encoding="utf-8"))
+            session.exitstatus = pytest.ExitCode.OK
         self.close()
-        if self.retries.left() and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # lost, and never ran again
+        self.retries.reclaim()
+        xml = getattr(self.config.option, "xmlpath", None)
+        if self.rerun and xml:
+            rewrite_junit(Path(xml), self.retries.ran)
+        # Lost and never run again, or what a lost lab made may remain: not a clean run.
+        if (self.retries.left() or self.retries.remaining()) and (
+            session.exitstatus == pytest.ExitCode.OK
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def rewrite_junit(path: Path, ran: set[str]) -> None:
+    """Drop the JUnit XML entries of tests lost with their engine that ran again (``ran``):
+    each test is listed once, with the outcome it had where it ran again (JUnit XML has no
+    rerun; the lost run's entry would read as a pass)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        tree = ET.parse(path)
+    except (OSError, ET.ParseError):
+        return
+    for suite in tree.getroot().iter("testsuite"):
+        for case in list(suite.findall("testcase")):
+            lost = {p.get("value") for p in case.iter("property") if p.get("name") == LOST_ON}
+            if lost & ran:
+                suite.remove(case)
+    tree.write(path, encoding="utf-8", xml_declaration=True)

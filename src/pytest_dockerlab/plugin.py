@@ -66,6 +66,7 @@ class _State:
     kept: list[str] = field(default_factory=list)  # how to enter and remove kept labs
     # Labs lost with their engine: what may remain there, and the line that removes it.
     left: list[str] = field(default_factory=list)
+    shard_said: str = ""  # this CI shard holds no lab (it passes)
     signals: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     # Where the session is, for the line an interrupt prints.
     where: str = "start-up"
@@ -144,6 +145,10 @@ def pytest_configure(config: pytest.Config) -> None:
         except DockerlabError as exc:
             raise pytest.UsageError(f"dockerlab: {exc}") from exc
     _hand_out_address(state, workerinput)
+    if workerinput is not None:  # the kept labs' lines, for the controller's summary
+        from .distribution import KEPT
+
+        config.workeroutput[KEPT] = state.kept  # type: ignore[attr-defined]
     # From here on a SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C, so a build
     # or a boot before the first test is cleaned up like the rest.
     state.signals.enter_context(handling((signal.SIGTERM,), raise_interrupt, only_default=True))
@@ -256,7 +261,9 @@ def pytest_report_header(config: pytest.Config) -> str | list[str] | None:
             lines.append(f"dockerlab:   {folder.name} ({said})")
     if state.pool is not None:
         workers = int(getattr(config.option, "numprocesses", 0) or 0)
-        lines += [f"dockerlab: {line}" for line in state.pool.lines(state.settings, workers)]
+        dist = str(getattr(config.option, "dist", "no"))
+        pool_lines = state.pool.lines(state.settings, workers, dist)
+        lines += [f"dockerlab: {line}" for line in pool_lines]
     elif state.address is not None:
         lines.append(f"dockerlab: engine {state.address.describe()}")
         if state.settings.retry_lost_labs:
@@ -413,7 +420,9 @@ def pytest_collection_modifyitems(
         raise pytest.UsageError("dockerlab: " + "\n".join(problems))
     from .distribution import spread
 
-    spread(config, state.settings, items, _collected(state, items), state.recorder)
+    state.shard_said = spread(
+        config, state.settings, items, _collected(state, items), state.recorder
+    )
 
 
 def _collected(state: _State, items: list[pytest.Item]) -> list[Collected]:
@@ -888,6 +897,8 @@ class _InterruptLine:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     state = terminalreporter.config.stash.get(STATE_KEY, None)
+    if state is not None and state.shard_said and state.controller is None:
+        terminalreporter.write_line(f"dockerlab: {state.shard_said}")
     if state is not None and (state.kept or state.left):
         terminalreporter.section("dockerlab")
         for instructions in [*state.kept, *state.left]:
@@ -901,6 +912,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
     if state is not None and state.left and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if state is not None and state.shard_said and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

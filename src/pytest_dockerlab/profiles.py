@@ -25,6 +25,9 @@ class EngineFacts:
     rootless: bool = False
     desktop: bool = False
     operating_system: str = ""
+    # One per daemon however it is named: docker 20.10's ID is the host's key (shared by
+    # the daemons of one machine), so with the host's name and the data root.
+    engine_id: str = ""
 
     @classmethod
     def from_docker_info(
@@ -46,6 +49,9 @@ class EngineFacts:
             rootless=any("rootless" in opt for opt in security),
             desktop="docker desktop" in os_name.lower(),
             operating_system=os_name,
+            engine_id="|".join(
+                str(info.get(key) or "") for key in ("ID", "Name", "DockerRootDir")
+            ).strip("|"),
         )
 
     def describe(self) -> str:

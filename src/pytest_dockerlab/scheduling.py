@@ -125,10 +125,45 @@ def simulate(durations: Sequence[float], workers: int) -> Makespan:
     return Makespan(max(free), total / workers, max(durations, default=0.0))
 
 
-def read_durations(path: Path) -> dict[str, float]:
-    """The recorded seconds by lab; an absent or unreadable file records nothing."""
+# A durations file holds a number per lab: a few KiB for a large suite.
+DURATIONS_MAX_BYTES = 4 * 1024 * 1024
+
+
+def check_durations(path: Path) -> str:
+    """Why ``path`` cannot be the durations file ("" when it can): it is read before the
+    run and written after it, so an absent file in an existing folder is fine, and a file
+    holding something else is never overwritten."""
+    if not path.parent.is_dir():
+        return f"its folder {path.parent} does not exist"
+    if not path.exists():
+        return ""
+    if not path.is_file():
+        return "it is not a regular file"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > DURATIONS_MAX_BYTES:
+            return f"it holds more than {DURATIONS_MAX_BYTES // 1024 // 1024} MiB"
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        return f"it cannot be read ({exc.strerror if isinstance(exc, OSError) else exc})"
+    if not text.strip():
+        return ""  # an empty file, made for the run to fill
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return f"it is not JSON ({exc})"
+    labs = data.get("labs") if isinstance(data, dict) else None
+    if not isinstance(labs, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in labs.values()
+    ):
+        return 'it is not a durations file ({"labs": {"LAB": SECONDS, ...}})'
+    return ""
+
+
+def read_durations(path: Path) -> dict[str, float]:
+    """The recorded seconds by lab (checked at start: :func:`check_durations`); an absent
+    or empty file records nothing."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError):
         return {}
     labs = data.get("labs") if isinstance(data, dict) else None

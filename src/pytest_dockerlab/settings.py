@@ -15,6 +15,7 @@ from typing import Any
 
 from .exceptions import DockerlabError
 from .labels import SESSION_ID
+from .scheduling import check_durations
 from .spec.model import parse_size
 
 LAB_FILE_NAME = "dockerlab.yml"
@@ -34,6 +35,8 @@ _HOST = (
     r"|localhost|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
 )
 REPOSITORY_NAME = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+# docker's rule for a context's name
+CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*")
 # An image as docker names one: the repository and an optional tag.
 IMAGE_REFERENCE = re.compile(rf"{REPOSITORY_NAME.pattern}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?")
 
@@ -84,6 +87,7 @@ class Settings:
     # The engine pool: (address, weight) each; xdist workers are spread over them by weight.
     engines: tuple[tuple[str, int], ...] = ()
     engines_required: bool = False  # an engine of the pool that does not answer fails the run
+    engines_required_by: str = "CI=true"  # what asked for it, for the message
     retry_lost_labs: bool = False  # a lab lost with its engine runs once more on another
     registry: str | None = None  # a repository images and cache entries are shared through
     registry_push: bool = True  # this run may push there (off: read only, e.g. forks' PRs)
@@ -253,20 +257,30 @@ def resolve(given: Given) -> Settings:
     if durations:
         base = Path.cwd() if option["dockerlab_durations"] else given.rootpath
         durations_path = (base / str(durations)).resolve()
+        why = check_durations(durations_path)
+        if why:
+            origin = (
+                "--dockerlab-durations"
+                if option["dockerlab_durations"]
+                else "ini dockerlab_durations"
+            )
+            raise SettingsError(f"{origin} {durations}: {why}")
     engines_origin, engines = first_set(
         ("--dockerlab-engines", option["dockerlab_engines"]),
         ("DOCKERLAB_ENGINES", env.get("DOCKERLAB_ENGINES") or None),
         ("ini dockerlab_engines", ini["dockerlab_engines"] or None),
     )
-    pool = engine_pool(engines_origin, str(engines)) if engines else ()
+    pool = engine_pool(engines_origin, str(engines)) if engines is not None else ()
     all_engines = option["dockerlab_engines_required"]
     ci = SWITCHES.get(env.get("CI", "").strip().lower(), bool(env.get("CI")))
+    required_by = "--dockerlab-engines-required" if all_engines else "CI=true"
     return Settings(
         lab_file=lab_file,
         shard=shard,
         durations=durations_path,
         engines=pool,
         engines_required=bool(ci if all_engines is None else all_engines),
+        engines_required_by=required_by,
         retry_lost_labs=bool(option["dockerlab_retry_lost_labs"]),
         molecule=molecule_path,
         molecule_privileged=bool(option["dockerlab_molecule_privileged"]),
@@ -372,6 +386,8 @@ def engine_pool(origin: str, text: str) -> tuple[tuple[str, int], ...]:
     """``A,B:3,ssh://build@host``: docker context names or addresses, each with an optional
     weight (how many of the xdist workers it takes, relatively; 1 by default): ``big:3``,
     ``tcp://host:2375:3`` (an address's last ``:N`` is its port unless it has one)."""
+    if not text.strip():
+        raise SettingsError(f"{origin} is empty: name the engines of the pool (default,big:3)")
     pool = []
     for part in (p.strip() for p in text.split(",")):
         name, weight = part, "1"
@@ -380,9 +396,15 @@ def engine_pool(origin: str, text: str) -> tuple[tuple[str, int], ...]:
         # weighs 3 (a socket path has no port: unix:///run/docker.sock:3).
         rest = part.partition("://")[2]
         address_port = "://" in part and not part.startswith("unix://") and rest.count(":") < 2
-        if colon and tail.isdigit() and head and not address_port:
+        if colon and head and not address_port and ("://" not in part or tail.isdigit()):
             name, weight = head, tail
-        if not name or int(weight) < 1:
+        # A context name is docker's (letters, digits, _.+-): a:x, a::3 or a:-1 is a typo.
+        if not (
+            name
+            and ("://" in name or CONTEXT_NAME.fullmatch(name))
+            and weight.isdigit()
+            and int(weight) >= 1
+        ):
             raise SettingsError(
                 f"{origin} {text}: {part!r} is no engine: a docker context name or an address "
                 "(unix://, tcp://, ssh://), each with an optional weight of at least 1 (big:3)"

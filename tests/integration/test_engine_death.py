@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -325,19 +326,39 @@ def test_with_retries_a_lab_lost_with_its_engine_runs_again_on_another(
     mortal: SecondEngine, tmp_path: Path
 ) -> None:
     """--dockerlab-retry-lost-labs: the lost tests are reported as reruns and run again on
-    the worker of the engine that answers; the run is green, and its summary names the
-    engine, both workers and the line that removes what may remain there."""
-    out = pool_run(tmp_path, mortal, "--dockerlab-retry-lost-labs")
-    assert out.endswith("exit status 0"), out
+    the worker of the engine that answers, JUnit XML listing each once; the summary names
+    the engine, both workers and the line that removes what may remain there, and the run
+    fails while it may (the engine stays dead), as a lab lost without retries does."""
+    out = pool_run(tmp_path, mortal, "--dockerlab-retry-lost-labs", "--junitxml=junit.xml")
+    assert out.endswith("exit status 1"), out
     assert "a lab lost with its engine runs once more on another" in out, out
     assert re.search(r" 6 passed, [12] rerun in ", out), out
     moved = re.findall(
-        r"lab (\S+) was lost with the engine at (\S+) \(--dockerlab-engines\) on (gw\d): its "
-        r"lost test ran again "
+        r"lab (\S+) was lost with engine (\S+) on (gw\d): its lost test ran again "
         r"on (gw\d) \(--dockerlab-retry-lost-labs\)\. What session (\S+) made may remain "
-        r"there; once it answers: dockerlab clean --session (\S+)\n",
+        r"there, so the run fails; once it answers: dockerlab clean --session (\S+) "
+        r"--engines (\S+)\n",
         out,
     )
     assert 1 <= len(moved) <= 2, out
-    for _lab, engine, lost_on, ran_on, session, clean in moved:
-        assert (engine, lost_on, ran_on, clean) == (mortal.unix, "gw1", "gw0", session), out
+    for _lab, engine, lost_on, ran_on, session, clean, engines in moved:
+        assert (engine, lost_on, ran_on, clean, engines) == (
+            mortal.unix, "gw1", "gw0", session, mortal.unix
+        ), out  # fmt: skip
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    names = sorted(case.get("name", "") for case in cases)
+    assert names == [f"test_host[h{i}]" for i in range(1, 7)], names  # each once
+    # Once the engine answers, the printed line (as printed) removes what remained, unless
+    # the lost worker's reaper, which waits for the engine, was there first.
+    assert mortal.process is not None
+    mortal.process.wait(timeout=30)
+    mortal.start()
+    for _lab, _engine, _lost_on, _ran_on, session, _clean, engines in moved:
+        cleaned = subprocess.run(
+            [sys.executable, "-m", "pytest_dockerlab", "clean", "--session", session,
+             "--engines", engines],
+            env=_environ(), capture_output=True, text=True,
+        )  # fmt: skip
+        reaped = f"no resource carries session {session} on {engines} (--engines)"
+        assert cleaned.returncode == 0 or reaped in cleaned.stderr, cleaned.stderr
+    assert mortal.labelled() == []

@@ -329,6 +329,48 @@ def test_shards_partition_the_suite_by_whole_labs(pytester: pytest.Pytester) -> 
     bad.stderr.fnmatch_lines(["*--dockerlab-shard 4/3: write I/N, shard I of N counted from 1*"])
 
 
+def test_a_shard_left_with_no_lab_passes_and_says_so(pytester: pytest.Pytester) -> None:
+    """``dockerlab matrix --shards 6`` lists six shards for a suite of four labs: the two
+    with no lab pass (pytest alone would exit 5, no tests ran), saying why."""
+    pytester.makefile(".yml", dockerlab="hosts: {a: {}, b: {}}\n")
+    pytester.makepyfile(
+        test_two="import pytest\n\n@pytest.mark.lab('a')\ndef test_a(lab): pass\n\n"
+        "@pytest.mark.lab('b')\ndef test_b(lab): pass\n"
+    )
+    result = pytester.runpytest(
+        "--dockerlab-shard", "3/3", "--collect-only", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["*shard 3/3 holds no lab: the suite's 2 labs went to the other shards*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--dockerlab-durations", "/proc/version"],
+            "*--dockerlab-durations /proc/version: it is not JSON*",
+        ),
+        (
+            ["--dockerlab-durations", "no/such/d.json"],
+            "*--dockerlab-durations no/such/d.json: its folder * does not exist*",
+        ),
+        (["--dockerlab-engines="], "*--dockerlab-engines is empty: name the engines of the pool*"),
+        (["--dockerlab-engines", "default:x"], "*'default:x' is no engine*"),
+    ],
+)
+def test_a_bad_durations_file_or_pool_is_refused_before_any_test(
+    pytester: pytest.Pytester, args: list[str], said: str
+) -> None:
+    pytester.makefile(".yml", dockerlab="hosts: {a: {}}\n")
+    pytester.makepyfile(test_one="def test_a(lab): pass\n")
+    result = pytester.runpytest(*args, "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([said])
+
+
 def _collected(pytester: pytest.Pytester, *args: str) -> list[str]:
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
     return [line for line in result.outlines if "::" in line]

@@ -8,7 +8,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pytest_dockerlab.distribution import Moved, Retries, make_scheduler, write_labs
+from pytest_dockerlab.distribution import (
+    LOST_ON,
+    Moved,
+    Retries,
+    make_scheduler,
+    no_retries,
+    rewrite_junit,
+    write_labs,
+)
 from pytest_dockerlab.scheduling import Collected
 
 TESTS = [
@@ -109,7 +117,75 @@ def test_lost_tests_that_never_ran_again_are_left_and_said() -> None:
     retries.ran.add("t.py::web1")
     assert retries.left() == ["t.py::web2"]
     assert retries.lines() == [
-        "lab web was lost with the engine at tcp://gone:2375 on gw1: its 2 lost tests never "
-        "ran again (--dockerlab-retry-lost-labs). What session s1 made may remain there; "
-        "once it answers: dockerlab clean --session s1"
+        "lab web was lost with engine tcp://gone:2375 on gw1: its 2 lost tests never "
+        "ran again (--dockerlab-retry-lost-labs). What session s1 made may remain there, so "
+        "the run fails; once it answers: dockerlab clean --session s1 --engines tcp://gone:2375"
     ]
+
+
+def test_a_lab_whose_engine_answers_again_by_the_end_is_removed_there() -> None:
+    retries = Retries(on=True)
+    retries.moved["web"] = Moved(["t.py::web1"], "tcp://gone:2375", "s1", "gw1", to="gw0")
+    retries.ran.add("t.py::web1")
+    assert retries.remaining() == [retries.moved["web"]]  # the run fails while it may remain
+    retries.moved["web"].removed = True
+    assert not retries.left() and not retries.remaining()
+    assert retries.lines()[0].endswith(
+        "What session s1 made there was removed (it answered again)."
+    )
+
+
+def test_every_engine_lost_ends_the_run_with_what_never_ran(tmp_path: Path) -> None:
+    """xdist would stop with "Unexpectedly no active workers available" (an INTERNALERROR):
+    the scheduler is done when no worker is left, and says what never ran."""
+    lost = {"gw0", "gw1"}  # both engines die under the first labs
+    retries = Retries(on=True)
+    sched, web, other = scheduler(tmp_path, lost, retries)
+    assert web.shutting_down and other.shutting_down  # given no more labs
+    for worker in (web, other):
+        for nodeid in list(worker.sent):
+            assert not sched.tests_finished  # their tests are still coming in
+            sched.lost_test(worker, nodeid, "tcp://gone:2375", "s1")
+            run(sched, worker, nodeid)
+    assert sched.tests_finished
+    never = [t for t in IDS if t not in web.sent + other.sent]
+    assert never and set(never) <= set(retries.left())
+    lab = sched._lab(never[0])[0]
+    assert any(line.startswith(f"lab {lab} never ran") for line in retries.lines())
+
+
+def test_a_lab_lost_when_the_end_had_begun_says_so(tmp_path: Path) -> None:
+    lost: set[str] = set()
+    retries = Retries(on=True)
+    sched, web, other = scheduler(tmp_path, lost, retries)
+    other.shutting_down = True  # DSession told every worker to stop
+    lost.add("gw0")
+    assert not sched.lost_test(web, web.sent[-1], "tcp://gone:2375", "s1")
+    assert "the other workers had been told to stop" in retries.refused["web"]
+
+
+def test_junit_lists_a_test_that_ran_again_once(tmp_path: Path) -> None:
+    xml = tmp_path / "junit.xml"
+    lost_entry = (
+        '<testcase classname="t" name="web1"><properties>'
+        f'<property name="{LOST_ON}" value="t.py::web1"/></properties></testcase>'
+    )
+    xml.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="2">'
+        f'{lost_entry}<testcase classname="t" name="web1"><failure message="no"/></testcase>'
+        '<testcase classname="t" name="db"/></testsuite></testsuites>',
+        encoding="utf-8",
+    )
+    rewrite_junit(xml, {"t.py::web1"})
+    text = xml.read_text(encoding="utf-8")
+    assert text.count('name="web1"') == 1 and "<failure" in text and 'name="db"' in text
+    rewrite_junit(xml, set())  # a lost test that never ran again keeps its entry
+    assert xml.read_text(encoding="utf-8").count('name="web1"') == 1
+
+
+def test_why_retries_cannot_work_here() -> None:
+    assert "it takes -n" in no_retries([], 0, "no")
+    assert "--dist loadfile" in no_retries(["a", "b"], 2, "loadfile")
+    assert "-n 1 is one worker" in no_retries(["a"], 1, "load")
+    assert "every worker runs on one engine" in no_retries(["a", "a"], 2, "load")
+    assert no_retries(["a", "b"], 2, "load") == ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from pytest_dockerlab.scheduling import (
     SECONDS_PER_HOST,
     Collected,
     Lab,
+    check_durations,
     labs_of,
     longest_first,
     read_durations,
@@ -139,7 +142,41 @@ def test_the_engine_pool_reads_names_addresses_and_weights(
     assert engine_pool("--dockerlab-engines", text) == pool
 
 
-@pytest.mark.parametrize("text", ["a,,b", "a:0", "a,a"])
+@pytest.mark.parametrize("text", ["a,,b", "a:0", "a,a", "a::3", "default:-1", "default:x"])
 def test_a_bad_engine_pool_is_named(text: str) -> None:
     with pytest.raises(SettingsError, match=f"--dockerlab-engines {text}: "):
         engine_pool("--dockerlab-engines", text)
+
+
+def test_an_empty_engine_pool_is_an_error_not_no_pool() -> None:
+    with pytest.raises(SettingsError, match="--dockerlab-engines is empty"):
+        engine_pool("--dockerlab-engines", " ")
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda p: p / "missing" / "d.json", "its folder .* does not exist"),
+        (lambda p: p, "it is not a regular file"),
+        (lambda p: Path("/dev/full"), "it is not a regular file"),
+        (lambda p: Path("/proc/version"), "it is not JSON"),
+        (lambda p: _file(p, '{"labs": {"a": "x"}}'), "it is not a durations file"),
+        (lambda p: _file(p, "[1, 2]"), "it is not a durations file"),
+    ],
+)
+def test_a_durations_file_that_is_not_one_is_refused_before_the_run(
+    tmp_path: Path, make: Any, why: str
+) -> None:
+    assert re.match(why, check_durations(make(tmp_path)))
+
+
+def test_an_absent_or_empty_durations_file_is_fine(tmp_path: Path) -> None:
+    assert check_durations(tmp_path / "d.json") == ""
+    assert check_durations(_file(tmp_path, "")) == ""
+    assert check_durations(_file(tmp_path, '{"labs": {"a": 1.5}}')) == ""
+
+
+def _file(folder: Path, text: str) -> Path:
+    path = folder / "d.json"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -42,13 +42,13 @@ def prog() -> str:
 
 
 @contextlib.contextmanager
-def connected(name: str | None = None) -> Iterator[Engine]:
+def connected(name: str | None = None, source: str = "--engines") -> Iterator[Engine]:
     """The engine the docker CLI would use here (or ``name``, an engine of a pool), for the
     command's block; Ansible's connection and a shell's ``docker exec`` reach the same one."""
     from ..address import exported, pool_member, resolve
     from ..docker_engine import DockerEngine
 
-    address = resolve() if name is None else pool_member(name)
+    address = resolve() if name is None else pool_member(name, source=source)
     with exported(address):
         engine = DockerEngine(address)
         try:

@@ -65,11 +65,11 @@ def run_list(args: argparse.Namespace) -> int:
     from ..cleanup import labs_on
     from ..exceptions import DockerlabError
 
-    names = pool_names(args.engines)
+    names, source = pool_names(args.engines), engines_source(args.engines)
     status = 0
     for name in names:
         try:
-            with connected(name) as engine:
+            with connected(name, source) as engine:
                 labs = labs_on(engine)
                 if len(names) > 1:
                     say(f"engine {name}:")
@@ -105,19 +105,25 @@ def lab_table(labs: Sequence[LabSummary], now: float) -> list[str]:
 def run_clean(args: argparse.Namespace) -> int:
     from ..exceptions import DockerlabError
 
-    names = pool_names(args.engines)
+    names, source = pool_names(args.engines), engines_source(args.engines)
     if len(names) == 1:
-        with connected(names[0]) as engine:
+        with connected(names[0], source) as engine:
             return clean(engine, args.session, args.force)
-    removed = False
+    removed, unreached = False, False
     for name in names:
         try:
-            with connected(name) as engine:
+            with connected(name, source) as engine:
                 say(f"engine {name}:")
                 removed = clean(engine, args.session, args.force) == 0 or removed
         except DockerlabError as exc:
             complain(f"engine {name}: {exc}")  # the others are still cleaned
-    return 0 if removed else 1
+            unreached = True  # what it holds is not known to be gone
+    return 0 if removed and not unreached else 1
+
+
+def engines_source(given: str | None) -> str:
+    """What named the engines, for messages about one of them."""
+    return "--engines" if given else "DOCKERLAB_ENGINES"
 
 
 def clean(engine: Engine, sessions: Sequence[str] | None, force: bool) -> int:
