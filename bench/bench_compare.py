@@ -1,6 +1,6 @@
 """Cold session, cache hit and reuse side by side, with the plain tools for a ratio.
 
-    ./run bench compare [--runs N] [--json FILE]
+    ./run bench compare [--runs N] [--json FILE] [--molecule VENV] [--only A,B]
 
 Each round runs, interleaved so that a slow minute of the machine hits every case alike:
 - example cold: `pytest examples --dockerlab-cache=off` (boot, converge, idempotence pass,
@@ -10,13 +10,20 @@ Each round runs, interleaved so that a slow minute of the machine hits every cas
   seconds from pytest's start to the first test's call;
 - nginx cold / hit: the two-host nginx work of ANCHORS.md (bench/nginx) through the plugin;
 - nginx plain: the same work by hand: `docker run` x2, `ansible-playbook` twice (the second
-  pass must change nothing), pytest-testinfra's docker backend, `docker rm -f`.
-Prints median and min-max per case; --json writes every figure.
+  pass must change nothing), pytest-testinfra's docker backend, `docker rm -f`;
+- example cold / nginx cold accelerated (`--dockerlab-accelerate=mitogen`), when Mitogen is
+  installed;
+- molecule: `molecule test` of the same nginx work (same role and play, same two hosts, same
+  image and least-privilege flags, the same checks through its testinfra verifier), when
+  --molecule names a venv holding molecule, 'molecule-plugins[docker]' and pytest-testinfra.
+Prints median and min-max per case, and ratios (medians, and run by run: each round's pair);
+--json writes every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -34,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NGINX = ROOT / "bench" / "nginx"
 FIRST_CALL = "DOCKERLAB_BENCH_FIRST_CALL"
+MITOGEN = "--dockerlab-accelerate=mitogen"
 
 # Loaded into the timed pytest with -p: records when the first test's call starts.
 CLOCK_PLUGIN = """
@@ -69,16 +77,18 @@ def kept_session(output: str) -> str:
     return match[1]
 
 
-def example_cold() -> dict[str, float]:
-    elapsed, out = pytest("examples", "--dockerlab-cache=off")
-    figures = {"example_cold_s": elapsed}
+def example_cold(*options: str, suffix: str = "") -> dict[str, float]:
+    elapsed, out = pytest("examples", "--dockerlab-cache=off", *options)
+    figures = {f"example_cold{suffix}_s": elapsed}
     for name, pattern in (
-        ("example_cold_converge_s", r"converged site\.yml in ([\d.]+)s"),
-        ("example_cold_idempotence_s", r"idempotence pass of site\.yml in ([\d.]+)s"),
+        (f"example_cold{suffix}_converge_s", r"converged site\.yml in ([\d.]+)s"),
+        (f"example_cold{suffix}_idempotence_s", r"idempotence pass of site\.yml in ([\d.]+)s"),
     ):
         found = re.search(pattern, out)
         if found:
             figures[name] = float(found[1])
+    if suffix:
+        assert "accelerate: mitogen " in out, out[-2000:]  # accelerated, not the fallback
     return figures
 
 
@@ -109,8 +119,11 @@ def reuse_case(session: str, clock_dir: Path) -> Callable[[], dict[str, float]]:
     return run
 
 
-def nginx_cold() -> float:
-    return pytest("test_nginx.py", "--dockerlab-cache=off", cwd=NGINX)[0]
+def nginx_cold(*options: str) -> float:
+    elapsed, out = pytest("test_nginx.py", "--dockerlab-cache=off", *options, cwd=NGINX)
+    if options:
+        assert "accelerate: mitogen " in out, out[-2000:]
+    return elapsed
 
 
 def nginx_hit() -> float:
@@ -190,11 +203,77 @@ def nginx_plain(workdir: Path) -> float:
     return time.perf_counter() - started
 
 
+def molecule_scenario(workdir: Path) -> Path:
+    """The nginx work as a Molecule user writes it: the same role and play, the same two
+    hosts, the same image and least-privilege flags, the same five checks through its
+    testinfra verifier. The project folder to run ``molecule test`` in."""
+    import yaml
+
+    from pytest_dockerlab.docker_engine import DockerEngine
+    from pytest_dockerlab.images import ImageBuilder, catalogue
+    from pytest_dockerlab.profiles import choose_profile
+
+    engine = DockerEngine()
+    recipe = catalogue()["debian12"]
+    tag = ImageBuilder(engine, lambda _: None).ensure(recipe)
+    profile = choose_profile(engine.facts(), recipe.init)
+    engine.close()
+    project = workdir / "molecule-nginx"
+    shutil.copytree(NGINX / "roles", project / "roles")
+    shutil.copy(NGINX / "site.yml", project / "site.yml")
+    scenario = project / "molecule" / "default"
+    (scenario / "tests").mkdir(parents=True)
+    shutil.copy(NGINX / "plain" / "test_nginx_plain.py", scenario / "tests" / "test_nginx.py")
+    platform = {
+        "image": tag,
+        "pre_build_image": True,
+        "command": "/sbin/init",  # its driver runs a sleep loop unless told
+        "groups": ["web"],
+        "env": dict(profile.environment),
+        "tmpfs": [f"{path}:{mode}" if mode else path for path, mode in profile.tmpfs.items()],
+        "volumes": [f"{src}:{v['bind']}:{v['mode']}" for src, v in profile.volumes.items()],
+        "cgroupns_mode": profile.cgroupns,
+        "stop_signal": profile.stop_signal,
+        "security_opts": list(profile.security_opts),  # the API takes a seccomp profile inline
+        "sysctls": dict(profile.sysctls),
+        "capabilities": list(profile.capabilities),
+    }
+    molecule = {
+        "driver": {"name": "docker"},
+        "platforms": [{"name": name, **platform} for name in ("web1", "web2")],
+        "provisioner": {
+            "name": "ansible",
+            "playbooks": {"converge": "../../site.yml"},
+            "env": {"ANSIBLE_ROLES_PATH": str(project / "roles")},
+            "config_options": {"defaults": {"pipelining": True}},
+        },
+        "verifier": {"name": "testinfra"},
+    }
+    (scenario / "molecule.yml").write_text(yaml.safe_dump(molecule, sort_keys=False))
+    return project
+
+
+def molecule_test(project: Path, venv: Path) -> float:
+    """``molecule test``: destroy, syntax, create, prepare, converge, idempotence, verify,
+    destroy, as its users run it."""
+    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(venv / "bin" / "molecule"), "test"], cwd=project, env=env,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"molecule test failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return elapsed
+
+
 def summarise(name: str, values: list[float]) -> dict[str, object]:
     row = {"median": statistics.median(values), "min": min(values), "max": max(values),
            "runs": values}  # fmt: skip
     figures = f"{row['median']:>9.1f}{min(values):>9.1f}{max(values):>9.1f}"
-    print(f"{name:<24}{figures}   (n={len(values)})", flush=True)
+    print(f"{name:<30}{figures}   (n={len(values)})", flush=True)
     return row
 
 
@@ -202,6 +281,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="rounds (at least 3)")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument(
+        "--molecule",
+        type=Path,
+        metavar="VENV",
+        default=os.environ.get("DOCKERLAB_BENCH_MOLECULE"),
+        help="a venv with molecule, 'molecule-plugins[docker]' and pytest-testinfra: adds "
+        "`molecule test` of the same nginx work (env: DOCKERLAB_BENCH_MOLECULE)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="A,B",
+        help="only these cases (example_cold, example_cold_mitogen, example_hit, nginx_cold, "
+        "nginx_cold_mitogen, nginx_hit, nginx_plain, molecule, reuse)",
+    )
     args = parser.parse_args()
     if args.runs < 3:
         parser.error("--runs must be at least 3: a median of fewer says little")
@@ -211,38 +305,72 @@ def main() -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(workdir), os.environ.get("PYTHONPATH")])
     )
+    mitogen = importlib.util.find_spec("ansible_mitogen") is not None
+    every: dict[str, Callable[[], dict[str, float]]] = {
+        "example_cold": example_cold,
+        "example_cold_mitogen": lambda: example_cold(MITOGEN, suffix="_mitogen"),
+        "example_hit": lambda: {"example_hit_s": example_hit()},
+        "nginx_cold": lambda: {"nginx_cold_s": nginx_cold()},
+        "nginx_cold_mitogen": lambda: {"nginx_cold_mitogen_s": nginx_cold(MITOGEN)},
+        "nginx_hit": lambda: {"nginx_hit_s": nginx_hit()},
+        "nginx_plain": lambda: {"nginx_plain_s": nginx_plain(workdir)},
+        "molecule": lambda: {"molecule_test_s": molecule_test(project, args.molecule)},
+    }
+    wanted = [name for name in args.only.split(",") if name] or [*every, "reuse"]
+    unknown = set(wanted) - {*every, "reuse"}
+    if unknown:
+        parser.error(f"--only: no case {', '.join(sorted(unknown))}")
+    if not mitogen:
+        print("Mitogen is not installed: no accelerated rows (pip install mitogen)", flush=True)
+        wanted = [name for name in wanted if not name.endswith("_mitogen")]
+    if args.molecule is None:
+        print("no Molecule venv (--molecule VENV): no molecule row", flush=True)
+        wanted = [name for name in wanted if name != "molecule"]
     # Untimed: images built, cache entries in place, a kept lab of the example to reuse.
     print("preparing: images, cache entries, a kept lab ...", flush=True)
-    pytest("examples", "--dockerlab-cache=refresh")
-    pytest("test_nginx.py", "--dockerlab-cache=refresh", cwd=NGINX)
-    session = kept_session(pytest("examples", "--dockerlab-keep", "--dockerlab-cache=off")[1])
-    reuse = reuse_case(session, workdir)
+    if "example_hit" in wanted:
+        pytest("examples", "--dockerlab-cache=refresh")
+    if "nginx_hit" in wanted:
+        pytest("test_nginx.py", "--dockerlab-cache=refresh", cwd=NGINX)
+    if "molecule" in wanted:
+        project = molecule_scenario(workdir)
+    session = ""
+    if "reuse" in wanted:
+        session = kept_session(pytest("examples", "--dockerlab-keep", "--dockerlab-cache=off")[1])
+        every["reuse"] = reuse_case(session, workdir)
     figures: dict[str, list[float]] = {}
     try:
         for round_ in range(args.runs):
             print(f"round {round_ + 1}/{args.runs}", flush=True)
-            for name, value in example_cold().items():
-                figures.setdefault(name, []).append(value)
-            cases: dict[str, Callable[[], float]] = {
-                "example_hit_s": example_hit,
-                "nginx_cold_s": nginx_cold,
-                "nginx_hit_s": nginx_hit,
-                "nginx_plain_s": lambda: nginx_plain(workdir),
-            }
-            for name, case in cases.items():
-                figures.setdefault(name, []).append(case())
-            for name, value in reuse().items():
-                figures.setdefault(name, []).append(value)
+            for name in wanted:
+                for figure, value in every[name]().items():
+                    figures.setdefault(figure, []).append(value)
     finally:
-        subprocess.run([str(BIN / "dockerlab"), "down", "--session", session], capture_output=True)
+        if session:
+            subprocess.run(
+                [str(BIN / "dockerlab"), "down", "--session", session], capture_output=True
+            )
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n{'figure (seconds)':<24}{'median':>9}{'min':>9}{'max':>9}", flush=True)
-    out = {name: summarise(name, values) for name, values in figures.items()}
-    plain = statistics.median(figures["nginx_plain_s"])
-    for name in ("nginx_cold_s", "nginx_hit_s"):
-        ratio = statistics.median(figures[name]) / plain
-        out[f"{name}_vs_plain"] = {"ratio": ratio}
-        print(f"{name} / nginx_plain_s = {ratio:.2f}")
+    print(f"\n{'figure (seconds)':<30}{'median':>9}{'min':>9}{'max':>9}", flush=True)
+    out: dict[str, dict[str, object]] = {
+        name: summarise(name, values) for name, values in figures.items()
+    }
+    ratios = [
+        ("nginx_cold_s", "nginx_plain_s"),
+        ("nginx_hit_s", "nginx_plain_s"),
+        ("nginx_cold_s", "molecule_test_s"),
+        ("nginx_cold_mitogen_s", "molecule_test_s"),
+        ("nginx_hit_s", "molecule_test_s"),
+        ("nginx_cold_mitogen_s", "nginx_cold_s"),
+        ("example_cold_mitogen_converge_s", "example_cold_converge_s"),
+        ("example_cold_mitogen_s", "example_cold_s"),
+    ]
+    for name, base in ratios:
+        if name in figures and base in figures:
+            ratio = statistics.median(figures[name]) / statistics.median(figures[base])
+            pairs = [a / b for a, b in zip(figures[name], figures[base], strict=True)]
+            out[f"{name}_vs_{base}"] = {"ratio": ratio, "pairs": pairs}
+            print(f"{name} / {base} = {ratio:.2f} (run by run {min(pairs):.2f}-{max(pairs):.2f})")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0
