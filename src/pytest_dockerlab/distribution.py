@@ -205,7 +205,8 @@ class Pool:
             lines.append(
                 f"--dockerlab-retry-lost-labs: no effect here ({why})"
                 if why
-                else "a lab lost with its engine runs once more on another"
+                else "a lab lost with its engine runs once more on another (not one lost in "
+                "the run's last tests, once the other workers were told to stop)"
             )
         return [*lines, *self.said]
 
@@ -309,7 +310,7 @@ class Retries:
 
     def remaining(self) -> list[Moved]:
         """Lost labs whose containers may still be on their engines (the run fails)."""
-        return [moved for moved in self.moved.values() if not moved.removed]
+        return [m for m in self.moved.values() if m.session and not m.removed]
 
     def lines(self) -> list[str]:
         lines = []
@@ -319,7 +320,9 @@ class Retries:
                 "its lost test" if len(moved.tests) == 1 else f"its {len(moved.tests)} lost tests"
             )
             remains = (
-                f"What session {moved.session} made there was removed (it answered again)."
+                "It made nothing there (the engine did not answer when the worker started)."
+                if not moved.session
+                else f"What session {moved.session} made there was removed (it answered again)."
                 if moved.removed
                 else f"What session {moved.session} made may remain there, so the run fails; "
                 f"once it answers: dockerlab clean --session {moved.session} --engines "
@@ -345,7 +348,7 @@ class Retries:
         from .address import pool_member
         from .docker_engine import DockerEngine
 
-        for moved in self.moved.values():
+        for moved in self.remaining():
             try:
                 engine = DockerEngine(pool_member(moved.engine))
                 try:
@@ -585,11 +588,33 @@ class Controller:
             engine = self._engine_of(worker)  # as the pool names it, for --engines
             self.lost.update(f"gw{i}" for i, name in enumerate(self.plan) if name == engine)
         if self.retries.on and report.failed and self.scheduler is not None:
-            session = str(properties.get(SESSION_LOST))
+            session = str(properties.get(SESSION_LOST) or "")
             if self.scheduler.lost_test(node, report.nodeid, engine, session):
                 report.outcome = "rerun"  # type: ignore[assignment]
                 self.rerun.add((worker, report.nodeid))
                 report.user_properties.append((LOST_ON, report.nodeid))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        """After xdist's loop: each test lost that never ran again, or that never ran at all
+        because no worker was left, is reported as an error (the terminal counts it, JUnit
+        XML lists it, the run fails)."""
+        result = yield
+        lost = {t: m for m in self.retries.moved.values() for t in m.tests}
+        for nodeid in self.retries.left():
+            moved = lost.get(nodeid)
+            why = (
+                f"lost with engine {moved.engine} on {moved.worker}, and never ran again"
+                if moved is not None
+                else "never ran: every engine of the pool was lost"
+            )
+            path = nodeid.split("::")[0]
+            report = pytest.TestReport(
+                nodeid=nodeid, location=(path, None, nodeid), keywords={},
+                outcome="failed", longrepr=f"dockerlab: {why} (see the summary)", when="setup",
+            )  # fmt: skip
+            self.config.hook.pytest_runtest_logreport(report=report)
+        return result
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(
@@ -627,7 +652,7 @@ class Controller:
         self.retries.reclaim()
         xml = getattr(self.config.option, "xmlpath", None)
         if self.rerun and xml:
-            rewrite_junit(Path(xml), self.retries.ran)
+            rewrite_junit(Path(xml))
         # Lost and never run again, or what a lost lab made may remain: not a clean run.
         if (self.retries.left() or self.retries.remaining()) and (
             session.exitstatus == pytest.ExitCode.OK
@@ -635,10 +660,10 @@ class Controller:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def rewrite_junit(path: Path, ran: set[str]) -> None:
-    """Drop the JUnit XML entries of tests lost with their engine that ran again (``ran``):
-    each test is listed once, with the outcome it had where it ran again (JUnit XML has no
-    rerun; the lost run's entry would read as a pass)."""
+def rewrite_junit(path: Path) -> None:
+    """Drop the JUnit XML entries of tests lost with their engine: each test is listed once,
+    with the outcome it had where it ran again, or the error that it never did (JUnit XML
+    has no rerun; the lost run's entry would read as a pass)."""
     import xml.etree.ElementTree as ET
 
     try:
@@ -647,7 +672,6 @@ def rewrite_junit(path: Path, ran: set[str]) -> None:
         return
     for suite in tree.getroot().iter("testsuite"):
         for case in list(suite.findall("testcase")):
-            lost = {p.get("value") for p in case.iter("property") if p.get("name") == LOST_ON}
-            if lost & ran:
+            if any(p.get("name") == LOST_ON for p in case.iter("property")):
                 suite.remove(case)
     tree.write(path, encoding="utf-8", xml_declaration=True)

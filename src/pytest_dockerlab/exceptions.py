@@ -116,17 +116,26 @@ class LabLostError(DockerlabError):
     """A lab whose engine stopped answering: its hosts are gone with it, and what the
     session made may remain there once it answers again."""
 
-    def __init__(self, engine: str, session_id: str, hosts: Sequence[str], lost: EngineError):
+    def __init__(
+        self,
+        engine: str,
+        session_id: str,
+        hosts: Sequence[str],
+        lost: EngineError,
+        prefix: str = "",
+    ):
+        """``prefix``: what the clean line needs before it to reach that engine (an engine
+        of a pool: ``DOCKER_HOST=... ``)."""
         self.engine = engine
         self.session_id = session_id
         self.hosts = tuple(hosts)
         self.lost = lost
+        self.clean = f"{prefix}dockerlab clean --session {session_id}"
         what = f"{lost.operation} {lost.target}" if lost.target else lost.operation
         super().__init__(
             f"lab lost: the engine at {engine} stopped answering ({lost.cause}, on {what}); "
             f"hosts {', '.join(self.hosts)} went with it. What session {session_id} made may "
-            f"remain there: once the engine answers, 'dockerlab clean --session {session_id}' "
-            "removes it."
+            f"remain there: once the engine answers, '{self.clean}' removes it."
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import shlex
 import signal
 import sys
 from collections.abc import Generator, Iterator, Sequence
@@ -19,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import options
-from .exceptions import ConvergeError, DockerlabError, EngineLostError, LabLostError
+from .exceptions import (
+    ConvergeError,
+    DockerlabError,
+    EngineLostError,
+    EngineUnavailableError,
+    LabLostError,
+)
 from .images import cannot_run, catalogue
 from .loading import load_lab, scenario_labs
 from .markers import MARKER, MARKER_HELP, check_known, parse_lab_marker
@@ -67,6 +74,7 @@ class _State:
     # Labs lost with their engine: what may remain there, and the line that removes it.
     left: list[str] = field(default_factory=list)
     shard_said: str = ""  # this CI shard holds no lab (it passes)
+    start_error: DockerlabError | None = None  # an xdist worker's: each of its tests says it
     signals: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     # Where the session is, for the line an interrupt prints.
     where: str = "start-up"
@@ -369,6 +377,7 @@ def pytest_report_teststatus(
     return "passed", ".", f"PASSED (nothing ran: {served})"
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m: the labs and shards of what runs
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
@@ -471,7 +480,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if state.settings.reuse is not None:
             _reuse(state, session.config)
     except DockerlabError as exc:
-        raise pytest.UsageError(f"dockerlab: {exc}") from exc
+        if getattr(session.config, "workerinput", None) is None:
+            raise pytest.UsageError(f"dockerlab: {exc}") from exc
+        # An xdist worker that stopped here would never send its collection, and the
+        # controller would wait for it forever: its tests error with the cause instead (an
+        # engine of the pool that died since the controller asked it is a lab lost).
+        state.start_error = exc
 
 
 def _reuse(state: _State, config: pytest.Config) -> None:
@@ -596,10 +610,16 @@ def pytest_runtest_makereport(
         return report
     current = _open_lab(item)
     lost = current.lost if current is not None else None
+    state = item.config.stash[STATE_KEY]
     if lost is not None:  # the xdist controller gives this worker no more labs (see .distribution)
         from .distribution import ENGINE_LOST, SESSION_LOST
 
         report.user_properties += [(ENGINE_LOST, lost.engine), (SESSION_LOST, lost.session_id)]
+    elif isinstance(state.start_error, EngineUnavailableError) and state.address is not None:
+        from .distribution import ENGINE_LOST, SESSION_LOST
+
+        # Lost before it made anything there: no session to clean.
+        report.user_properties += [(ENGINE_LOST, state.address.describe()), (SESSION_LOST, "")]
     sections = []
     if LOST_KEY in item.stash:
         sections.append(("dockerlab: lab lost", item.stash[LOST_KEY]))
@@ -676,6 +696,8 @@ def _dockerlab_session(request: pytest.FixtureRequest) -> Iterator[SessionIdenti
     from .reaper import watching
 
     state = request.config.stash[STATE_KEY]
+    if state.start_error is not None:  # this worker could not start its lab
+        raise state.start_error
     if not state.has_lab or state.engine is None or state.identity is None:
         raise DockerlabError("no lab for this session (no lab file, or no test needs a host)")
     identity = state.identity
@@ -769,6 +791,10 @@ def _one_lab(
 
     state = config.stash[STATE_KEY]
     assert state.engine is not None
+    # An engine of a pool is not the one a shell's docker would reach: name it.
+    prefix = ""
+    if state.settings.engines and state.address is not None:
+        prefix = f"DOCKER_HOST={shlex.quote(state.address.host)} "
     current = LabSession(
         spec,
         state.engine,
@@ -778,6 +804,7 @@ def _one_lab(
         needed,
         _progress(config),
         state.registry,
+        prefix,
     )
     failed_before = state.lab_failures
     with current:
@@ -789,7 +816,7 @@ def _one_lab(
         lost = current.lost
         state.left.append(
             f"the lab of session {lost.session_id} may remain on {lost.engine}, which stopped "
-            f"answering; once it answers: dockerlab clean --session {lost.session_id}"
+            f"answering; once it answers: {lost.clean}"
         )
 
 

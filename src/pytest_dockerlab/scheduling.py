@@ -153,7 +153,8 @@ def check_durations(path: Path) -> str:
         return f"it is not JSON ({exc})"
     labs = data.get("labs") if isinstance(data, dict) else None
     if not isinstance(labs, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in labs.values()
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in labs.values()
     ):
         return 'it is not a durations file ({"labs": {"LAB": SECONDS, ...}})'
     return ""
@@ -175,6 +176,11 @@ def read_durations(path: Path) -> dict[str, float]:
 def write_durations(path: Path, measured: Mapping[str, float]) -> None:
     """Record ``measured`` over what ``path`` held (labs not run this time keep theirs),
     sorted, so that a committed file changes only where a lab's time did."""
+    try:  # what else the file holds stays
+        held = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        held = {}
+    held = held if isinstance(held, dict) else {}
     labs = {**read_durations(path), **{k: round(v, 1) for k, v in measured.items()}}
-    text = json.dumps({"labs": dict(sorted(labs.items()))}, indent=1) + "\n"
+    text = json.dumps({**held, "labs": dict(sorted(labs.items()))}, indent=1) + "\n"
     path.write_text(text, encoding="utf-8")

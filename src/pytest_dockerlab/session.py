@@ -62,9 +62,13 @@ class LabSession:
         needed: Sequence[str],
         progress: Progress,
         registry: Registry | None = None,
+        prefix: str = "",
     ) -> None:
-        """``registry``: the session's, shared by its labs (one per image of a matrix)."""
+        """``registry``: the session's, shared by its labs (one per image of a matrix);
+        ``prefix``: what the printed commands need before them to reach this engine (an
+        engine of a pool: ``DOCKER_HOST=... ``)."""
         self.settings = settings
+        self.prefix = prefix
         if settings.ansible_verbosity is not None:  # --dockerlab-ansible-verbosity
             run = replace(spec.ansible.run, verbosity=settings.ansible_verbosity)
             spec = replace(spec, ansible=replace(spec.ansible, run=run))
@@ -160,7 +164,11 @@ class LabSession:
             lab = self.lab
             hosts = [n for n in lab.spec.host_names if n in lab.running] or self.needed
             self.lost = LabLostError(
-                lab.engine.address, lab.identity.session_id, hosts or lab.spec.host_names, error
+                lab.engine.address,
+                lab.identity.session_id,
+                hosts or lab.spec.host_names,
+                error,
+                self.prefix,
             )
         self.setup_failures.update(dict.fromkeys(self.lab.spec.host_names, self.lost))
         return self.lost
@@ -455,13 +463,14 @@ class LabSession:
             **self.lab.kept_hosts(),
             **{h.name: h.container for h in self.lab.running.values()},
         }
+        on = self.prefix  # an engine of a pool: the commands name it
         for name in (n for n in self.lab.spec.host_names if n in containers):
             lines.append(
-                f"  dockerlab shell {name} --session {sid}"
-                f"   # or: docker exec -it {containers[name]} bash"
+                f"  {on}dockerlab shell {name} --session {sid}"
+                f"   # or: {on}docker exec -it {containers[name]} bash"
             )
-        lines.append(f"run the tests on it again:\n  pytest --dockerlab-reuse={sid}")
-        lines.append(f"remove it with:\n  dockerlab down --session {sid}")
+        lines.append(f"run the tests on it again:\n  {on}pytest --dockerlab-reuse={sid}")
+        lines.append(f"remove it with:\n  {on}dockerlab down --session {sid}")
         if self.converger.workdir.is_dir():
             lines.append(f"ansible-runner's data (inventory, artifacts): {self.converger.workdir}")
         return "\n".join(lines)

@@ -262,6 +262,8 @@ def resolve(given: Given) -> Settings:
     shard = None
     if option["dockerlab_shard"]:
         shard = shard_argument(str(option["dockerlab_shard"]))
+    if option["dockerlab_durations"] is not None and not str(option["dockerlab_durations"]).strip():
+        raise SettingsError("--dockerlab-durations is empty: name a file (durations.json)")
     durations = option["dockerlab_durations"] or ini["dockerlab_durations"] or None
     durations_path = None
     if durations:

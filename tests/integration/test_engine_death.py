@@ -286,13 +286,28 @@ def test_host(lab, name):
 """
 
 
-def pool_run(folder: Path, mortal: SecondEngine, *options: str) -> str:
+# The mortal engine dies as its worker starts, after the controller found it answering.
+DIES_AT_START = """
+import os, pathlib, signal
+
+def pytest_configure(config):
+    engine = getattr(config, "workerinput", {}).get("dockerlab_engine")
+    if engine == os.environ["KILL_ON"] and not pathlib.Path("killed").exists():
+        pathlib.Path("killed").touch()
+        os.kill(int(os.environ["KILL_PID"]), signal.SIGKILL)
+"""
+
+
+def pool_run(folder: Path, mortal: SecondEngine, *options: str, at_start: bool = False) -> str:
     """Two workers over a pool of this machine's engine and the mortal one, which dies
-    under its first test; six labs of one host each. The run's output."""
+    under its first test (``at_start``: as its worker starts); six labs of one host each.
+    The run's output."""
     (folder / "dockerlab.yml").write_text(
         "hosts: {h1: {}, h2: {}, h3: {}, h4: {}, h5: {}, h6: {}}\n"
     )
     (folder / "test_pool.py").write_text(POOL_TESTS)
+    if at_start:
+        (folder / "conftest.py").write_text(DIES_AT_START)
     assert mortal.process is not None
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
@@ -317,7 +332,9 @@ def test_an_engine_of_a_pool_that_dies_errors_only_its_labs(
     assert f"lab lost: the engine at {mortal.unix}" in out, out
     if len(failed) == 2:  # a second lab was on it already: it points to the first
         assert f"lab lost with the engine at {mortal.unix}" in out, out
-    assert "once the engine answers, 'dockerlab clean --session " in out, out
+    # The line names that engine: it is not the one a shell's docker reaches.
+    clean = f"once the engine answers, 'DOCKER_HOST={mortal.unix} dockerlab clean --session "
+    assert clean in out, out
     passed = int(out.rsplit(" passed", 1)[0].rsplit(" ", 1)[-1])
     assert passed == 6 - len(failed), out  # every other lab ran, on this machine's engine
 
@@ -362,3 +379,22 @@ def test_with_retries_a_lab_lost_with_its_engine_runs_again_on_another(
         reaped = f"no resource carries session {session} on {engines} (--engines)"
         assert cleaned.returncode == 0 or reaped in cleaned.stderr, cleaned.stderr
     assert mortal.labelled() == []
+
+
+def test_an_engine_that_dies_as_its_worker_starts_loses_its_labs_and_the_run_ends(
+    mortal: SecondEngine, tmp_path: Path
+) -> None:
+    """The worker whose engine no longer answered when it collected stopped there, and the
+    controller waited for its collection forever. Its tests now error naming the engine,
+    and with retries its labs run on the other engine: nothing was made on the dead one,
+    so the run passes."""
+    out = pool_run(tmp_path, mortal, "--dockerlab-retry-lost-labs", at_start=True)
+    assert out.endswith("exit status 0"), out
+    assert re.search(r" 6 passed, [1-9] rerun in ", out), out
+    assert "It made nothing there (the engine did not answer when the worker started)." in out
+    (tmp_path / "killed").unlink()
+    mortal.process.wait(timeout=30)  # type: ignore[union-attr]
+    mortal.start()
+    out = pool_run(tmp_path, mortal, at_start=True)
+    assert out.endswith("exit status 1"), out
+    assert f"no Docker engine reachable at {mortal.unix}" in out, out

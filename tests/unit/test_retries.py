@@ -176,11 +176,9 @@ def test_junit_lists_a_test_that_ran_again_once(tmp_path: Path) -> None:
         '<testcase classname="t" name="db"/></testsuite></testsuites>',
         encoding="utf-8",
     )
-    rewrite_junit(xml, {"t.py::web1"})
+    rewrite_junit(xml)  # the entry that ran again (or the error it never did) stays
     text = xml.read_text(encoding="utf-8")
     assert text.count('name="web1"') == 1 and "<failure" in text and 'name="db"' in text
-    rewrite_junit(xml, set())  # a lost test that never ran again keeps its entry
-    assert xml.read_text(encoding="utf-8").count('name="web1"') == 1
 
 
 def test_why_retries_cannot_work_here() -> None:

@@ -62,10 +62,12 @@ def pool_names(given: str | None) -> list[str | None]:
     one the docker CLI would use (None)."""
     from ..settings import engine_pool
 
-    text = given or os.environ.get("DOCKERLAB_ENGINES", "")
+    if given is not None:  # an empty --engines is a mistake, not "the default engine"
+        return [name for name, _ in engine_pool("--engines", given)]
+    text = os.environ.get("DOCKERLAB_ENGINES", "")
     if not text:
         return [None]
-    origin = "--engines" if given else "DOCKERLAB_ENGINES"
+    origin = "DOCKERLAB_ENGINES"
     return [name for name, _ in engine_pool(origin, text)]
 
 
