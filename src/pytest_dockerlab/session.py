@@ -12,6 +12,7 @@ import functools
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -561,13 +562,20 @@ class LabView:
         return self._lab.exec(self._check(name), command, check=check)
 
     @_lab_or_lost
-    def restart(self, name: str) -> float:
-        """Stop and start host ``name`` (as a reboot would) and wait until it has booted again.
+    def restart(self, name: str, *more: str) -> float:
+        """Stop and start host ``name`` (as a reboot would) and wait until it has booted again;
+        with ``more`` names, those hosts at once, as a power cut of several machines would.
 
-        Returns the seconds it took.
+        Returns the seconds it took (for several, the longest one's).
         """
-        elapsed = self._lab.restart(self._check(name))
-        self._converger.forget_facts(name)
+        names = [self._check(n) for n in dict.fromkeys((name, *more))]
+        if len(names) == 1:
+            elapsed = self._lab.restart(names[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(names)) as pool:
+                elapsed = max(pool.map(self._lab.restart, names))
+        for each in names:
+            self._converger.forget_facts(each)
         return elapsed
 
     @_lab_or_lost
