@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,16 +38,17 @@ class Acceleration:
     plugins: Path  # ANSIBLE_STRATEGY_PLUGINS
     connection: str = "docker"  # the name Mitogen's strategy swaps for its own
 
-    def envvars(self, given: dict[str, str]) -> dict[str, str]:
-        """Ansible's environment for a run, over ``given`` (the lab file's ``env``): the
-        user's own strategy plugins stay found, a strategy of theirs takes Mitogen's."""
+    def envvars(self, given: Mapping[str, str]) -> dict[str, str]:
+        """Ansible's environment for a run, over ``given`` (this process's environment and
+        the lab file's ``env`` over it): the user's own strategy plugins stay found; their
+        strategy takes Mitogen's of the same name (linear, free, host_pinned), another of
+        theirs is left alone."""
         plugins = [str(self.plugins), *filter(None, [given.get("ANSIBLE_STRATEGY_PLUGINS")])]
-        strategy = given.get("ANSIBLE_STRATEGY", "linear")
+        strategy = given.get("ANSIBLE_STRATEGY", "linear").removeprefix("ansible.builtin.")
+        mitogen = strategy in ("linear", "free", "host_pinned")
         return {
             "ANSIBLE_STRATEGY_PLUGINS": ":".join(plugins),
-            "ANSIBLE_STRATEGY": f"mitogen_{strategy}"
-            if strategy in ("linear", "free")
-            else strategy,
+            "ANSIBLE_STRATEGY": f"mitogen_{strategy}" if mitogen else strategy,
         }
 
 

@@ -440,7 +440,7 @@ class Ansible:
         envvars.update(options.env)
         connection = CONNECTION
         if self.acceleration is not None:
-            envvars.update(self.acceleration.envvars(dict(options.env)))
+            envvars.update(self.acceleration.envvars({**os.environ, **options.env}))
             connection = self.acceleration.connection
         started = time.monotonic()
         on = ", ".join(limit or [h.name for h in hosts])

@@ -115,7 +115,9 @@ class Converger:
             info = os.lstat(workdir)
             if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
                 raise DockerlabError(f"{workdir} is not a folder of this user's: remove it")
-            acceleration, said = choose(self.spec.accelerate, self.lab.engine.facts().name)
+            acceleration, said = None, ""
+            if self.spec.accelerate != "none":
+                acceleration, said = choose(self.spec.accelerate, self.lab.engine.facts().name)
             if said:
                 self.progress(said)
             self._ansible = Ansible(
@@ -252,7 +254,9 @@ class Converger:
                 )
             # An accelerated run's strategy deprecation is said once, in the line that says
             # converges are accelerated, not on every test.
-            self._said.update(d for d in result.deprecations if STRATEGY_DEPRECATION in d.message)
+            if self.ansible.acceleration is not None:
+                said = (d for d in result.deprecations if STRATEGY_DEPRECATION in d.message)
+                self._said.update(said)
             self.deprecations.extend(d for d in result.deprecations if d not in self._said)
             self._said.update(result.deprecations)
         else:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _pytest.junitxml import xml_key as junit_key
 
 from .exceptions import DockerlabError
 from .scheduling import (
@@ -440,7 +441,8 @@ def make_scheduler(
             """Not while a lost lab's tests may still come in or wait for a worker; done
             when no worker is left to run what remains (every engine lost), which is then
             said and fails the run instead of xdist's "no active workers"."""
-            if self.collection_is_completed and not any(self._live(n) for n in self.nodes):
+            every_lost = all(str(n.gateway.id) in lost for n in self.nodes)
+            if self.collection_is_completed and self.nodes and every_lost:
                 if any(self._pending_of(self.assigned_work[n]) for n in self.nodes):
                     return False  # the last of the lost workers' tests are coming in
                 retries.moved.update(retries.waiting)
@@ -448,7 +450,7 @@ def make_scheduler(
                 while self.workqueue:
                     lab, unit = self.workqueue.popitem(last=False)
                     if lab not in retries.moved:
-                        retries.stranded[lab] = list(unit)
+                        retries.stranded[lab] = [t for t, done in unit.items() if not done]
                 return True
             if not super().tests_finished:
                 return False
@@ -456,6 +458,15 @@ def make_scheduler(
             return not retries.waiting and not any(
                 self._pending_of(self.assigned_work[n]) for n in losing
             )
+
+        def remove_node(self, node: Any) -> str | None:
+            """A worker gone (finished or crashed): a lost lab still waiting for its tests
+            from it waits no more (xdist puts what it had not run back in the queue)."""
+            worker = str(node.gateway.id)
+            for lab in [lab for lab, w in retries.waiting.items() if w.worker == worker]:
+                retries.moved[lab] = retries.waiting.pop(lab)
+            crashed: str | None = super().remove_node(node)
+            return crashed
 
         def _live(self, node: Any) -> bool:
             return not node.shutting_down and str(node.gateway.id) not in lost
@@ -541,7 +552,7 @@ class Controller:
         self.scheduler: Any = None
         self.rerun: set[tuple[str, str]] = set()  # (worker, node id) lost there, run again
         self.said: list[str] = []  # for the summary
-        self.kept: list[str] = []  # the workers' kept labs: how to enter and remove them
+        self.kept: dict[str, list[str]] = {}  # by worker: how to enter and remove its kept labs
 
     def close(self) -> None:
         for path in self.folder.glob("*"):
@@ -576,17 +587,22 @@ class Controller:
         if (worker, report.nodeid) in self.rerun:  # its JUnit entry goes (rewrite_junit)
             report.user_properties.append((LOST_ON, report.nodeid))
         properties = dict(report.user_properties)
+        for moved in self.retries.moved.values():  # it ran again (lost again, maybe)
+            if report.nodeid in moved.tests and worker != moved.worker:
+                self.retries.ran.add(report.nodeid)
+                moved.to = moved.to or worker
         if ENGINE_LOST not in properties:
-            for moved in self.retries.moved.values():
-                if report.nodeid in moved.tests and worker != moved.worker:
-                    self.retries.ran.add(report.nodeid)
-                    moved.to = moved.to or worker
             return
         self.lost.add(worker)
         engine = str(properties[ENGINE_LOST])
         if self.plan:  # every worker on that engine: none of them gets another lab
             engine = self._engine_of(worker)  # as the pool names it, for --engines
             self.lost.update(f"gw{i}" for i, name in enumerate(self.plan) if name == engine)
+        # Each is told now: an idle one holds its last test until told more, and would
+        # keep the run waiting.
+        for other in getattr(self.scheduler, "nodes", []):
+            if str(other.gateway.id) in self.lost and not other.shutting_down:
+                other.shutdown()
         if self.retries.on and report.failed and self.scheduler is not None:
             session = str(properties.get(SESSION_LOST) or "")
             if self.scheduler.lost_test(node, report.nodeid, engine, session):
@@ -599,7 +615,12 @@ class Controller:
         """After xdist's loop: each test lost that never ran again, or that never ran at all
         because no worker was left, is reported as an error (the terminal counts it, JUnit
         XML lists it, the run fails)."""
-        result = yield
+        try:
+            return (yield)
+        finally:
+            self._report_left()
+
+    def _report_left(self) -> None:
         lost = {t: m for m in self.retries.moved.values() for t in m.tests}
         for nodeid in self.retries.left():
             moved = lost.get(nodeid)
@@ -614,7 +635,6 @@ class Controller:
                 outcome="failed", longrepr=f"dockerlab: {why} (see the summary)", when="setup",
             )  # fmt: skip
             self.config.hook.pytest_runtest_logreport(report=report)
-        return result
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(
@@ -625,14 +645,16 @@ class Controller:
         return None
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        self.kept += getattr(node, "workeroutput", {}).get(KEPT, [])
+        # Once per worker: xdist says a worker that was interrupted went down twice.
+        self.kept[str(node.gateway.id)] = getattr(node, "workeroutput", {}).get(KEPT, [])
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for line in self.said:
             terminalreporter.write_line(f"dockerlab: {line}")
-        if self.kept:
+        kept = [line for lines in self.kept.values() for line in lines]
+        if kept:
             terminalreporter.section("dockerlab")
-            for line in self.kept:
+            for line in kept:
                 terminalreporter.write_line(line)
         lines = self.retries.lines()
         if lines:
@@ -650,9 +672,9 @@ class Controller:
             session.exitstatus = pytest.ExitCode.OK
         self.close()
         self.retries.reclaim()
-        xml = getattr(self.config.option, "xmlpath", None)
-        if self.rerun and xml:
-            rewrite_junit(Path(xml))
+        xml = self.config.stash.get(junit_key, None)  # its path as pytest resolved it
+        if self.rerun and xml is not None:
+            rewrite_junit(Path(xml.logfile))
         # Lost and never run again, or what a lost lab made may remain: not a clean run.
         if (self.retries.left() or self.retries.remaining()) and (
             session.exitstatus == pytest.ExitCode.OK

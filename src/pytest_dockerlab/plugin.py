@@ -615,7 +615,11 @@ def pytest_runtest_makereport(
         from .distribution import ENGINE_LOST, SESSION_LOST
 
         report.user_properties += [(ENGINE_LOST, lost.engine), (SESSION_LOST, lost.session_id)]
-    elif isinstance(state.start_error, EngineUnavailableError) and state.address is not None:
+    elif (
+        isinstance(state.start_error, EngineUnavailableError)
+        and state.address is not None
+        and HOSTS_KEY in item.stash  # a test of the lab, not any test of this worker
+    ):
         from .distribution import ENGINE_LOST, SESSION_LOST
 
         # Lost before it made anything there: no session to clean.
@@ -792,9 +796,11 @@ def _one_lab(
     state = config.stash[STATE_KEY]
     assert state.engine is not None
     # An engine of a pool is not the one a shell's docker would reach: name it.
-    prefix = ""
+    prefix, host = "", ""
     if state.settings.engines and state.address is not None:
-        prefix = f"DOCKER_HOST={shlex.quote(state.address.host)} "
+        env = state.address.environment().items()  # with its TLS settings, if any
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in env if v)
+        host = shlex.quote(state.address.host)
     current = LabSession(
         spec,
         state.engine,
@@ -805,6 +811,7 @@ def _one_lab(
         _progress(config),
         state.registry,
         prefix,
+        host,
     )
     failed_before = state.lab_failures
     with current:

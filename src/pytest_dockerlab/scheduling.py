@@ -151,7 +151,7 @@ def check_durations(path: Path) -> str:
         data = json.loads(text)
     except ValueError as exc:
         return f"it is not JSON ({exc})"
-    labs = data.get("labs") if isinstance(data, dict) else None
+    labs = data.get("labs", {}) if isinstance(data, dict) else None
     if not isinstance(labs, dict) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         for v in labs.values()

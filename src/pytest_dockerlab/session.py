@@ -64,12 +64,14 @@ class LabSession:
         progress: Progress,
         registry: Registry | None = None,
         prefix: str = "",
+        prefix_host: str = "",
     ) -> None:
         """``registry``: the session's, shared by its labs (one per image of a matrix);
         ``prefix``: what the printed commands need before them to reach this engine (an
-        engine of a pool: ``DOCKER_HOST=... ``)."""
+        engine of a pool: ``DOCKER_HOST=... ``), ``prefix_host`` that engine's address."""
         self.settings = settings
         self.prefix = prefix
+        self.prefix_host = prefix_host  # the engine it names, as --dockerlab-engines takes it
         if settings.ansible_verbosity is not None:  # --dockerlab-ansible-verbosity
             run = replace(spec.ansible.run, verbosity=settings.ansible_verbosity)
             spec = replace(spec, ansible=replace(spec.ansible, run=run))
@@ -470,7 +472,9 @@ class LabSession:
                 f"  {on}dockerlab shell {name} --session {sid}"
                 f"   # or: {on}docker exec -it {containers[name]} bash"
             )
-        lines.append(f"run the tests on it again:\n  {on}pytest --dockerlab-reuse={sid}")
+        # A pool in the ini file or DOCKERLAB_ENGINES would win over DOCKER_HOST: name it.
+        pool = f"--dockerlab-engines={self.prefix_host} " if self.prefix_host else ""
+        lines.append(f"run the tests on it again:\n  {on}pytest {pool}--dockerlab-reuse={sid}")
         lines.append(f"remove it with:\n  {on}dockerlab down --session {sid}")
         if self.converger.workdir.is_dir():
             lines.append(f"ansible-runner's data (inventory, artifacts): {self.converger.workdir}")

@@ -407,7 +407,7 @@ def engine_pool(origin: str, text: str) -> tuple[tuple[str, int], ...]:
         head, colon, tail = part.rpartition(":")
         # An address's own port is no weight: tcp://h:2375 is one engine, tcp://h:2375:3
         # weighs 3 (a socket path has no port: unix:///run/docker.sock:3).
-        rest = part.partition("://")[2]
+        rest = part.partition("://")[2].rpartition("]")[2]  # an IPv6 host's colons are not
         address_port = "://" in part and not part.startswith("unix://") and rest.count(":") < 2
         if colon and head and not address_port and ("://" not in part or tail.isdigit()):
             name, weight = head, tail

@@ -59,3 +59,8 @@ def test_the_users_strategy_and_plugins_are_kept() -> None:
         "ANSIBLE_STRATEGY": "mitogen_free",
     }
     assert mitogen.envvars({"ANSIBLE_STRATEGY": "debug"})["ANSIBLE_STRATEGY"] == "debug"
+    for theirs, ours in (
+        ("ansible.builtin.free", "mitogen_free"),
+        ("host_pinned", "mitogen_host_pinned"),
+    ):
+        assert mitogen.envvars({"ANSIBLE_STRATEGY": theirs})["ANSIBLE_STRATEGY"] == ours

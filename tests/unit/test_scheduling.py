@@ -134,6 +134,10 @@ def test_workers_are_spread_over_the_pool_by_weight(
             (("tcp://10.0.0.5:2375", 1), ("ssh://ci@build:22", 2), ("unix:///run/docker.sock", 2)),
         ),
         ("unix:///run/docker.sock", (("unix:///run/docker.sock", 1),)),
+        (
+            "tcp://[::1]:2375,tcp://[fd00::5]:2376:2",
+            (("tcp://[::1]:2375", 1), ("tcp://[fd00::5]:2376", 2)),
+        ),
     ],
 )
 def test_the_engine_pool_reads_names_addresses_and_weights(
