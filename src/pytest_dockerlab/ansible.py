@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .accelerate import Acceleration
 from .engine import Progress
 from .exceptions import ConvergeError, DockerlabError, EngineLostError, PlaybookNotFoundError
 from .results import ConvergeResult, Deprecation, HostStats, TaskResult
@@ -46,14 +45,13 @@ class InventoryHost:
     python: str = "/usr/bin/python3"
 
 
-def build_inventory(hosts: Iterable[InventoryHost], connection: str = CONNECTION) -> dict[str, Any]:
-    """An Ansible YAML inventory: every host in ``all``, one group per lab group;
-    ``connection`` the hosts' (``docker`` for Mitogen, which swaps it for its own)."""
+def build_inventory(hosts: Iterable[InventoryHost]) -> dict[str, Any]:
+    """An Ansible YAML inventory: every host in ``all``, one group per lab group."""
     all_hosts: dict[str, Any] = {}
     groups: dict[str, dict[str, Any]] = {}
     for host in hosts:
         all_hosts[host.name] = {
-            "ansible_connection": connection,
+            "ansible_connection": CONNECTION,
             "ansible_host": host.container,
             "ansible_python_interpreter": host.python,
             **host.vars,
@@ -369,12 +367,9 @@ class Ansible:
         progress: Progress,
         pipelining: bool = True,
         answers: Callable[[], bool] | None = None,
-        acceleration: Acceleration | None = None,
     ) -> None:
-        """``answers``: whether the engine answers, asked while a run lasts (none: not);
-        ``acceleration``: Mitogen's strategy and connection (none: Ansible's own)."""
+        """``answers``: whether the engine answers, asked while a run lasts (none: not)."""
         self.answers = answers
-        self.acceleration = acceleration
         self.settings = settings
         self.pipelining = pipelining
         self.workdir = workdir
@@ -438,10 +433,6 @@ class Ansible:
         elif options.config is not None:
             envvars["ANSIBLE_CONFIG"] = str(write_config(private / "ansible.cfg", options.config))
         envvars.update(options.env)
-        connection = CONNECTION
-        if self.acceleration is not None:
-            envvars.update(self.acceleration.envvars({**os.environ, **options.env}))
-            connection = self.acceleration.connection
         started = time.monotonic()
         on = ", ".join(limit or [h.name for h in hosts])
         if idempotence:
@@ -458,7 +449,7 @@ class Ansible:
                 private_data_dir=str(private),
                 project_dir=str(playbook.parent),
                 playbook=playbook.name,
-                inventory=build_inventory(hosts, connection),
+                inventory=build_inventory(hosts),
                 # The limit keeps tasks off the lab's other hosts, never off the controller:
                 # plays for hosts: localhost run there, as Ansible and Molecule run them.
                 limit=",".join([*limit, "localhost"]) if limit else None,

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .accelerate import STRATEGY_DEPRECATION, choose
 from .ansible import ran_nothing
 from .evidence import evidence
 from .exceptions import ConvergeError, DockerlabError, IdempotenceError
@@ -115,17 +114,8 @@ class Converger:
             info = os.lstat(workdir)
             if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
                 raise DockerlabError(f"{workdir} is not a folder of this user's: remove it")
-            acceleration, said = None, ""
-            if self.spec.accelerate != "none":
-                acceleration, said = choose(self.spec.accelerate, self.lab.engine.facts().name)
-            if said:
-                self.progress(said)
             self._ansible = Ansible(
-                self.spec,
-                workdir,
-                self.progress,
-                answers=self.lab.engine.answers,
-                acceleration=acceleration,
+                self.spec, workdir, self.progress, answers=self.lab.engine.answers
             )
         return self._ansible
 
@@ -252,11 +242,6 @@ class Converger:
                 result.evidence[name] += "".join(
                     f"\nthe cause is the container: {cause}" for cause in sorted(causes)
                 )
-            # An accelerated run's strategy deprecation is said once, in the line that says
-            # converges are accelerated, not on every test.
-            if self.ansible.acceleration is not None:
-                said = (d for d in result.deprecations if STRATEGY_DEPRECATION in d.message)
-                self._said.update(said)
             self.deprecations.extend(d for d in result.deprecations if d not in self._said)
             self._said.update(result.deprecations)
         else:

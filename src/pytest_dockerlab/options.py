@@ -96,14 +96,6 @@ def add_options(parser: pytest.Parser) -> None:
         "dockerlab_durations",
     )
     group.addoption(
-        "--dockerlab-accelerate",
-        dest="dockerlab_accelerate",
-        choices=("mitogen", "none"),
-        help="mitogen: converges run with Mitogen's strategy and docker connection (pip "
-        "install 'pytest-dockerlab[mitogen]'); none: the ordinary way. Over the lab file's "
-        "ansible: accelerate. env: DOCKERLAB_ACCELERATE, ini: dockerlab_accelerate",
-    )
-    group.addoption(
         "--dockerlab-engines",
         dest="dockerlab_engines",
         metavar="A,B:3",
@@ -254,7 +246,6 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("dockerlab_molecule", help="a Molecule scenario folder to run as the lab")
     parser.addini("dockerlab_durations", help="file where each lab's duration is kept")
-    parser.addini("dockerlab_accelerate", help="mitogen or none: how converges run")
     parser.addini("dockerlab_engines", help="the engine pool: A,B:3 (contexts or addresses)")
     parser.addini("dockerlab_artifacts", help="folder for each lab's journals and Ansible runs")
     parser.addini(

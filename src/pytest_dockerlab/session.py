@@ -75,8 +75,6 @@ class LabSession:
         if settings.ansible_verbosity is not None:  # --dockerlab-ansible-verbosity
             run = replace(spec.ansible.run, verbosity=settings.ansible_verbosity)
             spec = replace(spec, ansible=replace(spec.ansible, run=run))
-        if settings.accelerate is not None:  # --dockerlab-accelerate over the lab file
-            spec = replace(spec, ansible=replace(spec.ansible, accelerate=settings.accelerate))
         self.needed = tuple(needed)
         self.progress = progress
         # Its build locks carry the session: the reaper removes them if the session dies.

@@ -16,7 +16,7 @@ from typing import Any
 from .exceptions import DockerlabError
 from .labels import SESSION_ID
 from .scheduling import check_durations
-from .spec.model import ACCELERATORS, parse_size
+from .spec.model import parse_size
 
 LAB_FILE_NAME = "dockerlab.yml"
 KEEP_MODES = ("always", "on-failure", "never")
@@ -50,7 +50,6 @@ OPTIONS = (
     "dockerlab_registry", "dockerlab_registry_push", "dockerlab_registry_required",
     "dockerlab_molecule_privileged", "dockerlab_shard", "dockerlab_durations",
     "dockerlab_engines", "dockerlab_engines_required", "dockerlab_retry_lost_labs",
-    "dockerlab_accelerate",
 )  # fmt: skip
 INI_DEFAULTS: dict[str, Any] = {
     "dockerlab_file": "", "dockerlab_keep": "never", "dockerlab_cache": "on",
@@ -58,7 +57,6 @@ INI_DEFAULTS: dict[str, Any] = {
     "dockerlab_boot_timeout": "120", "dockerlab_base": "auto", "dockerlab_image": "",
     "dockerlab_registry": "", "dockerlab_registry_push": "", "dockerlab_base_mirror": "",
     "dockerlab_idempotence": False, "dockerlab_durations": "", "dockerlab_engines": "",
-    "dockerlab_accelerate": "",
 }  # fmt: skip
 
 
@@ -90,7 +88,6 @@ class Settings:
     engines: tuple[tuple[str, int], ...] = ()
     engines_required: bool = False  # an engine of the pool that does not answer fails the run
     engines_required_by: str = "CI=true"  # what asked for it, for the message
-    accelerate: str | None = None  # mitogen or none over the lab file's (None: the file's)
     retry_lost_labs: bool = False  # a lab lost with its engine runs once more on another
     registry: str | None = None  # a repository images and cache entries are shared through
     registry_push: bool = True  # this run may push there (off: read only, e.g. forks' PRs)
@@ -252,13 +249,6 @@ def resolve(given: Given) -> Settings:
             "on" if SWITCHES.get(env.get("CI", "").strip().lower(), bool(env.get("CI"))) else "off",
         ),
     )
-    accelerate_origin, accelerate = first_set(
-        ("--dockerlab-accelerate", option["dockerlab_accelerate"]),
-        ("DOCKERLAB_ACCELERATE", env.get("DOCKERLAB_ACCELERATE") or None),
-        ("ini dockerlab_accelerate", ini["dockerlab_accelerate"] or None),
-    )
-    if accelerate is not None:
-        _one_of(accelerate_origin, accelerate, ACCELERATORS)
     shard = None
     if option["dockerlab_shard"]:
         shard = shard_argument(str(option["dockerlab_shard"]))
@@ -294,7 +284,6 @@ def resolve(given: Given) -> Settings:
         engines_required=bool(ci if all_engines is None else all_engines),
         engines_required_by=required_by,
         retry_lost_labs=bool(option["dockerlab_retry_lost_labs"]),
-        accelerate=accelerate,
         molecule=molecule_path,
         molecule_privileged=bool(option["dockerlab_molecule_privileged"]),
         artifacts=artifacts_path,

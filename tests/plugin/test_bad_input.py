@@ -578,8 +578,7 @@ CATALOGUE = [
         "`ansible: {playbook: ...}` (singular)",
         lab_error(
             2,
-            "ansible: unknown key 'playbook' (allowed: accelerate, cache, cache_env, check, "
-            "cleanup, config, "
+            "ansible: unknown key 'playbook' (allowed: cache, cache_env, check, cleanup, config, "
             "diff, env, extra_vars, idempotence, playbooks, prepare, requirements, roles_path, "
             "skip_tags, tags, vault_password_file, verbosity)",
         ),

@@ -1054,8 +1054,7 @@ BAD_LABS = [
         "unknown ansible key",
         f"ansible:\n  playbook: playbooks/site.yml\n{HOST}",
         2,
-        "ansible: unknown key 'playbook' (allowed: accelerate, cache, cache_env, check, cleanup, "
-        "config, "
+        "ansible: unknown key 'playbook' (allowed: cache, cache_env, check, cleanup, config, "
         "diff, env, extra_vars, idempotence, playbooks, prepare, requirements, roles_path, "
         "skip_tags, tags, vault_password_file, verbosity)",
     ),

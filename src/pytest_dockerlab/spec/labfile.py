@@ -18,7 +18,6 @@ import yaml
 from ..exceptions import LabFileError
 from .container import Published, parse_container
 from .model import (
-    ACCELERATORS,
     DEFAULT_IMAGE,
     DNS_LABEL,
     DNS_LABEL_RULE,
@@ -311,15 +310,8 @@ def _parse_ansible(doc: YamlFile, root: Path, value: Any) -> AnsibleSpec:
         flags[key] = raw.get(key, default)
         if not isinstance(flags[key], bool):
             doc.fail((*at, key), f"must be true or false, not {kind_of(flags[key])}")
-    accelerate = raw.get("accelerate", "none")
-    if accelerate not in ACCELERATORS:
-        doc.fail(
-            (*at, "accelerate"),
-            f"must be one of {', '.join(ACCELERATORS)}, not {accelerate!r}",
-        )
     return AnsibleSpec(
         playbooks=stages["playbooks"],
-        accelerate=accelerate,
         roles_path=tuple((root / text).resolve() for _, text in roles),
         extra_vars=ansible_variables(doc, (*at, "extra_vars"), raw.get("extra_vars")),
         idempotence=flags["idempotence"],

@@ -653,10 +653,6 @@ class RunOptions:
         return replace(self, check=False, tags=(), skip_tags=())
 
 
-# How converges run: ansible: {accelerate: ...} (see the accelerate module).
-ACCELERATORS = ("none", "mitogen")
-
-
 @dataclass(frozen=True)
 class AnsibleSpec:
     """The ``ansible:`` section, with paths resolved against the lab file's folder."""
@@ -691,15 +687,6 @@ class AnsibleSpec:
             "Run the playbooks a second time after the session converge; hosts that still "
             "changed make their tests error (as --dockerlab-idempotence).",
             {"type": "boolean"},
-        ),
-    )
-    accelerate: str = field(
-        default="none",
-        metadata=doc(
-            "mitogen: converges run with Mitogen's strategy and docker connection (the "
-            "extra pytest-dockerlab[mitogen]; where it cannot apply, one line says why and "
-            "they run the ordinary way); none (default). --dockerlab-accelerate overrides.",
-            {"enum": list(ACCELERATORS)},
         ),
     )
     prepare: tuple[Path, ...] = field(
