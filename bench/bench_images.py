@@ -19,10 +19,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from pytest_dockerlab import labels as lbl
 from pytest_dockerlab.docker_engine import DockerEngine
 from pytest_dockerlab.engine import Engine
+from pytest_dockerlab.exceptions import EngineError
 from pytest_dockerlab.images import ImageBuilder, catalogue
 from pytest_dockerlab.lab import Lab
 from pytest_dockerlab.labels import SessionIdentity
@@ -39,9 +41,25 @@ def remove_image_and_rootfs(engine: Engine, name: str, suite: str) -> None:
     for image in images:
         built_on = image.labels.get(f"{lbl.NAMESPACE}.base", "")
         if image.labels.get(lbl.IMAGE) == name or built_on in rootfs_tags:
-            engine.remove_image(image.id)
+            remove(engine, image)
     for image in rootfs:
+        remove(engine, image)
+
+
+def remove(engine: Engine, image: Any) -> None:
+    """The image, or its tags where converge cache entries were committed on it (the
+    engine keeps a parent of other images): either way the next ask builds it again."""
+    try:
         engine.remove_image(image.id)
+    except EngineError as exc:
+        if "dependent child images" not in str(exc):
+            raise
+        import docker
+
+        client = docker.from_env()
+        for tag in image.tags:
+            client.images.remove(tag)
+        client.close()
 
 
 def boot_once(engine: Engine, lab_file: Path, tag: str) -> float:
