@@ -2,7 +2,8 @@
 # Make a Docker engine reachable for pytest-dockerlab, or stop the one this script started.
 #
 #   scripts/engine.sh start   find a reachable engine (DOCKER_HOST or the default socket);
-#                             otherwise, as root on Debian, install docker.io and mmdebstrap
+#                             otherwise, as root on Debian, install docker.io, mmdebstrap
+#                             and debootstrap
 #                             and start dockerd, then wait until it answers. Idempotent.
 #   scripts/engine.sh stop    stop dockerd if (and only if) this script started it.
 #   scripts/engine.sh status  say what is reachable.
@@ -27,6 +28,9 @@ install_packages() {
     # mmdebstrap builds an offline image in one run (its packages, settings and masks);
     # debootstrap, if that is what is here, still makes a base for the Dockerfile.
     command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+    # debootstrap makes the base root filesystem of an image built in two steps (bullseye,
+    # DOCKERLAB_ONE_PASS=off): its merged /usr is the one the recipes were written on.
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
         say "missing ${missing[*]}; install them (as root on Debian: apt-get install ${missing[*]})"

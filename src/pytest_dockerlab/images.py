@@ -25,7 +25,7 @@ from . import labels as lbl
 from .cleanup import DEAD, owner_state
 from .engine import Engine, Progress
 from .exceptions import EngineError, ImageBuildError, ImageNotFoundError, NoBaseImageError
-from .onepass import SPLIT_USR_SUITES, plan
+from .onepass import MERGED_USR, SPLIT_USR_SUITES, plan
 from .profiles import EngineFacts, choose_profile
 from .registry import Registry
 from .settings import BASE_SOURCES
@@ -263,8 +263,9 @@ class ImageBuilder:
         # What is already on the engine first: no network, no minutes of bootstrapping.
         if registry and self.engine.image_exists(recipe.base):
             return recipe.base
-        if bootstrap:
-            rootfs = self._rootfs_tag(recipe.bootstrap)
+        tool = bootstrap_tool()
+        if bootstrap and tool is not None:
+            rootfs = self._rootfs_tag(recipe.bootstrap, tool)
             if self.engine.image_exists(rootfs) or (
                 self.registry is not None and self.registry.fetch(rootfs)
             ):
@@ -298,15 +299,16 @@ class ImageBuilder:
         raise NoBaseImageError(recipe.name, "no base image: " + "; ".join(reasons))
 
     @staticmethod
-    def _rootfs_tag(suite: str) -> str:
+    def _rootfs_tag(suite: str, tool: str) -> str:
         mirror = os.environ.get("DOCKERLAB_DEBIAN_MIRROR", "")
-        key = hashlib.sha256(f"{suite}\0{_BOOTSTRAP_VARIANT}\0{mirror}".encode()).hexdigest()
+        # The tool is in the key: the two make different root filesystems (merged /usr).
+        text = f"{suite}\0{_BOOTSTRAP_VARIANT}\0{mirror}\0{Path(tool).name}"
+        key = hashlib.sha256(text.encode()).hexdigest()
         return f"{REPOSITORY}/rootfs-{suite}:{key[:12]}"
 
     def _bootstrap(self, suite: str) -> str:
         """Bootstrap a minimal Debian root filesystem on this machine and import it."""
-        tag = self._rootfs_tag(suite)
-        tool = shutil.which("mmdebstrap") or shutil.which("debootstrap")
+        tool = bootstrap_tool()
         if tool is None:
             raise ImageBuildError(
                 f"rootfs-{suite}",
@@ -314,6 +316,7 @@ class ImageBuilder:
             )
         if os.geteuid() != 0 and not tool.endswith("mmdebstrap"):
             raise ImageBuildError(f"rootfs-{suite}", "debootstrap must run as root")
+        tag = self._rootfs_tag(suite, tool)
         mirror = os.environ.get("DOCKERLAB_DEBIAN_MIRROR")
         started = time.monotonic()
         self.progress(f"bootstrapping Debian {suite} with {Path(tool).name} (offline base)")
@@ -325,6 +328,8 @@ class ImageBuilder:
                 return tag
             target = Path(tmp) / "rootfs"
             argv = [tool, f"--variant={_BOOTSTRAP_VARIANT}", suite, str(target)]
+            if tool.endswith("mmdebstrap") and MERGED_USR.is_dir():
+                argv.insert(1, f"--hook-dir={MERGED_USR}")  # /usr merged, as debootstrap
             if mirror:
                 argv.append(mirror)
             _run_logged(argv, self.progress, f"rootfs-{suite}")
@@ -351,6 +356,13 @@ class ImageBuilder:
                 )
         self.progress(f"bootstrapped {suite} as {tag} in {time.monotonic() - started:.1f}s")
         return tag
+
+
+def bootstrap_tool() -> str | None:
+    """What bootstraps a base root filesystem here. debootstrap's is the one the recipes
+    were written on: mmdebstrap without its merged-/usr hook left /usr split, and the
+    recipe's apt run then pulled usrmerge and perl into the image."""
+    return shutil.which("debootstrap") or shutil.which("mmdebstrap")
 
 
 def describe_engine(engine: Engine, recipes: Mapping[str, Recipe]) -> list[str]:

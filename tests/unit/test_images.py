@@ -149,9 +149,10 @@ def test_registry_base_is_used_when_it_is_already_there() -> None:
     assert engine.calls == [("build", f"{recipe.tag} BASE=debian:12")]
 
 
-def test_an_offline_rootfs_already_imported_beats_a_pull() -> None:
+def test_an_offline_rootfs_already_imported_beats_a_pull(monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = catalogue()["debian12"]
-    rootfs = ImageBuilder._rootfs_tag("bookworm")
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/sbin/{name}")
+    rootfs = ImageBuilder._rootfs_tag("bookworm", "/usr/sbin/debootstrap")
     engine = FakeEngine(images=[rootfs])
     ImageBuilder(engine, lambda _: None).ensure(recipe)
     assert engine.calls == [("build", f"{recipe.tag} BASE={rootfs}")]
