@@ -428,8 +428,8 @@ def test_a_run_spreads_its_labs_over_a_pool_of_engines(
     listed = dockerlab("list", "--engines", f"{engine_b.tcp},{engine_c.tcp},tcp://127.0.0.1:1")
     assert listed.returncode == 1  # the engine that does not answer, said in one line
     assert listed.stdout.splitlines() == [
-        f"engine {engine_b.tcp}:", f"no lab on {engine_b.tcp} (--dockerlab-engines)",
-        f"engine {engine_c.tcp}:", f"no lab on {engine_c.tcp} (--dockerlab-engines)",
+        f"engine {engine_b.tcp}:", f"no lab on {engine_b.tcp} (--engines)",
+        f"engine {engine_c.tcp}:", f"no lab on {engine_c.tcp} (--engines)",
     ]  # fmt: skip
     assert listed.stderr.startswith("dockerlab: engine tcp://127.0.0.1:1: no Docker engine")
     # The same suite as two CI shards, each over the two engines started here: each shard
