@@ -34,7 +34,7 @@ ENGINE = ROOT / "scripts" / "engine.sh"
 # The first line that ends each phase, in order.
 MARKS = [
     ("engine", ("engine.sh: dockerd answers", "engine.sh: engine reachable")),
-    ("venv", ("=== test session starts", "===== test session starts")),
+    ("venv", (" test session starts ",)),
     ("images", ("dockerlab: booting ",)),
     ("boot", ("dockerlab: converging site.yml",)),
     ("converge", ("dockerlab: converged site.yml",)),
@@ -89,7 +89,7 @@ def phases(lines: list[tuple[float, str]], ended: float) -> dict[str, float]:
     found: dict[str, float] = {}
     before = 0.0
     for name, starts in MARKS:
-        at = next((t for t, line in lines if line.lstrip().startswith(starts)), None)
+        at = next((t for t, line in lines if any(mark in line for mark in starts)), None)
         if at is None:
             raise SystemExit(f"no line for the end of {name} ({starts[0]!r})")
         found[name] = at - before
