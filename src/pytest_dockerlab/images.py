@@ -328,8 +328,13 @@ class ImageBuilder:
                 return tag
             target = Path(tmp) / "rootfs"
             argv = [tool, f"--variant={_BOOTSTRAP_VARIANT}", suite, str(target)]
-            if tool.endswith("mmdebstrap") and MERGED_USR.is_dir():
-                argv.insert(1, f"--hook-dir={MERGED_USR}")  # /usr merged, as debootstrap
+            # /usr merged as debootstrap merges it (bullseye's is debootstrap's own: none)
+            if (
+                tool.endswith("mmdebstrap")
+                and MERGED_USR.is_dir()
+                and suite not in SPLIT_USR_SUITES
+            ):
+                argv.insert(1, f"--hook-dir={MERGED_USR}")
             if mirror:
                 argv.append(mirror)
             _run_logged(argv, self.progress, f"rootfs-{suite}")
