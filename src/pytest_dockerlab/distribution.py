@@ -152,18 +152,14 @@ class Pool:
     def check(cls, settings: Settings) -> Pool:
         """Ask each engine once; one that does not answer is said in the header, and fails
         the run when the pool is required (CI) or none answers."""
-        from .address import pool_member
-        from .docker_engine import DockerEngine
+        from .cli.common import connected
 
         pool = cls([])
         seen: dict[str, str] = {}  # engine id -> the name it answered to first
         for name, _ in settings.engines:
             try:
-                engine = DockerEngine(pool_member(name))
-                try:
+                with connected(name, "--dockerlab-engines") as engine:
                     facts = engine.facts()
-                finally:
-                    engine.close()
             except DockerlabError as exc:
                 pool.said.append(f"engine {name} of the pool does not answer: {exc}")
                 continue
@@ -346,16 +342,12 @@ class Retries:
         again by the run's end (a daemon restarted): then nothing remains and the run may
         pass."""
         from . import labels as lbl
-        from .address import pool_member
-        from .docker_engine import DockerEngine
+        from .cli.common import connected
 
         for moved in self.remaining():
             try:
-                engine = DockerEngine(pool_member(moved.engine))
-                try:
+                with connected(moved.engine, "--dockerlab-engines") as engine:
                     engine.remove(engine.find({lbl.SESSION: moved.session}))
-                finally:
-                    engine.close()
             except DockerlabError:
                 continue  # still down: the summary gives the line to run once it answers
             moved.removed = True
