@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -192,6 +193,9 @@ def another_engine(root: Path, index: int, *, isolated: bool = False) -> Iterato
             subprocess.run(["ip", "netns", "delete", name], check=False)
         else:
             subprocess.run(["ip", "link", "delete", name], check=False)
+            # Its bridge's NAT and forwarding rules are in this machine's tables, and no
+            # daemon removes them: they were piling up, run after run.
+            _drop_rules([f" {name} ", f" 10.{230 + index}.0.0/24 ", f" 10.{240 + index}."])
         # A killed daemon leaves its containers' network namespaces mounted in the exec root.
         for mounted in (root / "data", root / "exec"):
             subprocess.run(["umount", "-R", "-l", str(mounted)], check=False, capture_output=True)
@@ -200,6 +204,20 @@ def another_engine(root: Path, index: int, *, isolated: bool = False) -> Iterato
             if point.startswith(f"{root}/"):
                 subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _drop_rules(marks: list[str]) -> None:
+    """Delete every iptables rule whose line in ``iptables-save`` holds one of ``marks``."""
+    if not shutil.which("iptables-save"):
+        return
+    saved = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False)
+    table = ""
+    for line in saved.stdout.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("-A ") and any(mark in f"{line} " for mark in marks):
+            rule = shlex.split(line)[1:]
+            subprocess.run(["iptables", "-t", table, "-D", *rule], check=False, capture_output=True)
 
 
 @dataclass
