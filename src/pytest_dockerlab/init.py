@@ -16,6 +16,7 @@ from typing import ClassVar, Protocol
 from .engine import ExecResult
 
 POLL_INTERVAL = 0.2  # how often a waiting loop asks a host again
+PROBE_WAIT = 5  # the longest a readiness probe waits inside a host before it answers
 STOP_TIMEOUT = 20.0
 
 # Exit statuses with which systemd reports sandboxing it could not set up, and what to do.
@@ -115,13 +116,16 @@ class InitSystem:
     """The common shape; subclasses fill in the family's commands."""
 
     name: ClassVar[str]
-    readiness: ClassVar[tuple[str, ...]]
     #: (report section title, shell command) for "what is broken" on a failed test
     failed_report: ClassVar[tuple[str, str]]
     #: report section title of :meth:`log_tail`
     log_title: ClassVar[str]
     #: the whole log's file name in an artifacts folder
     log_file: ClassVar[str]
+
+    def readiness(self, within: int = PROBE_WAIT) -> tuple[str, ...]:
+        """The readiness probe's command line; it may wait in the host up to ``within`` s."""
+        raise NotImplementedError
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:
         """Read the readiness probe: (finished booting, the state it reported)."""
@@ -154,19 +158,23 @@ class InitSystem:
 
 class Systemd(InitSystem):
     name = "systemd"
-    # One exec per host and boot: systemd answers when its boot is done (--wait, systemd
-    # 240 on), and until its socket is there the probe waits inside the host, where a test
-    # costs nothing, not in another exec (each costs the engine ~0.1 s of CPU: twenty hosts
-    # on two cores made 40-odd of them). Bounded, so that a Ctrl-C ends a wait within
-    # seconds; an older systemd (CentOS 7's 219) refuses --wait and is asked plainly.
-    readiness = (
-        "/bin/sh", "-c",
-        "timeout 5 sh -c 'until [ -S /run/systemd/private ]; do sleep 0.1 || sleep 1; done;"
-        " systemctl is-system-running --wait' 2>/dev/null || systemctl is-system-running",
-    )  # fmt: skip
     failed_report = ("systemctl --failed", "systemctl --failed --no-legend --no-pager")
     log_title = "journal tail"
     log_file = "journal.txt"
+
+    def readiness(self, within: int = PROBE_WAIT) -> tuple[str, ...]:
+        # One exec per host and boot: systemd answers when its boot is done (--wait, systemd
+        # 240 on), and until its socket is there the probe waits inside the host, where a
+        # test costs nothing, not in another exec (each costs the engine ~0.1 s of CPU:
+        # twenty hosts on two cores made 40-odd of them). Bounded, so that a Ctrl-C or the
+        # boot timeout ends a wait within seconds; an older systemd (CentOS 7's 219) refuses
+        # --wait and is asked plainly.
+        return (
+            "/bin/sh", "-c",
+            f"timeout {within} sh -c 'until [ -S /run/systemd/private ]; do sleep 0.1 ||"
+            " sleep 1; done; systemctl is-system-running --wait' 2>/dev/null"
+            " || systemctl is-system-running",
+        )  # fmt: skip
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:
         lines = probe.output.strip().splitlines()
@@ -259,11 +267,13 @@ def sysv_state(probe: ExecResult) -> tuple[str, bool]:
 
 class SysVInit(InitSystem):
     name = "sysvinit"
-    readiness = ("/bin/sh", "-c", _SYSV_PROBE)
     # What SysV has instead of failed units: each rc script's own status.
     failed_report = ("service --status-all", "service --status-all 2>&1")
     log_title = "syslog tail"
     log_file = "syslog.txt"
+
+    def readiness(self, within: int = PROBE_WAIT) -> tuple[str, ...]:
+        return ("/bin/sh", "-c", _SYSV_PROBE)  # it answers at once
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:
         level, rc_done = sysv_state(probe)
@@ -275,7 +285,7 @@ class SysVInit(InitSystem):
         shell.kill("SIGINT")
         deadline = time.monotonic() + STOP_TIMEOUT
         while time.monotonic() < deadline:
-            level, rc_done = sysv_state(shell.run(self.readiness))
+            level, rc_done = sysv_state(shell.run(self.readiness()))
             if level == "0" and rc_done:
                 break
             time.sleep(POLL_INTERVAL)

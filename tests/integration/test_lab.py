@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -150,6 +151,14 @@ def test_a_host_that_never_finishes_booting_errors_with_its_journal(
             "*never ready*",
         ]
     )
+    assert {c.id for c in docker_client.containers.list(all=True)} == before
+    # The wait ends at the boot timeout, not when a probe that waits inside the host (up to
+    # 5 s) next answers: with the image built, the setup is the boot and the 2 s wait.
+    result = run(pytester, "--dockerlab-boot-timeout=2", "--durations=0", "-vv")
+    result.assert_outcomes(errors=2)
+    setup = re.search(r"([\d.]+)s setup\s+\S+::test_x", result.stdout.str())
+    assert setup is not None, result.stdout.str()
+    assert float(setup[1]) < 4.5, result.stdout.str()
     assert {c.id for c in docker_client.containers.list(all=True)} == before
 
 
