@@ -194,6 +194,8 @@ class HostGoneError(DockerlabError):
         self.oom_killed = gone.oom_killed
         self.log_tail = gone.log_tail
         details = gone.details(oom="killed by the OOM killer (raise the host's memory limit)")
+        #: what happened, without what to do about it
+        self.cause = f"container {gone.container} {details}{gone.last_output()}"
         hint = (
             f"lab.restart({host!r}) boots it again"
             if gone.state != "removed"
@@ -296,15 +298,19 @@ class HostStartError(DockerlabError):
 class BootTimeoutError(DockerlabError):
     """A host's init did not reach a usable state in time."""
 
-    def __init__(self, host: str, container: str, timeout: float, state: str, journal: str) -> None:
+    def __init__(
+        self, host: str, container: str, timeout: float, state: str, journal: str, why: str = ""
+    ) -> None:
         self.host = host
         self.container = container
         self.timeout = timeout
         self.state = state
         self.journal = journal
+        self.why = why
         super().__init__(
             f"host {host!r} (container {container}) did not finish booting within "
-            f"{timeout:g}s; last state: {state or 'unknown'}\n--- journal tail ---\n{journal}"
+            f"{timeout:g}s; last state: {state or 'unknown'}{f'; {why}' if why else ''}\n"
+            f"--- journal tail ---\n{journal}"
         )
 
 

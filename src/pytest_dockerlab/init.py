@@ -116,6 +116,8 @@ class InitSystem:
     """The common shape; subclasses fill in the family's commands."""
 
     name: ClassVar[str]
+    #: what PID 1 is called (``/proc/1/comm``) when this init runs
+    pid1_names: ClassVar[frozenset[str]]
     #: (report section title, shell command) for "what is broken" on a failed test
     failed_report: ClassVar[tuple[str, str]]
     #: report section title of :meth:`log_tail`
@@ -158,6 +160,7 @@ class InitSystem:
 
 class Systemd(InitSystem):
     name = "systemd"
+    pid1_names = frozenset({"systemd"})
     failed_report = ("systemctl --failed", "systemctl --failed --no-legend --no-pager")
     log_title = "journal tail"
     log_file = "journal.txt"
@@ -267,6 +270,7 @@ def sysv_state(probe: ExecResult) -> tuple[str, bool]:
 
 class SysVInit(InitSystem):
     name = "sysvinit"
+    pid1_names = frozenset({"init"})  # SysV init and Upstart alike
     # What SysV has instead of failed units: each rc script's own status.
     failed_report = ("service --status-all", "service --status-all 2>&1")
     log_title = "syslog tail"

@@ -370,7 +370,7 @@ class Lab:
                 down = self.down(host.name, host)
                 if down is not None:
                     raise HostStartError(
-                        host.name, "the container stopped while booting", str(down)
+                        host.name, "the container stopped while booting", down.cause
                     )
             done, state = host.init.booted(probe)
             if done:
@@ -382,8 +382,20 @@ class Lab:
                     )
                 return
             time.sleep(POLL_INTERVAL)
+        # A host `command:` that is not an init never boots: say so, not only "offline".
+        pid1 = shell.run(["cat", "/proc/1/comm"]).output.strip()
+        why = ""
+        if pid1 and pid1 not in host.init.pid1_names:
+            why = f"PID 1 is {pid1!r}, not {host.init.name}"
+            if host.spec.container.command:
+                why += f" (the host's command: {shlex.join(host.spec.container.command)})"
         raise BootTimeoutError(
-            host.name, host.container, self.boot_timeout, state, host.init.log_tail(shell, 40)
+            host.name,
+            host.container,
+            self.boot_timeout,
+            state,
+            host.init.log_tail(shell, 40),
+            why,
         )
 
     # Using hosts

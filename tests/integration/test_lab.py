@@ -162,6 +162,38 @@ def test_a_host_that_never_finishes_booting_errors_with_its_journal(
     assert {c.id for c in docker_client.containers.list(all=True)} == before
 
 
+def test_a_host_command_that_replaces_the_init_is_named_as_the_cause(
+    pytester: pytest.Pytester, docker_client: Any
+) -> None:
+    pytester.makefile(
+        ".yml",
+        dockerlab="hosts:\n  plain: {command: sleep infinity}\n  dies: {command: /bin/true}\n",
+    )
+    pytester.makepyfile(
+        "import pytest\n"
+        "@pytest.mark.lab('plain')\ndef test_plain(lab): pass\n"
+        "@pytest.mark.lab('dies')\ndef test_dies(lab): pass\n"
+    )
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    result = run(pytester, "--dockerlab-boot-timeout=2")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*host 'plain' (container dockerlab-*-plain) did not finish booting within 2s; last "
+            "state: *; PID 1 is 'sleep', not systemd (the host's command: sleep infinity)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*cannot start host 'dies': the container stopped while booting (container "
+            "dockerlab-*-dies exited, exit code 0)*",
+        ]
+    )
+    # Restarting a host whose command exits would only exit again.
+    assert "lab.restart('dies')" not in result.stdout.str()
+    assert {c.id for c in docker_client.containers.list(all=True)} == before
+
+
 def test_privileged_is_honoured_or_refused_with_the_reason(
     pytester: pytest.Pytester, docker_client: Any
 ) -> None:
