@@ -7,6 +7,7 @@ calls go through the :class:`HostShell` each method is handed.
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import time
@@ -125,8 +126,9 @@ class InitSystem:
     #: the whole log's file name in an artifacts folder
     log_file: ClassVar[str]
 
-    def readiness(self, within: int = PROBE_WAIT) -> tuple[str, ...]:
-        """The readiness probe's command line; it may wait in the host up to ``within`` s."""
+    def readiness(self, deadline: float | None = None) -> tuple[str, ...]:
+        """The readiness probe's command line. It may wait in the host, up to
+        :data:`PROBE_WAIT` seconds and never past ``deadline`` (``time.monotonic()``)."""
         raise NotImplementedError
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:
@@ -165,7 +167,9 @@ class Systemd(InitSystem):
     log_title = "journal tail"
     log_file = "journal.txt"
 
-    def readiness(self, within: int = PROBE_WAIT) -> tuple[str, ...]:
+    def readiness(self, deadline: float | None = None) -> tuple[str, ...]:
+        left = PROBE_WAIT if deadline is None else math.ceil(deadline - time.monotonic())
+        within = max(1, min(PROBE_WAIT, left))
         # One exec per host and boot: systemd answers when its boot is done (--wait, systemd
         # 240 on), and until its socket is there the probe waits inside the host, where a
         # test costs nothing, not in another exec (each costs the engine ~0.1 s of CPU:
@@ -276,7 +280,7 @@ class SysVInit(InitSystem):
     log_title = "syslog tail"
     log_file = "syslog.txt"
 
-    def readiness(self, within: int = PROBE_WAIT) -> tuple[str, ...]:
+    def readiness(self, deadline: float | None = None) -> tuple[str, ...]:
         return ("/bin/sh", "-c", _SYSV_PROBE)  # it answers at once
 
     def booted(self, probe: ExecResult) -> tuple[bool, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import shlex
 import threading
 import time
@@ -32,7 +31,7 @@ from .exceptions import (
     HostStartError,
     UnknownHostError,
 )
-from .init import POLL_INTERVAL, PROBE_WAIT, InitSystem, init_system
+from .init import POLL_INTERVAL, InitSystem, init_system
 from .labels import SessionIdentity
 from .profiles import RunProfile, choose_profile
 from .signals import deferred
@@ -363,9 +362,7 @@ class Lab:
         while time.monotonic() < deadline:
             if self._cancelled.is_set():
                 raise HostStartError(host.name, "boot interrupted")
-            # The probe may wait in the host: never past the boot timeout.
-            left = math.ceil(deadline - time.monotonic())
-            probe = shell.run(host.init.readiness(max(1, min(PROBE_WAIT, left))))
+            probe = shell.run(host.init.readiness(deadline))
             if probe.rc == -1:  # the engine refused the exec: is the container still there?
                 down = self.down(host.name, host)
                 if down is not None:

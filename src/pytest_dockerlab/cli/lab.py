@@ -216,7 +216,7 @@ def _wait_for_init(engine: Engine, container: str, image: str, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            done, _ = init.booted(engine.exec(container, init.readiness()))
+            done, _ = init.booted(engine.exec(container, init.readiness(deadline)))
         except DockerlabError:
             done = False
         if done:
